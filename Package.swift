@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, each depending only on the ones above it (see DEVELOPERS.md):
+//   CZooKeeper, CSystemd   C libraries as system-library targets
+//   ZooKeeper              async ZooKeeper client
+//   allocatord             the daemon executable
+let package = Package(
+    name: "allocatord",
+    products: [
+        .executable(name: "allocatord", targets: ["allocatord"]),
+        .library(name: "ZooKeeper", targets: ["ZooKeeper"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZooKeeper", providers: [.apt(["libzookeeper-mt-dev"])]),
+        .systemLibrary(name: "CSystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(
+            name: "ZooKeeper",
+            dependencies: ["CZooKeeper", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(
+            name: "allocatord",
+            dependencies: [
+                "ZooKeeper", "CSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "TestSupport",
+            dependencies: ["ZooKeeper", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"),
+        .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// libsystemd's notification and socket-activation API (libsystemd-dev).
+#include <systemd/sd-daemon.h>

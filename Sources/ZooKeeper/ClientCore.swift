@@ -1,0 +1,206 @@
+import CZooKeeper
+import Logging
+import Glibc
+import Synchronization
+
+/// The state a client shares with the C library's threads, behind one lock.
+///
+/// The C library holds one retained reference to it as the context of the session watcher
+/// (from `zookeeper_init2` until `zookeeper_close` has returned), so callbacks can never see
+/// it freed. The callbacks themselves are in `Callbacks.swift`.
+final class ClientCore: Sendable {
+    /// The C handle, passed between threads only under the lock.
+    struct Handle: @unchecked Sendable {
+        let pointer: OpaquePointer
+    }
+
+    /// The two kinds of watches ZooKeeper keeps per path.
+    enum WatchKind: Hashable, Sendable {
+        /// Set by `getData` and `exists`.
+        case data
+        /// Set by `getChildren`.
+        case children
+    }
+
+    private struct WatchKey: Hashable {
+        var path: String
+        var kind: WatchKind
+    }
+
+    private struct State {
+        var handle: Handle?
+        var closing = false
+        var requestsBeingSubmitted = 0
+        var sessionState = SessionState.connecting
+        var session: Session?
+        var lastHeard: ContinuousClock.Instant?
+        var subscribers: [Int: AsyncStream<SessionState>.Continuation] = [:]
+        var nextSubscriber = 0
+        var watches: [WatchKey: [WatchTrigger]] = [:]
+    }
+
+    let logger: Logger
+    private let state = Mutex(State())
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    // MARK: Handle lifetime
+
+    func attach(_ handle: Handle) {
+        state.withLock { $0.handle = handle }
+    }
+
+    /// Runs `body` with the C handle, which stays valid until `body` returns (close waits).
+    func withHandle<Result>(
+        operation: String, path: String?, _ body: (OpaquePointer) -> Result
+    ) throws(ZooKeeperError) -> Result {
+        let handle = state.withLock { state -> Handle? in
+            guard !state.closing, let handle = state.handle else { return nil }
+            state.requestsBeingSubmitted += 1
+            return handle
+        }
+        guard let handle else { throw ZooKeeperError(code: .closing, operation: operation, path: path) }
+        defer { state.withLock { $0.requestsBeingSubmitted -= 1 } }
+        return body(handle.pointer)
+    }
+
+    /// Hands a request to the library, with a context its completion takes back. If the
+    /// library refuses the request at once, no completion will come: the context is released
+    /// here and the error thrown.
+    func submit(
+        _ operation: String, path: String, watch: WatchKind? = nil, acceptsNoNode: Bool = false,
+        continuation: CheckedContinuation<(Reply, Watch?), any Error>?,
+        _ start: (OpaquePointer, UnsafeMutableRawPointer) -> Int32
+    ) throws(ZooKeeperError) {
+        let context = RequestContext(
+            core: self, operation: operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode,
+            continuation: continuation)
+        let pointer = Unmanaged.passRetained(context).toOpaque()
+        let rc: Int32
+        do {
+            rc = try withHandle(operation: operation, path: path) { start($0, pointer) }
+        } catch {
+            Unmanaged<RequestContext>.fromOpaque(pointer).release()
+            throw error
+        }
+        if rc != ZOK.rawValue {
+            Unmanaged<RequestContext>.fromOpaque(pointer).release()
+            throw ZooKeeperError(code: .init(rawValue: rc), operation: operation, path: path)
+        }
+    }
+
+    /// A cheap request whose answer refreshes `lastHeard` (see `heardFromServer`).
+    func sendHeartbeat() {
+        try? submit("exists", path: "/", acceptsNoNode: true, continuation: nil) { handle, context in
+            zoo_aexists(handle, "/", 0, Callbacks.stat, context)
+        }
+    }
+
+    /// Marks the client closing and returns the handle to close, once no call is using it;
+    /// `nil` if another caller is closing it. Blocks briefly: call it off the cooperative pool.
+    func detachForClose() -> Handle? {
+        let handle = state.withLock { state -> Handle? in
+            guard !state.closing else { return nil }
+            state.closing = true
+            return state.handle
+        }
+        guard handle != nil else { return nil }
+        while state.withLock({ $0.requestsBeingSubmitted > 0 }) {
+            usleep(50)
+        }
+        return handle
+    }
+
+    /// Called once `zookeeper_close` has returned: no callback can come any more.
+    func didClose() {
+        publish(.closed)
+        let subscribers = state.withLock { state in
+            state.handle = nil
+            defer { state.subscribers = [:] }
+            return state.subscribers.values
+        }
+        subscribers.forEach { $0.finish() }
+    }
+
+    // MARK: Session state
+
+    var status: ConnectionStatus {
+        state.withLock { ConnectionStatus(state: $0.sessionState, session: $0.session, lastHeardFromServer: $0.lastHeard) }
+    }
+
+    func sessionStates() -> AsyncStream<SessionState> {
+        let (stream, continuation) = AsyncStream.makeStream(of: SessionState.self)
+        let id = state.withLock { state in
+            defer { state.nextSubscriber += 1 }
+            continuation.yield(state.sessionState)
+            if state.sessionState == .closed {
+                continuation.finish()
+            } else {
+                state.subscribers[state.nextSubscriber] = continuation
+            }
+            return state.nextSubscriber
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Records a new state and tells every subscriber. Repeated states are not reported again.
+    func publish(_ newState: SessionState) {
+        let (subscribers, triggers) = state.withLock { state -> ([AsyncStream<SessionState>.Continuation], [WatchTrigger]) in
+            guard state.sessionState != newState, !state.sessionState.isTerminal else { return ([], []) }
+            state.sessionState = newState
+            if case .connected(let session) = newState { state.session = session }
+            var ended: [WatchTrigger] = []
+            if newState.isTerminal {
+                ended = state.watches.values.flatMap { $0 }
+                state.watches = [:]
+            }
+            return (Array(state.subscribers.values), ended)
+        }
+        for trigger in triggers {
+            trigger.fire(WatchedEvent(kind: .sessionEnded, path: trigger.path))
+        }
+        for subscriber in subscribers { subscriber.yield(newState) }
+    }
+
+    /// Whether the client ever had a session, so a lost connection means `suspended`.
+    var hadSession: Bool {
+        state.withLock { $0.session != nil }
+    }
+
+    /// Notes that the server answered a request sent at `sentAt`.
+    func heardFromServer(requestSentAt sentAt: ContinuousClock.Instant) {
+        state.withLock { state in
+            if state.lastHeard.map({ $0 < sentAt }) ?? true { state.lastHeard = sentAt }
+        }
+    }
+
+    // MARK: Watches
+
+    /// Registers a watch the C library has just set on the server (called from the reply's
+    /// completion, before any event of that watch can be delivered).
+    func addWatch(path: String, kind: WatchKind) -> Watch {
+        let trigger = WatchTrigger(path: path)
+        state.withLock { $0.watches[WatchKey(path: path, kind: kind), default: []].append(trigger) }
+        return Watch(trigger: trigger)
+    }
+
+    /// Fires the watches a node event concerns, as ZooKeeper defines it: creation and data
+    /// changes fire data watches, child changes fire child watches, deletion fires both.
+    func deliver(_ event: WatchedEvent) {
+        let kinds: [WatchKind] = switch event.kind {
+        case .nodeCreated, .nodeDataChanged: [.data]
+        case .nodeChildrenChanged: [.children]
+        case .nodeDeleted: [.data, .children]
+        case .sessionEnded: []
+        }
+        let triggers = state.withLock { state in
+            kinds.flatMap { state.watches.removeValue(forKey: WatchKey(path: event.path, kind: $0)) ?? [] }
+        }
+        for trigger in triggers { trigger.fire(event) }
+    }
+}

@@ -1,0 +1,321 @@
+import CZooKeeper
+import Dispatch
+import Logging
+
+/// An asynchronous ZooKeeper client over the C library (`libzookeeper_mt`).
+///
+/// One client is one session. The session's life is reported by `sessionStates()`; when the
+/// session has expired, the client is spent and a new one must be connected. Reads can set
+/// one-shot watches, delivered as `Watch` values. Operations never block a thread: they are
+/// queued to the library's I/O thread and resume when the reply arrives (or fail with
+/// `connectionLoss` when the connection drops first).
+///
+/// While connected the client sends a small request every quarter of the session timeout, so
+/// `status.lastHeardFromServer` is always recent: it is the basis of a member's lease.
+public final class ZooKeeperClient: Sendable {
+    /// How to connect.
+    public struct Configuration: Sendable {
+        public var connectString: ConnectString
+        /// The timeout to ask for; the server clamps it to its minimum and maximum.
+        public var sessionTimeout: Duration
+        /// A session to resume instead of starting a new one.
+        public var session: Session?
+        /// A `digest` credential, `user:password`, added before the first request.
+        public var digestCredential: String?
+
+        public init(
+            connectString: ConnectString, sessionTimeout: Duration = .seconds(10),
+            session: Session? = nil, digestCredential: String? = nil
+        ) {
+            self.connectString = connectString
+            self.sessionTimeout = sessionTimeout
+            self.session = session
+            self.digestCredential = digestCredential
+        }
+    }
+
+    /// The configuration the client was connected with.
+    public let configuration: Configuration
+    /// The ACL of znodes this client creates when no ACL is given: world-readable and
+    /// writable by the credential when one is configured, open otherwise.
+    public let defaultACL: [ACL]
+
+    private let core: ClientCore
+    private let heartbeat: Task<Void, Never>
+
+    private init(configuration: Configuration, core: ClientCore, heartbeat: Task<Void, Never>) {
+        self.configuration = configuration
+        self.defaultACL = configuration.digestCredential == nil ? ACL.openUnsafe : ACL.creatorAllWorldRead
+        self.core = core
+        self.heartbeat = heartbeat
+    }
+
+    /// Starts connecting and returns at once; `sessionStates()` tells when the session is up.
+    public static func connect(_ configuration: Configuration, logger: Logger) async throws -> ZooKeeperClient {
+        setLibraryLogLevel(for: logger.logLevel)
+        let core = ClientCore(logger: logger)
+        let timeout = Int32(clamping: configuration.sessionTimeout.milliseconds)
+        let hosts = configuration.connectString.description
+        let resumed = configuration.session
+        // zookeeper_init2 resolves host names: keep it off the cooperative pool.
+        let handle = await offCooperativePool { () -> ClientCore.Handle? in
+            var clientID = clientid_t()
+            if let resumed {
+                clientID.client_id = resumed.id
+                withUnsafeMutableBytes(of: &clientID.passwd) { $0.copyBytes(from: resumed.password.prefix(16)) }
+            }
+            // The library keeps this reference until `closeHandle` releases it.
+            let context = Unmanaged.passRetained(core)
+            let pointer = withUnsafePointer(to: &clientID) { id in
+                zookeeper_init2(hosts, Callbacks.watcher, timeout, resumed == nil ? nil : id, context.toOpaque(), 0, Callbacks.log)
+            }
+            if pointer == nil { context.release() }
+            return pointer.map(ClientCore.Handle.init)
+        }
+        guard let handle else {
+            throw ZooKeeperError(code: .systemError, operation: "connect", path: hosts)
+        }
+        core.attach(handle)
+        let heartbeat = Task { [core] in
+            await sendHeartbeats(core: core)
+        }
+        let client = ZooKeeperClient(configuration: configuration, core: core, heartbeat: heartbeat)
+        if let credential = configuration.digestCredential {
+            try core.submit("addAuth", path: "digest", continuation: nil) { handle, context in
+                zoo_add_auth(handle, "digest", credential, Int32(credential.utf8.count), Callbacks.void, context)
+            }
+        }
+        return client
+    }
+
+    deinit {
+        heartbeat.cancel()
+        let core = core
+        DispatchQueue.global().async { Self.closeHandle(of: core) }
+    }
+
+    /// Ends the session (its ephemeral nodes go at once) and releases the C handle. Pending
+    /// operations fail with `closing`, pending watches fire with `sessionEnded`, and the state
+    /// streams end with `closed`. Safe to call more than once.
+    public func close() async {
+        heartbeat.cancel()
+        let core = core
+        await offCooperativePool { Self.closeHandle(of: core) }
+    }
+
+    private static func closeHandle(of core: ClientCore) {
+        guard let handle = core.detachForClose() else { return }
+        zookeeper_close(handle.pointer)
+        core.didClose()
+        Unmanaged.passUnretained(core).release()
+    }
+
+    // MARK: Session
+
+    /// The current state, session and the time the server was last heard from.
+    public var status: ConnectionStatus { core.status }
+
+    /// A stream of session states: the current one first, then every change. It ends after
+    /// `closed`.
+    public func sessionStates() -> AsyncStream<SessionState> {
+        core.sessionStates()
+    }
+
+    /// Waits until the client is connected and returns the session.
+    /// - Throws: `ZooKeeperError` with `sessionExpired`, `authFailed` or `closing` if the
+    ///   session ends first, `CancellationError` if cancelled.
+    @discardableResult
+    public func waitUntilConnected() async throws -> Session {
+        for await state in sessionStates() {
+            switch state {
+            case .connected(let session): return session
+            case .expired: throw ZooKeeperError(code: .sessionExpired, operation: "connect", path: nil)
+            case .authFailed: throw ZooKeeperError(code: .authFailed, operation: "connect", path: nil)
+            case .closed: throw ZooKeeperError(code: .closing, operation: "connect", path: nil)
+            case .connecting, .suspended: continue
+            }
+        }
+        try Task.checkCancellation()
+        throw ZooKeeperError(code: .closing, operation: "connect", path: nil)
+    }
+
+    // MARK: Operations
+
+    /// Creates a znode and returns its path (with the sequence suffix for sequential modes).
+    @discardableResult
+    public func create(
+        _ path: String, data: [UInt8] = [], mode: CreateMode = .persistent, acl: [ACL]? = nil
+    ) async throws -> String {
+        let acl = acl ?? defaultACL
+        let (reply, _) = try await request("create", path: path) { handle, context in
+            acl.withACLVector { vector in
+                data.withUnsafeBufferPointer { bytes in
+                    bytes.withMemoryRebound(to: CChar.self) { chars in
+                        zoo_acreate2(handle, path, chars.baseAddress, Int32(data.count), vector, mode.flags, Callbacks.created, context)
+                    }
+                }
+            }
+        }
+        guard case .created(let created, _) = reply else { return path }
+        return created
+    }
+
+    /// The znode's data and stat.
+    public func getData(_ path: String) async throws -> NodeData {
+        try await getData(path, watch: false).0
+    }
+
+    /// The znode's data and stat, and a watch that fires on its next change or deletion.
+    public func getDataWatching(_ path: String) async throws -> (NodeData, Watch) {
+        let (node, watch) = try await getData(path, watch: true)
+        return (node, watch!)
+    }
+
+    private func getData(_ path: String, watch: Bool) async throws -> (NodeData, Watch?) {
+        let (reply, watchSet) = try await request("getData", path: path, watch: watch ? .data : nil) { handle, context in
+            zoo_aget(handle, path, watch ? 1 : 0, Callbacks.data, context)
+        }
+        guard case .data(let bytes, let stat?) = reply else {
+            throw ZooKeeperError(code: .marshallingError, operation: "getData", path: path)
+        }
+        return (NodeData(data: bytes, stat: stat), watchSet)
+    }
+
+    /// The znode's stat, or `nil` if it does not exist.
+    public func exists(_ path: String) async throws -> Stat? {
+        try await exists(path, watch: false).0
+    }
+
+    /// The znode's stat (or `nil`), and a watch that fires when it is created, changed or
+    /// deleted.
+    public func existsWatching(_ path: String) async throws -> (Stat?, Watch) {
+        let (stat, watch) = try await exists(path, watch: true)
+        return (stat, watch!)
+    }
+
+    private func exists(_ path: String, watch: Bool) async throws -> (Stat?, Watch?) {
+        let (reply, watchSet) = try await request("exists", path: path, watch: watch ? .data : nil, acceptsNoNode: true) { handle, context in
+            zoo_aexists(handle, path, watch ? 1 : 0, Callbacks.stat, context)
+        }
+        guard case .stat(let stat) = reply else { return (nil, watchSet) }
+        return (stat, watchSet)
+    }
+
+    /// Replaces the znode's data, only if its version is `version` (any version if -1).
+    /// - Throws: `ZooKeeperError` with `badVersion` if someone else changed it first.
+    @discardableResult
+    public func setData(_ path: String, _ data: [UInt8], version: Int32 = -1) async throws -> Stat {
+        let (reply, _) = try await request("setData", path: path) { handle, context in
+            data.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars in
+                    zoo_aset(handle, path, chars.baseAddress, Int32(data.count), version, Callbacks.stat, context)
+                }
+            }
+        }
+        guard case .stat(let stat?) = reply else {
+            throw ZooKeeperError(code: .marshallingError, operation: "setData", path: path)
+        }
+        return stat
+    }
+
+    /// Deletes the znode, only if its version is `version` (any version if -1).
+    public func delete(_ path: String, version: Int32 = -1) async throws {
+        _ = try await request("delete", path: path) { handle, context in
+            zoo_adelete(handle, path, version, Callbacks.void, context)
+        }
+    }
+
+    /// The names of the znode's children (in the server's order) and the znode's stat.
+    public func children(_ path: String) async throws -> Children {
+        try await children(path, watch: false).0
+    }
+
+    /// The znode's children and stat, and a watch that fires when a child is created or
+    /// deleted, or the znode itself is deleted.
+    public func childrenWatching(_ path: String) async throws -> (Children, Watch) {
+        let (children, watch) = try await children(path, watch: true)
+        return (children, watch!)
+    }
+
+    private func children(_ path: String, watch: Bool) async throws -> (Children, Watch?) {
+        let (reply, watchSet) = try await request("getChildren", path: path, watch: watch ? .children : nil) { handle, context in
+            zoo_aget_children2(handle, path, watch ? 1 : 0, Callbacks.children, context)
+        }
+        guard case .children(let names, let stat?) = reply else {
+            throw ZooKeeperError(code: .marshallingError, operation: "getChildren", path: path)
+        }
+        return (Children(names: names, stat: stat), watchSet)
+    }
+
+    /// Adds a credential to the session (kept for reconnections), e.g. `digest`,
+    /// `user:password`, and waits for the server's answer.
+    public func addAuth(scheme: String, credential: String) async throws {
+        _ = try await request("addAuth", path: scheme) { handle, context in
+            zoo_add_auth(handle, scheme, credential, Int32(credential.utf8.count), Callbacks.void, context)
+        }
+    }
+
+    // MARK: Requests
+
+    private func request(
+        _ operation: String, path: String, watch: ClientCore.WatchKind? = nil, acceptsNoNode: Bool = false,
+        _ start: (OpaquePointer, UnsafeMutableRawPointer) -> Int32
+    ) async throws -> (Reply, Watch?) {
+        try await withCheckedThrowingContinuation { continuation in
+            do {
+                try core.submit(operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode, continuation: continuation, start)
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Keeps `lastHeardFromServer` fresh: an `exists` on the root every quarter of the session
+    /// timeout while connected (the watcher sends one on each connection).
+    private static func sendHeartbeats(core: ClientCore) async {
+        for await state in core.sessionStates() {
+            guard case .connected(let session) = state else { continue }
+            while case .connected(let current) = core.status.state, current == session {
+                try? await Task.sleep(for: session.timeout / 4)
+                core.sendHeartbeat()
+            }
+        }
+    }
+
+    /// Sets the C library's own level so it formats only what the logger would keep.
+    private static func setLibraryLogLevel(for level: Logger.Level) {
+        switch level {
+        case .trace: zoo_set_debug_level(ZOO_LOG_LEVEL_DEBUG)
+        case .debug: zoo_set_debug_level(ZOO_LOG_LEVEL_INFO)
+        case .info, .notice, .warning: zoo_set_debug_level(ZOO_LOG_LEVEL_WARN)
+        case .error, .critical: zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR)
+        }
+    }
+}
+
+/// A znode's data and stat.
+public struct NodeData: Sendable, Equatable {
+    public var data: [UInt8]
+    public var stat: Stat
+}
+
+/// A znode's children and its own stat (whose `cversion` counts child changes).
+public struct Children: Sendable, Equatable {
+    public var names: [String]
+    public var stat: Stat
+}
+
+extension Duration {
+    /// The duration in whole milliseconds.
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Runs blocking work (`zookeeper_init2`, `zookeeper_close`) on a Dispatch thread, never on the
+/// Swift concurrency pool.
+func offCooperativePool<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async -> Result {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: body()) }
+    }
+}

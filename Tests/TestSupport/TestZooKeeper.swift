@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import ZooKeeper
+
+/// A real ZooKeeper server (or a 3-server ensemble) on loopback for a test, started and stopped
+/// by `scripts/zk` with a throw-away data folder, free ports and a 200 ms tick, so sessions of
+/// a few hundred milliseconds are possible.
+///
+/// The servers are tied to the test process (`scripts/zk up --owner`): if the process dies
+/// without stopping them, they go too.
+public final class TestZooKeeper: Sendable {
+    /// `127.0.0.1:PORT[,...]`.
+    public let connectString: String
+    /// The state folder `scripts/zk` keeps the servers' files in.
+    public let directory: String
+
+    private init(connectString: String, directory: String) {
+        self.connectString = connectString
+        self.directory = directory
+    }
+
+    /// One server for the whole test process, for tests that do not stop or restart it. Each
+    /// test keeps to its own paths (see `uniquePath`).
+    public static let shared = Task { try await TestZooKeeper.start() }
+
+    /// Starts `servers` servers (1 or 3) and waits until they answer.
+    public static func start(servers: Int = 1, tickTime: Int = 200) async throws -> TestZooKeeper {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("allocatord-zk-\(UUID().uuidString.prefix(8))").path
+        let output = try await zk([
+            "up", "--servers", "\(servers)", "--tick-time", "\(tickTime)",
+            "--owner", "\(ProcessInfo.processInfo.processIdentifier)", directory,
+        ])
+        let connectString = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return TestZooKeeper(connectString: connectString, directory: directory)
+    }
+
+    /// Stops every server and removes their data.
+    public func stop() async throws {
+        _ = try await Self.zk(["down", directory])
+    }
+
+    /// Stops server `number` (1-based), keeping its data; `kill` sends SIGKILL.
+    public func stopServer(_ number: Int = 1, kill: Bool = false) async throws {
+        _ = try await Self.zk(["stop"] + (kill ? ["--kill"] : []) + [directory, "\(number)"])
+    }
+
+    /// Starts server `number` again on its port, with its data.
+    public func startServer(_ number: Int = 1) async throws {
+        _ = try await Self.zk(["start", directory, "\(number)"])
+    }
+
+    /// The number of the ensemble's current leader.
+    public func leader() async throws -> Int {
+        let output = try await Self.zk(["leader", directory]).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let number = Int(output) else { throw ScriptError(message: "no leader: \(output)") }
+        return number
+    }
+
+    /// A client of this server; `chroot` is appended to the connect string.
+    public func client(
+        chroot: String = "", sessionTimeout: Duration = .seconds(4), session: Session? = nil,
+        digestCredential: String? = nil, connected: Bool = true
+    ) async throws -> ZooKeeperClient {
+        let configuration = ZooKeeperClient.Configuration(
+            connectString: try ConnectString(parsing: connectString + chroot), sessionTimeout: sessionTimeout,
+            session: session, digestCredential: digestCredential)
+        let client = try await ZooKeeperClient.connect(configuration, logger: Logger(label: "test"))
+        if connected { try await client.waitUntilConnected() }
+        return client
+    }
+
+    public struct ScriptError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// Runs `scripts/zk` and returns its standard output.
+    private static func zk(_ arguments: [String]) async throws -> String {
+        try await Task.detached {
+            let process = Process()
+            process.executableURL = repositoryRoot.appendingPathComponent("scripts/zk")
+            process.arguments = arguments
+            let output = Pipe()
+            let errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            let outputData = output.fileHandleForReading.readDataToEndOfFile()
+            let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw ScriptError(message: "scripts/zk \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): "
+                    + String(decoding: errorData, as: UTF8.self))
+            }
+            return String(decoding: outputData, as: UTF8.self)
+        }.value
+    }
+}
+
+/// The root of this repository, found from this file's place in it.
+public let repositoryRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A path no other test uses, under `/tests`.
+public func uniquePath(_ name: String = #function) -> String {
+    let safe = name.filter { $0.isLetter || $0.isNumber }
+    return "/tests-\(safe.prefix(40))-\(UUID().uuidString.prefix(8))"
+}
+
+/// Waits until `condition` holds, checking every 10 ms, for at most `timeout`.
+/// - Returns: whether it held in time.
+public func eventually(
+    timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}

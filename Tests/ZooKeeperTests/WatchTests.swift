@@ -1,0 +1,108 @@
+import Testing
+import TestSupport
+import ZooKeeper
+
+/// One-shot watches, delivered as values.
+@Suite struct WatchTests {
+    @Test func dataWatchFiresOnceOnChange() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let watcher = try await server.client()
+        let writer = try await server.client()
+        defer { Task { await watcher.close(); await writer.close() } }
+        let root = uniquePath()
+        try await writer.create(root, data: [1])
+
+        let (node, watch) = try await watcher.getDataWatching(root)
+        #expect(node.data == [1])
+        #expect(watch.path == root)
+        try await writer.setData(root, [2])
+        #expect(try await watch.fired() == WatchedEvent(kind: .nodeDataChanged, path: root))
+        // A fired watch answers at once, again and again.
+        #expect(try await watch.fired().kind == .nodeDataChanged)
+
+        // A new read sets a new watch; deletion fires it.
+        let (_, second) = try await watcher.getDataWatching(root)
+        try await writer.delete(root)
+        #expect(try await second.fired() == WatchedEvent(kind: .nodeDeleted, path: root))
+    }
+
+    @Test func existsWatchFiresOnCreation() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let watcher = try await server.client()
+        let writer = try await server.client()
+        defer { Task { await watcher.close(); await writer.close() } }
+        let root = uniquePath()
+
+        let (stat, watch) = try await watcher.existsWatching(root)
+        #expect(stat == nil)
+        try await writer.create(root)
+        #expect(try await watch.fired() == WatchedEvent(kind: .nodeCreated, path: root))
+    }
+
+    @Test func childWatchFiresOnChildChangesAndDeletion() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let watcher = try await server.client()
+        let writer = try await server.client()
+        defer { Task { await watcher.close(); await writer.close() } }
+        let root = uniquePath()
+        try await writer.create(root)
+
+        let (children, watch) = try await watcher.childrenWatching(root)
+        #expect(children.names.isEmpty)
+        try await writer.create(root + "/m1", mode: .ephemeral)
+        #expect(try await watch.fired() == WatchedEvent(kind: .nodeChildrenChanged, path: root))
+
+        // A change of a child's data is not a change of the children.
+        let (_, second) = try await watcher.childrenWatching(root)
+        try await writer.setData(root + "/m1", [1])
+        try await writer.delete(root + "/m1")
+        #expect(try await second.fired() == WatchedEvent(kind: .nodeChildrenChanged, path: root))
+
+        let (_, third) = try await watcher.childrenWatching(root)
+        try await writer.delete(root)
+        #expect(try await third.fired() == WatchedEvent(kind: .nodeDeleted, path: root))
+    }
+
+    @Test func dataAndChildWatchesOnOnePathAreSeparate() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let watcher = try await server.client()
+        let writer = try await server.client()
+        defer { Task { await watcher.close(); await writer.close() } }
+        let root = uniquePath()
+        try await writer.create(root)
+
+        let (_, dataWatch) = try await watcher.getDataWatching(root)
+        let (_, childWatch) = try await watcher.childrenWatching(root)
+        try await writer.create(root + "/c")
+        #expect(try await childWatch.fired().kind == .nodeChildrenChanged)
+        try await writer.setData(root, [9])
+        #expect(try await dataWatch.fired().kind == .nodeDataChanged)
+    }
+
+    @Test func waitingCanBeCancelledAndTheWatchStaysSet() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let watcher = try await server.client()
+        let writer = try await server.client()
+        defer { Task { await watcher.close(); await writer.close() } }
+        let root = uniquePath()
+        try await writer.create(root)
+        let (_, watch) = try await watcher.getDataWatching(root)
+
+        let waiting = Task { try await watch.fired() }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+
+        try await writer.setData(root, [1])
+        #expect(try await watch.fired().kind == .nodeDataChanged)
+    }
+
+    @Test func closingFiresPendingWatchesWithSessionEnded() async throws {
+        let zk = try await TestZooKeeper.shared.value.client()
+        let root = uniquePath()
+        try await zk.create(root)
+        let (_, watch) = try await zk.getDataWatching(root)
+        let waiting = Task { try await watch.fired() }
+        await zk.close()
+        #expect(try await waiting.value == WatchedEvent(kind: .sessionEnded, path: root))
+    }
+}
