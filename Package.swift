@@ -4,12 +4,14 @@ import PackageDescription
 // Layers, each depending only on the ones above it (see DEVELOPERS.md):
 //   CZooKeeper, CSystemd   C libraries as system-library targets
 //   ZooKeeper              async ZooKeeper client
+//   Allocation             pure, deterministic allocation strategies (no I/O)
 //   allocatord             the daemon executable
 let package = Package(
     name: "allocatord",
     products: [
         .executable(name: "allocatord", targets: ["allocatord"]),
         .library(name: "ZooKeeper", targets: ["ZooKeeper"]),
+        .library(name: "Allocation", targets: ["Allocation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -21,6 +23,7 @@ let package = Package(
         .target(
             name: "ZooKeeper",
             dependencies: ["CZooKeeper", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Allocation"),
         .executableTarget(
             name: "allocatord",
             dependencies: [
@@ -33,5 +36,6 @@ let package = Package(
             dependencies: ["ZooKeeper", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),
+        .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
     ]
 )

@@ -1,0 +1,5 @@
+/// A partition of a topic, `TOPIC:ID` (spec §2). Placeholder until the Allocation layer lands.
+public struct Partition: Hashable, Sendable {
+    public var topic: String
+    public var id: Int
+}
