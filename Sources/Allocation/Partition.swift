@@ -2,4 +2,9 @@
 public struct Partition: Hashable, Sendable {
     public var topic: String
     public var id: Int
+
+    public init(topic: String, id: Int) {
+        self.topic = topic
+        self.id = id
+    }
 }
