@@ -4,6 +4,7 @@ import PackageDescription
 // Layers, each depending only on the ones above it (see DEVELOPERS.md):
 //   CZooKeeper, CSystemd   C libraries as system-library targets
 //   ZooKeeper              async ZooKeeper client
+//   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock
 //   Allocation             pure, deterministic allocation strategies (no I/O)
 //   allocatord             the daemon executable
 let package = Package(
@@ -23,6 +24,7 @@ let package = Package(
         .target(
             name: "ZooKeeper",
             dependencies: ["CZooKeeper", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Recipes", dependencies: ["ZooKeeper"]),
         .target(name: "Allocation"),
         .executableTarget(
             name: "allocatord",
@@ -36,6 +38,7 @@ let package = Package(
             dependencies: ["ZooKeeper", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),
+        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
     ]
 )

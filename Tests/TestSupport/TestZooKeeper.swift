@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import ZooKeeper
 
@@ -119,4 +120,24 @@ public func eventually(
         try? await Task.sleep(for: .milliseconds(10))
     }
     return try await condition()
+}
+
+/// A value several tasks of a test share, behind a lock.
+public final class Shared<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+
+    public init(_ value: Value) {
+        storage = Mutex(value)
+    }
+
+    public var value: Value { storage.withLock { $0 } }
+
+    /// Changes the value and returns the new one.
+    @discardableResult
+    public func update(_ change: (inout Value) -> Void) -> Value {
+        storage.withLock { value in
+            change(&value)
+            return value
+        }
+    }
 }

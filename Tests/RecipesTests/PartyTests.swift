@@ -1,0 +1,87 @@
+import Recipes
+import Testing
+import TestSupport
+import ZooKeeper
+
+@Suite struct PartyTests {
+    @Test func joinUpdateLeave() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let zk = try await server.client()
+        let observer = try await server.client()
+        defer { Task { await zk.close(); await observer.close() } }
+        let root = uniquePath()
+        try await zk.create(root)
+        let party = Party(client: zk, path: root, member: "host-a")
+
+        let (before, cversionBefore, watch) = try await Party(client: observer, path: root, member: "x").members()
+        #expect(before.isEmpty)
+        try await party.join(data: Array("{}".utf8), conflictWait: .seconds(1))
+        #expect(try await watch.fired().kind == .nodeChildrenChanged)
+        let (after, cversionAfter, _) = try await party.members()
+        #expect(after == ["host-a"])
+        #expect(cversionAfter == cversionBefore + 1)
+        #expect(try await observer.exists(root + "/host-a")?.ephemeralOwner == zk.status.session?.id)
+
+        try await party.update(data: Array("{\"generation\":3}".utf8))
+        #expect(try await party.data(of: "host-a") == Array("{\"generation\":3}".utf8))
+
+        try await party.leave()
+        #expect(try await party.members().names.isEmpty)
+        #expect(try await party.data(of: "host-a") == nil)
+        await #expect(throws: PartyError.notMember(member: "host-a", path: root + "/host-a")) {
+            try await party.update(data: [])
+        }
+    }
+
+    @Test func joiningTwiceInOneSessionKeepsTheNode() async throws {
+        let zk = try await TestZooKeeper.shared.value.client()
+        defer { Task { await zk.close() } }
+        let root = uniquePath()
+        try await zk.create(root)
+        let party = Party(client: zk, path: root, member: "m")
+        try await party.join(data: [1], conflictWait: .zero)
+        // As after a create whose reply was lost: the node is recognised as ours.
+        try await party.join(data: [2], conflictWait: .zero)
+        #expect(try await party.data(of: "m") == [2])
+    }
+
+    @Test func aNameHeldByAnotherSessionIsRefusedAndNeverTaken() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let first = try await server.client()
+        let second = try await server.client()
+        defer { Task { await first.close(); await second.close() } }
+        let root = uniquePath()
+        try await first.create(root)
+        try await Party(client: first, path: root, member: "same").join(data: [1], conflictWait: .zero)
+
+        let holder = try #require(first.status.session?.id)
+        let started = ContinuousClock.now
+        await #expect(throws: PartyError.nameTaken(member: "same", path: root + "/same", ownerSession: holder)) {
+            try await Party(client: second, path: root, member: "same").join(data: [2], conflictWait: .milliseconds(300))
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        // The holder's node is untouched, and leave by the refused one does not delete it.
+        try await Party(client: second, path: root, member: "same").leave()
+        let stat = try #require(try await second.exists(root + "/same"))
+        #expect(stat.ephemeralOwner == holder)
+        #expect(try await second.getData(root + "/same").data == [1])
+    }
+
+    @Test func aNameIsTakenOnceItsHolderGoesWithinTheWait() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let previous = try await server.client()
+        let next = try await server.client()
+        defer { Task { await next.close() } }
+        let root = uniquePath()
+        try await previous.create(root)
+        try await Party(client: previous, path: root, member: "m").join(data: [1], conflictWait: .zero)
+
+        let joining = Task {
+            try await Party(client: next, path: root, member: "m").join(data: [2], conflictWait: .seconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        await previous.close()
+        try await joining.value
+        #expect(try await next.exists(root + "/m")?.ephemeralOwner == next.status.session?.id)
+    }
+}
