@@ -6,6 +6,7 @@ import PackageDescription
 //   ZooKeeper              async ZooKeeper client
 //   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock
 //   Allocation             pure, deterministic allocation strategies (no I/O)
+//   Allocator              the member's state machine (spec §7), joining the layers above
 //   allocatord             the daemon executable
 let package = Package(
     name: "allocatord",
@@ -26,6 +27,9 @@ let package = Package(
             dependencies: ["CZooKeeper", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Recipes", dependencies: ["ZooKeeper"]),
         .target(name: "Allocation"),
+        .target(
+            name: "Allocator",
+            dependencies: ["ZooKeeper", "Recipes", "Allocation", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "allocatord",
             dependencies: [
@@ -39,6 +43,7 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
+        .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
     ]
 )

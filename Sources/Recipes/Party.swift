@@ -92,11 +92,18 @@ public struct Party: Sendable {
     /// Deletes this member's node if this session owns it, so the others rebalance at once.
     public func leave() async throws {
         try await client.retrying {
-            guard let stat = try await client.exists(memberPath),
-                  stat.ephemeralOwner == client.status.session?.id else { return }
-            do {
-                try await client.delete(memberPath, version: stat.version)
-            } catch let error as ZooKeeperError where error.code == .noNode {}
+            while true {
+                guard let stat = try await client.exists(memberPath),
+                      stat.ephemeralOwner == client.status.session?.id else { return }
+                do {
+                    try await client.delete(memberPath, version: stat.version)
+                    return
+                } catch let error as ZooKeeperError where error.code == .noNode {
+                    return
+                } catch let error as ZooKeeperError where error.code == .badVersion {
+                    continue  // Our own metadata changed meanwhile: look again.
+                }
+            }
         }
     }
 

@@ -52,7 +52,7 @@ import ZooKeeper
         #expect(try await eventually { try await zk.children(root + "/lock").names.count == 2 })
         #expect(!acquired.value)
         try await holder.delete(foreign)
-        try await waiting.value
+        _ = try await waiting.value
         #expect(acquired.value)
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import Testing
 import TestSupport
 import ZooKeeper
@@ -54,39 +55,38 @@ import ZooKeeper
         #expect(try await watch.fired().kind == .nodeDataChanged)
     }
 
-    @Test func aSecondHandleOnTheSameSessionExpiresTheFirst() async throws {
+    @Test func aSessionCutOffPastItsTimeoutIsSeenExpired() async throws {
         let server = try await TestZooKeeper.shared.value
+        let proxy = try TCPProxy(port: Int(server.connectString.split(separator: ":").last!)!)
+        defer { proxy.stop() }
         let root = uniquePath()
-        let zk = try await server.client(sessionTimeout: .seconds(4))
+        let configuration = ZooKeeperClient.Configuration(
+            connectString: try ConnectString(parsing: proxy.address), sessionTimeout: .milliseconds(800))
+        let zk = try await ZooKeeperClient.connect(configuration, logger: Logger(label: "test"))
         defer { Task { await zk.close() } }
-        let session = try #require(zk.status.session)
+        let session = try await zk.waitUntilConnected()
         try await zk.create(root, mode: .ephemeral)
         let (_, watch) = try await zk.getDataWatching(root)
         var states = zk.sessionStates().makeAsyncIterator()
         #expect(await states.next() == .connected(session))
 
-        // The trick of Curator's KillSession: open the session a second time, then close it.
-        let twin = try await server.client(session: session)
-        #expect(twin.status.session?.id == session.id)
-        await twin.close()
-
-        var seen: [SessionState] = []
-        while let state = await states.next() {
-            seen.append(state)
-            if state.isTerminal { break }
-        }
-        #expect(seen.last == .expired)
-        #expect(try await watch.fired() == WatchedEvent(kind: .sessionEnded, path: root))
-        await #expect(throws: ZooKeeperError.self) { try await zk.exists(root) }
-
+        // A network partition longer than the session timeout: the server expires the session.
+        proxy.blackhole()
+        #expect(await states.next() == .suspended)
         let observer = try await server.client()
         defer { Task { await observer.close() } }
-        #expect(try await observer.exists(root) == nil)
+        #expect(try await eventually { try await observer.exists(root) == nil })
+
+        // On healing, the server tells the client so.
+        proxy.heal()
+        #expect(await states.next() == .expired)
+        #expect(try await watch.fired() == WatchedEvent(kind: .sessionEnded, path: root))
+        await #expect(throws: ZooKeeperError.self) { try await zk.exists(root) }
     }
 
-    @Test func waitUntilConnectedThrowsOnExpiry() async throws {
+    @Test func resumingAClosedSessionIsExpired() async throws {
         let server = try await TestZooKeeper.shared.value
-        let zk = try await server.client()
+        let zk = try await server.client(sessionTimeout: .seconds(4))
         let session = try #require(zk.status.session)
         await zk.close()
         // Resuming a closed session: the server answers "expired".

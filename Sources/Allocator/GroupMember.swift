@@ -1,0 +1,600 @@
+import Allocation
+import Foundation
+import Logging
+import Recipes
+import ZooKeeper
+
+/// One member of a group: the state machine of spec §7.
+///
+/// The story of a member: it connects and publishes `joining`; it pins or adopts the group's
+/// strategy, seeds the partition set, joins the party, reads its view, computes the allocation
+/// and publishes `active` with a lease. Every change of members or partitions (watched, and
+/// re-read in full every few minutes and after every reconnection) makes it read the view and
+/// rebalance again. When the connection drops it publishes `suspended` at once, keeping its
+/// share until the lease runs out; at that deadline it publishes `lost` with an empty share.
+/// A reconnection within the session reads the view again and goes back to `active`; an
+/// expired session makes it start over with a new one. `stop()` publishes `stopped`, leaves
+/// the group and closes the session.
+///
+/// Every document it publishes is in `documents`, in order. The share in it is exactly the
+/// strategy's result for the member's view, or empty.
+public actor GroupMember {
+    /// Every document this member publishes, in order; identical documents are not repeated.
+    /// Ends after `stopped`.
+    public nonisolated let documents: AsyncStream<MemberDocument>
+    private let documentSink: AsyncStream<MemberDocument>.Continuation
+
+    public nonisolated let configuration: MemberConfiguration
+    private let logger: Logger
+    private let startedAt = ContinuousClock.now
+
+    // The session.
+    private var client: ZooKeeperClient?
+    private var connection = SessionState.connecting
+    private var events: AsyncStream<Event>.Continuation?
+    private var sessionTasks: [Task<Void, Never>] = []
+    private var watchTasks: [WatchedNode: Task<Void, Never>] = [:]
+    private var stopping = false
+    private var seeded = false
+
+    // What the member knows.
+    private var strategy: Strategy?
+    private var view: View?
+    private var allocation: Allocation?
+    private var lastGoodPartitions: (partitions: [Partition], version: Int32)?
+    private var partitionSetSize = 0
+    private var malformedPartitions: (reason: String, version: Int32)?
+    private var lastError: String?
+    private var lastRebalance: (at: Date, duration: Duration)?
+    private var metadataPublished: MemberMetadata?
+
+    // Freshness: a lease that ran out makes the view stale until it is read again.
+    private var viewIsFresh = false
+    private var staleness = 0
+    private var leaseDeadline: ContinuousClock.Instant?
+    private var leaseTimer: Task<Void, Never>?
+
+    // Coalescing of changes.
+    private var refreshQueued = false
+    private var debounce: (firstChange: ContinuousClock.Instant, timer: Task<Void, Never>)?
+
+    private var published: MemberDocument?
+
+    private enum Event: Sendable {
+        /// Read the view and rebalance.
+        case refresh
+        /// The session is over (expired, failed or closed).
+        case sessionEnded
+    }
+
+    private enum WatchedNode: Hashable {
+        case members, partitions
+    }
+
+    public init(configuration: MemberConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.strategy = configuration.strategy
+        var logger = logger
+        logger[metadataKey: "group"] = "\(configuration.layout.group)"
+        logger[metadataKey: "member"] = "\(configuration.member)"
+        self.logger = logger
+        (documents, documentSink) = AsyncStream.makeStream(of: MemberDocument.self)
+    }
+
+    // MARK: Running
+
+    /// Runs the member until `stop()`, starting a new session whenever one expires.
+    /// - Throws: what makes membership impossible: the name is held by another live session
+    ///   (`PartyError`), the group uses another strategy (`StrategyMismatch`), the group's
+    ///   settings do not parse, the credential was refused. `stopped` is published first.
+    public func run() async throws {
+        publish()
+        do {
+            try await ensureChroot()
+            while !stopping {
+                let client = try await ZooKeeperClient.connect(configuration.zooKeeper, logger: logger)
+                do {
+                    try await runSession(client)
+                } catch let error as ZooKeeperError where !stopping && error.code == .sessionExpired {
+                    logger.warning("session expired; starting a new one")
+                } catch where stopping {
+                    // stop() closed the session under us.
+                }
+                endSession()
+                await client.close()
+            }
+        } catch {
+            logger.error("cannot stay in the group: \(error)")
+            stopping = true
+            endSession()
+            await client?.close()
+            publish()
+            documentSink.finish()
+            throw error
+        }
+    }
+
+    /// Publishes `stopped`, leaves the group (the others rebalance at once) and closes the
+    /// session; `run()` then returns.
+    public func stop() async {
+        guard !stopping else { return }
+        stopping = true
+        publish()
+        if let client {
+            let party = Party(client: client, path: configuration.layout.membersPath, member: configuration.member)
+            do {
+                try await party.leave()
+            } catch {
+                logger.warning("could not leave the group before closing the session: \(error)")
+            }
+            await client.close()
+        }
+        documentSink.finish()
+    }
+
+    private func runSession(_ client: ZooKeeperClient) async throws {
+        self.client = client
+        connection = .connecting
+        view = nil
+        allocation = nil
+        viewIsFresh = false
+        metadataPublished = nil
+        publish()
+        let (stream, events) = AsyncStream.makeStream(of: Event.self)
+        self.events = events
+        sessionTasks.append(Task { [weak self] in
+            for await state in client.sessionStates() { await self?.sessionChanged(to: state) }
+        })
+
+        let session = try await client.waitUntilConnected()
+        logger.info("connected", metadata: [
+            "session": "0x\(String(session.id, radix: 16))", "timeout": "\(session.timeout)",
+        ])
+        try await setUp(client, session: session)
+        startTickers(session: session)
+        requestRefresh()
+        for await event in stream {
+            switch event {
+            case .refresh:
+                refreshQueued = false
+                await refresh()
+            case .sessionEnded:
+                if case .expired = connection {
+                    throw ZooKeeperError(code: .sessionExpired, operation: "session", path: nil)
+                }
+                if case .authFailed = connection {
+                    throw ZooKeeperError(code: .authFailed, operation: "session", path: nil)
+                }
+                return
+            }
+        }
+    }
+
+    private func endSession() {
+        sessionTasks.forEach { $0.cancel() }
+        sessionTasks = []
+        watchTasks.values.forEach { $0.cancel() }
+        watchTasks = [:]
+        debounce?.timer.cancel()
+        debounce = nil
+        leaseTimer?.cancel()
+        events?.finish()
+        events = nil
+        refreshQueued = false
+    }
+
+    /// The chroot of the connect string, created if missing (the C library does not).
+    private func ensureChroot() async throws {
+        guard let chroot = configuration.zooKeeper.connectString.chroot else { return }
+        var plain = configuration.zooKeeper
+        plain.connectString = plain.connectString.withoutChroot
+        let client = try await ZooKeeperClient.connect(plain, logger: logger)
+        defer { Task { await client.close() } }
+        try await client.retrying {
+            try await client.waitUntilConnected()
+            try await client.ensurePath(chroot)
+        }
+    }
+
+    // MARK: Joining
+
+    private func setUp(_ client: ZooKeeperClient, session: Session) async throws {
+        let layout = configuration.layout
+        try await client.retrying {
+            try await client.ensurePath(layout.membersPath)
+            try await client.ensurePath(layout.partitionsPath)
+        }
+        let strategy = try await pinStrategy(client)
+        self.strategy = strategy
+        if !seeded {
+            await seed(client)
+        }
+        let party = Party(client: client, path: layout.membersPath, member: configuration.member)
+        try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: session.timeout)
+        logger.info("joined", metadata: ["strategy": "\(strategy.name)"])
+    }
+
+    /// The group's strategy: the configured one pinned in the group znode by the first
+    /// allocatord member, adopted by members configured with none (spec §6).
+    private func pinStrategy(_ client: ZooKeeperClient) async throws -> Strategy {
+        let path = configuration.layout.groupPath
+        while true {
+            let node = try await client.retrying { try await client.getData(path) }
+            let pinned = try GroupSettings(data: node.data, path: path).strategy
+            switch (configuration.strategy, pinned) {
+            case (let configured?, let pinned?) where configured != pinned:
+                throw StrategyMismatch(group: configuration.layout.group, configured: configured.name, pinned: pinned.name)
+            case (_, let pinned?):
+                return pinned
+            case (let configured, nil):
+                let chosen = configured ?? Strategy.default
+                do {
+                    try await client.retrying {
+                        try await client.setData(path, GroupSettings(strategy: chosen).encoded, version: node.stat.version)
+                    }
+                    logger.info("pinned the group's strategy", metadata: ["strategy": "\(chosen.name)"])
+                    return chosen
+                } catch let error as ZooKeeperError where error.code == .badVersion {
+                    continue  // Someone else pinned it meanwhile (or our write went through): read again.
+                }
+            }
+        }
+    }
+
+    /// Adds the seed partitions to the set (a union), once per process.
+    private func seed(_ client: ZooKeeperClient) async {
+        guard !configuration.seedPartitions.isEmpty else {
+            seeded = true
+            return
+        }
+        do {
+            try await partitionSet(client).add(Set(configuration.seedPartitions.map(\.description)))
+            seeded = true
+        } catch let error as SharedSetError {
+            // Malformed or full: report, never overwrite; the member runs on what is there.
+            lastError = "seeding the partition set: \(error)"
+            logger.error("could not seed the partition set: \(error)")
+            seeded = true
+        } catch {
+            logger.warning("could not seed the partition set yet: \(error)")
+        }
+    }
+
+    private func partitionSet(_ client: ZooKeeperClient) -> SharedSet {
+        SharedSet(client: client, path: configuration.layout.partitionsPath) { item in
+            do throws(PartitionError) {
+                _ = try Partition(parsing: item)
+                return nil
+            } catch {
+                return error.reason
+            }
+        }
+    }
+
+    private func metadata(generation: Int64, digest: String) -> MemberMetadata {
+        MemberMetadata(
+            host: configuration.host, pid: configuration.pid, strategy: strategy?.name ?? "",
+            generation: generation, digest: digest)
+    }
+
+    // MARK: Reading the view and rebalancing
+
+    private func requestRefresh() {
+        guard !refreshQueued, let events else { return }
+        refreshQueued = true
+        events.yield(.refresh)
+    }
+
+    /// A watched node changed: rebalance after the configured quiet time (spec §12).
+    private func changed() {
+        let quiet = configuration.rebalanceDelayMin
+        guard quiet > .zero else {
+            requestRefresh()
+            return
+        }
+        let now = ContinuousClock.now
+        let firstChange = debounce?.firstChange ?? now
+        debounce?.timer.cancel()
+        let due = min(now + quiet, firstChange + max(configuration.rebalanceDelayMax, quiet))
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(until: due)) != nil else { return }
+            await self?.debounceElapsed()
+        }
+        debounce = (firstChange, timer)
+    }
+
+    private func debounceElapsed() {
+        debounce = nil
+        requestRefresh()
+    }
+
+    /// Reads members and partitions (setting watches), computes the allocation and publishes.
+    private func refresh() async {
+        guard !stopping, let client, let strategy else { return }
+        let began = ContinuousClock.now
+        let staleness = self.staleness
+        let layout = configuration.layout
+        let party = Party(client: client, path: layout.membersPath, member: configuration.member)
+        do {
+            let (names, membersVersion, membersWatch) = try await party.members()
+            watch(.members, membersWatch)
+            let (snapshot, partitionsWatch) = try await partitionSet(client).readWatching()
+            watch(.partitions, partitionsWatch)
+            partitionSetSize = snapshot.size
+
+            guard !stopping else { return }
+            guard names.contains(configuration.member) else {
+                // Our node is gone while the session lives (deleted by hand, or taken by a kiel
+                // peer): join again, then read again.
+                logger.warning("this member's node is gone; joining again")
+                try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: client.status.session?.timeout ?? .seconds(10))
+                requestRefresh()
+                return
+            }
+            guard let partitions = usablePartitions(snapshot) else { return }
+            let newView = View(
+                members: names.sorted(by: utf8Precedes), membersVersion: membersVersion,
+                partitions: partitions.partitions, partitionsVersion: partitions.version)
+            if newView != view || allocation == nil {
+                let computed = try await allocate(strategy, newView)
+                view = newView
+                allocation = computed
+                lastRebalance = (Date.now, ContinuousClock.now - began)
+                logger.info("rebalanced", metadata: [
+                    "generation": "\(newView.generation)", "members": "\(newView.members.count)",
+                    "partitions": "\(newView.partitions.count)",
+                    "share": "\(computed.partitions(of: configuration.member).count)",
+                ])
+            }
+            if staleness == self.staleness { viewIsFresh = true }
+            publish()
+            try await publishMetadata(party)
+        } catch let error as ExecStrategyError {
+            lastError = "\(error)"
+            logger.error("the allocator failed; keeping the last good allocation: \(error)")
+            if staleness == self.staleness, allocation != nil { viewIsFresh = true }
+            publish()
+        } catch let error as PartyError {
+            lastError = "\(error)"
+            logger.error("\(error)")
+            if case .nameTaken = error { events?.yield(.sessionEnded) }
+        } catch {
+            // Connection trouble: the reconnection (or the new session) reads everything again.
+            logger.debug("reading the view failed: \(error)")
+        }
+    }
+
+    /// The partitions to allocate: the set as read, or the last good one if the data does not
+    /// parse (spec §5); `nil` if there is none yet.
+    private func usablePartitions(_ snapshot: SharedSet.Snapshot) -> (partitions: [Partition], version: Int32)? {
+        switch snapshot.contents {
+        case .valid(let items):
+            let partitions = items.compactMap { try? Partition(parsing: $0) }.sorted()
+            lastGoodPartitions = (partitions, snapshot.version)
+            if malformedPartitions != nil {
+                logger.notice("the partition set parses again")
+                malformedPartitions = nil
+                lastError = nil
+            }
+            return lastGoodPartitions
+        case .malformed(let reason):
+            if malformedPartitions?.version != snapshot.version {
+                logger.error("""
+                    the partition set at \(configuration.layout.partitionsPath) does not parse (\(reason)); \
+                    keeping the last good view; fix it or run `allocatorctl repair`
+                    """)
+            }
+            malformedPartitions = (reason, snapshot.version)
+            lastError = "the partition set does not parse: \(reason)"
+            return lastGoodPartitions
+        }
+    }
+
+    private func allocate(_ strategy: Strategy, _ view: View) async throws -> Allocation {
+        if case .exec(let path) = strategy {
+            return try await ExecStrategy(path: path, timeout: configuration.execTimeout)
+                .allocate(members: view.members, partitions: view.partitions)
+        }
+        return strategy.allocate(members: view.members, partitions: view.partitions)
+    }
+
+    /// Keeps one task per watched node that turns the watch's firing into a change.
+    private func watch(_ node: WatchedNode, _ watch: Watch) {
+        watchTasks[node]?.cancel()
+        watchTasks[node] = Task { [weak self] in
+            guard let event = try? await watch.fired(), event.kind != .sessionEnded else { return }
+            await self?.changed()
+        }
+    }
+
+    /// Writes generation and digest into the member's node, so tools can see agreement.
+    private func publishMetadata(_ party: Party) async throws {
+        guard !stopping, let view, let allocation else { return }
+        let metadata = metadata(generation: view.generation, digest: allocation.digest)
+        guard metadata != metadataPublished else { return }
+        do {
+            try await party.update(data: metadata.encoded)
+            metadataPublished = metadata
+        } catch PartyError.notMember {
+            requestRefresh()  // The refresh joins again.
+        }
+    }
+
+    // MARK: Session events and the lease
+
+    private func sessionChanged(to state: SessionState) {
+        let previous = connection
+        connection = state
+        switch state {
+        case .connected:
+            if case .suspended = previous {
+                logger.info("reconnected within the session")
+                requestRefresh()
+            }
+        case .suspended:
+            logger.warning("connection lost; the share stays valid until its lease runs out")
+        case .expired, .authFailed, .closed:
+            events?.yield(.sessionEnded)
+        case .connecting:
+            break
+        }
+        publish()
+    }
+
+    private func startTickers(session: Session) {
+        // Renew the lease at least every third of the session timeout (spec §8).
+        let renewal = session.timeout / 3
+        sessionTasks.append(Task { [weak self] in
+            while (try? await Task.sleep(for: renewal)) != nil {
+                await self?.publish()
+            }
+        })
+        let fullRead = configuration.fullReadInterval
+        sessionTasks.append(Task { [weak self] in
+            while (try? await Task.sleep(for: fullRead)) != nil {
+                await self?.requestRefresh()
+            }
+        })
+    }
+
+    /// The end of the lease the session has now.
+    private var currentLease: ContinuousClock.Instant? {
+        guard let client, let heard = client.status.lastHeardFromServer, let session = client.status.session else {
+            return nil
+        }
+        return Lease.deadline(lastHeard: heard, sessionTimeout: session.timeout)
+    }
+
+    // MARK: Publishing
+
+    /// Publishes the document that the member's state calls for, unless it is the one
+    /// published last. The only place documents are made.
+    private func publish() {
+        let now = ContinuousClock.now
+        if let deadline = leaseDeadline, now >= deadline, viewIsFresh {
+            // The lease ran out (the connection is gone, or this process was paused): nothing
+            // read before may be published as valid again; read the view anew first.
+            logger.warning("the lease ran out; the share is dropped until the view is read again")
+            viewIsFresh = false
+            staleness += 1
+            if case .connected = connection { requestRefresh() }
+        }
+        var state: MemberState
+        var lease: ContinuousClock.Instant?
+        if stopping {
+            state = .stopped
+        } else if view == nil || allocation == nil {
+            state = .joining
+        } else {
+            let current = currentLease.flatMap { $0 > now ? $0 : nil }
+            switch connection {
+            case .connected where viewIsFresh && current != nil:
+                state = .active
+                lease = current
+            case .suspended, .connecting:
+                state = viewIsFresh && current != nil ? .suspended : .lost
+                lease = state == .suspended ? current : nil
+            default:
+                state = .lost
+            }
+        }
+        let share = lease == nil ? [:] : allocation?.share(of: configuration.member) ?? [:]
+        if share.isEmpty { lease = nil }
+        var document = MemberDocument(
+            group: configuration.layout.group, member: configuration.member, state: state,
+            generation: view?.generation ?? 0, strategy: strategy?.name, allocation: share,
+            members: view?.members ?? [], partitionCount: view?.partitions.count ?? 0,
+            validUntil: lease.map(Lease.wallClock), updatedAt: published?.updatedAt ?? Date.now)
+        if let published, document.differsInSubstance(from: published) { document.updatedAt = Date.now }
+        // Renewals compare the lease itself: its wall-clock time wobbles with the clock.
+        var unchanged = document
+        unchanged.validUntil = published?.validUntil
+        if unchanged == published, lease == leaseDeadline { return }
+        published = document
+        leaseDeadline = lease
+        scheduleLeaseTimer(lease)
+        documentSink.yield(document)
+    }
+
+    /// Publishes again when the lease runs out, so `lost` goes out at the deadline.
+    private func scheduleLeaseTimer(_ deadline: ContinuousClock.Instant?) {
+        leaseTimer?.cancel()
+        guard let deadline else { return }
+        leaseTimer = Task { [weak self] in
+            guard (try? await Task.sleep(until: deadline)) != nil else { return }
+            await self?.publish()
+        }
+    }
+
+    // MARK: Queries and commands
+
+    /// The document published last.
+    public var document: MemberDocument? { published }
+
+    /// The current session, if connected or suspended.
+    public var session: Session? { client?.status.session }
+
+    /// The whole allocation of the current view, for every member.
+    public var currentAllocation: Allocation? { allocation }
+
+    /// What `status` reports (spec §9).
+    public var status: MemberStatus {
+        let connection = client?.status
+        return MemberStatus(
+            connection: connection?.state ?? .connecting,
+            sessionID: connection?.session?.id,
+            sessionTimeout: connection?.session?.timeout,
+            member: configuration.member,
+            state: published?.state ?? .joining,
+            generation: view?.generation ?? 0,
+            strategy: strategy?.name,
+            lastRebalanceAt: lastRebalance?.at,
+            lastRebalanceDuration: lastRebalance?.duration,
+            memberCount: view?.members.count ?? 0,
+            partitionCount: view?.partitions.count ?? 0,
+            shareCount: allocation?.partitions(of: configuration.member).count ?? 0,
+            partitionSetSize: partitionSetSize,
+            partitionSetLimit: SharedSet.defaultSizeLimit,
+            partitionSetMalformed: malformedPartitions?.reason,
+            lastError: lastError,
+            uptime: ContinuousClock.now - startedAt)
+    }
+
+    /// Adds partitions to the group's set; returns the number of partitions in the set after.
+    public func add(_ partitions: [Partition]) async throws -> Int {
+        try await partitionSet(connectedClient()).add(Set(partitions.map(\.description))).count
+    }
+
+    /// Removes partitions from the group's set; returns the number left.
+    public func remove(_ partitions: [Partition]) async throws -> Int {
+        try await partitionSet(connectedClient()).remove(Set(partitions.map(\.description))).count
+    }
+
+    /// Overwrites a partition set that does not parse with the last good view, or the seed
+    /// partitions if there is none (spec §9 `repair`); returns the number written.
+    public func repair() async throws -> Int {
+        let set = partitionSet(try connectedClient())
+        let snapshot = try await set.read()
+        guard case .malformed = snapshot.contents else { throw SharedSetError.notMalformed(path: set.path) }
+        let items = lastGoodPartitions?.partitions ?? configuration.seedPartitions
+        try await set.repair(with: Set(items.map(\.description)), malformedVersion: snapshot.version)
+        logger.notice("repaired the partition set", metadata: ["partitions": "\(items.count)"])
+        return items.count
+    }
+
+    private func connectedClient() throws -> ZooKeeperClient {
+        guard let client, case .connected = connection else { throw MemberError.notConnected }
+        return client
+    }
+}
+
+/// Why a command of a member could not be carried out.
+public enum MemberError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notConnected
+
+    public var description: String {
+        switch self {
+        case .notConnected: "not connected to ZooKeeper; try again when the member is active"
+        }
+    }
+}

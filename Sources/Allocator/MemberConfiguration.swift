@@ -1,0 +1,46 @@
+import Allocation
+import ZooKeeper
+
+/// What a group member needs to know to run.
+public struct MemberConfiguration: Sendable {
+    /// Where ZooKeeper is, how long the session may go unheard, and the digest credential.
+    public var zooKeeper: ZooKeeperClient.Configuration
+    public var layout: GroupLayout
+    /// This member's name: its znode's name.
+    public var member: String
+    /// The strategy to use; `nil` adopts the group's, or `Strategy.default` for a new group.
+    public var strategy: Strategy?
+    /// Partitions added to the group's set on start (a union, never a replacement).
+    public var seedPartitions: [Partition]
+    /// After a change, wait this long for quiet before rebalancing...
+    public var rebalanceDelayMin: Duration
+    /// ...but never longer than this since the first change.
+    public var rebalanceDelayMax: Duration
+    /// How often the whole view is read again, besides the watches.
+    public var fullReadInterval: Duration
+    /// How long an `exec:` strategy may run.
+    public var execTimeout: Duration
+    /// Written into the member's metadata (spec §4).
+    public var host: String
+    public var pid: Int32
+
+    public init(
+        zooKeeper: ZooKeeperClient.Configuration, layout: GroupLayout, member: String,
+        strategy: Strategy? = nil, seedPartitions: [Partition] = [],
+        rebalanceDelayMin: Duration = .zero, rebalanceDelayMax: Duration = .zero,
+        fullReadInterval: Duration = .seconds(300), execTimeout: Duration = .seconds(10),
+        host: String, pid: Int32
+    ) {
+        self.zooKeeper = zooKeeper
+        self.layout = layout
+        self.member = member
+        self.strategy = strategy
+        self.seedPartitions = seedPartitions
+        self.rebalanceDelayMin = rebalanceDelayMin
+        self.rebalanceDelayMax = rebalanceDelayMax
+        self.fullReadInterval = fullReadInterval
+        self.execTimeout = execTimeout
+        self.host = host
+        self.pid = pid
+    }
+}

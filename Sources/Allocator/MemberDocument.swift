@@ -1,0 +1,137 @@
+import Allocation
+import Foundation
+
+/// The document a member publishes, in its JSON file and on its socket (spec §8).
+public struct MemberDocument: Sendable, Hashable {
+    public var group: String
+    public var member: String
+    public var state: MemberState
+    /// The generation of the view the allocation was computed for; 0 before the first view.
+    public var generation: Int64
+    /// The group's strategy, or `nil` before it is known.
+    public var strategy: String?
+    /// This member's share: topic → ids in numeric order. Empty unless `active` or `suspended`.
+    public var allocation: [String: [Int]]
+    /// The members of the view, sorted by UTF-8 bytes.
+    public var members: [String]
+    /// The number of partitions in the view.
+    public var partitionCount: Int
+    /// Until when no other member can have been given this share; `nil` exactly when the share
+    /// is empty. Readers must treat the share as empty once it is past.
+    public var validUntil: Date?
+    /// When `state`, `generation` or `allocation` last changed.
+    public var updatedAt: Date
+
+    public init(
+        group: String, member: String, state: MemberState, generation: Int64, strategy: String?,
+        allocation: [String: [Int]], members: [String], partitionCount: Int, validUntil: Date?, updatedAt: Date
+    ) {
+        self.group = group
+        self.member = member
+        self.state = state
+        self.generation = generation
+        self.strategy = strategy
+        self.allocation = allocation
+        self.members = members
+        self.partitionCount = partitionCount
+        self.validUntil = validUntil
+        self.updatedAt = updatedAt
+    }
+
+    /// Whether `other` differs in what `updatedAt` tracks: state, generation or allocation.
+    public func differsInSubstance(from other: MemberDocument) -> Bool {
+        state != other.state || generation != other.generation || allocation != other.allocation
+    }
+
+    /// The document as one line of JSON (no newline), keys in the spec's order, topics in
+    /// UTF-8 byte order, times in UTC with milliseconds (`2026-11-25T12:00:06.790Z`).
+    public var json: String {
+        var output = "{\"group\":"
+        JSONText.appendString(group, to: &output)
+        output += ",\"member\":"
+        JSONText.appendString(member, to: &output)
+        output += ",\"state\":\"\(state.rawValue)\",\"generation\":\(generation),\"strategy\":"
+        if let strategy { JSONText.appendString(strategy, to: &output) } else { output += "null" }
+        output += ",\"allocation\":{"
+        for (index, topic) in allocation.keys.sorted(by: utf8Precedes).enumerated() {
+            if index > 0 { output += "," }
+            JSONText.appendString(topic, to: &output)
+            output += ":[" + allocation[topic, default: []].map(String.init).joined(separator: ",") + "]"
+        }
+        output += "},\"members\":"
+        JSONText.appendArray(members, to: &output)
+        output += ",\"partition_count\":\(partitionCount),\"valid_until\":"
+        output += validUntil.map { "\"\(Self.timestamp($0))\"" } ?? "null"
+        output += ",\"updated_at\":\"\(Self.timestamp(updatedAt))\"}"
+        return output
+    }
+
+    /// Reads a document as `json` writes it.
+    /// - Throws: `DecodingError` if it is not one.
+    public init(json: some DataProtocol) throws {
+        self = try JSONDecoder().decode(Decoded.self, from: Data(json)).document
+    }
+
+    /// `date` in UTC with milliseconds, rounded down: `2026-11-25T12:00:06.790Z`.
+    public static func timestamp(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(milliseconds.floorDivided(by: 1000))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+            + "\(pad(Int32(milliseconds - Int64(seconds) * 1000), 3))Z"
+    }
+
+    /// The date a `timestamp` names, or `nil` if `text` is not one.
+    public static func date(fromTimestamp text: String) -> Date? {
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return parser.date(from: text)
+    }
+
+    private struct Decoded: Decodable {
+        let document: MemberDocument
+
+        enum Keys: String, CodingKey {
+            case group, member, state, generation, strategy, allocation, members
+            case partitionCount = "partition_count", validUntil = "valid_until", updatedAt = "updated_at"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Keys.self)
+            func date(_ key: Keys) throws -> Date? {
+                guard let text = try container.decodeIfPresent(String.self, forKey: key) else { return nil }
+                guard let date = MemberDocument.date(fromTimestamp: text) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "not a timestamp: \(text)")
+                }
+                return date
+            }
+            guard let updatedAt = try date(.updatedAt) else {
+                throw DecodingError.valueNotFound(String.self, .init(codingPath: [Keys.updatedAt], debugDescription: "updated_at is null"))
+            }
+            document = MemberDocument(
+                group: try container.decode(String.self, forKey: .group),
+                member: try container.decode(String.self, forKey: .member),
+                state: try container.decode(MemberState.self, forKey: .state),
+                generation: try container.decode(Int64.self, forKey: .generation),
+                strategy: try container.decodeIfPresent(String.self, forKey: .strategy),
+                allocation: try container.decode([String: [Int]].self, forKey: .allocation),
+                members: try container.decode([String].self, forKey: .members),
+                partitionCount: try container.decode(Int.self, forKey: .partitionCount),
+                validUntil: try date(.validUntil),
+                updatedAt: updatedAt)
+        }
+    }
+}
+
+extension Int64 {
+    fileprivate func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor < 0) ? quotient - 1 : quotient
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+import ZooKeeper
+
+/// What a member reports about itself (spec §9 `status`).
+public struct MemberStatus: Sendable {
+    public var connection: SessionState
+    public var sessionID: Int64?
+    /// The negotiated session timeout.
+    public var sessionTimeout: Duration?
+    public var member: String
+    public var state: MemberState
+    public var generation: Int64
+    public var strategy: String?
+    public var lastRebalanceAt: Date?
+    /// From the start of reading the view to the allocation being computed.
+    public var lastRebalanceDuration: Duration?
+    public var memberCount: Int
+    public var partitionCount: Int
+    /// How many partitions this member holds in the current allocation.
+    public var shareCount: Int
+    /// The size in bytes of the partitions znode's data, and the limit `add` keeps to.
+    public var partitionSetSize: Int
+    public var partitionSetLimit: Int
+    /// Why the partition set does not parse, if it does not.
+    public var partitionSetMalformed: String?
+    public var lastError: String?
+    public var uptime: Duration
+}

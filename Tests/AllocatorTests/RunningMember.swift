@@ -1,0 +1,103 @@
+import Allocation
+import Allocator
+import Foundation
+import Logging
+import TestSupport
+import ZooKeeper
+
+/// A `GroupMember` running in the test process, with every document it published.
+final class RunningMember: Sendable {
+    let member: GroupMember
+    let run: Task<Void, any Error>
+    let history = Shared<[MemberDocument]>([])
+    /// When each document was seen, on the monotonic clock.
+    let timeline = Shared<[(at: ContinuousClock.Instant, document: MemberDocument)]>([])
+    private let collector: Task<Void, Never>
+
+    var name: String { member.configuration.member }
+    var latest: MemberDocument? { history.value.last }
+
+    init(
+        _ server: TestZooKeeper, group: String, name: String, root: String = "/kiel", chroot: String = "",
+        through proxy: TCPProxy? = nil,
+        strategy: Strategy? = .consistent, seed: String? = nil, sessionTimeout: Duration = .seconds(4),
+        rebalanceDelay: (Duration, Duration) = (.zero, .zero), execTimeout: Duration = .seconds(5)
+    ) throws {
+        let configuration = MemberConfiguration(
+            zooKeeper: .init(
+                connectString: try ConnectString(parsing: (proxy?.address ?? server.connectString) + chroot),
+                sessionTimeout: sessionTimeout),
+            layout: try GroupLayout(root: root, group: group), member: name, strategy: strategy,
+            seedPartitions: try seed.map { try PartitionSpec(parsing: $0).partitions } ?? [],
+            rebalanceDelayMin: rebalanceDelay.0, rebalanceDelayMax: rebalanceDelay.1,
+            execTimeout: execTimeout, host: "test-host", pid: 42)
+        var logger = Logger(label: "member")
+        logger.logLevel = .warning
+        let member = GroupMember(configuration: configuration, logger: logger)
+        self.member = member
+        let history = history
+        let timeline = timeline
+        collector = Task {
+            for await document in member.documents {
+                timeline.update { $0.append((.now, document)) }
+                history.update { $0.append(document) }
+            }
+        }
+        run = Task { try await member.run() }
+    }
+
+    /// Waits until the latest document satisfies `condition`; returns it.
+    @discardableResult
+    func waitFor(
+        timeout: Duration = .seconds(15), _ description: String = "",
+        _ condition: @escaping @Sendable (MemberDocument) -> Bool
+    ) async throws -> MemberDocument {
+        let history = history
+        let met = await eventually(timeout: timeout) { history.value.last.map(condition) ?? false }
+        guard met, let document = latest else {
+            throw Timeout(what: "\(name): \(description); latest: \(latest.map(\.json) ?? "none")")
+        }
+        return document
+    }
+
+    func stop() async {
+        await member.stop()
+        _ = try? await run.value
+        await collector.value
+    }
+}
+
+struct Timeout: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Waits until every member is active on one generation with the given members, and returns
+/// the documents.
+@discardableResult
+func waitForAgreement(
+    _ members: [RunningMember], memberNames: [String]? = nil, partitionCount: Int? = nil,
+    timeout: Duration = .seconds(15)
+) async throws -> [MemberDocument] {
+    let expectedMembers = (memberNames ?? members.map(\.name)).sorted(by: utf8Precedes)
+    let agreed = await eventually(timeout: timeout) {
+        let latest = members.map(\.latest)
+        guard latest.allSatisfy({ $0?.state == .active && $0?.members == expectedMembers }) else { return false }
+        if let partitionCount, latest.contains(where: { $0?.partitionCount != partitionCount }) { return false }
+        return Set(latest.map { $0?.generation }).count == 1
+    }
+    guard agreed else {
+        throw Timeout(what: "agreement of \(expectedMembers): " + members.map { $0.latest?.json ?? "none" }.joined(separator: "\n"))
+    }
+    return members.compactMap(\.latest)
+}
+
+/// The partitions of a member's published share.
+func partitions(of document: MemberDocument) -> [Partition] {
+    document.allocation.flatMap { topic, ids in ids.map { Partition(topic: topic, id: $0) } }.sorted()
+}
+
+/// A unique group name for a test.
+func uniqueGroup(_ name: String = #function) -> String {
+    String(uniquePath(name).dropFirst())
+}

@@ -1,0 +1,87 @@
+import Allocation
+import Allocator
+import Testing
+import TestSupport
+import ZooKeeper
+
+/// What a member publishes when it loses ZooKeeper (spec §7), against a real server and a
+/// proxy that cuts the member off.
+@Suite struct SessionLossTests {
+    @Test func aCutOffMemberGoesSuspendedThenLostBeforeOthersTakeOverThenRejoins() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let proxy = try TCPProxy(port: Int(server.connectString.split(separator: ":").last!)!)
+        defer { proxy.stop() }
+        let group = uniqueGroup()
+        let timeout = Duration.milliseconds(1200)
+        let a = try RunningMember(server, group: group, name: "a", seed: "t:0-9", sessionTimeout: timeout)
+        let b = try RunningMember(server, group: group, name: "b", through: proxy, sessionTimeout: timeout)
+        defer { Task { await a.stop(); await b.stop() } }
+        try await waitForAgreement([a, b], partitionCount: 10)
+        let held = try #require(b.latest)
+        #expect(!held.allocation.isEmpty)
+
+        // Cut b off, as a crash or a partition does: no leave, the session ends on the server.
+        let cut = ContinuousClock.now
+        proxy.blackhole()
+        let suspended = try await b.waitFor("suspended") { $0.state == .suspended }
+        #expect(suspended.allocation == held.allocation)
+        #expect(suspended.generation == held.generation)
+        let lost = try await b.waitFor("lost") { $0.state == .lost }
+        #expect(lost.allocation.isEmpty)
+        #expect(lost.validUntil == nil)
+        let alone = try await a.waitFor("a alone") { $0.members == ["a"] && $0.state == .active }
+        #expect(alone.allocation["t"]?.count == 10)
+
+        // b dropped its share (at its lease's end) before a was given it.
+        let lostAt = try #require(b.timeline.value.first { $0.document.state == .lost }?.at)
+        let takenAt = try #require(a.timeline.value.first { $0.at > cut && $0.document.members == ["a"] }?.at)
+        #expect(lostAt < takenAt)
+        #expect(lostAt - cut < timeout)
+        // And while b's lease lasted, b held it: the lease it published ended before a took over.
+        let lease = try #require(suspended.validUntil)
+        #expect(lease <= alone.updatedAt)
+
+        // Healing: b learns its session expired and rejoins with a new one.
+        proxy.heal()
+        try await waitForAgreement([a, b], partitionCount: 10)
+        let states = b.history.value.map(\.state)
+        #expect(states.contains(.joining))
+    }
+
+    @Test func aShortDisconnectionWithinTheSessionKeepsTheShare() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let proxy = try TCPProxy(port: Int(server.connectString.split(separator: ":").last!)!)
+        defer { proxy.stop() }
+        let group = uniqueGroup()
+        let a = try RunningMember(server, group: group, name: "a", seed: "t:0-9", sessionTimeout: .seconds(6))
+        let b = try RunningMember(server, group: group, name: "b", through: proxy, sessionTimeout: .seconds(6))
+        defer { Task { await a.stop(); await b.stop() } }
+        let agreed = try await waitForAgreement([a, b], partitionCount: 10)
+        let session = try #require(await b.member.session)
+
+        let before = b.history.value.count
+        proxy.cutConnections()
+        #expect(await eventually { b.history.value.dropFirst(before).contains { $0.state == .suspended } })
+        let back = try await b.waitFor("active again") { $0.state == .active }
+        #expect(back.generation == agreed[0].generation)
+        #expect(back.allocation == agreed.first { $0.member == "b" }?.allocation)
+        #expect(try #require(await b.member.session).id == session.id)
+        #expect(!b.history.value.contains { $0.state == .lost })
+    }
+
+    @Test func theLeaseIsRenewedWhileActive() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let a = try RunningMember(server, group: uniqueGroup(), name: "a", seed: "t:0-2", sessionTimeout: .milliseconds(900))
+        defer { Task { await a.stop() } }
+        let first = try await a.waitFor("active") { $0.state == .active }
+        let firstLease = try #require(first.validUntil)
+        // Renewals come at least every third of the session timeout, and change only the lease.
+        let renewed = try await a.waitFor("renewed") { ($0.validUntil ?? .distantPast) > firstLease }
+        #expect(renewed.updatedAt == first.updatedAt)
+        #expect(renewed.generation == first.generation)
+        try await Task.sleep(for: .seconds(1))
+        let later = try #require(a.latest)
+        #expect(later.state == .active)
+        #expect(try #require(later.validUntil) > .now)
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// A TCP proxy on 127.0.0.1 between a client and a server, for fault tests: it forwards, or
+/// black-holes (holds every byte, as a partition does, until healed), or cuts every connection.
+public final class TCPProxy: Sendable {
+    /// The port clients connect to.
+    public let port: Int
+    private let target: (host: String, port: Int)
+    private let listener: Int32
+    private let state = Mutex(State())
+
+    private struct State {
+        var blackholed = false
+        var stopped = false
+        var connections: [Int32] = []
+    }
+
+    /// Starts a proxy to `host:port`.
+    public init(to host: String = "127.0.0.1", port targetPort: Int) throws {
+        target = (host, targetPort)
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.listener = listener
+        var address = sockaddr_in(family: AF_INET, port: 0)
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard withUnsafePointer(to: &address, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0,
+              listen(listener, 64) == 0 else {
+            throw ProxyError(message: "cannot listen: errno \(errno)")
+        }
+        var bound = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            getsockname(listener, $0, &length) } }
+        port = Int(UInt16(bigEndian: bound.sin_port))
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    /// `host:port` of the proxy, for a connect string.
+    public var address: String { "127.0.0.1:\(port)" }
+
+    /// Holds all traffic in both directions, on open and new connections, until `heal()`.
+    public func blackhole() { state.withLock { $0.blackholed = true } }
+
+    /// Lets traffic flow again.
+    public func heal() { state.withLock { $0.blackholed = false } }
+
+    /// Closes every open connection at once; new ones are accepted.
+    public func cutConnections() {
+        let connections = state.withLock { state in
+            defer { state.connections = [] }
+            return state.connections
+        }
+        for descriptor in connections { shutdown(descriptor, Int32(SHUT_RDWR)) }
+    }
+
+    /// Stops accepting and closes every connection.
+    public func stop() {
+        state.withLock { $0.stopped = true }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        cutConnections()
+    }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            if client < 0 { return }
+            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in(family: AF_INET, port: UInt16(target.port))
+            inet_pton(AF_INET, target.host, &address.sin_addr)
+            let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let stopped = state.withLock { state in
+                if !state.stopped { state.connections += [client, upstream] }
+                return state.stopped
+            }
+            if connected != 0 || stopped {
+                close(client)
+                close(upstream)
+                continue
+            }
+            Thread { [self] in pump(from: client, to: upstream) }.start()
+            Thread { [self] in pump(from: upstream, to: client) }.start()
+        }
+    }
+
+    private func pump(from source: Int32, to destination: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        defer {
+            shutdown(destination, Int32(SHUT_RDWR))
+            shutdown(source, Int32(SHUT_RDWR))
+        }
+        while true {
+            if state.withLock({ $0.blackholed }) {
+                usleep(10_000)
+                // A connection cut while black-holed must still end.
+                var probe = pollfd(fd: source, events: 0, revents: 0)
+                if poll(&probe, 1, 0) > 0, probe.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return }
+                continue
+            }
+            var ready = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, 20)
+            if polled < 0 { return }
+            if polled == 0 { continue }
+            if state.withLock({ $0.blackholed }) { continue }
+            let count = read(source, &buffer, buffer.count)
+            if count <= 0 { return }
+            var written = 0
+            while written < count {
+                let result = buffer[written..<count].withUnsafeBytes { write(destination, $0.baseAddress, $0.count) }
+                if result <= 0 { return }
+                written += result
+            }
+        }
+    }
+
+    public struct ProxyError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { "proxy: \(message)" }
+    }
+}
+
+extension sockaddr_in {
+    fileprivate init(family: Int32, port: UInt16) {
+        self.init()
+        sin_family = sa_family_t(family)
+        sin_port = port.bigEndian
+        sin_addr.s_addr = inet_addr("127.0.0.1")
+    }
+}
