@@ -39,11 +39,12 @@ let package = Package(
             ]),
         .target(
             name: "TestSupport",
-            dependencies: ["ZooKeeper", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ZooKeeper", "Allocator", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "TestSupport"]),
+        .testTarget(name: "InteropTests", dependencies: ["Allocator", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
     ]
 )

@@ -37,6 +37,9 @@ struct ExecStrategy: Sendable {
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
+        guard access(path, X_OK) == 0 else {
+            throw .couldNotStart(path: path, reason: String(cString: strerror(errno)))
+        }
         do {
             try process.run()
         } catch {
@@ -49,7 +52,10 @@ struct ExecStrategy: Sendable {
             try? stdin.fileHandleForWriting.close()
         }
         DispatchQueue.global().async {
-            run.errorOutput.withLock { $0 = (try? stderr.fileHandleForReading.read(upToCount: 4096)) ?? Data() }
+            // Read to the end, so the program never blocks on a full pipe; keep the start.
+            while case let chunk = stderr.fileHandleForReading.availableData, !chunk.isEmpty {
+                run.errorOutput.withLock { if $0.count < 4096 { $0.append(chunk.prefix(4096 - $0.count)) } }
+            }
         }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { run.stop(reason: .timedOut) }

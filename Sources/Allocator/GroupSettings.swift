@@ -55,6 +55,12 @@ public struct StrategyMismatch: Error, Sendable, Equatable, CustomStringConverti
     public let configured: String
     public let pinned: String
 
+    public init(group: String, configured: String, pinned: String) {
+        self.group = group
+        self.configured = configured
+        self.pinned = pinned
+    }
+
     public var description: String {
         "group \"\(group)\" uses strategy \"\(pinned)\" but this member is configured with \"\(configured)\"; "
             + "remove --strategy to adopt the group's, or use another group"

@@ -2,22 +2,21 @@ import Allocation
 import Allocator
 import Foundation
 import Logging
-import TestSupport
 import ZooKeeper
 
 /// A `GroupMember` running in the test process, with every document it published.
-final class RunningMember: Sendable {
-    let member: GroupMember
-    let run: Task<Void, any Error>
-    let history = Shared<[MemberDocument]>([])
+public final class RunningMember: Sendable {
+    public let member: GroupMember
+    public let run: Task<Void, any Error>
+    public let history = Shared<[MemberDocument]>([])
     /// When each document was seen, on the monotonic clock.
-    let timeline = Shared<[(at: ContinuousClock.Instant, document: MemberDocument)]>([])
+    public let timeline = Shared<[(at: ContinuousClock.Instant, document: MemberDocument)]>([])
     private let collector: Task<Void, Never>
 
-    var name: String { member.configuration.member }
-    var latest: MemberDocument? { history.value.last }
+    public var name: String { member.configuration.member }
+    public var latest: MemberDocument? { history.value.last }
 
-    init(
+    public init(
         _ server: TestZooKeeper, group: String, name: String, root: String = "/kiel", chroot: String = "",
         through proxy: TCPProxy? = nil,
         strategy: Strategy? = .consistent, seed: String? = nil, sessionTimeout: Duration = .seconds(4),
@@ -48,7 +47,7 @@ final class RunningMember: Sendable {
 
     /// Waits until the latest document satisfies `condition`; returns it.
     @discardableResult
-    func waitFor(
+    public func waitFor(
         timeout: Duration = .seconds(15), _ description: String = "",
         _ condition: @escaping @Sendable (MemberDocument) -> Bool
     ) async throws -> MemberDocument {
@@ -60,22 +59,22 @@ final class RunningMember: Sendable {
         return document
     }
 
-    func stop() async {
+    public func stop() async {
         await member.stop()
         _ = try? await run.value
         await collector.value
     }
 }
 
-struct Timeout: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
+public struct Timeout: Error, CustomStringConvertible {
+    public let what: String
+    public var description: String { "timed out waiting for \(what)" }
 }
 
 /// Waits until every member is active on one generation with the given members, and returns
 /// the documents.
 @discardableResult
-func waitForAgreement(
+public func waitForAgreement(
     _ members: [RunningMember], memberNames: [String]? = nil, partitionCount: Int? = nil,
     timeout: Duration = .seconds(15)
 ) async throws -> [MemberDocument] {
@@ -93,11 +92,11 @@ func waitForAgreement(
 }
 
 /// The partitions of a member's published share.
-func partitions(of document: MemberDocument) -> [Partition] {
+public func partitions(of document: MemberDocument) -> [Partition] {
     document.allocation.flatMap { topic, ids in ids.map { Partition(topic: topic, id: $0) } }.sorted()
 }
 
 /// A unique group name for a test.
-func uniqueGroup(_ name: String = #function) -> String {
+public func uniqueGroup(_ name: String = #function) -> String {
     String(uniquePath(name).dropFirst())
 }

@@ -1,0 +1,89 @@
+import Allocation
+import Allocator
+import Foundation
+import Testing
+import TestSupport
+
+/// `exec:PATH` strategies: a real program is the allocator; its failures keep the last good
+/// allocation (spec §6).
+@Suite struct ExecStrategyTests {
+    /// A round-robin allocator in Python, as a user would write one.
+    static let roundRobin = """
+        #!/usr/bin/python3
+        import json, sys
+        request = json.load(sys.stdin)
+        mapping = {member: {} for member in request["members"]}
+        for index, partition in enumerate(request["partitions"]):
+            topic, pid = partition.rsplit(":", 1)
+            member = request["members"][index % len(request["members"])]
+            mapping[member].setdefault(topic, []).append(int(pid))
+        print(json.dumps(mapping))
+        """
+
+    private func program(_ text: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-exec-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("allocate").path
+        try write(text, to: path)
+        return path
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        // Replace, never rewrite in place: a running program keeps its file.
+        let temporary = path + ".new"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+        chmod(temporary, 0o755)
+        rename(temporary, path)
+    }
+
+    @Test func membersAgreeOnAnExternalAllocation() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let path = try program(Self.roundRobin)
+        let group = uniqueGroup()
+        let a = try RunningMember(server, group: group, name: "a", strategy: .exec(path: path), seed: "t:0-4,u:0")
+        let b = try RunningMember(server, group: group, name: "b", strategy: .exec(path: path))
+        defer { Task { await a.stop(); await b.stop() } }
+        let documents = try await waitForAgreement([a, b], partitionCount: 6)
+        let expected = Strategy.roundRobin.allocate(members: ["a", "b"], partitions: try PartitionSpec(parsing: "t:0-4,u:0").partitions)
+        for document in documents {
+            #expect(document.strategy == "exec:\(path)")
+            #expect(document.allocation == expected.share(of: document.member))
+        }
+    }
+
+    @Test(arguments: [
+        ("crash", "import sys\nsys.stderr.write('boom\\n')\nsys.exit(3)", "exited with status 3: boom"),
+        ("garbage", "print('nope')", "printed no mapping"),
+        ("incomplete", "import json, sys\nr = json.load(sys.stdin)\nprint(json.dumps({r['members'][0]: {'t': [0]}}))", "invalid allocation"),
+        ("stranger", "import json, sys\nr = json.load(sys.stdin)\nprint(json.dumps({'zz': {'t': [0]}}))", "not a member"),
+        ("hang", "import time\ntime.sleep(30)", "did not finish within"),
+        ("killed", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "killed by signal"),
+    ])
+    func aFailingAllocatorKeepsTheLastGoodAllocation(name: String, body: String, reason: String) async throws {
+        let server = try await TestZooKeeper.shared.value
+        let path = try program(Self.roundRobin)
+        let group = uniqueGroup(name)
+        let a = try RunningMember(
+            server, group: group, name: "a", strategy: .exec(path: path), seed: "t:0-3", execTimeout: .milliseconds(500))
+        defer { Task { await a.stop() } }
+        let good = try await a.waitFor("active") { $0.state == .active && $0.partitionCount == 4 }
+
+        try write("#!/usr/bin/python3\n" + body + "\n", to: path)
+        _ = try await a.member.add([Partition(topic: "t", id: 4)])
+        #expect(await eventually(timeout: .seconds(5)) { await a.member.status.lastError?.contains(reason) == true })
+        let kept = try #require(a.latest)
+        #expect(kept.state == .active)
+        #expect(kept.generation == good.generation)
+        #expect(kept.allocation == good.allocation)
+        #expect(kept.partitionCount == 4)
+    }
+
+    @Test func aMissingProgramIsReported() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let a = try RunningMember(server, group: uniqueGroup(), name: "a", strategy: .exec(path: "/nonexistent/allocate"), seed: "t:0")
+        defer { Task { await a.stop() } }
+        #expect(await eventually { await a.member.status.lastError?.contains("could not start") == true })
+        #expect(a.latest?.state == .joining)
+        #expect(a.latest?.allocation.isEmpty == true)
+    }
+}

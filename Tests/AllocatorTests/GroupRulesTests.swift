@@ -1,0 +1,152 @@
+import Allocation
+import Allocator
+import Recipes
+import Testing
+import TestSupport
+import ZooKeeper
+
+/// Names, strategies and bad data: what a member refuses, and what it survives.
+@Suite struct GroupRulesTests {
+    @Test func aDuplicateNameIsRefusedAfterASessionTimeoutAndTheFirstKeepsIt() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let first = try RunningMember(server, group: group, name: "same", seed: "t:0-3", sessionTimeout: .milliseconds(800))
+        defer { Task { await first.stop() } }
+        try await first.waitFor("active") { $0.state == .active }
+
+        let second = try RunningMember(server, group: group, name: "same", sessionTimeout: .milliseconds(800))
+        let started = ContinuousClock.now
+        await #expect {
+            try await second.run.value
+        } throws: { error in
+            guard case PartyError.nameTaken(member: "same", _, _) = error else { return false }
+            return "\(error)".contains("held by another session")
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(800))
+        #expect(second.latest?.state == .stopped)
+        // The first member was never disturbed.
+        #expect(first.latest?.state == .active)
+        #expect(first.latest?.allocation["t"] == [0, 1, 2, 3])
+    }
+
+    @Test func aStrategyMismatchIsRefusedNamingBoth() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let first = try RunningMember(server, group: group, name: "a", strategy: .range, seed: "t:0-3")
+        defer { Task { await first.stop() } }
+        try await first.waitFor("active") { $0.state == .active }
+
+        let mismatched = try RunningMember(server, group: group, name: "b", strategy: .consistent)
+        await #expect(throws: StrategyMismatch(group: group, configured: "consistent", pinned: "range")) {
+            try await mismatched.run.value
+        }
+        #expect("\(StrategyMismatch(group: "g", configured: "consistent", pinned: "range"))".contains("\"range\""))
+
+        // A member with no strategy adopts the group's.
+        let adopting = try RunningMember(server, group: group, name: "c", strategy: nil)
+        defer { Task { await adopting.stop() } }
+        let documents = try await waitForAgreement([first, adopting], partitionCount: 4)
+        #expect(documents.allSatisfy { $0.strategy == "range" })
+    }
+
+    @Test func aNewGroupIsPinnedToTheDefaultStrategy() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let member = try RunningMember(server, group: group, name: "a", strategy: nil, seed: "t:0")
+        defer { Task { await member.stop() } }
+        try await member.waitFor("active") { $0.state == .active }
+        #expect(member.latest?.strategy == "consistent")
+        let zk = try await server.client()
+        defer { Task { await zk.close() } }
+        #expect(try await zk.getData("/kiel/groups/\(group)").data == Array(#"{"strategy":"consistent"}"#.utf8))
+    }
+
+    @Test func unparsableGroupSettingsAreRefused() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let zk = try await server.client()
+        defer { Task { await zk.close() } }
+        try await zk.ensurePath("/kiel/groups/\(group)")
+        try await zk.setData("/kiel/groups/\(group)", Array(#"{"strategy": "fastest"}"#.utf8))
+        let member = try RunningMember(server, group: group, name: "a", strategy: nil)
+        await #expect { try await member.run.value } throws: { "\($0)".contains("fastest") }
+    }
+
+    @Test func corruptPartitionDataLeavesMembersOnTheirLastGoodView() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let a = try RunningMember(server, group: group, name: "a", seed: "t:0-5")
+        let b = try RunningMember(server, group: group, name: "b")
+        defer { Task { await a.stop(); await b.stop() } }
+        let good = try await waitForAgreement([a, b], partitionCount: 6)
+        let zk = try await server.client()
+        defer { Task { await zk.close() } }
+        let path = "/kiel/groups/\(group)/partitions"
+
+        for garbage in ["not json", #"{"t:1": 1}"#, #"["t:1", 2]"#, #"["t:01"]"#, #"["t:1", "bad topic:2"]"#] {
+            try await zk.setData(path, Array(garbage.utf8))
+            #expect(await eventually { await a.member.status.partitionSetMalformed != nil })
+            // Still active, on the last good view, with the same shares.
+            for (member, before) in zip([a, b], good) {
+                #expect(member.latest?.state == .active)
+                #expect(member.latest?.generation == before.generation)
+                #expect(member.latest?.allocation == before.allocation)
+            }
+            // Nobody writes over it: not a seed, not an add.
+            await #expect(throws: SharedSetError.self) { _ = try await a.member.add([Partition(topic: "t", id: 9)]) }
+            #expect(try await zk.getData(path).data == Array(garbage.utf8))
+        }
+
+        // A member joining now has no good view: it stays joining, with an empty share.
+        let c = try RunningMember(server, group: group, name: "c")
+        defer { Task { await c.stop() } }
+        try await c.waitFor("joining") { $0.state == .joining }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(c.latest?.state == .joining)
+        #expect(c.latest?.allocation.isEmpty == true)
+
+        // repair writes the last good view back, conditionally on the bad data's version.
+        #expect(try await a.member.repair() == 6)
+        try await waitForAgreement([a, b, c], partitionCount: 6)
+        #expect(await a.member.status.partitionSetMalformed == nil)
+        await #expect(throws: SharedSetError.self) { _ = try await a.member.repair() }
+    }
+
+    @Test func aRootGivenAsChrootOrAsRootGivesTheSameLayout() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let base = uniquePath()
+        // One member names the root as a chroot (which it creates), the other as --root.
+        let a = try RunningMember(server, group: group, name: "a", root: "/", chroot: base, seed: "t:0-3")
+        let b = try RunningMember(server, group: group, name: "b", root: base, seed: "t:4-5")
+        defer { Task { await a.stop(); await b.stop() } }
+        try await waitForAgreement([a, b], partitionCount: 6)
+        let zk = try await server.client()
+        defer { Task { await zk.close() } }
+        #expect(Set(try await zk.children("\(base)/groups/\(group)/members").names) == ["a", "b"])
+    }
+
+    @Test func memberMetadataTellsGenerationAndDigest() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let a = try RunningMember(server, group: group, name: "a", seed: "t:0-7")
+        let b = try RunningMember(server, group: group, name: "b")
+        defer { Task { await a.stop(); await b.stop() } }
+        let documents = try await waitForAgreement([a, b], partitionCount: 8)
+        let zk = try await server.client()
+        defer { Task { await zk.close() } }
+        let expected = Strategy.consistent.allocate(members: ["a", "b"], partitions: try PartitionSpec(parsing: "t:0-7").partitions)
+        for name in ["a", "b"] {
+            let path = "/kiel/groups/\(group)/members/\(name)"
+            #expect(try await eventually {
+                MemberMetadata(decoding: try await zk.getData(path).data)?.generation == documents[0].generation
+            })
+            let metadata = try #require(MemberMetadata(decoding: try await zk.getData(path).data))
+            #expect(metadata.digest == expected.digest)
+            #expect(metadata.strategy == "consistent")
+            #expect(metadata.host == "test-host")
+            #expect(metadata.pid == 42)
+            #expect(metadata.version == 1)
+        }
+    }
+}
