@@ -12,6 +12,7 @@ let package = Package(
     name: "allocatord",
     products: [
         .executable(name: "allocatord", targets: ["allocatord"]),
+        .executable(name: "allocatorctl", targets: ["allocatorctl"]),
         .library(name: "ZooKeeper", targets: ["ZooKeeper"]),
         .library(name: "Allocation", targets: ["Allocation"]),
     ],
@@ -37,6 +38,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .executableTarget(
+            name: "allocatorctl",
+            dependencies: ["Allocation", "Allocator", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "TestSupport",
             dependencies: ["ZooKeeper", "Allocator", .product(name: "Logging", package: "swift-log")],
@@ -45,6 +49,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Allocator", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
     ]
 )

@@ -3,6 +3,18 @@ import Dispatch
 import Foundation
 import Synchronization
 
+extension Strategy {
+    /// The allocation this strategy gives: computed here for the pure strategies, by running
+    /// the program for `exec:PATH` (which may take up to `execTimeout`).
+    /// - Throws: `ExecStrategyError` if the program fails.
+    public func allocate(members: [String], partitions: [Partition], execTimeout: Duration) async throws -> Allocation {
+        if case .exec(let path) = self {
+            return try await ExecStrategy(path: path, timeout: execTimeout).allocate(members: members, partitions: partitions)
+        }
+        return allocate(members: members, partitions: partitions)
+    }
+}
+
 /// Runs an external allocator program (`exec:PATH`, spec §6): the request
 /// `{"members": [...], "partitions": [...]}` on its standard input, the mapping
 /// `{"MEMBER": {"TOPIC": [ID, ...]}}` expected on its standard output. A program that cannot

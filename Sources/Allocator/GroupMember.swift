@@ -391,11 +391,7 @@ public actor GroupMember {
     }
 
     private func allocate(_ strategy: Strategy, _ view: View) async throws -> Allocation {
-        if case .exec(let path) = strategy {
-            return try await ExecStrategy(path: path, timeout: configuration.execTimeout)
-                .allocate(members: view.members, partitions: view.partitions)
-        }
-        return strategy.allocate(members: view.members, partitions: view.partitions)
+        try await strategy.allocate(members: view.members, partitions: view.partitions, execTimeout: configuration.execTimeout)
     }
 
     /// Keeps one task per watched node that turns the watch's firing into a change.

@@ -141,3 +141,43 @@ public final class Shared<Value: Sendable>: Sendable {
         }
     }
 }
+
+/// Where `swift build` put the executables (`allocatord`, `allocatorctl`): next to the test
+/// bundle that runs this.
+public let productsDirectory: URL = {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    while directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents" || directory.lastPathComponent == "MacOS" {
+        directory.deleteLastPathComponent()
+    }
+    return directory
+}()
+
+/// What a finished command printed and how it ended.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var output: String
+    public var errors: String
+}
+
+/// Runs one of the package's executables with `arguments` and `input` on its standard input.
+public func runProduct(_ name: String, _ arguments: [String], input: String = "") async throws -> CommandResult {
+    try await Task.detached {
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent(name)
+        process.arguments = arguments
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let errorReader = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        let errors = await errorReader.value
+        process.waitUntilExit()
+        return CommandResult(
+            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+            errors: String(decoding: errors, as: UTF8.self))
+    }.value
+}
