@@ -36,6 +36,8 @@ public actor GroupMember {
     private var watchTasks: [WatchedNode: Task<Void, Never>] = [:]
     private var stopping = false
     private var seeded = false
+    /// What made membership impossible during a session; `run()` throws it.
+    private var membershipError: (any Error)?
 
     // What the member knows.
     private var strategy: Strategy?
@@ -159,6 +161,7 @@ public actor GroupMember {
                 refreshQueued = false
                 await refresh()
             case .sessionEnded:
+                if let membershipError { throw membershipError }
                 if case .expired = connection {
                     throw ZooKeeperError(code: .sessionExpired, operation: "session", path: nil)
                 }
@@ -323,12 +326,8 @@ public actor GroupMember {
             partitionSetSize = snapshot.size
 
             guard !stopping else { return }
-            guard names.contains(configuration.member) else {
-                // Our node is gone while the session lives (deleted by hand, or taken by a kiel
-                // peer): join again, then read again.
-                logger.warning("this member's node is gone; joining again")
-                try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: client.status.session?.timeout ?? .seconds(10))
-                requestRefresh()
+            guard names.contains(configuration.member), try await party.isJoined() else {
+                try await rejoin(party)
                 return
             }
             guard let partitions = usablePartitions(snapshot) else { return }
@@ -355,9 +354,9 @@ public actor GroupMember {
             if staleness == self.staleness, allocation != nil { viewIsFresh = true }
             publish()
         } catch let error as PartyError {
-            lastError = "\(error)"
-            logger.error("\(error)")
-            if case .nameTaken = error { events?.yield(.sessionEnded) }
+            // The name is held by another session now: membership is impossible.
+            membershipError = error
+            events?.yield(.sessionEnded)
         } catch {
             // Connection trouble: the reconnection (or the new session) reads everything again.
             logger.debug("reading the view failed: \(error)")
@@ -412,8 +411,23 @@ public actor GroupMember {
             try await party.update(data: metadata.encoded)
             metadataPublished = metadata
         } catch PartyError.notMember {
-            requestRefresh()  // The refresh joins again.
+            try await rejoin(party)
         }
+    }
+
+    /// Our node is gone while the session lives (deleted by hand), or another session holds
+    /// our name (a kiel consumer takes names over): join again (waiting as on start), then
+    /// read again.
+    private func rejoin(_ party: Party) async throws {
+        logger.warning("this member's node is gone or no longer ours; joining again")
+        metadataPublished = nil
+        // Whoever holds the name now may hold our share: drop it until we are back.
+        viewIsFresh = false
+        staleness += 1
+        publish()
+        let wait = client?.status.session?.timeout ?? configuration.zooKeeper.sessionTimeout
+        try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: wait)
+        requestRefresh()
     }
 
     // MARK: Session events and the lease

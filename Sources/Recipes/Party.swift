@@ -89,6 +89,11 @@ public struct Party: Sendable {
         }
     }
 
+    /// Whether this member's node exists and this session owns it.
+    public func isJoined() async throws -> Bool {
+        try await client.retrying { try await client.exists(memberPath)?.ephemeralOwner == client.status.session?.id }
+    }
+
     /// Deletes this member's node if this session owns it, so the others rebalance at once.
     public func leave() async throws {
         try await client.retrying {

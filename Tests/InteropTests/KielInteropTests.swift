@@ -1,5 +1,6 @@
 import Allocation
 import Allocator
+import Recipes
 import Testing
 import TestSupport
 
@@ -40,6 +41,28 @@ import TestSupport
         try await checkSameMapping([a], kiel, members: ["a", "kiel-peer"], partitions: "t:0-5")
         await kiel.stop()
         try await a.waitFor("a alone") { $0.members == ["a"] && $0.allocation["t"] == [0, 1, 2, 3, 4, 5] }
+    }
+
+    @Test func aKielConsumerTakingOurNameMakesUsDropTheShareAndStop() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let a = try RunningMember(server, group: group, name: "same", strategy: .roundRobin, seed: "t:0-3", sessionTimeout: .milliseconds(800))
+        try await a.waitFor("active") { $0.state == .active && $0.allocation["t"]?.count == 4 }
+
+        // kiel deletes another session's node of its name and creates its own.
+        let kiel = try KielPeer(connectString: server.connectString, group: group, member: "same")
+        defer { Task { await kiel.stop() } }
+        await #expect {
+            try await a.run.value
+        } throws: { error in
+            guard case PartyError.nameTaken(member: "same", _, _) = error else { return false }
+            return true
+        }
+        // It dropped the share first, and never published it again.
+        let states = a.history.value.map(\.state)
+        let lost = try #require(states.firstIndex(of: .lost))
+        #expect(!states[lost...].contains(.active))
+        #expect(a.latest?.state == .stopped)
     }
 
     /// Waits until kiel and every allocatord member show the view, then compares: kiel's whole
