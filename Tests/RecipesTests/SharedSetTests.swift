@@ -1,4 +1,5 @@
 @testable import Recipes
+import Foundation
 import Testing
 import TestSupport
 import ZooKeeper
@@ -133,6 +134,51 @@ import ZooKeeper
         let final = try await SharedSet(client: setup, path: path, validate: Self.validate).read()
         #expect(final.contents == .valid(expected))
         #expect(try await setup.children(path + "/lock").names.isEmpty)
+    }
+
+    @Test func writersThatSkipTheLockLoseNothingEither() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let root = uniquePath()
+        let setup = try await server.client()
+        defer { Task { await setup.close() } }
+        try await setup.create(root)
+        let path = root + "/partitions"
+        try await setup.create(path, data: Array("[]".utf8))
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<3 {
+                group.addTask {
+                    let zk = try await server.client()
+                    let set = SharedSet(client: zk, path: path, validate: Self.validate)
+                    for item in 0..<15 { try await set.add(["locked\(writer):\(item)"]) }
+                    await zk.close()
+                }
+            }
+            for writer in 0..<2 {
+                group.addTask {
+                    // A careful writer without the lock: read, add, write conditionally, retry.
+                    let zk = try await server.client()
+                    for item in 0..<15 {
+                        while true {
+                            let node = try await zk.getData(path)
+                            var items = try JSONDecoder().decode([String].self, from: Data(node.data))
+                            items.append("free\(writer):\(item)")
+                            do {
+                                try await zk.setData(path, Array(try JSONEncoder().encode(items)), version: node.stat.version)
+                                break
+                            } catch let error as ZooKeeperError where error.code == .badVersion {
+                                continue
+                            }
+                        }
+                    }
+                    await zk.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+        let expected = Set((0..<3).flatMap { w in (0..<15).map { "locked\(w):\($0)" } })
+            .union((0..<2).flatMap { w in (0..<15).map { "free\(w):\($0)" } })
+        #expect(try await SharedSet(client: setup, path: path, validate: Self.validate).read().contents == .valid(expected))
     }
 
     @Test func encodingEscapesWhatJSONNeeds() {
