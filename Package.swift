@@ -27,6 +27,7 @@ let package = Package(
             name: "ZooKeeper",
             dependencies: ["CZooKeeper", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Recipes", dependencies: ["ZooKeeper"]),
+        .target(name: "SystemdNotifier", dependencies: ["CSystemd"]),
         .target(name: "Allocation"),
         .target(
             name: "Allocator",

@@ -10,12 +10,13 @@ import Foundation
 struct Allocatorctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The command-line client of allocatord.",
-        subcommands: [Plan.self])
+        discussion: "The daemon's socket: --socket PATH, or --group G for /run/allocatord/G.sock.",
+        subcommands: [Get.self, Watch.self, Status.self, Members.self, Add.self, Remove.self, Repair.self, Ping.self, Plan.self])
 
     /// Runs the command with the spec's exit codes: ArgumentParser's usage errors (64) become 2.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try SocketLocation.extract(from: Array(CommandLine.arguments.dropFirst())))
             if var command = command as? AsyncParsableCommand {
                 try await command.run()
             } else {
@@ -26,8 +27,12 @@ struct Allocatorctl: AsyncParsableCommand {
             if code == .success {
                 exit(withError: error)
             }
+            if let failure = error as? CommandFailure {
+                FileHandle.standardError.write(Data((failure.description + "\n").utf8))
+                Foundation.exit(failure.status)
+            }
             FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(code == .validationFailure ? ExitStatus.usage : (error as? CommandFailure)?.status ?? ExitStatus.usage)
+            Foundation.exit(ExitStatus.usage)
         }
     }
 }

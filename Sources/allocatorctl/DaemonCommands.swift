@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+
+/// Where the daemon's socket is: `--socket PATH`, or `--group G` for
+/// `/run/allocatord/G.sock`. Taken out of the arguments before parsing, so they may stand
+/// before the command as the spec writes them (`allocatorctl --group G get`).
+enum SocketLocation {
+    nonisolated(unsafe) static var path = "/run/allocatord/default.sock"
+
+    /// Removes `--socket`/`--group` (and their values) from `arguments`, remembering the path.
+    static func extract(from arguments: [String]) throws -> [String] {
+        var remaining: [String] = []
+        var iterator = arguments.makeIterator()
+        var given: String?
+        while let argument = iterator.next() {
+            for (option, toPath) in [("--socket", { (value: String) in value }), ("--group", { "/run/allocatord/\($0).sock" })] {
+                if argument == option {
+                    guard let value = iterator.next() else { throw ValidationError("\(option) needs a value") }
+                    given = toPath(value)
+                } else if argument.hasPrefix(option + "=") {
+                    given = toPath(String(argument.dropFirst(option.count + 1)))
+                }
+            }
+            if argument == "--socket" || argument == "--group" || argument.hasPrefix("--socket=") || argument.hasPrefix("--group=") {
+                continue
+            }
+            remaining.append(argument)
+        }
+        if let given { path = given }
+        return remaining
+    }
+}
+
+/// Sends one command and prints the daemon's one-line answer; an error answer exits 1.
+func exchange(_ command: String) throws -> String {
+    let client = try SocketClient(path: SocketLocation.path)
+    try client.send(command)
+    guard let reply = client.readLine() else {
+        throw CommandFailure(status: ExitStatus.cannotConnect, description: "the daemon closed the connection without answering")
+    }
+    if let object = try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any],
+       let error = object["error"] as? [String: Any] {
+        throw CommandFailure(
+            status: ExitStatus.daemonError,
+            description: "allocatord: \(error["message"] as? String ?? reply) (\(error["code"] as? String ?? "error"))")
+    }
+    return reply
+}
+
+/// A command whose answer is printed as it comes.
+protocol SimpleCommand: ParsableCommand {
+    var line: String { get }
+}
+
+extension SimpleCommand {
+    func run() throws {
+        print(try exchange(line))
+    }
+}
+
+struct Get: SimpleCommand {
+    static let configuration = CommandConfiguration(abstract: "Print this member's document (spec §8).")
+    var line: String { "get" }
+}
+
+struct Status: SimpleCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the daemon's status.")
+    var line: String { "status" }
+}
+
+struct Ping: SimpleCommand {
+    static let configuration = CommandConfiguration(abstract: "Check that the daemon answers.")
+    var line: String { "ping" }
+}
+
+struct Repair: SimpleCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Overwrite a partition set that does not parse with the last good one.")
+    var line: String { "repair" }
+}
+
+struct Add: SimpleCommand {
+    static let configuration = CommandConfiguration(abstract: "Add partitions to the group: TOPIC:IDS[,TOPIC:IDS...].")
+    @Argument(help: "e.g. orders:0-11,payments:3") var spec: String
+    var line: String { "add \(spec)" }
+}
+
+struct Remove: SimpleCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove partitions from the group: TOPIC:IDS[,TOPIC:IDS...].")
+    @Argument(help: "e.g. orders:0-11,payments:3") var spec: String
+    var line: String { "remove \(spec)" }
+}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the document now and after every change, until interrupted.")
+
+    func run() throws {
+        let client = try SocketClient(path: SocketLocation.path)
+        try client.send("watch")
+        while let line = client.readLine() {
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))  // Unbuffered: one line per change.
+        }
+    }
+}
+
+struct Members: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the group's members and whether they agree.")
+
+    @Flag(help: "Print the daemon's raw answer.") var json = false
+
+    func run() throws {
+        let reply = try exchange("members")
+        guard !json else {
+            print(reply)
+            return
+        }
+        let object = (try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any]) ?? [:]
+        let members = object["members"] as? [[String: Any]] ?? []
+        let rows = [["MEMBER", "HOST", "PID", "STRATEGY", "GENERATION", "DIGEST"]] + members.map { member in
+            ["member", "host", "pid", "strategy", "generation", "digest"].map { key in
+                member[key].map { "\($0)" } ?? "-"
+            }
+        }
+        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+        print((object["agree"] as? Bool ?? false) ? "all members agree" : "members do not agree (yet)")
+    }
+}
