@@ -17,7 +17,7 @@ public struct SystemdNotifier: Sendable {
     public func ready(status: String) { notify("READY=1", "STATUS=\(status)") }
 
     /// `STATUS=…`, one line.
-    public func status(_ text: String) { notify("STATUS=\(text.replacingOccurrences(of: "\n", with: " "))") }
+    public func status(_ text: String) { notify("STATUS=" + String(text.map { $0 == "\n" ? " " : $0 })) }
 
     /// `STOPPING=1`.
     public func stopping() { notify("STOPPING=1") }
