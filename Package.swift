@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CZooKeeper", providers: [.apt(["libzookeeper-mt-dev"])]),
@@ -28,6 +29,9 @@ let package = Package(
             dependencies: ["CZooKeeper", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Recipes", dependencies: ["ZooKeeper"]),
         .target(name: "SystemdNotifier", dependencies: ["CSystemd"]),
+        .target(
+            name: "Configuration",
+            dependencies: ["Allocator", "Allocation", "ZooKeeper", "Yams", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Allocation"),
         .target(
             name: "Allocator",
@@ -50,6 +54,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Allocator", "Recipes", "TestSupport"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
     ]

@@ -1,0 +1,146 @@
+import Allocation
+import Allocator
+import Foundation
+import Logging
+import ZooKeeper
+
+/// Everything the daemon is configured with (spec §12), checked and typed.
+public struct DaemonConfiguration: Sendable {
+    /// Who may use the socket's mutating commands (`add`, `remove`, `repair`).
+    public enum SocketWriters: String, Sendable {
+        /// root and the daemon's own user.
+        case owner
+        /// Anyone who can open the socket (its mode and folder still apply).
+        case any
+    }
+
+    public var configFile: String?
+    public var member: MemberConfiguration
+    public var stateFile: String
+    public var socket: String
+    public var onRebalance: String?
+    public var hookTimeout: Duration
+    public var logLevel: Logger.Level
+    public var socketWriters: SocketWriters
+    public var maxClients: Int
+
+    /// Reads the configuration from the file (if `--config` or `ALLOCATORD_CONFIG` names one),
+    /// the environment (`ALLOCATORD_*`) and the flags, in rising precedence.
+    /// - Throws: `ConfigurationError` naming the field and the value.
+    public static func load(arguments: [String], environment: [String: String]) throws -> DaemonConfiguration {
+        var settings = try Settings(arguments: arguments)
+        let fromEnvironment = Settings(environment: environment)
+        let file = settings.values[.config] ?? fromEnvironment.values[.config]
+        var merged = Settings()
+        if let file {
+            merged = try Settings(file: file.value)
+            merged.values[.config] = file
+        }
+        merged.merge(fromEnvironment)
+        settings.values[.config] = nil
+        merged.merge(settings)
+        return try DaemonConfiguration(merged)
+    }
+
+    init(_ settings: Settings) throws {
+        func value(_ field: Field) -> String? { settings.values[field]?.value }
+        func fail(_ field: Field, _ reason: String) -> ConfigurationError {
+            ConfigurationError(field: field.rawValue, value: value(field) ?? "", reason: reason + (settings.values[field].map { " (from \($0.source))" } ?? ""))
+        }
+        func milliseconds(_ field: Field, default fallback: Int, range: ClosedRange<Int>) throws -> Duration {
+            guard let text = value(field) else { return .milliseconds(fallback) }
+            guard let number = Int(text), range.contains(number) else {
+                throw fail(field, "not a number of milliseconds from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return .milliseconds(number)
+        }
+
+        guard let group = value(.group), !group.isEmpty else {
+            throw ConfigurationError(field: "group", value: "", reason: "required: give --group, ALLOCATORD_GROUP or group in the file")
+        }
+        let connectString: ConnectString
+        do {
+            connectString = try ConnectString(parsing: value(.zk) ?? "127.0.0.1:2181")
+        } catch {
+            throw fail(.zk, error.reason)
+        }
+        var credential: String?
+        if let auth = value(.zkAuth) {
+            guard let colon = auth.firstIndex(of: ":"), colon != auth.startIndex, auth.index(after: colon) != auth.endIndex else {
+                throw ConfigurationError(field: "zk-auth", value: "…", reason: "not USER:PASSWORD")
+            }
+            credential = auth
+        }
+        let sessionTimeout = try milliseconds(.sessionTimeout, default: 10_000, range: 400...3_600_000)
+        let layout: GroupLayout
+        do {
+            layout = try GroupLayout(root: value(.root) ?? "/kiel", group: group)
+        } catch {
+            throw fail(error.field == "root" ? .root : .group, error.reason)
+        }
+        let member = value(.member) ?? ProcessInfo.processInfo.hostName
+        if let problem = MemberName.problem(with: member) { throw fail(.member, problem) }
+        var strategy: Strategy?
+        if let name = value(.strategy) {
+            do {
+                strategy = try Strategy(parsing: name)
+            } catch {
+                throw fail(.strategy, error.reason)
+            }
+        }
+        var seed: [Partition] = []
+        if let spec = value(.partitions) {
+            do {
+                seed = try PartitionSpec(parsing: spec).partitions
+            } catch {
+                throw fail(.partitions, "\(error)")
+            }
+        }
+        let (delayMin, delayMax) = try Self.rebalanceDelay(value(.rebalanceDelay)) { fail(.rebalanceDelay, $0) }
+        guard let logLevel = Logger.Level(rawValue: value(.logLevel) ?? "info") else {
+            throw fail(.logLevel, "not one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard let writers = SocketWriters(rawValue: value(.socketWriters) ?? "owner") else {
+            throw fail(.socketWriters, "not owner or any")
+        }
+        guard let maxClients = Int(value(.maxClients) ?? "4096"), (1...1_000_000).contains(maxClients) else {
+            throw fail(.maxClients, "not a number from 1 to 1000000")
+        }
+        for field in [Field.stateFile, .socket] {
+            if let path = value(field), !path.hasPrefix("/") { throw fail(field, "not an absolute path") }
+        }
+        if let hook = value(.onRebalance), hook.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw fail(.onRebalance, "empty command")
+        }
+
+        configFile = value(.config)
+        self.member = MemberConfiguration(
+            zooKeeper: .init(connectString: connectString, sessionTimeout: sessionTimeout, digestCredential: credential),
+            layout: layout, member: member, strategy: strategy, seedPartitions: seed,
+            rebalanceDelayMin: delayMin, rebalanceDelayMax: delayMax,
+            fullReadInterval: try milliseconds(.fullReadInterval, default: 300_000, range: 1_000...86_400_000),
+            execTimeout: try milliseconds(.execTimeout, default: 10_000, range: 1...3_600_000),
+            host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
+        stateFile = value(.stateFile) ?? "/run/allocatord/\(group).json"
+        socket = value(.socket) ?? "/run/allocatord/\(group).sock"
+        onRebalance = value(.onRebalance)
+        hookTimeout = try milliseconds(.hookTimeout, default: 30_000, range: 1...3_600_000)
+        self.logLevel = logLevel
+        socketWriters = writers
+        self.maxClients = maxClients
+    }
+
+    /// `MIN[:MAX]` in milliseconds; `MAX` defaults to `MIN`.
+    private static func rebalanceDelay(
+        _ text: String?, fail: (String) -> ConfigurationError
+    ) throws -> (Duration, Duration) {
+        guard let text else { return (.zero, .zero) }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let min = Int(parts[0]), min >= 0, min <= 3_600_000 else {
+            throw fail("not MIN[:MAX] in milliseconds")
+        }
+        let max = parts.count == 2 ? Int(parts[1]) : min
+        guard let max, max >= min, max <= 3_600_000 else { throw fail("MAX must be a number of milliseconds not below MIN") }
+        return (.milliseconds(min), .milliseconds(max))
+    }
+}

@@ -1,0 +1,146 @@
+import Allocation
+import Allocator
+import Configuration
+import Foundation
+import Testing
+
+/// Flags, environment and file, in rising precedence; every invalid value refused by name
+/// (spec §12).
+@Suite struct ConfigurationTests {
+    private func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8)).yaml").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func defaultsNeedOnlyAGroup() throws {
+        let configuration = try DaemonConfiguration.load(arguments: ["--group", "orders"], environment: [:])
+        #expect(configuration.member.zooKeeper.connectString.description == "127.0.0.1:2181")
+        #expect(configuration.member.zooKeeper.sessionTimeout == .seconds(10))
+        #expect(configuration.member.layout.groupPath == "/kiel/groups/orders")
+        #expect(configuration.member.member == ProcessInfo.processInfo.hostName)
+        #expect(configuration.member.strategy == nil)
+        #expect(configuration.member.seedPartitions.isEmpty)
+        #expect(configuration.stateFile == "/run/allocatord/orders.json")
+        #expect(configuration.socket == "/run/allocatord/orders.sock")
+        #expect(configuration.onRebalance == nil)
+        #expect(configuration.member.rebalanceDelayMin == .zero)
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.socketWriters == .owner)
+        #expect(configuration.member.zooKeeper.digestCredential == nil)
+    }
+
+    @Test func flagsBeatTheEnvironmentWhichBeatsTheFile() throws {
+        let path = try file("""
+            zk: file-host:2181
+            group: from-file
+            member: file-member
+            session-timeout: 5000
+            strategy: range
+            partitions: t:0-3
+            rebalance-delay: "100:900"
+            on-rebalance: /usr/bin/true
+            """)
+        let configuration = try DaemonConfiguration.load(
+            arguments: ["--config", path, "--member", "flag-member", "--session-timeout=7000"],
+            environment: ["ALLOCATORD_MEMBER": "env-member", "ALLOCATORD_ZK": "env-host:2181/kiel", "ALLOCATORD_LOG_LEVEL": "debug"])
+        #expect(configuration.configFile == path)
+        #expect(configuration.member.layout.group == "from-file")
+        #expect(configuration.member.member == "flag-member")
+        #expect(configuration.member.zooKeeper.connectString.description == "env-host:2181/kiel")
+        #expect(configuration.member.zooKeeper.sessionTimeout == .milliseconds(7000))
+        #expect(configuration.member.strategy == .range)
+        #expect(configuration.member.seedPartitions.map(\.description) == ["t:0", "t:1", "t:2", "t:3"])
+        #expect(configuration.member.rebalanceDelayMin == .milliseconds(100))
+        #expect(configuration.member.rebalanceDelayMax == .milliseconds(900))
+        #expect(configuration.onRebalance == "/usr/bin/true")
+        #expect(configuration.logLevel == .debug)
+    }
+
+    @Test func theConfigFileCanComeFromTheEnvironment() throws {
+        let path = try file("group: g\nzk-auth: user:secret\n")
+        let configuration = try DaemonConfiguration.load(arguments: [], environment: ["ALLOCATORD_CONFIG": path])
+        #expect(configuration.member.zooKeeper.digestCredential == "user:secret")
+    }
+
+    @Test func theShippedExampleIsValid() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/allocatord.yaml").path
+        let configuration = try DaemonConfiguration.load(arguments: ["--config", example, "--group", "orders"], environment: [:])
+        #expect(configuration.maxClients == 4096)
+    }
+
+    @Test(arguments: [
+        (["--zk", "nohost"], "zk", "nohost"),
+        (["--zk", "h:99999"], "zk", "h:99999"),
+        (["--session-timeout", "abc"], "session-timeout", "abc"),
+        (["--session-timeout", "10"], "session-timeout", "10"),
+        (["--root", "kiel"], "root", "kiel"),
+        (["--root", "/kiel/"], "root", "/kiel/"),
+        (["--group", "a/b"], "group", "a/b"),
+        (["--group", ".."], "group", ".."),
+        (["--member", "x/y"], "member", "x/y"),
+        (["--strategy", "fastest"], "strategy", "fastest"),
+        (["--strategy", "exec:relative"], "strategy", "exec:relative"),
+        (["--partitions", "t:01"], "partitions", "t:01"),
+        (["--partitions", "t:5-3"], "partitions", "t:5-3"),
+        (["--state-file", "relative.json"], "state-file", "relative.json"),
+        (["--socket", "relative.sock"], "socket", "relative.sock"),
+        (["--on-rebalance", "  "], "on-rebalance", "  "),
+        (["--rebalance-delay", "10:5"], "rebalance-delay", "10:5"),
+        (["--rebalance-delay", "x"], "rebalance-delay", "x"),
+        (["--rebalance-delay", "1:2:3"], "rebalance-delay", "1:2:3"),
+        (["--log-level", "loud"], "log-level", "loud"),
+        (["--zk-auth", "nopassword"], "zk-auth", "…"),
+        (["--socket-writers", "everyone"], "socket-writers", "everyone"),
+        (["--max-clients", "0"], "max-clients", "0"),
+        (["--exec-timeout", "-1"], "exec-timeout", "-1"),
+        (["--full-read-interval", "5"], "full-read-interval", "5"),
+        (["--frobnicate", "1"], "arguments", "--frobnicate"),
+        (["stray"], "arguments", "stray"),
+        (["--member"], "member", ""),
+    ])
+    func everyInvalidFlagIsRefusedByName(arguments: [String], field: String, value: String) throws {
+        #expect {
+            try DaemonConfiguration.load(arguments: ["--group", "g"] + arguments, environment: [:])
+        } throws: { error in
+            guard let error = error as? ConfigurationError else { return false }
+            return error.field == field && error.value == value && "\(error)".contains(field)
+        }
+    }
+
+    @Test func aMissingGroupIsRefused() {
+        #expect(throws: ConfigurationError.self) { try DaemonConfiguration.load(arguments: [], environment: [:]) }
+    }
+
+    @Test func invalidEnvironmentValuesNameTheVariable() {
+        #expect {
+            try DaemonConfiguration.load(arguments: ["--group", "g"], environment: ["ALLOCATORD_SESSION_TIMEOUT": "soon"])
+        } throws: { "\($0)".contains("ALLOCATORD_SESSION_TIMEOUT") && "\($0)".contains("soon") }
+    }
+
+    @Test(arguments: [
+        ("group: [a, b]\n", "group"),
+        ("- a\n- b\n", "config"),
+        ("group: g\nunknown-field: 1\n", "unknown-field"),
+        ("group: g\nconfig: /etc/other.yaml\n", "config"),
+        ("group: 'unterminated\n", "config"),
+        ("group: g\nsession-timeout: 1.5\n", "session-timeout"),
+        ("group: g\n\tzk: tab\n", "config"),
+    ])
+    func malformedFilesAreRefusedByField(text: String, field: String) throws {
+        let path = try file(text)
+        #expect {
+            try DaemonConfiguration.load(arguments: ["--config", path], environment: [:])
+        } throws: { ($0 as? ConfigurationError)?.field == field }
+    }
+
+    @Test func binaryAndMissingFilesAreRefused() throws {
+        let path = try file("")
+        try Data([0xFF, 0xFE, 0x00, 0x80]).write(to: URL(fileURLWithPath: path))
+        #expect { try DaemonConfiguration.load(arguments: ["--config", path], environment: [:]) } throws: { "\($0)".contains("UTF-8") }
+        #expect {
+            try DaemonConfiguration.load(arguments: ["--config", "/nonexistent.yaml"], environment: [:])
+        } throws: { "\($0)".contains("cannot read") }
+    }
+}
