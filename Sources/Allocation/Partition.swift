@@ -120,24 +120,23 @@ public struct Partition: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Whether `a` written in decimal comes before `b` written in decimal, byte by byte
     /// (`10` before `2`, `1` before `10`).
     private static func decimalPrecedes(_ a: UInt64, _ b: UInt64) -> Bool {
-        let aDigits = decimalDigitCount(a)
-        let bDigits = decimalDigitCount(b)
-        // Pad the shorter with zeros on the right to compare the digits position by position;
-        // 20 digits do not fit, but only UInt64.max has 20 and ids are at most Int.max (19).
-        var aScaled = a
-        var bScaled = b
-        for _ in aDigits..<max(aDigits, bDigits) { aScaled &*= 10 }
-        for _ in bDigits..<max(aDigits, bDigits) { bScaled &*= 10 }
+        let (aScaled, aDigits) = decimalOrderKey(a)
+        let (bScaled, bDigits) = decimalOrderKey(b)
         return aScaled == bScaled ? aDigits < bDigits : aScaled < bScaled
     }
 
-    private static func decimalDigitCount(_ value: UInt64) -> Int {
-        var count = 1
-        var rest = value / 10
-        while rest > 0 {
-            count += 1
-            rest /= 10
+    /// A key that orders non-negative integers like their decimal strings: the number padded
+    /// with zeros on the right to 19 digits (the most an `Int` has), then its digit count, as
+    /// a shorter string comes before a longer one it is a prefix of.
+    static func decimalOrderKey(_ value: UInt64) -> (scaled: UInt64, digits: Int) {
+        var digits = 1
+        var scale = 1 as UInt64
+        while digits < 20 && value / scale >= 10 {
+            digits += 1
+            scale &*= 10
         }
-        return count
+        var scaled = value
+        for _ in 0..<max(0, 19 - digits) { scaled &*= 10 }
+        return (scaled, digits)
     }
 }
