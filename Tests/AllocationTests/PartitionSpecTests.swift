@@ -74,3 +74,25 @@ import Testing
         }
     }
 }
+
+@Suite struct PartitionSetOrderTests {
+    @Test func setsAreInTheOrderOfTheStringsBytes() {
+        var inputs = RandomInputs(seed: 12)
+        for _ in 0..<200 {
+            let partitions = inputs.partitions(inputs.int(in: 0...80), topics: inputs.int(in: 1...6), maximumID: 1200)
+            let expected = Set(partitions.map(\.description)).sorted { utf8Precedes($0, $1) }
+            #expect(PartitionSpec(partitions: partitions).partitions.map(\.description) == expected)
+        }
+    }
+
+    @Test func uncheckedPartitionsSortByTheirStringsToo() {
+        let partitions = [
+            Partition(topic: "t", id: 2), Partition(topic: "\u{212A}", id: 1), Partition(topic: "K", id: 1),
+            Partition(topic: "t", id: -1), Partition(topic: "t:1", id: 0), Partition(topic: "t", id: 10), Partition(topic: "K", id: 1),
+        ]
+        // By bytes: a Set of Strings would merge the Kelvin sign with "K".
+        let expected = Set(partitions.map { Array($0.description.utf8) }).sorted { $0.lexicographicallyPrecedes($1) }
+        #expect(PartitionSpec(partitions: partitions).partitions.map { Array($0.description.utf8) } == expected)
+        #expect(expected.count == 6)
+    }
+}
