@@ -35,7 +35,7 @@ struct CandidateLists {
 
     /// Lists the best members of those with fewer than `limit` partitions for `partition`.
     mutating func refill(
-        _ partition: Int, key: UInt64, hashes: UnsafeBufferPointer<UInt64>, loads: UnsafeBufferPointer<Int32>, limit: Int32
+        _ partition: Int, key: UInt64, hashes: UnsafeBufferPointer<UInt64>, loads: UnsafeBufferPointer<Int>, limit: Int
     ) {
         counts[partition] = select(partition, key: key, hashes: hashes) { loads[$0] < limit }
     }

@@ -23,12 +23,12 @@ enum ConsistentStrategy {
         let partitionHashes = partitions.map(partitionHash)
         var lists = CandidateLists(partitionCount: partitionCount, memberCount: memberCount)
         var cursors = [Int](repeating: 0, count: partitionCount)
-        var loads = [Int32](repeating: 0, count: memberCount)
+        var loads = [Int](repeating: 0, count: memberCount)
 
         let (floor, extraSlots) = partitionCount.quotientAndRemainder(dividingBy: memberCount)
         var remainingExtraSlots = extraSlots
         // A member is full at `limit` partitions: ⌊P/N⌋+1 while extra slots remain, then ⌊P/N⌋.
-        var limit = Int32(remainingExtraSlots > 0 ? floor + 1 : floor)
+        var limit = remainingExtraSlots > 0 ? floor + 1 : floor
 
         memberHashes.withUnsafeBufferPointer { hashes in
             for partition in 0..<partitionCount {
@@ -44,7 +44,7 @@ enum ConsistentStrategy {
                 loads[member] += 1
                 if loads[member] == floor + 1 {
                     remainingExtraSlots -= 1
-                    if remainingExtraSlots == 0 { limit = Int32(floor) }
+                    if remainingExtraSlots == 0 { limit = floor }
                 }
                 continue
             }

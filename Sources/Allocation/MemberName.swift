@@ -16,7 +16,7 @@ public enum MemberName {
         if count > maximumLength {
             return "the member name is \(count) characters long, more than \(maximumLength)"
         }
-        if name == "." || name == ".." { return "the member name cannot be \"\(name)\"" }
+        if utf8Equal(name, ".") || utf8Equal(name, "..") { return "the member name cannot be \"\(name)\"" }
         if name.utf8.contains(UInt8(ascii: "/")) { return "the member name \"\(name)\" contains \"/\"" }
         if let bad = name.unicodeScalars.first(where: { !isPrintable($0) }) {
             return "the member name \"\(name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\" "

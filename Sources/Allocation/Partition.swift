@@ -27,12 +27,14 @@ public struct Partition: Hashable, Comparable, Sendable, CustomStringConvertible
         guard let colon = text.utf8.firstIndex(of: UInt8(ascii: ":")) else {
             throw PartitionError(input: text, reason: "no \":\" between topic and id")
         }
-        let topic = text[..<colon]
+        // Sliced on the bytes: slicing the String would round to whole characters, and a
+        // character can end with the ":" ("\u{600}:").
+        let topic = Substring(text.utf8[..<colon])
         if let problem = Partition.problem(withTopic: topic) {
             throw PartitionError(input: text, reason: problem)
         }
         do {
-            self.init(topic: String(topic), id: try Partition.id(parsing: text[text.index(after: colon)...]))
+            self.init(topic: String(topic), id: try Partition.id(parsing: Substring(text.utf8[text.utf8.index(after: colon)...])))
         } catch {
             throw PartitionError(input: text, reason: error.reason)
         }

@@ -30,14 +30,17 @@ public struct PartitionSpec: Sendable, Equatable, CustomStringConvertible {
         }
         var partitions: [Partition] = []
         var topic: String?
-        for item in spec.split(separator: ",", omittingEmptySubsequences: false) {
+        // Split and sliced on the bytes: on characters, a combining mark after "," or ":" would
+        // hide it, and slices would round to whole characters.
+        for itemBytes in spec.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+            let item = Substring(itemBytes)
             if item.isEmpty { throw fail(spec, "it has an empty item (two commas, or one at an end)") }
             var ids = item[...]
-            if let colon = item.firstIndex(of: ":") {
-                let name = item[..<colon]
+            if let colon = item.utf8.firstIndex(of: UInt8(ascii: ":")) {
+                let name = Substring(item.utf8[..<colon])
                 if let problem = Partition.problem(withTopic: name) { throw fail(item, problem) }
                 topic = String(name)
-                ids = item[item.index(after: colon)...]
+                ids = Substring(item.utf8[item.utf8.index(after: colon)...])
             }
             guard let topic else { throw fail(item, "an item before the first topic has no \"TOPIC:\"") }
             let range: ClosedRange<Int>
@@ -57,12 +60,12 @@ public struct PartitionSpec: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `ID` or `FIRST-LAST`.
     private static func idRange(parsing text: Substring) throws(Partition.Problem) -> ClosedRange<Int> {
-        guard let dash = text.firstIndex(of: "-") else {
+        guard let dash = text.utf8.firstIndex(of: UInt8(ascii: "-")) else {
             let id = try Partition.id(parsing: text)
             return id...id
         }
-        let first = text[..<dash]
-        let last = text[text.index(after: dash)...]
+        let first = Substring(text.utf8[..<dash])
+        let last = Substring(text.utf8[text.utf8.index(after: dash)...])
         if first.isEmpty { throw Partition.Problem(reason: "the range \"\(text)\" has no first id") }
         if last.isEmpty { throw Partition.Problem(reason: "the range \"\(text)\" has no last id") }
         let low = try Partition.id(parsing: first)
