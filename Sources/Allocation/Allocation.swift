@@ -92,6 +92,7 @@ public struct Allocation: Equatable, Sendable {
         return zip(members, held).map { ($0, numericallySortedTopics($1)) }
     }
 
+    /// Whether both have the same members (by UTF-8 bytes) and give each partition to the same one.
     public static func == (a: Allocation, b: Allocation) -> Bool {
         a.owners == b.owners && a.partitions == b.partitions && a.members.elementsEqual(b.members, by: utf8Equal)
     }

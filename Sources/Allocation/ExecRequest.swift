@@ -25,6 +25,7 @@ public struct ExecRequest: Sendable, Equatable {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// Whether both carry the same members (by UTF-8 bytes) and partitions.
     public static func == (a: ExecRequest, b: ExecRequest) -> Bool {
         a.partitions == b.partitions && a.members.elementsEqual(b.members, by: utf8Equal)
     }

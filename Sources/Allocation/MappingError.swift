@@ -13,14 +13,17 @@ public struct MappingError: Error, Sendable, Equatable, CustomStringConvertible 
         case unassigned
     }
 
+    /// The kind of fault, for callers that react differently to each.
     public let code: Code
     /// A sentence naming the member and partitions at fault.
     public let message: String
 
+    /// An error of kind `code`, explained by `message`.
     public init(code: Code, message: String) {
         self.code = code
         self.message = message
     }
 
+    /// `invalid allocation: ` and the message.
     public var description: String { "invalid allocation: \(message)" }
 }

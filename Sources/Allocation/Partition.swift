@@ -88,10 +88,13 @@ public struct Partition: Hashable, Comparable, Sendable, CustomStringConvertible
         return value
     }
 
+    /// Whether both have the same id and the same topic bytes (not merely canonically
+    /// equivalent Unicode, as `String`'s `==` would say).
     public static func == (a: Partition, b: Partition) -> Bool {
         a.id == b.id && utf8Equal(a.topic, b.topic)
     }
 
+    /// Hashes the topic's bytes and the id, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         for byte in topic.utf8 { hasher.combine(byte) }
         hasher.combine(id)

@@ -7,12 +7,14 @@ public struct PartitionSpecError: Error, Sendable, Equatable, CustomStringConver
     /// What is wrong with it.
     public let reason: String
 
+    /// An error about `item` of `spec` (or the whole `spec`), explained by `reason`.
     public init(spec: String, item: String, reason: String) {
         self.spec = spec
         self.item = item
         self.reason = reason
     }
 
+    /// `invalid partition spec "SPEC": "ITEM": REASON`, without the item when it is the whole spec.
     public var description: String {
         item == spec
             ? "invalid partition spec \"\(spec)\": \(reason)"

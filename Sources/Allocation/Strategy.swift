@@ -49,6 +49,7 @@ public enum Strategy: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The same as `name`.
     public var description: String { name }
 
     /// Whether `allocate(members:partitions:)` can compute this strategy (everything but `exec`).

@@ -5,10 +5,12 @@ public struct StrategyError: Error, Sendable, Equatable, CustomStringConvertible
     /// What is wrong with it.
     public let reason: String
 
+    /// An error about `input`, explained by `reason`.
     public init(input: String, reason: String) {
         self.input = input
         self.reason = reason
     }
 
+    /// `invalid strategy "NAME": REASON`.
     public var description: String { "invalid strategy \"\(input)\": \(reason)" }
 }
