@@ -10,7 +10,7 @@ import TestSupport
         let kiel = try KielNaiveAllocator()
         defer { kiel.close() }
         var inputs = RandomInputs(seed: 8)
-        for round in 0..<2000 {
+        for round in 0..<3000 {
             let members = inputs.members(inputs.int(in: 0...(round % 3 == 0 ? 40 : 8)))
             let partitions = inputs.partitions(inputs.int(in: 0...(round % 3 == 0 ? 200 : 30)), topics: inputs.int(in: 1...4), maximumID: 120)
             let request = "{\"members\":" + jsonArray(inputs.shuffled(members)) + ",\"partitions\":"
