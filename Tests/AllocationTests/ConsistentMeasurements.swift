@@ -29,6 +29,17 @@ struct ConsistentMeasurements {
             leaves.append((movedCount(owners, before.members, after), Double(before.partitions(of: leaver).count)))
         }
 
+        // Partitions added (1%, new ids) or removed (1%, every 100th): how many of the others move.
+        let added = (0..<partitionCount / 100).map { Partition(topic: "topic-\($0 % 10)", id: partitionCount / 10 + $0 / 10) }
+        let grown = Strategy.consistent.allocate(members: members, partitions: partitions + added)
+        let movedOnAdd = zip(before.partitions, owners).filter { partition, owner in
+            grown.owner(of: partition) != before.members[owner]
+        }.count
+        let shrunk = Strategy.consistent.allocate(members: members, partitions: partitions.enumerated().filter { $0.offset % 100 != 0 }.map(\.element))
+        let movedOnRemove = zip(before.partitions, owners).filter { partition, owner in
+            shrunk.owner(of: partition).map { $0 != before.members[owner] } ?? false
+        }.count
+
         let counts = before.members.map { before.partitions(of: $0).count }
         var topicSpreads: [Int] = []
         for topic in 0..<10 {
@@ -45,6 +56,8 @@ struct ConsistentMeasurements {
         }
         print("MEASURE P=\(partitionCount) N=\(memberCount) join: \(summary(joins))")
         print("MEASURE P=\(partitionCount) N=\(memberCount) leave: \(summary(leaves))")
+        print("MEASURE P=\(partitionCount) N=\(memberCount) partitions: adding \(added.count) moves \(movedOnAdd) others, "
+              + "removing \(partitionCount / 100) moves \(movedOnRemove) others")
         print("MEASURE P=\(partitionCount) N=\(memberCount) balance: global max-min \(counts.max()! - counts.min()!), "
               + "per-topic max-min mean \(Double(topicSpreads.reduce(0, +)) / 10) max \(topicSpreads.max()!)")
     }
