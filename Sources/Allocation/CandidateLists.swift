@@ -1,3 +1,5 @@
+import Dispatch
+
 /// For each partition of the `consistent` strategy, its best few members, best first (highest
 /// score, then lowest member index), with their scores, in flat arrays.
 struct CandidateLists {
@@ -27,10 +29,52 @@ struct CandidateLists {
         .init(score: scores[partition * length + rank], partition: partition, member: members[partition * length + rank])
     }
 
-    /// Lists the best of all members for `partition`: the hot loop of the strategy, P·N
+    /// Lists the best of all members for every partition: the hot loop of the strategy, P·N
     /// scores in all.
-    mutating func fill(_ partition: Int, key: UInt64, hashes: UnsafeBufferPointer<UInt64>) {
-        counts[partition] = select(partition, key: key, hashes: hashes) { _ in true }
+    ///
+    /// With many pairs, the partitions are cut into chunks scored on all cores at once; each
+    /// partition's list depends only on its own hash and the members', and each chunk writes
+    /// only its own partitions' slots, so the result is the same as on one core.
+    mutating func fillAll(partitionHashes: [UInt64], memberHashes: [UInt64]) {
+        let length = length
+        let partitionCount = partitionHashes.count
+        let chunkCount = partitionCount * memberHashes.count >= CandidateLists.pairsPerChunk
+            ? min(16, partitionCount) : 1
+        members.withUnsafeMutableBufferPointer { members in
+            scores.withUnsafeMutableBufferPointer { scores in
+                counts.withUnsafeMutableBufferPointer { counts in
+                    partitionHashes.withUnsafeBufferPointer { keys in
+                        memberHashes.withUnsafeBufferPointer { hashes in
+                            let storage = Storage(members: members, scores: scores, counts: counts, keys: keys, hashes: hashes)
+                            DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
+                                let first = chunk * partitionCount / chunkCount
+                                let end = (chunk + 1) * partitionCount / chunkCount
+                                for partition in first..<end {
+                                    storage.counts[partition] = CandidateLists.select(
+                                        into: storage.members.baseAddress! + partition * length,
+                                        scores: storage.scores.baseAddress! + partition * length, length: length,
+                                        key: storage.keys[partition], hashes: storage.hashes
+                                    ) { _ in true }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Below this many pairs (a few microseconds of work), the partitions are scored on one
+    /// core. Small enough that the tests against the all-pairs greedy take both paths.
+    private static let pairsPerChunk = 1 << 13
+
+    /// The buffers `fillAll` shares with its chunks, each writing disjoint slots.
+    private struct Storage: @unchecked Sendable {
+        let members: UnsafeMutableBufferPointer<Int32>
+        let scores: UnsafeMutableBufferPointer<UInt64>
+        let counts: UnsafeMutableBufferPointer<Int>
+        let keys: UnsafeBufferPointer<UInt64>
+        let hashes: UnsafeBufferPointer<UInt64>
     }
 
     /// Lists the best members of those with fewer than `limit` partitions for `partition`.
@@ -48,13 +92,25 @@ struct CandidateLists {
         let start = partition * length
         return members.withUnsafeMutableBufferPointer { members in
             scores.withUnsafeMutableBufferPointer { scores in
-                var list = List(members: members.baseAddress! + start, scores: scores.baseAddress! + start, length: length)
-                for member in 0..<hashes.count where isCandidate(member) {
-                    list.offer(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: key), member: member)
-                }
-                return list.count
+                CandidateLists.select(
+                    into: members.baseAddress! + start, scores: scores.baseAddress! + start, length: length,
+                    key: key, hashes: hashes, isCandidate: isCandidate)
             }
         }
+    }
+
+    /// Writes the best `length` members that `isCandidate` accepts into `members` and their
+    /// scores into `scores`, best first, and returns how many there are.
+    @inline(__always)
+    private static func select(
+        into members: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<UInt64>, length: Int,
+        key: UInt64, hashes: UnsafeBufferPointer<UInt64>, isCandidate: (Int) -> Bool
+    ) -> Int {
+        var list = List(members: members, scores: scores, length: length)
+        for member in 0..<hashes.count where isCandidate(member) {
+            list.offer(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: key), member: member)
+        }
+        return list.count
     }
 
     /// One partition's list while it is being filled, members offered in increasing index.

@@ -29,6 +29,9 @@ struct CandidatePairHeap {
         }
     }
 
+    /// The best pair, left in the heap, or `nil` when the heap is empty.
+    func peekBest() -> Pair? { pairs.first }
+
     /// Removes and returns the best pair, or `nil` when the heap is empty.
     mutating func popBest() -> Pair? {
         guard let last = pairs.popLast() else { return nil }

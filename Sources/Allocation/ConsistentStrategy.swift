@@ -10,10 +10,11 @@
 /// implementation in Python.
 ///
 /// Instead of sorting all P·N pairs, each partition keeps a short list of its best members
-/// (`CandidateLists`) and a heap holds each free partition's best remaining pair; a pair whose
-/// member is full is replaced by the partition's next listed candidate, and an exhausted list
-/// is refilled from a scan of the members not yet full (fullness only grows, so the order is
-/// the same). Cost: P·N scores plus O(P log P) heap work.
+/// (`CandidateLists`, scored on all cores for large inputs) and a queue holds each free
+/// partition's best remaining pair (`CandidatePairQueue`); a pair whose member is full is
+/// replaced by the partition's next listed candidate, and an exhausted list is refilled from a
+/// scan of the members not yet full (fullness only grows, so the order is the same). Cost: P·N
+/// scores plus O(P log P) sorting and heap work.
 enum ConsistentStrategy {
     /// The holder of each of the sorted partitions; `members` sorted, unique and not empty.
     static func owners(members: [String], partitions: [Partition]) -> [Int] {
@@ -30,14 +31,10 @@ enum ConsistentStrategy {
         // A member is full at `limit` partitions: ⌊P/N⌋+1 while extra slots remain, then ⌊P/N⌋.
         var limit = remainingExtraSlots > 0 ? floor + 1 : floor
 
-        memberHashes.withUnsafeBufferPointer { hashes in
-            for partition in 0..<partitionCount {
-                lists.fill(partition, key: partitionHashes[partition], hashes: hashes)
-            }
-        }
-        var heap = CandidatePairHeap((0..<partitionCount).map { lists.pair(partition: $0, at: 0) })
+        lists.fillAll(partitionHashes: partitionHashes, memberHashes: memberHashes)
+        var queue = CandidatePairQueue((0..<partitionCount).map { lists.pair(partition: $0, at: 0) })
         var owners = Array(repeating: 0, count: partitionCount)
-        while let pair = heap.popBest() {
+        while let pair = queue.popBest() {
             let member = Int(pair.member)
             if loads[member] < limit {
                 owners[pair.partition] = member
@@ -65,7 +62,7 @@ enum ConsistentStrategy {
                 cursor = 0
             }
             cursors[partition] = cursor
-            heap.push(lists.pair(partition: partition, at: cursor))
+            queue.push(lists.pair(partition: partition, at: cursor))
         }
         return owners
     }
@@ -75,7 +72,17 @@ enum ConsistentStrategy {
         var hasher = FNV1a64()
         hasher.add(partition.topic.utf8)
         hasher.add(UInt8(ascii: ":"))
-        hasher.add(String(partition.id).utf8)
+        guard partition.id >= 0 else {
+            hasher.add(String(partition.id).utf8)
+            return hasher.value
+        }
+        // The decimal digits, most significant first, without making a String.
+        var scale = 1
+        while partition.id / scale >= 10 { scale *= 10 }
+        while scale > 0 {
+            hasher.add(UInt8(ascii: "0") + UInt8(partition.id / scale % 10))
+            scale /= 10
+        }
         return hasher.value
     }
 

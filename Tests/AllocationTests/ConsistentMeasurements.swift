@@ -6,7 +6,7 @@ import Testing
 /// balance, and compute time. Skipped unless `ALLOCATORD_MEASURE=1`; run in a release build:
 ///
 ///     ALLOCATORD_MEASURE=1 swift test -c release --filter ConsistentMeasurements
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["ALLOCATORD_MEASURE"] == "1"))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["ALLOCATORD_MEASURE"] == "1"))
 struct ConsistentMeasurements {
     @Test(arguments: [(10_000, 10), (10_000, 100), (10_000, 1000), (100_000, 10), (100_000, 100), (100_000, 1000)])
     func movementAndBalance(partitionCount: Int, memberCount: Int) {
