@@ -18,6 +18,20 @@ import Testing
         }
     }
 
+    /// From 8192 pairs on, candidates are scored in chunks on all cores; the result must not
+    /// change.
+    @Test(arguments: [(100, 200), (9, 1000), (700, 12), (3, 4000)])
+    func equalsTheDocumentedGreedyWhenScoredInChunks(memberCount: Int, partitionCount: Int) {
+        var inputs = RandomInputs(seed: UInt64(memberCount * partitionCount))
+        let members = (0..<memberCount).map { "\(inputs.memberName())-\($0)" }
+        let partitions = (0..<partitionCount).map { Partition(topic: "t\($0 % 7)", id: $0) }
+        let allocation = Strategy.consistent.allocate(members: members, partitions: partitions)
+        let expected = allPairsGreedy(members: members, partitions: partitions)
+        for (partition, owner) in expected {
+            #expect(allocation.owner(of: partition).map { Array($0.utf8) } == Array(owner.utf8), "\(partition)")
+        }
+    }
+
     @Test func knownResult() throws {
         // Pinned so that any change of hash, mixing or tie-break is noticed: it changes every
         // deployed group's allocation.
