@@ -50,9 +50,9 @@ struct CandidateLists {
                                 let first = chunk * partitionCount / chunkCount
                                 let end = (chunk + 1) * partitionCount / chunkCount
                                 for partition in first..<end {
+                                    let slots = partition * length..<(partition + 1) * length
                                     storage.counts[partition] = CandidateLists.select(
-                                        into: storage.members.baseAddress! + partition * length,
-                                        scores: storage.scores.baseAddress! + partition * length, length: length,
+                                        into: List(members: .init(rebasing: storage.members[slots]), scores: .init(rebasing: storage.scores[slots])),
                                         key: storage.keys[partition], hashes: storage.hashes
                                     ) { _ in true }
                                 }
@@ -77,64 +77,50 @@ struct CandidateLists {
         let hashes: UnsafeBufferPointer<UInt64>
     }
 
-    /// Lists the best members of those with fewer than `limit` partitions for `partition`.
-    mutating func refill(
-        _ partition: Int, key: UInt64, hashes: UnsafeBufferPointer<UInt64>, loads: UnsafeBufferPointer<Int>, limit: Int
-    ) {
-        counts[partition] = select(partition, key: key, hashes: hashes) { loads[$0] < limit }
-    }
-
-    @inline(__always)
-    private mutating func select(
-        _ partition: Int, key: UInt64, hashes: UnsafeBufferPointer<UInt64>, isCandidate: (Int) -> Bool
-    ) -> Int {
-        let length = length
-        let start = partition * length
-        return members.withUnsafeMutableBufferPointer { members in
+    /// Lists the best members for `partition` among those `isCandidate` accepts.
+    mutating func refill(_ partition: Int, key: UInt64, hashes: [UInt64], isCandidate: (Int) -> Bool) {
+        let slots = partition * length..<(partition + 1) * length
+        counts[partition] = members.withUnsafeMutableBufferPointer { members in
             scores.withUnsafeMutableBufferPointer { scores in
-                CandidateLists.select(
-                    into: members.baseAddress! + start, scores: scores.baseAddress! + start, length: length,
-                    key: key, hashes: hashes, isCandidate: isCandidate)
+                hashes.withUnsafeBufferPointer { hashes in
+                    CandidateLists.select(
+                        into: List(members: .init(rebasing: members[slots]), scores: .init(rebasing: scores[slots])),
+                        key: key, hashes: hashes, isCandidate: isCandidate)
+                }
             }
         }
     }
 
-    /// Writes the best `length` members that `isCandidate` accepts into `members` and their
-    /// scores into `scores`, best first, and returns how many there are.
+    /// Fills `list` with the best members that `isCandidate` accepts and returns how many it
+    /// kept.
     @inline(__always)
     private static func select(
-        into members: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<UInt64>, length: Int,
-        key: UInt64, hashes: UnsafeBufferPointer<UInt64>, isCandidate: (Int) -> Bool
+        into list: List, key: UInt64, hashes: UnsafeBufferPointer<UInt64>, isCandidate: (Int) -> Bool
     ) -> Int {
-        var list = List(members: members, scores: scores, length: length)
+        var list = list
         for member in 0..<hashes.count where isCandidate(member) {
             list.offer(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: key), member: member)
         }
         return list.count
     }
 
-    /// One partition's list while it is being filled, members offered in increasing index.
+    /// One partition's list while it is being filled, members offered in increasing index:
+    /// member indices and their scores, best first.
     private struct List {
-        let members: UnsafeMutablePointer<Int32>
-        let scores: UnsafeMutablePointer<UInt64>
-        let length: Int
+        let members: UnsafeMutableBufferPointer<Int32>
+        let scores: UnsafeMutableBufferPointer<UInt64>
         private(set) var count = 0
 
-        init(members: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<UInt64>, length: Int) {
+        init(members: UnsafeMutableBufferPointer<Int32>, scores: UnsafeMutableBufferPointer<UInt64>) {
             self.members = members
             self.scores = scores
-            self.length = length
         }
 
-        var isFull: Bool { count == length }
-
-        /// The lowest score kept; only meaningful when the list is full.
-        var worstKept: UInt64 { scores[length - 1] }
-
-        /// Keeps `member` if its score is among the best `length`; an equal score stays behind
-        /// those already kept, whose member indices are lower.
+        /// Keeps `member` if its score is among the best the list has room for; an equal
+        /// score stays behind those already kept, whose member indices are lower.
         @inline(__always)
         mutating func offer(_ score: UInt64, member: Int) {
+            let length = members.count
             if count == length && score <= scores[length - 1] { return }
             var position = count == length ? length - 1 : count
             if count < length { count += 1 }

@@ -54,11 +54,7 @@ enum ConsistentStrategy {
             if cursor == lists.count(partition) {
                 // Every listed candidate is full; list the best of those that are not. There is
                 // one, as long as a partition is free.
-                memberHashes.withUnsafeBufferPointer { hashes in
-                    loads.withUnsafeBufferPointer { loads in
-                        lists.refill(partition, key: partitionHashes[partition], hashes: hashes, loads: loads, limit: limit)
-                    }
-                }
+                lists.refill(partition, key: partitionHashes[partition], hashes: memberHashes) { loads[$0] < limit }
                 cursor = 0
             }
             cursors[partition] = cursor
