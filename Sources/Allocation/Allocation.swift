@@ -1,0 +1,153 @@
+/// Which member holds which partitions: the whole result of a strategy for a view.
+///
+/// Every partition belongs to exactly one member; a member may hold nothing. With no members,
+/// nothing is held and the allocation records no partitions. Two allocations are equal when
+/// they have the same members (by UTF-8 bytes) and give each partition to the same member.
+public struct Allocation: Equatable, Sendable {
+    /// The members, sorted by UTF-8 bytes, each once.
+    public let members: [String]
+    /// The partitions held, sorted (`Partition` order), each once; empty when there are no
+    /// members.
+    public let partitions: [Partition]
+    /// For each partition, the index in `members` of its holder.
+    private let owners: [Int]
+
+    /// An allocation of `partitions[i]` to `members[owners[i]]`; `members` and `partitions`
+    /// sorted and unique.
+    init(members: [String], partitions: [Partition], owners: [Int]) {
+        self.members = members
+        self.partitions = partitions
+        self.owners = owners
+    }
+
+    /// The member holding `partition`, or `nil` if it is not in the allocation.
+    public func owner(of partition: Partition) -> String? {
+        partitionIndex(partition, in: partitions).map { members[owners[$0]] }
+    }
+
+    /// The partitions `member` holds, in `Partition` order; empty for a member not in the
+    /// allocation.
+    public func partitions(of member: String) -> [Partition] {
+        guard let memberIndex = nameIndex(member, in: members) else { return [] }
+        return zip(partitions, owners).compactMap { $1 == memberIndex ? $0 : nil }
+    }
+
+    /// `member`'s share as the published document's `allocation` (spec §8) and kiel's
+    /// `allocation` property: topic → ids in numeric order. Empty for a member that holds
+    /// nothing or is not in the allocation.
+    public func share(of member: String) -> [String: [Int]] {
+        Dictionary(uniqueKeysWithValues: numericallySortedTopics(partitions(of: member)).map { ($0.topic, $0.ids) })
+    }
+
+    /// The whole allocation in the shape an `exec:` allocator prints and `allocatorctl plan`
+    /// shows (spec §6, §10): member → topic → ids in numeric order. Every member is a key,
+    /// one that holds nothing with an empty object (kiel would leave it out).
+    ///
+    /// A Swift dictionary merges keys that are canonically equivalent Unicode (`"é"` and
+    /// `"e\u{301}"`), which are distinct members; `json` keeps them apart.
+    public var mapping: [String: [String: [Int]]] {
+        Dictionary(shares.map { ($0.member, Dictionary(uniqueKeysWithValues: $0.topics)) }) { first, _ in first }
+    }
+
+    /// `mapping` as compact JSON text, members and topics sorted by UTF-8 bytes, ids in numeric
+    /// order: exactly Python's `json.dumps(mapping, sort_keys=True, ensure_ascii=False,
+    /// separators=(",", ":"))`, e.g. `{"a":{"t":[0,2]},"b":{"t":[1]},"c":{}}`.
+    public var json: String { String(decoding: jsonBytes, as: UTF8.self) }
+
+    /// The UTF-8 of `json`.
+    private var jsonBytes: [UInt8] {
+        var output: [UInt8] = [UInt8(ascii: "{")]
+        for (memberNumber, share) in shares.enumerated() {
+            if memberNumber > 0 { output.append(UInt8(ascii: ",")) }
+            JSONText.appendString(share.member, to: &output)
+            JSONText.appendRaw(":{", to: &output)
+            for (topicNumber, topic) in share.topics.enumerated() {
+                if topicNumber > 0 { output.append(UInt8(ascii: ",")) }
+                JSONText.appendString(topic.topic, to: &output)
+                JSONText.appendRaw(":[", to: &output)
+                for (idNumber, id) in topic.ids.enumerated() {
+                    if idNumber > 0 { output.append(UInt8(ascii: ",")) }
+                    JSONText.appendRaw(String(id), to: &output)
+                }
+                output.append(UInt8(ascii: "]"))
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
+    /// A stable fingerprint of the whole allocation, so members can see whether they agree
+    /// (spec §4): the 64-bit FNV-1a hash of the UTF-8 bytes of `json`, as 16 lowercase hex
+    /// digits. The empty allocation (`{}`) has `08f44b07b5901a25`.
+    public var digest: String {
+        let hex = String(FNV1a64.hash(jsonBytes), radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Each member, in order, with its topics in byte order and their ids in numeric order.
+    private var shares: [(member: String, topics: [(topic: String, ids: [Int])])] {
+        var held = Array(repeating: [Partition](), count: members.count)
+        for (partition, owner) in zip(partitions, owners) { held[owner].append(partition) }
+        return zip(members, held).map { ($0, numericallySortedTopics($1)) }
+    }
+
+    /// Whether both have the same members (by UTF-8 bytes) and give each partition to the same one.
+    public static func == (a: Allocation, b: Allocation) -> Bool {
+        a.owners == b.owners && a.partitions == b.partitions && a.members.elementsEqual(b.members, by: utf8Equal)
+    }
+
+    /// Checks the mapping an `exec:` allocator printed (spec §6) against the view it was given
+    /// and makes it an allocation. `members` and `partitions` may be in any order and repeat.
+    ///
+    /// Refused, saying what is wrong: a member not in `members`, a partition not in
+    /// `partitions`, a partition given twice (to two members, or twice to one), a partition
+    /// given to no one. A member may be left out or given `{}`; both mean it holds nothing.
+    /// With no members, only a mapping that gives nothing is accepted, and the allocation is
+    /// empty (as every strategy's is).
+    public static func validated(
+        mapping: [String: [String: [Int]]], members: [String], partitions: [Partition]
+    ) throws(MappingError) -> Allocation {
+        let members = sortedUniqueNames(members)
+        let partitions = sortedUniquePartitions(partitions)
+        var owners = Array(repeating: -1, count: partitions.count)
+        // Members in byte order, so that the first fault reported does not depend on the
+        // dictionary's order.
+        for member in mapping.keys.sorted(by: utf8Precedes) {
+            let share = mapping[member, default: [:]]
+            let held = share.values.reduce(0) { $0 + $1.count }
+            guard let memberIndex = nameIndex(member, in: members) else {
+                if held == 0 { continue }
+                throw MappingError(code: .unknownMember, message: "\(quoted(member)) is not a member but was given \(held) partition(s)")
+            }
+            for topic in share.keys.sorted(by: utf8Precedes) {
+                for id in share[topic, default: []] {
+                    let partition = Partition(topic: topic, id: id)
+                    guard let position = partitionIndex(partition, in: partitions) else {
+                        throw MappingError(code: .unknownPartition, message: "\(quoted(member)) was given \(quoted(partition.description)), which is not in the partition set")
+                    }
+                    let previous = owners[position]
+                    if previous >= 0 {
+                        let holders = previous == memberIndex ? "twice to \(quoted(member))" : "to both \(quoted(members[previous])) and \(quoted(member))"
+                        throw MappingError(code: .assignedTwice, message: "\(quoted(partition.description)) was given \(holders)")
+                    }
+                    owners[position] = memberIndex
+                }
+            }
+        }
+        if members.isEmpty { return Allocation(members: [], partitions: [], owners: []) }
+        let unassigned = zip(partitions, owners).filter { $1 < 0 }.map(\.0)
+        if !unassigned.isEmpty {
+            let shown = unassigned.prefix(5).map { quoted($0.description) }.joined(separator: ", ")
+            let more = unassigned.count > 5 ? " and \(unassigned.count - 5) more" : ""
+            throw MappingError(code: .unassigned, message: "\(unassigned.count) partition(s) were given to no one: \(shown)\(more)")
+        }
+        return Allocation(members: members, partitions: partitions, owners: owners)
+    }
+
+    private static func quoted(_ text: String) -> String {
+        var output: [UInt8] = []
+        JSONText.appendString(text, to: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+}

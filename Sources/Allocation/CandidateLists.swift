@@ -1,0 +1,136 @@
+import Dispatch
+
+/// For each partition of the `consistent` strategy, its best few members, best first (highest
+/// score, then lowest member index), with their scores, in flat arrays.
+struct CandidateLists {
+    /// How many best members each partition keeps before it needs a new scan.
+    static let maximumLength = 8
+
+    private let length: Int
+    private var members: [Int32]
+    private var scores: [UInt64]
+    private var counts: [Int]
+
+    init(partitionCount: Int, memberCount: Int) {
+        length = min(memberCount, CandidateLists.maximumLength)
+        members = Array(repeating: 0, count: partitionCount * length)
+        scores = Array(repeating: 0, count: partitionCount * length)
+        counts = Array(repeating: 0, count: partitionCount)
+    }
+
+    /// How many candidates `partition` has listed.
+    func count(_ partition: Int) -> Int { counts[partition] }
+
+    /// The index of `partition`'s candidate of `rank` (0 is the best).
+    func member(_ partition: Int, at rank: Int) -> Int { Int(members[partition * length + rank]) }
+
+    /// `partition` paired with its candidate of `rank`.
+    func pair(partition: Int, at rank: Int) -> CandidatePairHeap.Pair {
+        .init(score: scores[partition * length + rank], partition: partition, member: members[partition * length + rank])
+    }
+
+    /// Lists the best of all members for every partition: the hot loop of the strategy, P·N
+    /// scores in all.
+    ///
+    /// With many pairs, the partitions are cut into chunks scored on all cores at once; each
+    /// partition's list depends only on its own hash and the members', and each chunk writes
+    /// only its own partitions' slots, so the result is the same as on one core.
+    mutating func fillAll(partitionHashes: [UInt64], memberHashes: [UInt64]) {
+        let length = length
+        let partitionCount = partitionHashes.count
+        let chunkCount = partitionCount * memberHashes.count >= CandidateLists.pairsPerChunk
+            ? min(16, partitionCount) : 1
+        members.withUnsafeMutableBufferPointer { members in
+            scores.withUnsafeMutableBufferPointer { scores in
+                counts.withUnsafeMutableBufferPointer { counts in
+                    partitionHashes.withUnsafeBufferPointer { keys in
+                        memberHashes.withUnsafeBufferPointer { hashes in
+                            let storage = Storage(members: members, scores: scores, counts: counts, keys: keys, hashes: hashes)
+                            DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
+                                let first = chunk * partitionCount / chunkCount
+                                let end = (chunk + 1) * partitionCount / chunkCount
+                                for partition in first..<end {
+                                    let slots = partition * length..<(partition + 1) * length
+                                    storage.counts[partition] = CandidateLists.select(
+                                        into: List(members: .init(rebasing: storage.members[slots]), scores: .init(rebasing: storage.scores[slots])),
+                                        key: storage.keys[partition], hashes: storage.hashes
+                                    ) { _ in true }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Below this many pairs (a few microseconds of work), the partitions are scored on one
+    /// core. Small enough that the tests against the all-pairs greedy take both paths.
+    private static let pairsPerChunk = 1 << 13
+
+    /// The buffers `fillAll` shares with its chunks, each writing disjoint slots.
+    private struct Storage: @unchecked Sendable {
+        let members: UnsafeMutableBufferPointer<Int32>
+        let scores: UnsafeMutableBufferPointer<UInt64>
+        let counts: UnsafeMutableBufferPointer<Int>
+        let keys: UnsafeBufferPointer<UInt64>
+        let hashes: UnsafeBufferPointer<UInt64>
+    }
+
+    /// Lists the best members for `partition` among those `isCandidate` accepts.
+    mutating func refill(_ partition: Int, key: UInt64, hashes: [UInt64], isCandidate: (Int) -> Bool) {
+        let slots = partition * length..<(partition + 1) * length
+        counts[partition] = members.withUnsafeMutableBufferPointer { members in
+            scores.withUnsafeMutableBufferPointer { scores in
+                hashes.withUnsafeBufferPointer { hashes in
+                    CandidateLists.select(
+                        into: List(members: .init(rebasing: members[slots]), scores: .init(rebasing: scores[slots])),
+                        key: key, hashes: hashes, isCandidate: isCandidate)
+                }
+            }
+        }
+    }
+
+    /// Fills `list` with the best members that `isCandidate` accepts and returns how many it
+    /// kept.
+    @inline(__always)
+    private static func select(
+        into list: List, key: UInt64, hashes: UnsafeBufferPointer<UInt64>, isCandidate: (Int) -> Bool
+    ) -> Int {
+        var list = list
+        for member in 0..<hashes.count where isCandidate(member) {
+            list.offer(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: key), member: member)
+        }
+        return list.count
+    }
+
+    /// One partition's list while it is being filled, members offered in increasing index:
+    /// member indices and their scores, best first.
+    private struct List {
+        let members: UnsafeMutableBufferPointer<Int32>
+        let scores: UnsafeMutableBufferPointer<UInt64>
+        private(set) var count = 0
+
+        init(members: UnsafeMutableBufferPointer<Int32>, scores: UnsafeMutableBufferPointer<UInt64>) {
+            self.members = members
+            self.scores = scores
+        }
+
+        /// Keeps `member` if its score is among the best the list has room for; an equal
+        /// score stays behind those already kept, whose member indices are lower.
+        @inline(__always)
+        mutating func offer(_ score: UInt64, member: Int) {
+            let length = members.count
+            if count == length && score <= scores[length - 1] { return }
+            var position = count == length ? length - 1 : count
+            if count < length { count += 1 }
+            while position > 0 && scores[position - 1] < score {
+                scores[position] = scores[position - 1]
+                members[position] = members[position - 1]
+                position -= 1
+            }
+            scores[position] = score
+            members[position] = Int32(truncatingIfNeeded: member)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+/// Writes JSON text as UTF-8 bytes the way Python's `json.dumps(value, ensure_ascii=False,
+/// separators=(",", ":"))` does, so that documents (and the digest over them) can be reproduced
+/// byte for byte in Python.
+enum JSONText {
+    /// Appends `text` as a JSON string: `"` and `\` escaped with a backslash; `\b \f \n \r \t`
+    /// by their short escapes; other code points below U+0020 as `\u00xx` (lowercase hex);
+    /// every other byte of the UTF-8 as it is.
+    static func appendString(_ text: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): output += [UInt8(ascii: "\\"), byte]
+            case 0x08: output += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+            case 0x0C: output += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+            case 0x0A: output += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: output += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: output += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0x00..<0x20:
+                let hexDigits = Array("0123456789abcdef".utf8)
+                output += Array("\\u00".utf8) + [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends a JSON array of strings.
+    static func appendArray(_ texts: [String], to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "["))
+        for (index, text) in texts.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            appendString(text, to: &output)
+        }
+        output.append(UInt8(ascii: "]"))
+    }
+
+    /// Appends raw ASCII text, such as punctuation or a number.
+    static func appendRaw(_ text: String, to output: inout [UInt8]) {
+        output.append(contentsOf: text.utf8)
+    }
+}

@@ -1,0 +1,61 @@
+import Allocation
+import Foundation
+import Testing
+import TestSupport
+
+/// `consistent` against the Python reference implementation printed in docs/strategies.md,
+/// taken from the document itself, so that the document and the code cannot drift apart.
+@Suite struct ConsistentReferenceTests {
+    @Test func equalsTheDocumentedPythonReference() throws {
+        let document = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/strategies.md"), encoding: .utf8)
+        let reference = try #require(pythonBlock(after: "**Reference implementation**", in: document))
+        let driver = reference + """
+
+            import json, sys
+            for line in sys.stdin:
+                request = json.loads(line)
+                mapping = consistent(request["members"], request["partitions"])
+                print(json.dumps(mapping, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+            """
+        var inputs = RandomInputs(seed: 9)
+        var requests: [String] = []
+        var expected: [String] = []
+        for _ in 0..<150 {
+            let members = inputs.members(inputs.int(in: 0...14))
+            let partitions = inputs.partitions(inputs.int(in: 0...60), topics: inputs.int(in: 1...3))
+            requests.append(ExecRequest(members: inputs.shuffled(members), partitions: inputs.shuffled(partitions)).json)
+            expected.append(Strategy.consistent.allocate(members: members, partitions: partitions).json)
+        }
+        let answers = try runPython(driver, input: requests.joined(separator: "\n") + "\n")
+        #expect(answers.count == expected.count)
+        for (answer, json) in zip(answers, expected) { #expect(answer == json) }
+    }
+}
+
+/// The text of the first ```python block after `marker`.
+private func pythonBlock(after marker: String, in document: String) -> String? {
+    guard let markerRange = document.range(of: marker),
+          let start = document.range(of: "```python\n", range: markerRange.upperBound..<document.endIndex),
+          let end = document.range(of: "```", range: start.upperBound..<document.endIndex)
+    else { return nil }
+    return String(document[start.upperBound..<end.lowerBound])
+}
+
+/// Runs `program` with python3, `input` on its standard input (from a file, so that neither
+/// side can block the other), and returns its output lines.
+private func runPython(_ program: String, input: String) throws -> [String] {
+    let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-reference-\(UUID().uuidString)")
+    try Data(input.utf8).write(to: inputFile)
+    defer { try? FileManager.default.removeItem(at: inputFile) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", program]
+    process.standardInput = try FileHandle(forReadingFrom: inputFile)
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+}

@@ -1,0 +1,103 @@
+import Allocation
+import Foundation
+import Testing
+import TestSupport
+
+/// `round-robin` against kiel's own `naive_allocator`, run in Python (Tests/kiel/kiel_naive.py
+/// in the venv of scripts/kiel-venv), on a few thousand random inputs through one process.
+@Suite struct KielRoundRobinTests {
+    @Test func equalsKielsNaiveAllocator() throws {
+        let kiel = try KielNaiveAllocator()
+        defer { kiel.close() }
+        var inputs = RandomInputs(seed: 8)
+        for round in 0..<3000 {
+            let members = inputs.members(inputs.int(in: 0...(round % 3 == 0 ? 40 : 8)))
+            let partitions = inputs.partitions(inputs.int(in: 0...(round % 3 == 0 ? 200 : 30)), topics: inputs.int(in: 1...4), maximumID: 120)
+            let request = "{\"members\":" + jsonArray(inputs.shuffled(members)) + ",\"partitions\":"
+                + jsonArray(inputs.shuffled(partitions.map(\.description))) + "}"
+            let answer = try kiel.allocate(request)
+            let allocation = Strategy.roundRobin.allocate(members: members, partitions: partitions)
+            #expect(answer == kielShape(allocation), "request \(request)")
+        }
+    }
+
+    /// The allocation as kiel prints it: members that hold nothing left out, each member's ids
+    /// in the order of the partition strings, keys sorted by code point, no ASCII escaping.
+    private func kielShape(_ allocation: Allocation) -> String {
+        var members: [String] = []
+        for member in allocation.members {
+            let held = allocation.partitions(of: member)
+            if held.isEmpty { continue }
+            let topics = Set(held.map(\.topic)).sorted { utf8Precedes($0, $1) }
+            let entries = topics.map { topic in
+                jsonString(topic) + ":[" + held.filter { $0.topic == topic }.map { String($0.id) }.joined(separator: ",") + "]"
+            }
+            members.append(jsonString(member) + ":{" + entries.joined(separator: ",") + "}")
+        }
+        return "{" + members.joined(separator: ",") + "}"
+    }
+}
+
+/// Python's `json.dumps(text, ensure_ascii=False)` for printable text.
+private func jsonString(_ text: String) -> String {
+    "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+}
+
+private func jsonArray(_ texts: [String]) -> String {
+    "[" + texts.map(jsonString).joined(separator: ",") + "]"
+}
+
+/// kiel_naive.py running in the kiel venv: one JSON request per line in, one answer per line out.
+private final class KielNaiveAllocator {
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private var buffered = Data()
+
+    init() throws {
+        let python = try Self.run(repositoryRoot.appendingPathComponent("scripts/kiel-venv"))
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [repositoryRoot.appendingPathComponent("Tests/kiel/kiel_naive.py").path]
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+    }
+
+    /// kiel's answer to one request line.
+    func allocate(_ request: String) throws -> String {
+        try input.fileHandleForWriting.write(contentsOf: Data((request + "\n").utf8))
+        while true {
+            if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffered[buffered.startIndex..<newline]
+                buffered = Data(buffered[buffered.index(after: newline)...])
+                return String(decoding: line, as: UTF8.self)
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { throw KielError(message: "kiel_naive.py ended without answering \(request)") }
+            buffered.append(chunk)
+        }
+    }
+
+    func close() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    /// Runs `script` and returns its standard output, trimmed.
+    private static func run(_ script: URL) throws -> String {
+        let process = Process()
+        let output = Pipe()
+        process.executableURL = script
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw KielError(message: "\(script.path) failed") }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+private struct KielError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
