@@ -1,11 +1,11 @@
 /// Writes JSON text as UTF-8 bytes the way Python's `json.dumps(value, ensure_ascii=False,
 /// separators=(",", ":"))` does, so that documents (and the digest over them) can be reproduced
 /// byte for byte in Python.
-enum JSONText {
+public enum JSONText {
     /// Appends `text` as a JSON string: `"` and `\` escaped with a backslash; `\b \f \n \r \t`
     /// by their short escapes; other code points below U+0020 as `\u00xx` (lowercase hex);
     /// every other byte of the UTF-8 as it is.
-    static func appendString(_ text: String, to output: inout [UInt8]) {
+    public static func appendString(_ text: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
@@ -25,7 +25,7 @@ enum JSONText {
     }
 
     /// Appends a JSON array of strings.
-    static func appendArray(_ texts: [String], to output: inout [UInt8]) {
+    public static func appendArray(_ texts: [String], to output: inout [UInt8]) {
         output.append(UInt8(ascii: "["))
         for (index, text) in texts.enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }

@@ -570,6 +570,22 @@ public actor GroupMember {
             uptime: ContinuousClock.now - startedAt)
     }
 
+    /// The partitions of the current view.
+    public var partitions: [Partition]? { view?.partitions }
+
+    /// Every member of the group with its metadata (spec §4, `members`), read now; `nil`
+    /// metadata for a member that keeps none (kiel) or keeps something else.
+    public func memberReport() async throws -> [(member: String, metadata: MemberMetadata?)] {
+        let client = try connectedClient()
+        let party = Party(client: client, path: configuration.layout.membersPath, member: configuration.member)
+        var report: [(member: String, metadata: MemberMetadata?)] = []
+        for name in try await party.members().names.sorted(by: utf8Precedes) {
+            guard let data = try await party.data(of: name) else { continue }
+            report.append((name, MemberMetadata(decoding: data)))
+        }
+        return report
+    }
+
     /// Adds partitions to the group's set; returns the number of partitions in the set after.
     public func add(_ partitions: [Partition]) async throws -> Int {
         try await partitionSet(connectedClient()).add(Set(partitions.map(\.description))).count

@@ -42,10 +42,10 @@ struct GroupSettings: Sendable, Equatable {
     }
 
     var encoded: [UInt8] {
-        var output = "{\"strategy\":"
+        var output = Array("{\"strategy\":".utf8)
         JSONText.appendString(strategy?.name ?? "", to: &output)
-        output += "}"
-        return Array(output.utf8)
+        output.append(UInt8(ascii: "}"))
+        return output
     }
 }
 

@@ -46,24 +46,26 @@ public struct MemberDocument: Sendable, Hashable {
     /// The document as one line of JSON (no newline), keys in the spec's order, topics in
     /// UTF-8 byte order, times in UTC with milliseconds (`2026-11-25T12:00:06.790Z`).
     public var json: String {
-        var output = "{\"group\":"
+        var output: [UInt8] = []
+        func raw(_ text: String) { output += text.utf8 }
+        raw("{\"group\":")
         JSONText.appendString(group, to: &output)
-        output += ",\"member\":"
+        raw(",\"member\":")
         JSONText.appendString(member, to: &output)
-        output += ",\"state\":\"\(state.rawValue)\",\"generation\":\(generation),\"strategy\":"
-        if let strategy { JSONText.appendString(strategy, to: &output) } else { output += "null" }
-        output += ",\"allocation\":{"
+        raw(",\"state\":\"\(state.rawValue)\",\"generation\":\(generation),\"strategy\":")
+        if let strategy { JSONText.appendString(strategy, to: &output) } else { raw("null") }
+        raw(",\"allocation\":{")
         for (index, topic) in allocation.keys.sorted(by: utf8Precedes).enumerated() {
-            if index > 0 { output += "," }
+            if index > 0 { raw(",") }
             JSONText.appendString(topic, to: &output)
-            output += ":[" + allocation[topic, default: []].map(String.init).joined(separator: ",") + "]"
+            raw(":[" + allocation[topic, default: []].map(String.init).joined(separator: ",") + "]")
         }
-        output += "},\"members\":"
+        raw("},\"members\":")
         JSONText.appendArray(members, to: &output)
-        output += ",\"partition_count\":\(partitionCount),\"valid_until\":"
-        output += validUntil.map { "\"\(Self.timestamp($0))\"" } ?? "null"
-        output += ",\"updated_at\":\"\(Self.timestamp(updatedAt))\"}"
-        return output
+        raw(",\"partition_count\":\(partitionCount),\"valid_until\":")
+        raw(validUntil.map { "\"\(Self.timestamp($0))\"" } ?? "null")
+        raw(",\"updated_at\":\"\(Self.timestamp(updatedAt))\"}")
+        return String(decoding: output, as: UTF8.self)
     }
 
     /// Reads a document as `json` writes it.

@@ -168,32 +168,14 @@ public struct SharedSet: Sendable {
         return .valid(Set(items))
     }
 
-    /// The bytes written: a JSON list of the items in UTF-8 byte order, `["a", "b"]`, the
-    /// form Python's `json.dumps` gives (kiel writes the same, in its own order).
+    /// The bytes written: a JSON list of the items in UTF-8 byte order, `["a","b"]`, which
+    /// kiel (Python's `json.loads`) reads as it reads its own.
     static func encode(_ items: Set<String>) -> [UInt8] {
-        var bytes: [UInt8] = [UInt8(ascii: "[")]
-        for (index, item) in items.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
-            if index > 0 { bytes += [UInt8(ascii: ","), UInt8(ascii: " ")] }
-            appendJSONString(item, to: &bytes)
-        }
-        bytes.append(UInt8(ascii: "]"))
-        return bytes
-    }
-
-    private static func appendJSONString(_ string: String, to bytes: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        bytes.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                bytes += [UInt8(ascii: "\\"), byte]
-            case 0..<0x20:
-                bytes += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
-            default:
-                bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
+        let sorted = items.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Encoding an array of strings cannot fail.
+        return Array((try? encoder.encode(sorted)) ?? Data("[]".utf8))
     }
 }
 
