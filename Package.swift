@@ -66,5 +66,6 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
+        .testTarget(name: "SocketServerTests", dependencies: ["SocketServer", "TestSupport"]),
     ]
 )
