@@ -21,7 +21,7 @@ enum FileDescriptorLimit {
         guard getrlimit(resource, &limit) == 0, limit.rlim_cur < needed else { return }
         let before = limit.rlim_cur
         // An unlimited hard limit is more than the kernel takes (`fs.nr_open`): then just enough.
-        for target in [limit.rlim_max, min(needed, limit.rlim_max)] {
+        for target in [limit.rlim_max, min(needed, limit.rlim_max)] where target > before {
             limit.rlim_cur = target
             if setrlimit(resource, &limit) == 0 {
                 logger.info("raised the open file limit", metadata: ["from": "\(before)", "to": "\(target)"])

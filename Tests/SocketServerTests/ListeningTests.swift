@@ -28,12 +28,12 @@ import Testing
 
     @Test func bindRefusesAPathThatIsNotASocket() async throws {
         let test = try TestServer()
-        defer { Task { await test.tearDown() } }
         try "keep me".write(toFile: test.path, atomically: false, encoding: .utf8)
         await #expect(throws: LineServerError(code: .notASocket, target: test.path)) {
             try await test.server.bind(path: test.path)
         }
         #expect(try String(contentsOfFile: test.path, encoding: .utf8) == "keep me")
+        await test.tearDown()
     }
 
     @Test func bindReplacesAStaleSocket() async throws {

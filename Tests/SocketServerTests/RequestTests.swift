@@ -63,6 +63,11 @@ import Testing
             #expect(try await client.readLine() == "0123456789a")
             try await client.send("echo 0123456789a\r\n")  // 16 bytes and CRLF
             #expect(try await client.readLine() == "0123456789a")
+            // 17 bytes so far, but the last is a CR whose LF is still to come.
+            try await client.send("echo 0123456789a\r")
+            try await Task.sleep(for: .milliseconds(20))
+            try await client.send("\n")
+            #expect(try await client.readLine() == "0123456789a")
             try await client.send("echo 0123456789ab\nping\n")  // 17 bytes
             #expect(try await client.readAll() == ["error line_too_long 16"])
         }
