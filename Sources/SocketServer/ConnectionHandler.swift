@@ -27,7 +27,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private let handler: any LineHandler
     private let maxPendingOutputBytes: Int
-    private let logger: Logger
+    /// The server's logger, with the peer's pid and uid once they are known.
+    private var logger: Logger
     private let requests: AsyncStream<Request>
     private let continuation: AsyncStream<Request>.Continuation
 
@@ -108,6 +109,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
             switch result {
             case .success(let peer):
                 guard !self.isClosing else { return }
+                self.logger[metadataKey: "peer_pid"] = "\(peer.pid)"
+                self.logger[metadataKey: "peer_uid"] = "\(peer.uid)"
                 let eventLoop = context.eventLoop
                 self.worker = Task {
                     await Self.serve(requests, handler: handler, peer: peer, connection: connection, eventLoop: eventLoop)

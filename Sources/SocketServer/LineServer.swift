@@ -59,7 +59,9 @@ public final class LineServer: Sendable {
 
     /// Listens on a socket that is already bound and listening, such as the one systemd passes
     /// with socket activation (`LISTEN_FDS`: descriptor 3). The server owns the descriptor from
-    /// now on and closes it in ``close()``, but leaves the socket file alone.
+    /// now on and closes it in ``close()``, but leaves the socket file alone. Whether the
+    /// descriptor is meant for this process (`LISTEN_PID`, `sd_listen_fds`) is the caller's to
+    /// check.
     /// - Throws: ``LineServerError`` if this server is already listening or closed.
     public func adopt(listeningDescriptor: Int32) async throws {
         let target = "descriptor \(listeningDescriptor)"
