@@ -5,6 +5,7 @@ import PackageDescription
 //   CZooKeeper, CSystemd   C libraries as system-library targets
 //   ZooKeeper              async ZooKeeper client
 //   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock
+//   SocketServer           Surfaces: a protocol-agnostic line server on a Unix socket (SwiftNIO)
 //   Allocation             pure, deterministic allocation strategies (no I/O)
 //   Allocator              the member's state machine (spec §7), joining the layers above
 //   allocatord             the daemon executable
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
     ],
     targets: [
         .systemLibrary(name: "CZooKeeper", providers: [.apt(["libzookeeper-mt-dev"])]),
@@ -33,6 +35,13 @@ let package = Package(
             name: "Configuration",
             dependencies: ["Allocator", "Allocation", "ZooKeeper", "Yams", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Allocation"),
+        .target(
+            name: "SocketServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "Allocator",
             dependencies: ["ZooKeeper", "Recipes", "Allocation", .product(name: "Logging", package: "swift-log")]),
@@ -57,5 +66,6 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
+        .testTarget(name: "SocketServerTests", dependencies: ["SocketServer", "TestSupport"]),
     ]
 )

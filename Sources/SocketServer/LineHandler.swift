@@ -1,0 +1,13 @@
+/// What the server asks for each request: the protocol lives here, the server knows only lines.
+///
+/// `handle` runs concurrently for different connections, and in order, one request at a time,
+/// for one connection. Its task is cancelled when the client goes away.
+public protocol LineHandler: Sendable {
+    /// Answers one request line: not empty, valid UTF-8, without its `\n` or `\r\n`.
+    func handle(_ line: String, from peer: PeerCredentials) async -> LineReply
+
+    /// The line to send for a protocol error, without its newline (e.g.
+    /// `{"error":{"code":"line_too_long","message":"..."}}`). It may run on the server's event
+    /// loop: it must not block.
+    func reply(to error: LineProtocolError) -> String
+}

@@ -1,0 +1,59 @@
+import SocketServer
+import TestSupport
+import Testing
+
+/// Replies that are streams, as `watch` is.
+@Suite struct StreamTests {
+    @Test func streamDeliversItsLinesInOrderThenTheConnectionEnds() async throws {
+        try await TestServer.with { test in
+            let client = try test.connect()
+            // The request after the stream is never answered.
+            try await client.send("echo first\ncount 1000\nping\n")
+            #expect(try await client.readAll() == ["first"] + (0..<1000).map(String.init))
+        }
+    }
+
+    @Test func streamLinesGoOutAsTheyCome() async throws {
+        try await TestServer.with { test in
+            let client = try test.connect()
+            try await client.send("watch\n")
+            let handler = test.handler
+            #expect(await eventually { handler.watchers.value.count == 1 })
+            for number in 0..<3 {
+                handler.watchers.value[0].yield("change \(number)")
+                #expect(try await client.readLine() == "change \(number)")
+            }
+            handler.watchers.value[0].finish()
+            #expect(try await client.readLine() == nil)
+            #expect(handler.cancelledStreams.value == 0)
+        }
+    }
+
+    @Test func streamIsCancelledWhenTheClientCloses() async throws {
+        try await TestServer.with { test in
+            let client = try test.connect()
+            try await client.send("watch\n")
+            let handler = test.handler
+            #expect(await eventually { handler.watchers.value.count == 1 })
+            handler.watchers.value[0].yield("now")
+            #expect(try await client.readLine() == "now")
+            client.close()
+            // Without another line to write: the server notices the hang-up by itself.
+            #expect(await eventually { handler.cancelledStreams.value == 1 })
+            let server = test.server
+            #expect(await eventually { server.clientCount == 0 })
+        }
+    }
+
+    @Test func closingTheServerCancelsStreams() async throws {
+        let test = try TestServer()
+        try await test.server.bind(path: test.path)
+        let client = try test.connect()
+        try await client.send("watch\n")
+        let handler = test.handler
+        #expect(await eventually { handler.watchers.value.count == 1 })
+        await test.tearDown()
+        #expect(await eventually { handler.cancelledStreams.value == 1 })
+        #expect(try await client.readAll() == [])
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import SocketServer
+import TestSupport
+
+/// A ``LineHandler`` with commands for each behaviour the tests look at:
+/// `ping` → `pong`; `echo TEXT` → TEXT; `slow MS TEXT` → TEXT after MS milliseconds;
+/// `peer` → `PID UID GID`; `count N` → a stream of `0` to `N-1`; `watch` → a stream the test
+/// feeds through ``watchers``; `flood` → an endless stream of 1000-byte lines, as fast as the
+/// server takes them; `block` → `released` once ``gate`` is open.
+/// Protocol errors are answered `error CODE`.
+final class TestHandler: LineHandler {
+    /// The continuations of the `watch` streams, in order of the requests.
+    let watchers = Shared<[AsyncStream<String>.Continuation]>([])
+    /// How many `watch` and `flood` streams were ended by the server (cancelled).
+    let cancelledStreams = Shared(0)
+    /// How many `block` requests are waiting.
+    let blocked = Shared(0)
+    /// `block` requests are answered once this is true.
+    let gate = Shared(false)
+
+    func handle(_ line: String, from peer: PeerCredentials) async -> LineReply {
+        let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+        let argument = parts.count > 1 ? String(parts[1]) : ""
+        switch parts[0] {
+        case "ping":
+            return .line("pong")
+        case "echo":
+            return .line(argument)
+        case "slow":
+            let words = argument.split(separator: " ", maxSplits: 1)
+            try? await Task.sleep(for: .milliseconds(Int(words[0])!))
+            return .line(words.count > 1 ? String(words[1]) : "")
+        case "peer":
+            return .line("\(peer.pid) \(peer.uid) \(peer.gid)")
+        case "count":
+            let count = Int(argument)!
+            return .stream(AsyncStream { continuation in
+                for number in 0..<count { continuation.yield("\(number)") }
+                continuation.finish()
+            })
+        case "watch":
+            let (stream, continuation) = AsyncStream<String>.makeStream()
+            let cancelledStreams = cancelledStreams
+            continuation.onTermination = { termination in
+                if case .cancelled = termination { cancelledStreams.update { $0 += 1 } }
+            }
+            watchers.update { $0.append(continuation) }
+            return .stream(stream)
+        case "flood":
+            let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(64))
+            let cancelledStreams = cancelledStreams
+            continuation.onTermination = { termination in
+                if case .cancelled = termination { cancelledStreams.update { $0 += 1 } }
+            }
+            let filler = String(repeating: "x", count: 1000)
+            Task {
+                while true {
+                    switch continuation.yield(filler) {
+                    case .enqueued: continue
+                    case .dropped: try? await Task.sleep(for: .milliseconds(1))
+                    case .terminated: return
+                    @unknown default: return
+                    }
+                }
+            }
+            return .stream(stream)
+        case "block":
+            blocked.update { $0 += 1 }
+            let gate = gate
+            _ = await eventually(timeout: .seconds(30)) { gate.value }
+            return .line("released")
+        default:
+            return .line("unknown \(line)")
+        }
+    }
+
+    func reply(to error: LineProtocolError) -> String {
+        switch error {
+        case .lineTooLong(let limit): "error line_too_long \(limit)"
+        case .invalidUTF8: "error invalid_utf8"
+        case .tooManyClients(let limit): "error too_many_clients \(limit)"
+        case .tooSlow: "error too_slow"
+        }
+    }
+}
