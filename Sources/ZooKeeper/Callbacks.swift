@@ -70,7 +70,7 @@ enum Callbacks {
         case ZOO_SESSION_EVENT:
             let newState = sessionState(state, handle: handle, core: core)
             core.publish(newState)
-            if case .connected = newState { core.sendHeartbeat() }
+            if case .connected(let session) = newState { core.beat(every: session.timeout / 4) }
         case ZOO_CREATED_EVENT:
             core.deliver(WatchedEvent(kind: .nodeCreated, path: path))
         case ZOO_DELETED_EVENT:

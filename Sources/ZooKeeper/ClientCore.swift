@@ -1,5 +1,6 @@
 import CZooKeeper
 import Logging
+import Dispatch
 import Glibc
 import Synchronization
 
@@ -41,9 +42,24 @@ final class ClientCore: Sendable {
 
     let logger: Logger
     private let state = Mutex(State())
+    /// Sends heartbeats on a Dispatch timer, so a busy Swift concurrency pool cannot delay them.
+    private let heartbeat = Timer()
+
+    /// A Dispatch timer source; its methods are safe to call from any thread.
+    private struct Timer: @unchecked Sendable {
+        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "zookeeper.heartbeat"))
+    }
 
     init(logger: Logger) {
         self.logger = logger
+        heartbeat.source.setEventHandler { [weak self] in self?.sendHeartbeat() }
+        heartbeat.source.resume()
+    }
+
+    /// Sends a heartbeat now and then every `interval` (a quarter of the session timeout).
+    func beat(every interval: Duration) {
+        let nanoseconds = Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
+        heartbeat.source.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(5))
     }
 
     // MARK: Handle lifetime
@@ -101,6 +117,7 @@ final class ClientCore: Sendable {
     /// Marks the client closing and returns the handle to close, once no call is using it;
     /// `nil` if another caller is closing it. Blocks briefly: call it off the cooperative pool.
     func detachForClose() -> Handle? {
+        heartbeat.source.cancel()
         let handle = state.withLock { state -> Handle? in
             guard !state.closing else { return nil }
             state.closing = true

@@ -10,8 +10,9 @@ import Logging
 /// queued to the library's I/O thread and resume when the reply arrives (or fail with
 /// `connectionLoss` when the connection drops first).
 ///
-/// While connected the client sends a small request every quarter of the session timeout, so
-/// `status.lastHeardFromServer` is always recent: it is the basis of a member's lease.
+/// While connected the client sends a small request every quarter of the session timeout (on a
+/// Dispatch timer, independent of the Swift concurrency pool), so `status.lastHeardFromServer`
+/// is always recent: it is the basis of a member's lease.
 public final class ZooKeeperClient: Sendable {
     /// How to connect.
     public struct Configuration: Sendable {
@@ -41,13 +42,11 @@ public final class ZooKeeperClient: Sendable {
     public let defaultACL: [ACL]
 
     private let core: ClientCore
-    private let heartbeat: Task<Void, Never>
 
-    private init(configuration: Configuration, core: ClientCore, heartbeat: Task<Void, Never>) {
+    private init(configuration: Configuration, core: ClientCore) {
         self.configuration = configuration
         self.defaultACL = configuration.digestCredential == nil ? ACL.openUnsafe : ACL.creatorAllWorldRead
         self.core = core
-        self.heartbeat = heartbeat
     }
 
     /// Starts connecting and returns at once; `sessionStates()` tells when the session is up.
@@ -76,10 +75,7 @@ public final class ZooKeeperClient: Sendable {
             throw ZooKeeperError(code: .systemError, operation: "connect", path: hosts)
         }
         core.attach(handle)
-        let heartbeat = Task { [core] in
-            await sendHeartbeats(core: core)
-        }
-        let client = ZooKeeperClient(configuration: configuration, core: core, heartbeat: heartbeat)
+        let client = ZooKeeperClient(configuration: configuration, core: core)
         if let credential = configuration.digestCredential {
             try core.submit("addAuth", path: "digest", continuation: nil) { handle, context in
                 zoo_add_auth(handle, "digest", credential, Int32(credential.utf8.count), Callbacks.void, context)
@@ -89,7 +85,6 @@ public final class ZooKeeperClient: Sendable {
     }
 
     deinit {
-        heartbeat.cancel()
         let core = core
         DispatchQueue.global().async { Self.closeHandle(of: core) }
     }
@@ -98,7 +93,6 @@ public final class ZooKeeperClient: Sendable {
     /// operations fail with `closing`, pending watches fire with `sessionEnded`, and the state
     /// streams end with `closed`. Safe to call more than once.
     public func close() async {
-        heartbeat.cancel()
         let core = core
         await offCooperativePool { Self.closeHandle(of: core) }
     }
@@ -266,18 +260,6 @@ public final class ZooKeeperClient: Sendable {
                 try core.submit(operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode, continuation: continuation, start)
             } catch {
                 continuation.resume(throwing: error)
-            }
-        }
-    }
-
-    /// Keeps `lastHeardFromServer` fresh: an `exists` on the root every quarter of the session
-    /// timeout while connected (the watcher sends one on each connection).
-    private static func sendHeartbeats(core: ClientCore) async {
-        for await state in core.sessionStates() {
-            guard case .connected(let session) = state else { continue }
-            while case .connected(let current) = core.status.state, current == session {
-                try? await Task.sleep(for: session.timeout / 4)
-                core.sendHeartbeat()
             }
         }
     }
