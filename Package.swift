@@ -45,13 +45,13 @@ let package = Package(
         .target(
             name: "Allocator",
             dependencies: ["ZooKeeper", "Recipes", "Allocation", .product(name: "Logging", package: "swift-log")]),
-        .executableTarget(
-            name: "allocatord",
+        .target(
+            name: "Daemon",
             dependencies: [
-                "ZooKeeper", "CSystemd",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Allocator", "Allocation", "Recipes", "ZooKeeper", "Configuration", "SocketServer", "SystemdNotifier",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .executableTarget(name: "allocatord", dependencies: ["Daemon"]),
         .executableTarget(
             name: "allocatorctl",
             dependencies: ["Allocation", "Allocator", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Allocator", "Recipes", "TestSupport"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Allocator", "Allocation", "TestSupport"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),

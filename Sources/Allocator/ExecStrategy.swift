@@ -45,6 +45,7 @@ struct ExecStrategy: Sendable {
     private func run(input: [UInt8]) async throws(ExecStrategyError) -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
+        process.environment = childEnvironment()
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
@@ -126,6 +127,14 @@ private final class RunningProgram: @unchecked Sendable {
         DispatchQueue.global().asyncAfter(deadline: .now() + 1) { [process] in
             if process.isRunning { kill(pid, SIGKILL) }
         }
+    }
+}
+
+/// This process's environment without what systemd meant for the daemon alone
+/// (`NOTIFY_SOCKET`, `WATCHDOG_*`, `LISTEN_*`), for the programs it runs.
+public func childEnvironment() -> [String: String] {
+    ProcessInfo.processInfo.environment.filter { name, _ in
+        name != "NOTIFY_SOCKET" && !name.hasPrefix("WATCHDOG_") && !name.hasPrefix("LISTEN_")
     }
 }
 

@@ -130,6 +130,20 @@ public struct DaemonConfiguration: Sendable {
         self.maxClients = maxClients
     }
 
+    /// The fields a reload cannot apply (they need a restart), each with its value.
+    public var restartOnlyFields: [String: String] {
+        let zk = member.zooKeeper
+        return [
+            "zk": zk.connectString.description, "session-timeout": "\(zk.sessionTimeout)",
+            "zk-auth": zk.digestCredential ?? "", "root": member.layout.root, "group": member.layout.group,
+            "member": member.member, "strategy": member.strategy?.name ?? "",
+            "partitions": member.seedPartitions.map(\.description).joined(separator: ","),
+            "rebalance-delay": "\(member.rebalanceDelayMin):\(member.rebalanceDelayMax)",
+            "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",
+            "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)",
+        ]
+    }
+
     /// `MIN[:MAX]` in milliseconds; `MAX` defaults to `MIN`.
     private static func rebalanceDelay(
         _ text: String?, fail: (String) -> ConfigurationError

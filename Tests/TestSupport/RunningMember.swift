@@ -68,6 +68,7 @@ public final class RunningMember: Sendable {
 
 public struct Timeout: Error, CustomStringConvertible {
     public let what: String
+    public init(what: String) { self.what = what }
     public var description: String { "timed out waiting for \(what)" }
 }
 

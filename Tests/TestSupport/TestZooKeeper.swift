@@ -161,9 +161,14 @@ public struct CommandResult: Sendable {
 
 /// Runs one of the package's executables with `arguments` and `input` on its standard input.
 public func runProduct(_ name: String, _ arguments: [String], input: String = "") async throws -> CommandResult {
+    try await runProcess(productsDirectory.appendingPathComponent(name).path, arguments, input: input)
+}
+
+/// Runs a program with `arguments` and `input` on its standard input.
+public func runProcess(_ path: String, _ arguments: [String], input: String = "") async throws -> CommandResult {
     try await Task.detached {
         let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent(name)
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
         process.standardInput = stdin

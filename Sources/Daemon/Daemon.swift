@@ -1,0 +1,154 @@
+import Allocator
+import Configuration
+import Dispatch
+import Foundation
+import Logging
+import SocketServer
+import SystemdNotifier
+import ZooKeeper
+
+/// The daemon: a group member, its file, its socket, systemd, the hook and the signals, wired
+/// together (spec §8–§12).
+public enum Daemon {
+    /// The exit statuses.
+    public enum ExitStatus {
+        public static let success: Int32 = 0
+        /// Membership failed (the name is held by another session, the group's data does not
+        /// parse): worth a restart later.
+        public static let failure: Int32 = 1
+        /// EX_CONFIG: the configuration is invalid, or does not fit the group (strategy
+        /// mismatch, refused credential). A restart will not help.
+        public static let configuration: Int32 = 78
+    }
+
+    /// Runs the daemon with these arguments and environment; returns the exit status.
+    public static func main(arguments: [String], environment: [String: String]) async -> Int32 {
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(usage)
+            return ExitStatus.success
+        }
+        let configuration: DaemonConfiguration
+        do {
+            configuration = try DaemonConfiguration.load(arguments: arguments, environment: environment)
+        } catch {
+            FileHandle.standardError.write(Data("allocatord: \(error)\n".utf8))
+            return ExitStatus.configuration
+        }
+        let journal = environment["JOURNAL_STREAM"] != nil
+        DaemonLogHandler.level.withLock { $0 = configuration.logLevel }
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0, journal: journal) }
+        let reloadConfiguration: @Sendable () throws -> DaemonConfiguration = {
+            try DaemonConfiguration.load(arguments: arguments, environment: environment)
+        }
+        return await run(configuration, reload: reloadConfiguration, logger: Logger(label: "allocatord"))
+    }
+
+    static func run(
+        _ configuration: DaemonConfiguration, reload: @escaping @Sendable () throws -> DaemonConfiguration, logger: Logger
+    ) async -> Int32 {
+        let live = LiveSettings(configuration, logger: logger)
+        let notifier = SystemdNotifier()
+        let member = GroupMember(configuration: configuration.member, logger: logger)
+        let broadcaster = DocumentBroadcaster()
+        let handler = CommandHandler(member: member, broadcaster: broadcaster, live: live)
+        var serverConfiguration = LineServerConfiguration()
+        serverConfiguration.maxClients = configuration.maxClients
+        let server = LineServer(handler: handler, configuration: serverConfiguration, logger: logger)
+        do {
+            if let descriptor = SystemdNotifier.activatedSockets().first {
+                try await server.adopt(listeningDescriptor: descriptor)
+                logger.info("listening on the socket systemd passed")
+            } else {
+                try await server.bind(path: configuration.socket)
+                logger.info("listening", metadata: ["socket": "\(configuration.socket)"])
+            }
+        } catch {
+            logger.critical("cannot listen on \(configuration.socket): \(error)")
+            return ExitStatus.failure
+        }
+
+        let publisher = DocumentPublisher(
+            stateFile: StateFile(path: configuration.stateFile), broadcaster: broadcaster, notifier: notifier,
+            live: live, logger: logger)
+        let publishing = Task { await publisher.publish(member.documents) }
+        let signals = SignalHandler { signal in
+            switch signal {
+            case SIGHUP:
+                notifier.reloading()
+                do {
+                    let report = live.apply(try reload())
+                    logger.notice("SIGHUP: \(report)")
+                } catch {
+                    logger.error("SIGHUP: the configuration is invalid, keeping the running one: \(error)")
+                }
+                notifier.ready(status: publisher.statusLine)
+            default:
+                logger.notice("stopping")
+                notifier.stopping()
+                Task { await member.stop() }
+            }
+        }
+        let watchdog = notifier.watchdogTimeout.map { timeout in
+            Task { await keepWatchdogFed(member: member, notifier: notifier, timeout: timeout) }
+        }
+
+        var status = ExitStatus.success
+        do {
+            try await member.run()
+        } catch let error as StrategyMismatch {
+            logger.critical("\(error)")
+            status = ExitStatus.configuration
+        } catch let error as ZooKeeperError where error.code == .authFailed {
+            logger.critical("ZooKeeper refused the credential (zk-auth)")
+            status = ExitStatus.configuration
+        } catch {
+            logger.critical("\(error)")
+            status = ExitStatus.failure
+        }
+        await publishing.value
+        watchdog?.cancel()
+        signals.cancel()
+        await server.close()
+        broadcaster.finish()
+        logger.notice("stopped")
+        return status
+    }
+
+    /// Sends `WATCHDOG=1` at half the timeout, only while the member's event handling answers.
+    private static func keepWatchdogFed(member: GroupMember, notifier: SystemdNotifier, timeout: Duration) async {
+        while (try? await Task.sleep(for: timeout / 2)) != nil {
+            _ = await member.status  // Waits for the member's actor: no answer, no feeding.
+            notifier.watchdog()
+        }
+    }
+
+    static let usage = """
+        USAGE: allocatord --group NAME [options]
+
+        Shares the partitions of a group's topics among its members through ZooKeeper, and
+        publishes this member's share in a JSON file and on a Unix socket.
+
+        OPTIONS (each also ALLOCATORD_NAME in the environment, or NAME: in the --config file):
+          --config PATH              YAML configuration file
+          --zk HOSTS                 host:port[,host:port...][/chroot]   (127.0.0.1:2181)
+          --session-timeout MS       requested session timeout            (10000)
+          --root PATH                root of the group layout             (/kiel)
+          --group NAME               the group                            (required)
+          --member NAME              this member's name                   (the host name)
+          --strategy NAME            round-robin, range, consistent, exec:PATH (the group's, else consistent)
+          --partitions SPEC          seed partitions, TOPIC:IDS[,TOPIC:IDS...]
+          --state-file PATH          the JSON document                    (/run/allocatord/GROUP.json)
+          --socket PATH              the Unix socket                      (/run/allocatord/GROUP.sock)
+          --on-rebalance CMD         command run after each change, the document on stdin
+          --rebalance-delay MIN[:MAX]  quiet time before rebalancing, ms  (0)
+          --log-level LEVEL          trace, debug, info, notice, warning, error, critical (info)
+          --zk-auth USER:PASSWORD    digest credential; its ACLs go on the znodes created
+          --full-read-interval MS    full re-read of the view             (300000)
+          --exec-timeout MS          time limit of an exec: strategy      (10000)
+          --hook-timeout MS          time limit of the on-rebalance hook  (30000)
+          --socket-writers WHO       owner (root and this user) or any may add/remove (owner)
+          --max-clients N            simultaneous socket clients          (4096)
+
+        Exit status: 0 stopped by SIGTERM/SIGINT, 1 membership failed, 78 invalid configuration.
+        """
+}

@@ -1,0 +1,53 @@
+import Synchronization
+
+/// Hands every published document to every `watch` stream (spec §9): a new stream gets the
+/// current document first, then each one after, in order.
+final class DocumentBroadcaster: Sendable {
+    private struct State {
+        var latest: String?
+        var subscribers: [Int: AsyncStream<String>.Continuation] = [:]
+        var nextSubscriber = 0
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+
+    /// The current document as JSON, if one was published.
+    var latest: String? { state.withLock { $0.latest } }
+
+    /// Sends `json` to every stream.
+    func publish(_ json: String) {
+        state.withLock { state in
+            state.latest = json
+            for subscriber in state.subscribers.values { subscriber.yield(json) }
+        }
+    }
+
+    /// A stream of documents: the current one, then every one published until `finish()`.
+    func subscribe() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        let id = state.withLock { state -> Int in
+            if let latest = state.latest { continuation.yield(latest) }
+            if state.finished { continuation.finish() }
+            state.subscribers[state.nextSubscriber] = continuation
+            state.nextSubscriber += 1
+            return state.nextSubscriber - 1
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Ends every stream (after the last document, `stopped`).
+    func finish() {
+        let subscribers = state.withLock { state in
+            state.finished = true
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
+        }
+        subscribers.forEach { $0.finish() }
+    }
+
+    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+}

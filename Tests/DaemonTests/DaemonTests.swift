@@ -1,0 +1,144 @@
+import Allocation
+import Allocator
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// `allocatord` as a real process against a real ZooKeeper (spec §8–§12).
+@Suite struct DaemonTests {
+    @Test func theFileAndGetAgreeAndReadyComesAfterBoth() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let notify = try NotifyListener()
+        let daemon = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a",
+            arguments: ["--partitions", "t:0-5", "--session-timeout", "2000"],
+            environment: ["NOTIFY_SOCKET": notify.path])
+        defer { Task { await daemon.stop() } }
+
+        let document = try await daemon.waitForFile("active") { $0.state == .active }
+        #expect(document.allocation == ["t": [0, 1, 2, 3, 4, 5]])
+        let reply = try await runProduct("allocatorctl", ["--socket", daemon.socket, "get"])
+        #expect(reply.status == 0)
+        let fromSocket = try MemberDocument(json: Data(reply.output.utf8))
+        #expect(fromSocket.generation == document.generation)
+        #expect(fromSocket.allocation == document.allocation)
+
+        #expect(await eventually { notify.received.contains { $0.text.contains("READY=1") } })
+        let ready = try #require(notify.received.first { $0.text.contains("READY=1") })
+        #expect(ready.text.contains("STATUS=active, generation"))
+    }
+
+    @Test func sigtermPublishesStoppedAndTheOthersRebalanceAtOnce() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let notify = try NotifyListener()
+        let a = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-9", "--session-timeout", "10000"])
+        let b = try DaemonProcess(
+            zk: server.connectString, group: group, member: "b", arguments: ["--session-timeout", "10000"],
+            environment: ["NOTIFY_SOCKET": notify.path])
+        defer { Task { await a.stop(); await b.stop() } }
+        try await a.waitForFile("two members") { $0.state == .active && $0.members == ["a", "b"] }
+        try await b.waitForFile("two members") { $0.state == .active && $0.members == ["a", "b"] }
+
+        let stopped = ContinuousClock.now
+        b.signal(SIGTERM)
+        #expect(await b.waitForExit() == 0)
+        let last = try #require(b.fileDocument)
+        #expect(last.state == .stopped)
+        #expect(last.allocation.isEmpty)
+        #expect(last.validUntil == nil)
+        #expect(notify.received.contains { $0.text.contains("STOPPING=1") })
+        // a takes everything well within the 10 s session timeout: b left the group.
+        try await a.waitForFile(timeout: .seconds(3), "alone") { $0.members == ["a"] && $0.allocation["t"]?.count == 10 }
+        #expect(ContinuousClock.now - stopped < .seconds(3))
+    }
+
+    @Test func watchDeliversEveryGenerationInOrder() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let a = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-3"])
+        defer { Task { await a.stop() } }
+        try await a.waitForFile("active") { $0.state == .active }
+
+        let watcher = Process()
+        watcher.executableURL = productsDirectory.appendingPathComponent("allocatorctl")
+        watcher.arguments = ["--socket", a.socket, "watch"]
+        let output = Pipe()
+        watcher.standardOutput = output
+        try watcher.run()
+        let lines = Shared<[String]>([])
+        Thread {
+            var buffer = Data()
+            while case let chunk = output.fileHandleForReading.availableData, !chunk.isEmpty {
+                buffer.append(chunk)
+                while let newline = buffer.firstIndex(of: 0x0A) {
+                    lines.update { $0.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)) }
+                    buffer = Data(buffer[buffer.index(after: newline)...])
+                }
+            }
+        }.start()
+        for id in 4..<14 {
+            let reply = try await runProduct("allocatorctl", ["--socket", a.socket, "add", "t:\(id)"])
+            #expect(reply.status == 0, "\(reply.errors)")
+        }
+        try await a.waitForFile("14 partitions") { $0.partitionCount == 14 }
+        #expect(await eventually { lines.value.compactMap { try? MemberDocument(json: Data($0.utf8)) }.last?.partitionCount == 14 })
+        watcher.terminate()
+        let documents = lines.value.map { try? MemberDocument(json: Data($0.utf8)) }
+        #expect(documents.allSatisfy { $0 != nil })
+        let generations = documents.compactMap { $0?.generation }
+        #expect(generations == generations.sorted())
+        // One document per add: every generation was delivered.
+        #expect(Set(documents.compactMap { $0?.partitionCount }) == Set(4...14))
+    }
+
+    @Test func aReaderPollingTheFileNeverSeesAPartialDocument() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let a = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-499"])
+        defer { Task { await a.stop() } }
+        try await a.waitForFile("active") { $0.state == .active }
+        let path = a.stateFile
+        let reads = Task.detached { () -> (Int, Int) in
+            var good = 0, bad = 0
+            for _ in 0..<5000 {
+                if let data = FileManager.default.contents(atPath: path), (try? MemberDocument(json: data)) != nil {
+                    good += 1
+                } else {
+                    bad += 1
+                }
+            }
+            return (good, bad)
+        }
+        var members: [DaemonProcess] = []
+        for index in 0..<3 {
+            members.append(try DaemonProcess(zk: server.connectString, group: group, member: "m\(index)"))
+        }
+        let (good, bad) = await reads.value
+        for member in members { await member.stop() }
+        #expect(bad == 0)
+        #expect(good == 5000)
+    }
+
+    @Test(arguments: [
+        ["--session-timeout", "abc"], ["--strategy", "fastest"], ["--frobnicate"], ["--partitions", "t:01"],
+        ["--zk", "nohost"], ["--log-level", "loud"],
+    ])
+    func invalidConfigurationExits78NamingTheField(arguments: [String]) async throws {
+        let result = try await runProduct("allocatord", ["--group", "g"] + arguments)
+        #expect(result.status == 78)
+        #expect(result.errors.contains(arguments[0].dropFirst(2)) || result.errors.contains(arguments[0]))
+    }
+
+    @Test func aStrategyMismatchExits78() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let a = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--strategy", "range"])
+        defer { Task { await a.stop() } }
+        try await a.waitForFile("active") { $0.state == .active }
+        let b = try DaemonProcess(zk: server.connectString, group: group, member: "b", arguments: ["--strategy", "consistent"])
+        #expect(await b.waitForExit() == 78)
+        #expect(b.log.contains("\"range\""))
+    }
+}

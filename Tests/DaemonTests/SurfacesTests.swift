@@ -1,0 +1,173 @@
+import Allocation
+import Allocator
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// The daemon's surfaces as operators touch them: systemd notifications, reload, the hook,
+/// the state file's folder, allocatorctl's exit codes, the socket's permissions.
+@Suite struct SurfacesTests {
+    @Test func systemdHearsReadyStatusWatchdogReloadingAndStopping() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let notify = try NotifyListener()
+        let daemon = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0-2"],
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "600000"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+        #expect(await eventually { notify.received.contains { $0.text.hasPrefix("READY=1") } })
+
+        // WATCHDOG=1 at half of WATCHDOG_USEC: about 3 in 1 s.
+        let before = notify.received.filter { $0.text == "WATCHDOG=1" }.count
+        try await Task.sleep(for: .milliseconds(1000))
+        let fed = notify.received.filter { $0.text == "WATCHDOG=1" }.count - before
+        #expect((2...5).contains(fed), "\(fed) WATCHDOG=1 in 1 s")
+
+        // A status line after each change.
+        let reply = try await runProduct("allocatorctl", ["--socket", daemon.socket, "add", "t:3"])
+        #expect(reply.status == 0)
+        #expect(await eventually { notify.received.contains { $0.text.contains("STATUS=active") && $0.text.contains("of 4 partitions") } })
+
+        // SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1.
+        let count = notify.received.count
+        daemon.signal(SIGHUP)
+        #expect(await eventually { notify.received.dropFirst(count).contains { $0.text.hasPrefix("READY=1") } })
+        let reload = notify.received.dropFirst(count).map(\.text)
+        #expect(reload.first?.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") == true)
+        #expect(daemon.log.contains("SIGHUP: applied"))
+
+        await daemon.stop()
+        #expect(notify.received.contains { $0.text == "STOPPING=1" })
+    }
+
+    @Test func aReloadAppliesLiveSettingsAndNamesTheOthers() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let config = folder + "/config.yaml"
+        try Data("log-level: info\n".utf8).write(to: URL(fileURLWithPath: config))
+        let daemon = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a", arguments: ["--config", config, "--partitions", "t:0"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+
+        let marker = folder + "/hook-ran"
+        try Data("log-level: debug\non-rebalance: cat > \(marker)\nsession-timeout: 5000\n".utf8).write(to: URL(fileURLWithPath: config))
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("needing a restart: session-timeout") })
+        // The new hook runs on the next change, with the document on stdin.
+        _ = try await runProduct("allocatorctl", ["--socket", daemon.socket, "add", "t:1"])
+        #expect(await eventually { (FileManager.default.contents(atPath: marker).flatMap { try? MemberDocument(json: $0) })?.partitionCount == 2 })
+
+        // An invalid file is refused and the running configuration kept.
+        try Data("session-timeout: soon\n".utf8).write(to: URL(fileURLWithPath: config))
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("keeping the running one") })
+        #expect(daemon.process.isRunning)
+    }
+
+    @Test func theHookNeverBlocksAndItsFailuresAreLogged() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let daemon = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a",
+            arguments: ["--partitions", "t:0", "--on-rebalance", "sleep 30", "--hook-timeout", "300"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+        for id in 1...3 {
+            _ = try await runProduct("allocatorctl", ["--socket", daemon.socket, "add", "t:\(id)"])
+        }
+        // Rebalancing went on while the hook hung.
+        try await daemon.waitForFile(timeout: .seconds(5), "4 partitions") { $0.partitionCount == 4 }
+        #expect(await eventually { daemon.log.contains("on-rebalance hook did not finish") })
+
+        let failing = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "b", arguments: ["--partitions", "t:0", "--on-rebalance", "exit 7"])
+        defer { Task { await failing.stop() } }
+        #expect(await eventually { failing.log.contains("on-rebalance hook failed") && failing.log.contains("status=7") })
+    }
+
+    @Test func theStateFileFolderIsCreatedAndAnUnwritableOneIsRetried() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        // A folder that does not exist yet.
+        let group = uniqueGroup()
+        let deepFile = base + "/x/y/state.json"
+        let deep = try DaemonProcess(
+            zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0", "--state-file", deepFile])
+        defer { Task { await deep.stop() } }
+        #expect(await eventually {
+            FileManager.default.contents(atPath: deepFile).flatMap { try? MemberDocument(json: $0) }?.state == .active
+        })
+
+        // A file that cannot be written (a folder stands in its place): logged and retried;
+        // once it can be written, the current document goes in.
+        let blocked = base + "/blocked.json"
+        try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
+        let daemon = try DaemonProcess(
+            zk: server.connectString, group: group, member: "b", arguments: ["--state-file", blocked])
+        defer { Task { await daemon.stop() } }
+        #expect(await eventually { daemon.log.contains("cannot write the state file") })
+        try FileManager.default.removeItem(atPath: blocked)
+        #expect(await eventually {
+            FileManager.default.contents(atPath: blocked).flatMap { try? MemberDocument(json: $0) }?.state == .active
+        })
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test func allocatorctlExitCodesAgainstARunningDaemon() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let daemon = try DaemonProcess(zk: server.connectString, group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0-3"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+        let socket = ["--socket", daemon.socket]
+
+        #expect(try await runProduct("allocatorctl", socket + ["ping"]).output == #"{"ok":true}"# + "\n")
+        let status = try await runProduct("allocatorctl", socket + ["status"])
+        #expect(status.status == 0)
+        #expect(status.output.contains(#""state":"active""#))
+        let members = try await runProduct("allocatorctl", socket + ["members"])
+        #expect(members.status == 0)
+        #expect(members.output.contains("MEMBER"))
+        #expect(try await eventually { try await runProduct("allocatorctl", socket + ["members"]).output.contains("all members agree") })
+        #expect(try await runProduct("allocatorctl", socket + ["members", "--json"]).output.contains(#""agree":true"#))
+        // The daemon answers with an error: 1.
+        let bad = try await runProduct("allocatorctl", socket + ["add", "t:01"])
+        #expect(bad.status == 1)
+        #expect(bad.errors.contains("bad_spec"))
+        #expect(try await runProduct("allocatorctl", socket + ["repair"]).status == 1)
+        // Usage: 2. Cannot connect: 3.
+        #expect(try await runProduct("allocatorctl", socket + ["frobnicate"]).status == 2)
+        #expect(try await runProduct("allocatorctl", ["--socket", daemon.folder + "/none.sock", "get"]).status == 3)
+    }
+
+    @Test func mutatingCommandsAreRefusedToOtherUsers() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let daemon = try DaemonProcess(zk: server.connectString, group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+        #expect(try socketMode(daemon.socket) == 0o660)
+        // Let "nobody" reach the socket, then try to add as nobody.
+        chmod(daemon.folder, 0o755)
+        chmod(daemon.socket, 0o666)
+        let asNobody = try await runProcess("/usr/bin/setpriv", [
+            "--reuid=65534", "--regid=65534", "--clear-groups",
+            productsDirectory.appendingPathComponent("allocatorctl").path, "--socket", daemon.socket, "add", "t:9",
+        ])
+        #expect(asNobody.status == 1)
+        #expect(asNobody.errors.contains("forbidden"))
+        let read = try await runProcess("/usr/bin/setpriv", [
+            "--reuid=65534", "--regid=65534", "--clear-groups",
+            productsDirectory.appendingPathComponent("allocatorctl").path, "--socket", daemon.socket, "get",
+        ])
+        #expect(read.status == 0)
+    }
+
+    private func socketMode(_ path: String) throws -> mode_t {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw Timeout(what: "stat \(path)") }
+        return info.st_mode & 0o777
+    }
+}
