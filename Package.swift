@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
     ],
     targets: [
@@ -44,7 +46,11 @@ let package = Package(
             ]),
         .target(
             name: "Allocator",
-            dependencies: ["ZooKeeper", "Recipes", "Allocation", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "ZooKeeper", "Recipes", "Allocation", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .target(
             name: "Daemon",
             dependencies: [

@@ -1,7 +1,5 @@
 import Allocation
-import Dispatch
 import Foundation
-import Synchronization
 
 extension Strategy {
     /// The allocation this strategy gives: computed here for the pure strategies, by running
@@ -15,7 +13,7 @@ extension Strategy {
     }
 }
 
-/// Runs an external allocator program (`exec:PATH`, spec §6): the request
+/// Runs an external allocator program (`exec:PATH`, spec §6) as a `ChildProgram`: the request
 /// `{"members": [...], "partitions": [...]}` on its standard input, the mapping
 /// `{"MEMBER": {"TOPIC": [ID, ...]}}` expected on its standard output. A program that cannot
 /// start, exits non-zero, outlives `timeout`, prints more than `outputLimit` bytes or a mapping
@@ -27,12 +25,30 @@ struct ExecStrategy: Sendable {
 
     func allocate(members: [String], partitions: [Partition]) async throws(ExecStrategyError) -> Allocation {
         let request = Array((ExecRequest(members: members, partitions: partitions).json + "\n").utf8)
-        let output = try await run(input: request)
+        guard access(path, X_OK) == 0 else {
+            throw .couldNotStart(path: path, reason: String(cString: strerror(errno)))
+        }
+        var program = ChildProgram(executable: path, timeout: timeout)
+        program.outputLimit = outputLimit
+        let result: ChildProgram.Result
+        do {
+            result = try await program.run(input: request)
+        } catch {
+            switch error {
+            case .couldNotStart(let reason): throw .couldNotStart(path: path, reason: reason)
+            case .timedOut: throw .timedOut(path: path, after: timeout)
+            case .tooMuchOutput(let limit): throw .invalidOutput(path: path, reason: "more than \(limit) bytes of output")
+            }
+        }
+        guard result.succeeded else {
+            let message = String(decoding: result.errorOutput.prefix(4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw .failed(path: path, status: result.status, signalled: result.signalled, message: message)
+        }
         let mapping: [String: [String: [Int]]]
         do {
-            mapping = try JSONDecoder().decode([String: [String: [Int]]].self, from: output)
+            mapping = try JSONDecoder().decode([String: [String: [Int]]].self, from: Data(result.output))
         } catch {
-            let excerpt = String(decoding: output.prefix(200), as: UTF8.self)
+            let excerpt = String(decoding: result.output.prefix(200), as: UTF8.self)
             throw .invalidOutput(path: path, reason: "not a JSON object of member → topic → ids: \(excerpt)")
         }
         do {
@@ -40,101 +56,6 @@ struct ExecStrategy: Sendable {
         } catch {
             throw .invalidMapping(path: path, error: error)
         }
-    }
-
-    private func run(input: [UInt8]) async throws(ExecStrategyError) -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.environment = childEnvironment()
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        guard access(path, X_OK) == 0 else {
-            throw .couldNotStart(path: path, reason: String(cString: strerror(errno)))
-        }
-        do {
-            try process.run()
-        } catch {
-            throw .couldNotStart(path: path, reason: "\(error)")
-        }
-        let run = RunningProgram(process: process)
-        // Blocking pipe work stays on Dispatch threads, off the concurrency pool.
-        DispatchQueue.global().async {
-            try? stdin.fileHandleForWriting.write(contentsOf: input)
-            try? stdin.fileHandleForWriting.close()
-        }
-        DispatchQueue.global().async {
-            // Read to the end, so the program never blocks on a full pipe; keep the start.
-            while case let chunk = stderr.fileHandleForReading.availableData, !chunk.isEmpty {
-                run.errorOutput.withLock { if $0.count < 4096 { $0.append(chunk.prefix(4096 - $0.count)) } }
-            }
-        }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { run.stop(reason: .timedOut) }
-        let limit = outputLimit
-        let output: Data = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var output = Data()
-                while let chunk = try? stdout.fileHandleForReading.read(upToCount: 65536), !chunk.isEmpty {
-                    output.append(chunk)
-                    if output.count > limit {
-                        run.stop(reason: .tooMuchOutput)
-                        break
-                    }
-                }
-                process.waitUntilExit()
-                continuation.resume(returning: output)
-            }
-        }
-        switch run.stopReason.withLock({ $0 }) {
-        case .timedOut:
-            throw .timedOut(path: path, after: timeout)
-        case .tooMuchOutput:
-            throw .invalidOutput(path: path, reason: "more than \(limit) bytes of output")
-        case nil:
-            guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-                let message = String(decoding: run.errorOutput.withLock { $0 }, as: UTF8.self)
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
-                throw .failed(
-                    path: path, status: process.terminationStatus,
-                    signalled: process.terminationReason == .uncaughtSignal, message: message)
-            }
-            return output
-        }
-    }
-}
-
-/// A started program and what the threads watching it share.
-/// `Process` is safe to query and signal from any thread; the rest is behind locks.
-private final class RunningProgram: @unchecked Sendable {
-    enum StopReason { case timedOut, tooMuchOutput }
-
-    let process: Process
-    let stopReason = Mutex<StopReason?>(nil)
-    let errorOutput = Mutex(Data())
-
-    init(process: Process) {
-        self.process = process
-    }
-
-    /// Terminates the program (SIGTERM, then SIGKILL a second later) unless it has exited.
-    func stop(reason: StopReason) {
-        guard process.isRunning else { return }
-        stopReason.withLock { if $0 == nil { $0 = reason } }
-        process.terminate()
-        let pid = process.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { [process] in
-            if process.isRunning { kill(pid, SIGKILL) }
-        }
-    }
-}
-
-/// This process's environment without what systemd meant for the daemon alone
-/// (`NOTIFY_SOCKET`, `WATCHDOG_*`, `LISTEN_*`), for the programs it runs.
-public func childEnvironment() -> [String: String] {
-    ProcessInfo.processInfo.environment.filter { name, _ in
-        name != "NOTIFY_SOCKET" && !name.hasPrefix("WATCHDOG_") && !name.hasPrefix("LISTEN_")
     }
 }
 

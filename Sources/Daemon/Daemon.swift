@@ -59,8 +59,9 @@ public enum Daemon {
                 try await server.adopt(listeningDescriptor: descriptor)
                 logger.info("listening on the socket systemd passed")
             } else {
+                let folder = (configuration.socket as NSString).deletingLastPathComponent
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 try await server.bind(path: configuration.socket)
-                logger.info("listening", metadata: ["socket": "\(configuration.socket)"])
             }
         } catch {
             logger.critical("cannot listen on \(configuration.socket): \(error)")

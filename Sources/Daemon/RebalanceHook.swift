@@ -1,6 +1,4 @@
 import Allocator
-import Dispatch
-import Foundation
 import Logging
 import Synchronization
 
@@ -10,7 +8,7 @@ import Synchronization
 /// It never blocks rebalancing: runs happen on their own, one at a time; while one runs, only
 /// the latest document waits for the next run (older ones are skipped, the hook always sees
 /// the newest). A run that fails or outlives `timeout` (then SIGTERM, SIGKILL a second later)
-/// is logged.
+/// is logged. The hook is a `ChildProgram`: a clean signal mask, none of systemd's variables.
 final class RebalanceHook: Sendable {
     let command: String
     let timeout: Duration
@@ -33,13 +31,13 @@ final class RebalanceHook: Sendable {
             state.running = true
             return true
         }
-        if start { DispatchQueue.global().async { self.runLoop(document) } }
+        if start { Task { await self.runLoop(document) } }
     }
 
-    private func runLoop(_ first: String) {
+    private func runLoop(_ first: String) async {
         var document: String? = first
         while let current = document {
-            run(current)
+            await run(current)
             document = state.withLock { state in
                 defer { state.waiting = nil }
                 if state.waiting == nil { state.running = false }
@@ -48,40 +46,20 @@ final class RebalanceHook: Sendable {
         }
     }
 
-    private func run(_ document: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.environment = childEnvironment()
-        let input = Pipe()
-        process.standardInput = input
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
+    private func run(_ document: String) async {
+        let program = ChildProgram(executable: "/bin/sh", arguments: ["-c", command], timeout: timeout)
         do {
-            try process.run()
-        } catch {
-            logger.error("on-rebalance hook could not start: \(error)")
-            return
-        }
-        DispatchQueue.global().async {
-            try? input.fileHandleForWriting.write(contentsOf: Data((document + "\n").utf8))
-            try? input.fileHandleForWriting.close()
-        }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        if exited.wait(timeout: .now() + seconds) == .timedOut {
-            logger.error("on-rebalance hook did not finish within \(timeout); stopping it", metadata: ["command": "\(command)"])
-            process.terminate()
-            if exited.wait(timeout: .now() + 1) == .timedOut {
-                kill(process.processIdentifier, SIGKILL)
-                exited.wait()
+            let result = try await program.run(input: Array((document + "\n").utf8))
+            if !result.succeeded {
+                logger.error("on-rebalance hook failed", metadata: [
+                    "command": "\(command)", "status": "\(result.status)", "signalled": "\(result.signalled)",
+                    "stderr": "\(String(decoding: result.errorOutput.prefix(1024), as: UTF8.self))",
+                ])
             }
-            return
-        }
-        if process.terminationReason != .exit || process.terminationStatus != 0 {
-            logger.error("on-rebalance hook failed", metadata: [
-                "command": "\(command)", "status": "\(process.terminationStatus)",
-                "signalled": "\(process.terminationReason == .uncaughtSignal)",
-            ])
+        } catch .timedOut {
+            logger.error("on-rebalance hook did not finish within \(timeout); it was stopped", metadata: ["command": "\(command)"])
+        } catch {
+            logger.error("on-rebalance hook could not run: \(error)", metadata: ["command": "\(command)"])
         }
     }
 }
