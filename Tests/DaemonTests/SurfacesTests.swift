@@ -165,6 +165,41 @@ import TestSupport
         #expect(read.status == 0)
     }
 
+    @Test func theSocketAnswersBadInputWithErrorsAndStaysUsable() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let daemon = try DaemonProcess(zk: server.connectString, group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0-3"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+        // socat sends everything, half-closes its side, and prints what comes back.
+        func exchange(_ input: String) async throws -> [String] {
+            let result = try await runProcess("/usr/bin/socat", ["-t", "3", "-", "UNIX-CONNECT:\(daemon.socket)"], input: input)
+            return result.output.split(separator: "\n").map(String.init)
+        }
+        let replies = try await exchange("ping\nfrobnicate\nadd t:01\nadd\n\u{00}\u{01}binary\nget\n")
+        #expect(replies.count == 6)
+        #expect(replies[0] == #"{"ok":true}"#)
+        #expect(replies[1].contains(#""code":"unknown_command""#))
+        #expect(replies[2].contains(#""code":"bad_spec""#))
+        #expect(replies[3].contains(#""code":"bad_spec""#))
+        #expect(replies[4].contains(#""code":"unknown_command""#))
+        #expect((try? MemberDocument(json: Data(replies[5].utf8)))?.state == .active)
+
+        // Bytes that are not UTF-8: an error, and the connection goes on.
+        let bytes = Array("ping\n".utf8) + [0xFF, 0xFE, 0x0A] + Array("ping\n".utf8)
+        let invalid = try await runProcess("/usr/bin/socat", ["-t", "3", "-", "UNIX-CONNECT:\(daemon.socket)"], bytes: bytes)
+        let lines = invalid.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        #expect(lines.first == #"{"ok":true}"#)
+        #expect(lines.dropFirst().first?.contains(#""code":"invalid_utf8""#) == true)
+        #expect(lines.last == #"{"ok":true}"#)
+        // A line over 64 KiB: an error, then that connection closes; the daemon goes on.
+        let long = try await exchange(String(repeating: "x", count: 70_000) + "\nping\n")
+        #expect(long.count == 1)
+        #expect(long.first?.contains(#""code":"line_too_long""#) == true)
+        #expect(try await exchange("ping\n") == [#"{"ok":true}"#])
+        #expect(daemon.process.isRunning)
+    }
+
     private func socketMode(_ path: String) throws -> mode_t {
         var info = stat()
         guard stat(path, &info) == 0 else { throw Timeout(what: "stat \(path)") }

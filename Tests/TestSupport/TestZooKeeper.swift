@@ -166,6 +166,11 @@ public func runProduct(_ name: String, _ arguments: [String], input: String = ""
 
 /// Runs a program with `arguments` and `input` on its standard input.
 public func runProcess(_ path: String, _ arguments: [String], input: String = "") async throws -> CommandResult {
+    try await runProcess(path, arguments, bytes: Array(input.utf8))
+}
+
+/// Runs a program with `arguments` and `bytes`, which need not be UTF-8, on its standard input.
+public func runProcess(_ path: String, _ arguments: [String], bytes input: [UInt8]) async throws -> CommandResult {
     try await Task.detached {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
@@ -175,7 +180,7 @@ public func runProcess(_ path: String, _ arguments: [String], input: String = ""
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+        try stdin.fileHandleForWriting.write(contentsOf: Data(input))
         try stdin.fileHandleForWriting.close()
         let errorReader = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
