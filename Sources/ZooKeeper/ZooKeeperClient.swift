@@ -288,8 +288,8 @@ public struct Children: Sendable, Equatable {
 }
 
 extension Duration {
-    /// The duration in whole milliseconds.
-    var milliseconds: Int64 {
+    /// The duration in whole milliseconds, rounded down.
+    public var milliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

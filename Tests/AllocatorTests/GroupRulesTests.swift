@@ -126,6 +126,31 @@ import ZooKeeper
         #expect(Set(try await zk.children("\(base)/groups/\(group)/members").names) == ["a", "b"])
     }
 
+    @Test func withACredentialOthersCanReadButNotChangeTheGroup() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let base = uniquePath()
+        let a = try RunningMember(server, group: group, name: "a", root: base, seed: "t:0-3", credential: "allocatord:secret")
+        let b = try RunningMember(server, group: group, name: "b", root: base, credential: "allocatord:secret")
+        defer { Task { await a.stop(); await b.stop() } }
+        try await waitForAgreement([a, b], partitionCount: 4)
+
+        let stranger = try await server.client()
+        defer { Task { await stranger.close() } }
+        let partitions = "\(base)/groups/\(group)/partitions"
+        #expect(try await stranger.getData(partitions).data.count > 0)
+        for path in [partitions, "\(base)/groups/\(group)", "\(base)/groups/\(group)/members/a"] {
+            await #expect(throws: ZooKeeperError(code: .noAuth, operation: "setData", path: path)) {
+                try await stranger.setData(path, Array("[]".utf8))
+            }
+        }
+        await #expect(throws: ZooKeeperError(code: .noAuth, operation: "create", path: "\(base)/groups/\(group)/members/intruder")) {
+            try await stranger.create("\(base)/groups/\(group)/members/intruder", mode: .ephemeral)
+        }
+        // Members with the credential still change it.
+        #expect(try await b.member.add([Partition(topic: "t", id: 4)]) == 5)
+    }
+
     @Test func memberMetadataTellsGenerationAndDigest() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()

@@ -12,7 +12,8 @@ import ZooKeeper
         let proxy = try TCPProxy(port: Int(server.connectString.split(separator: ":").last!)!)
         defer { proxy.stop() }
         let group = uniqueGroup()
-        let timeout = Duration.milliseconds(1200)
+        // Long enough that a loaded CI machine does not blur the lease's margin (300 ms here).
+        let timeout = Duration.milliseconds(3000)
         let a = try RunningMember(server, group: group, name: "a", seed: "t:0-9", sessionTimeout: timeout)
         let b = try RunningMember(server, group: group, name: "b", through: proxy, sessionTimeout: timeout)
         defer { Task { await a.stop(); await b.stop() } }
@@ -71,7 +72,7 @@ import ZooKeeper
 
     @Test func theLeaseIsRenewedWhileActive() async throws {
         let server = try await TestZooKeeper.shared.value
-        let a = try RunningMember(server, group: uniqueGroup(), name: "a", seed: "t:0-2", sessionTimeout: .milliseconds(900))
+        let a = try RunningMember(server, group: uniqueGroup(), name: "a", seed: "t:0-2", sessionTimeout: .milliseconds(2000))
         defer { Task { await a.stop() } }
         let first = try await a.waitFor("active") { $0.state == .active }
         let firstLease = try #require(first.validUntil)

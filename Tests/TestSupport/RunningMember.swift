@@ -20,12 +20,13 @@ public final class RunningMember: Sendable {
         _ server: TestZooKeeper, group: String, name: String, root: String = "/kiel", chroot: String = "",
         through proxy: TCPProxy? = nil,
         strategy: Strategy? = .consistent, seed: String? = nil, sessionTimeout: Duration = .seconds(4),
+        credential: String? = nil,
         rebalanceDelay: (Duration, Duration) = (.zero, .zero), execTimeout: Duration = .seconds(5)
     ) throws {
         let configuration = MemberConfiguration(
             zooKeeper: .init(
                 connectString: try ConnectString(parsing: (proxy?.address ?? server.connectString) + chroot),
-                sessionTimeout: sessionTimeout),
+                sessionTimeout: sessionTimeout, digestCredential: credential),
             layout: try GroupLayout(root: root, group: group), member: name, strategy: strategy,
             seedPartitions: try seed.map { try PartitionSpec(parsing: $0).partitions } ?? [],
             rebalanceDelayMin: rebalanceDelay.0, rebalanceDelayMax: rebalanceDelay.1,
