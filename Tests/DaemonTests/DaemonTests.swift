@@ -121,6 +121,18 @@ import TestSupport
         #expect(good == 5000)
     }
 
+    @Test func theCLibrarysLogGoesThroughSwiftLog() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let daemon = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0", "--log-level", "debug"])
+        try await daemon.waitForFile("active") { $0.state == .active }
+        await daemon.stop()
+        let lines = daemon.log.split(separator: "\n")
+        // The library's INFO lines arrive as debug under the label zookeeper.c, never raw.
+        #expect(lines.contains { $0.contains(" debug zookeeper.c: ZOO_INFO@") })
+        #expect(lines.filter { $0.contains("ZOO_") }.allSatisfy { $0.contains("zookeeper.c: ZOO_") })
+    }
+
     @Test(arguments: [
         ["--session-timeout", "abc"], ["--strategy", "fastest"], ["--frobnicate"], ["--partitions", "t:01"],
         ["--zk", "nohost"], ["--log-level", "loud"],
