@@ -117,17 +117,25 @@ public actor GroupMember {
     }
 
     /// Publishes `stopped`, leaves the group (the others rebalance at once) and closes the
-    /// session; `run()` then returns.
+    /// session; `run()` then returns. Leaving is tried only while connected, and for at most a
+    /// second: without ZooKeeper, closing is all there is to do (the session then expires).
     public func stop() async {
         guard !stopping else { return }
         stopping = true
         publish()
         if let client {
-            let party = Party(client: client, path: configuration.layout.membersPath, member: configuration.member)
-            do {
-                try await party.leave()
-            } catch {
-                logger.warning("could not leave the group before closing the session: \(error)")
+            if case .connected = connection {
+                let party = Party(client: client, path: configuration.layout.membersPath, member: configuration.member)
+                let left = await withTaskGroup(of: Bool.self) { group in
+                    group.addTask { (try? await party.leave()) != nil }
+                    group.addTask {
+                        try? await Task.sleep(for: .seconds(1))
+                        return false
+                    }
+                    defer { group.cancelAll() }
+                    return await group.next() ?? false
+                }
+                if !left { logger.warning("could not leave the group before closing the session") }
             }
             await client.close()
         }
