@@ -49,6 +49,10 @@ public actor GroupMember {
     private var lastError: String?
     private var lastRebalance: (at: Date, duration: Duration)?
     private var metadataPublished: MemberMetadata?
+    /// Partitions this member gained whose previous holder has not yet shown (in its
+    /// metadata) that it rebalanced past them: held back from the share until it has, or until
+    /// it has left the group (see `awaitHandovers`).
+    private var handovers: [Partition: String] = [:]
 
     // Freshness: a lease that ran out makes the view stale until it is read again.
     private var viewIsFresh = false
@@ -71,6 +75,8 @@ public actor GroupMember {
 
     private enum WatchedNode: Hashable {
         case members, partitions
+        /// A member whose release of partitions this member waits for.
+        case member(String)
     }
 
     public init(configuration: MemberConfiguration, logger: Logger) {
@@ -147,6 +153,7 @@ public actor GroupMember {
         connection = .connecting
         view = nil
         allocation = nil
+        handovers = [:]
         viewIsFresh = false
         metadataPublished = nil
         publish()
@@ -344,6 +351,13 @@ public actor GroupMember {
                 partitions: partitions.partitions, partitionsVersion: partitions.version)
             if newView != view || allocation == nil {
                 let computed = try await allocate(strategy, newView)
+                let previous = allocation ?? Self.previousAllocation(strategy, newView, without: configuration.member)
+                // Partitions still awaited from a holder stay awaited (from the same holder).
+                let stillAwaited = handovers.filter { partition, holder in
+                    newView.members.contains(holder) && computed.owner(of: partition) == configuration.member
+                }
+                handovers = Self.gained(by: configuration.member, from: previous, to: computed, members: newView.members)
+                    .merging(stillAwaited) { _, awaited in awaited }
                 view = newView
                 allocation = computed
                 lastRebalance = (Date.now, ContinuousClock.now - began)
@@ -356,6 +370,7 @@ public actor GroupMember {
             if staleness == self.staleness { viewIsFresh = true }
             publish()
             try await publishMetadata(party)
+            try await awaitHandovers(party)
         } catch let error as ExecStrategyError {
             lastError = "\(error)"
             logger.error("the allocator failed; keeping the last good allocation: \(error)")
@@ -399,6 +414,56 @@ public actor GroupMember {
 
     private func allocate(_ strategy: Strategy, _ view: View) async throws -> Allocation {
         try await strategy.allocate(members: view.members, partitions: view.partitions, execTimeout: configuration.execTimeout)
+    }
+
+    /// What the members held before this member joined, for a member with no allocation yet:
+    /// the strategy's result without it (not for `exec:` strategies, whose program is not run
+    /// twice; there a joining member takes its share at once).
+    private static func previousAllocation(_ strategy: Strategy, _ view: View, without member: String) -> Allocation? {
+        guard strategy.isPure, view.members.contains(member) else { return nil }
+        return strategy.allocate(members: view.members.filter { $0 != member }, partitions: view.partitions)
+    }
+
+    /// The partitions `member` holds in `new` that another current member held in `previous`.
+    private static func gained(
+        by member: String, from previous: Allocation?, to new: Allocation, members: [String]
+    ) -> [Partition: String] {
+        guard let previous else { return [:] }
+        var gained: [Partition: String] = [:]
+        for partition in new.partitions(of: member) {
+            if let holder = previous.owner(of: partition), holder != member, members.contains(holder) {
+                gained[partition] = holder
+            }
+        }
+        return gained
+    }
+
+    /// Releases the handovers whose previous holders have rebalanced to this view or later
+    /// (their metadata's generation says so), keep no allocatord metadata (kiel), or have left;
+    /// watches the others' nodes and publishes the share once they have. A holder that died
+    /// with its session alive keeps its partitions until the session expires, and so does its
+    /// published lease: no two members ever publish one partition as theirs at once.
+    private func awaitHandovers(_ party: Party) async throws {
+        guard let view, !handovers.isEmpty else { return }
+        for holder in Set(handovers.values) {
+            let path = ZNodePath.join(party.path, holder)
+            let released: Bool
+            do {
+                let (node, watch) = try await party.client.retrying { try await party.client.getDataWatching(path) }
+                released = MemberMetadata(decoding: node.data).map { $0.generation >= view.generation } ?? true
+                if !released { self.watch(.member(holder), watch) }
+            } catch let error as ZooKeeperError where error.code == .noNode {
+                released = true
+            }
+            if released {
+                handovers = handovers.filter { $0.value != holder }
+                watchTasks.removeValue(forKey: .member(holder))?.cancel()
+            }
+        }
+        if handovers.isEmpty {
+            logger.debug("every previous holder has let go")
+        }
+        publish()
     }
 
     /// Keeps one task per watched node that turns the watch's firing into a change.
@@ -516,7 +581,7 @@ public actor GroupMember {
                 state = .lost
             }
         }
-        let share = lease == nil ? [:] : allocation?.share(of: configuration.member) ?? [:]
+        let share = lease == nil ? [:] : currentShare
         if share.isEmpty { lease = nil }
         var document = MemberDocument(
             group: configuration.layout.group, member: configuration.member, state: state,
@@ -532,6 +597,17 @@ public actor GroupMember {
         leaseDeadline = lease
         scheduleLeaseTimer(lease)
         documentSink.yield(document)
+    }
+
+    /// This member's share of the allocation, less the partitions still being handed over.
+    private var currentShare: [String: [Int]] {
+        guard let allocation else { return [:] }
+        guard !handovers.isEmpty else { return allocation.share(of: configuration.member) }
+        var share: [String: [Int]] = [:]
+        for partition in allocation.partitions(of: configuration.member) where handovers[partition] == nil {
+            share[partition.topic, default: []].append(partition.id)
+        }
+        return share.mapValues { $0.sorted() }
     }
 
     /// Publishes again when the lease runs out, so `lost` goes out at the deadline.

@@ -1,5 +1,6 @@
 import Allocation
 import Allocator
+import Foundation
 import Testing
 import TestSupport
 import ZooKeeper
@@ -47,6 +48,40 @@ import ZooKeeper
         try await waitForAgreement([a, b], partitionCount: 10)
         let states = b.history.value.map(\.state)
         #expect(states.contains(.joining))
+    }
+
+    @Test func partitionsOfAnUnreactiveMemberAreNotTakenBeforeItsLeaseEnds() async throws {
+        // b is cut off (as if dead, its session still alive) and d joins at once: the rebalance
+        // moves some of b's partitions, but no one publishes them before b's lease has ended.
+        let server = try await TestZooKeeper.shared.value
+        let proxy = try TCPProxy(port: Int(server.connectString.split(separator: ":").last!)!)
+        defer { proxy.stop() }
+        let group = uniqueGroup()
+        let timeout = Duration.milliseconds(3000)
+        let a = try RunningMember(server, group: group, name: "a", seed: "t:0-11", sessionTimeout: timeout)
+        let b = try RunningMember(server, group: group, name: "b", through: proxy, sessionTimeout: timeout)
+        let c = try RunningMember(server, group: group, name: "c", sessionTimeout: timeout)
+        defer { Task { for member in [a, b, c] { await member.stop() } } }
+        try await waitForAgreement([a, b, c], partitionCount: 12)
+
+        let cutAt = Date.now
+        proxy.blackhole()
+        let held = Set(partitions(of: try #require(b.latest)))
+        let d = try RunningMember(server, group: group, name: "d", sessionTimeout: timeout)
+        defer { Task { await d.stop() } }
+        try await waitForAgreement([a, c, d], partitionCount: 12, timeout: .seconds(20))
+
+        let lease = try #require(b.history.value.compactMap(\.validUntil).max())
+        var takenOver = Set<Partition>()
+        for member in [a, c, d] {
+            for document in member.history.value where document.state == .active && document.updatedAt > cutAt {
+                let taken = Set(partitions(of: document)).intersection(held)
+                takenOver.formUnion(taken)
+                #expect(taken.isEmpty || document.updatedAt >= lease,
+                        "\(member.name) took \(taken) at \(document.updatedAt), b's lease ran to \(lease)")
+            }
+        }
+        #expect(takenOver == held)
     }
 
     @Test func aShortDisconnectionWithinTheSessionKeepsTheShare() async throws {

@@ -71,8 +71,10 @@ import TestSupport
         _ members: [RunningMember], _ kiel: KielPeer, members names: [String], partitions spec: String
     ) async throws {
         let partitions = try PartitionSpec(parsing: spec).partitions
-        try await waitForAgreement(members, memberNames: names, partitionCount: partitions.count)
+        try await waitForAgreement(members, memberNames: names, partitionCount: partitions.count, coveredByThese: false)
         let expected = Strategy.roundRobin.allocate(members: names, partitions: partitions)
+        // Settled once each allocatord member publishes its whole share (handovers done).
+        #expect(await eventually { members.allSatisfy { $0.latest?.allocation == expected.share(of: $0.name) } })
         let kielAgrees = await eventually(timeout: .seconds(15)) {
             kiel.latest?.members == names && kiel.latest?.partitions.count == partitions.count
         }

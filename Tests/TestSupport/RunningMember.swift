@@ -73,19 +73,25 @@ public struct Timeout: Error, CustomStringConvertible {
     public var description: String { "timed out waiting for \(what)" }
 }
 
-/// Waits until every member is active on one generation with the given members, and returns
-/// the documents.
+/// Waits until every member is active on one generation with the given members and (when
+/// `partitionCount` is given) their shares cover the partitions exactly once, every handover
+/// done (unless `coveredByThese` is false: other members, such as kiel peers, hold some);
+/// returns the documents.
 @discardableResult
 public func waitForAgreement(
     _ members: [RunningMember], memberNames: [String]? = nil, partitionCount: Int? = nil,
-    timeout: Duration = .seconds(15)
+    coveredByThese: Bool = true, timeout: Duration = .seconds(15)
 ) async throws -> [MemberDocument] {
     let expectedMembers = (memberNames ?? members.map(\.name)).sorted(by: utf8Precedes)
     let agreed = await eventually(timeout: timeout) {
         let latest = members.map(\.latest)
         guard latest.allSatisfy({ $0?.state == .active && $0?.members == expectedMembers }) else { return false }
         if let partitionCount, latest.contains(where: { $0?.partitionCount != partitionCount }) { return false }
-        return Set(latest.map { $0?.generation }).count == 1
+        guard Set(latest.map { $0?.generation }).count == 1 else { return false }
+        // Settled: every partition handed over, so the shares cover the set exactly once.
+        guard let partitionCount, coveredByThese else { return true }
+        let held = latest.compactMap { $0 }.flatMap(partitions(of:))
+        return held.count == partitionCount && Set(held).count == partitionCount
     }
     guard agreed else {
         throw Timeout(what: "agreement of \(expectedMembers): " + members.map { $0.latest?.json ?? "none" }.joined(separator: "\n"))
