@@ -228,8 +228,15 @@ public actor GroupMember {
             await seed(client)
         }
         let party = Party(client: client, path: layout.membersPath, member: configuration.member)
-        try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: session.timeout)
+        try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: Self.conflictWait(session.timeout))
         logger.info("joined", metadata: ["strategy": "\(strategy.name)"])
+    }
+
+    /// How long to wait for a member name held by another session: a session timeout, and half
+    /// as much again, because the server expires sessions on its tick boundaries, a little after
+    /// their timeout (a member restarted at once after a crash would otherwise give up first).
+    private static func conflictWait(_ sessionTimeout: Duration) -> Duration {
+        sessionTimeout * 3 / 2
     }
 
     /// The group's strategy: the configured one pinned in the group znode by the first
@@ -499,7 +506,7 @@ public actor GroupMember {
         staleness += 1
         publish()
         let wait = client?.status.session?.timeout ?? configuration.zooKeeper.sessionTimeout
-        try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: wait)
+        try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: Self.conflictWait(wait))
         requestRefresh()
     }
 
