@@ -1,0 +1,133 @@
+import Allocation
+import Allocator
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// A group of `allocatord` processes for one fault schedule, every document they publish seen
+/// by an `Observer`. Each member keeps its folder (state file, socket) across restarts.
+final class Cluster: @unchecked Sendable {
+    let group: String
+    let observer = Observer()
+    let zk: String
+    let arguments: [String]
+    let base: String
+    private let state = Shared<[String: DaemonProcess]>([:])
+    /// Every process ever started, so that `deinit` can leave none behind.
+    private let all = Shared<[DaemonProcess]>([])
+
+    /// Members will connect to `zk` and get `arguments` (e.g. the session timeout).
+    init(zk: String, group: String = uniqueGroup(), arguments: [String]) throws {
+        self.zk = zk
+        self.group = group
+        self.arguments = arguments
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+    }
+
+    /// Starts (or starts again) member `name`, connecting through `zk` (default: the
+    /// cluster's), with the cluster's arguments plus `extra`.
+    @discardableResult
+    func start(_ name: String, zk: String? = nil, _ extra: [String] = [], watch: Bool = true) throws -> DaemonProcess {
+        let daemon = try DaemonProcess(
+            zk: zk ?? self.zk, group: group, member: name, arguments: arguments + extra, folder: base + "/" + name)
+        let known = state.value[name] != nil
+        state.update { $0[name] = daemon }
+        all.update { $0.append(daemon) }
+        if !known { observer.follow(daemon, watch: watch) }
+        return daemon
+    }
+
+    subscript(name: String) -> DaemonProcess { state.value[name]! }
+
+    var names: [String] { state.value.keys.sorted() }
+
+    /// Waits until `members` (default: all) are active on one generation with exactly these
+    /// members, their shares splitting `partitions` (if given) among them, and the observer has
+    /// seen each one's latest document. Returns the instant the group was seen settled.
+    @discardableResult
+    func waitForAgreement(
+        _ members: [String]? = nil, partitions: Set<String>? = nil, timeout: Duration = .seconds(20),
+        _ what: String = "agreement"
+    ) async throws -> ContinuousClock.Instant {
+        let members = (members ?? names).sorted(by: utf8Precedes)
+        let daemons = members.map { self[$0] }
+        let observer = observer
+        let agreed = await eventually(timeout: timeout) {
+            let documents = daemons.map(\.fileDocument)
+            guard documents.allSatisfy({ $0?.state == .active && $0?.members == members }),
+                  Set(documents.map { $0?.generation }).count == 1 else { return false }
+            let shares = documents.compactMap { $0 }.flatMap { document in
+                document.allocation.flatMap { topic, ids in ids.map { "\(topic):\($0)" } }
+            }
+            if let partitions, shares.count != partitions.count || Set(shares) != partitions { return false }
+            // The observer has caught up with the file.
+            return zip(members, documents).allSatisfy { member, document in
+                observer.documents(of: member).contains { $0.document == document }
+            }
+        }
+        guard agreed else {
+            throw Timeout(what: "\(what) of \(members): " + daemons.map { "\n\($0.fileDocument?.json ?? "none")" }.joined()
+                + daemons.map { "\n--- \($0.member):\n\($0.log.suffix(3000))" }.joined())
+        }
+        return .now
+    }
+
+    /// Runs the overlap checker over everything observed; records an issue for each finding.
+    @discardableResult
+    func expectNoOverlap(
+        _ schedule: String, settledAt: ContinuousClock.Instant, partitions: Set<String>, lostUpdates: String = "n/a",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) -> OverlapChecker.Report {
+        let report = observer.check(settledAt: settledAt, expected: partitions)
+        #expect(report.overlaps.isEmpty, "\(report)", sourceLocation: sourceLocation)
+        #expect(report.unowned.isEmpty, "unowned: \(report.unowned)", sourceLocation: sourceLocation)
+        #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)", sourceLocation: sourceLocation)
+        FaultSummary.write(schedule, report, lostUpdates: lostUpdates)
+        return report
+    }
+
+    /// Stops every member (SIGTERM; SIGKILL if one hangs; SIGCONT first for a stopped one) and
+    /// the observer, and removes the folders.
+    func stopAll() async {
+        for daemon in all.value where daemon.process.isRunning {
+            daemon.signal(SIGCONT)
+            await daemon.stop()
+        }
+        observer.stop()
+        try? FileManager.default.removeItem(atPath: base)
+    }
+
+    deinit {
+        for daemon in all.value where daemon.process.isRunning {
+            kill(daemon.process.processIdentifier, SIGKILL)
+        }
+        observer.stop()
+    }
+}
+
+/// `t:0` ... `t:N-1` as strings.
+func partitionNames(_ topic: String = "t", _ range: Range<Int>) -> Set<String> {
+    Set(range.map { "\(topic):\($0)" })
+}
+
+/// A line per schedule in `$FAULT_SUMMARY` (if set), for `scripts/fault-summary`.
+enum FaultSummary {
+    /// Appends `name<TAB>overlaps<TAB>unowned<TAB>documents<TAB>longest tolerated ms<TAB>extra`.
+    static func write(_ name: String, _ report: OverlapChecker.Report, lostUpdates: String = "n/a") {
+        guard let path = ProcessInfo.processInfo.environment["FAULT_SUMMARY"] else { return }
+        let line = [
+            name, report.overlaps.isEmpty ? "none" : "\(report.overlaps.count)",
+            report.unowned.isEmpty ? "none" : report.unowned.joined(separator: " "),
+            "\(report.observationCount)", "\(report.longestTolerated.milliseconds)", lostUpdates,
+        ].joined(separator: "\t") + "\n"
+        let handle = FileHandle(forWritingAtPath: path) ?? {
+            FileManager.default.createFile(atPath: path, contents: nil)
+            return FileHandle(forWritingAtPath: path)
+        }()
+        handle?.seekToEndOfFile()
+        handle?.write(Data(line.utf8))
+        try? handle?.close()
+    }
+}
