@@ -18,9 +18,9 @@ final class Cluster: @unchecked Sendable {
     private let all = Shared<[DaemonProcess]>([])
 
     /// Members will connect to `zk` and get `arguments` (e.g. the session timeout).
-    init(zk: String, group: String = uniqueGroup(), arguments: [String]) throws {
+    init(zk: String, arguments: [String], test: String = #function) throws {
         self.zk = zk
-        self.group = group
+        self.group = uniqueGroup(test)
         self.arguments = arguments
         base = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
@@ -75,17 +75,39 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// Runs the overlap checker over everything observed; records an issue for each finding.
+    /// Handovers from a member that could not react (finding F1 of docs/faults.md) are
+    /// recorded as a known, intermittent issue; every other overlap fails the test.
     @discardableResult
     func expectNoOverlap(
         _ schedule: String, settledAt: ContinuousClock.Instant, partitions: Set<String>, lostUpdates: String = "n/a",
         sourceLocation: SourceLocation = #_sourceLocation
     ) -> OverlapChecker.Report {
         let report = observer.check(settledAt: settledAt, expected: partitions)
-        #expect(report.overlaps.isEmpty, "\(report)", sourceLocation: sourceLocation)
+        let timeline = timeline(around: report.overlaps.map(\.partition))
+        #expect(report.unexplained.isEmpty, "\(report)\n\(timeline)", sourceLocation: sourceLocation)
+        withKnownIssue("F1: a rebalance hands a partition over while its old holder, unreactive, still has a lease", isIntermittent: true) {
+            #expect(report.unreactiveHandovers.isEmpty, "\(report)", sourceLocation: sourceLocation)
+        }
         #expect(report.unowned.isEmpty, "unowned: \(report.unowned)", sourceLocation: sourceLocation)
         #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)", sourceLocation: sourceLocation)
         FaultSummary.write(schedule, report, lostUpdates: lostUpdates)
         return report
+    }
+
+    /// Every observation, one a line: time since the first, member, source, state, generation,
+    /// lease left, and the share's partitions among `partitions` (all if empty).
+    func timeline(around partitions: [String] = []) -> String {
+        let observations = observer.observations.sorted { $0.at < $1.at }
+        guard let origin = observations.first?.at else { return "" }
+        let wanted = Set(partitions)
+        return observations.map { observation in
+            let document = observation.document
+            let share = document.allocation.flatMap { topic, ids in ids.map { "\(topic):\($0)" } }
+                .filter { wanted.isEmpty || wanted.contains($0) }.sorted()
+            let lease = observation.leaseEnd.map { "\(($0 - observation.at).milliseconds)ms" } ?? "-"
+            return "+\((observation.at - origin).milliseconds) \(observation.member) \(observation.source) \(document.state) "
+                + "gen \(document.generation) members \(document.members) lease \(lease) share(\(document.allocation.values.map(\.count).reduce(0, +))) \(share)"
+        }.joined(separator: "\n")
     }
 
     /// Stops every member (SIGTERM; SIGKILL if one hangs; SIGCONT first for a stopped one) and
@@ -114,11 +136,14 @@ func partitionNames(_ topic: String = "t", _ range: Range<Int>) -> Set<String> {
 
 /// A line per schedule in `$FAULT_SUMMARY` (if set), for `scripts/fault-summary`.
 enum FaultSummary {
-    /// Appends `name<TAB>overlaps<TAB>unowned<TAB>documents<TAB>longest tolerated ms<TAB>extra`.
+    /// Appends `name<TAB>overlaps<TAB>F1 handovers<TAB>unowned<TAB>documents<TAB>longest
+    /// tolerated ms<TAB>lost updates`.
     static func write(_ name: String, _ report: OverlapChecker.Report, lostUpdates: String = "n/a") {
         guard let path = ProcessInfo.processInfo.environment["FAULT_SUMMARY"] else { return }
+        let f1 = report.unreactiveHandovers
         let line = [
-            name, report.overlaps.isEmpty ? "none" : "\(report.overlaps.count)",
+            name, report.unexplained.isEmpty ? "none" : "\(report.unexplained.count)",
+            f1.isEmpty ? "none" : "\(Set(f1.map(\.partition)).count) partitions, up to \(f1.map(\.duration.milliseconds).max()!) ms",
             report.unowned.isEmpty ? "none" : report.unowned.joined(separator: " "),
             "\(report.observationCount)", "\(report.longestTolerated.milliseconds)", lostUpdates,
         ].joined(separator: "\t") + "\n"

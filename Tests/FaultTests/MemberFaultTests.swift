@@ -100,3 +100,30 @@ import TestSupport
         cluster.expectNoOverlap("rolling restart of all members (SIGTERM, start)", settledAt: settled, partitions: partitions)
     }
 }
+
+/// Finding F1 (docs/faults.md), shown deterministically: a member dies (its session still
+/// alive) and a new member joins before its session expires. The others rebalance with the dead
+/// member still in the view and hand some of its partitions to the newcomer while the dead
+/// member's published lease still runs: a reader honouring `valid_until` sees two holders.
+/// Recorded as a known issue; when the daemon hands partitions over only after the old holder
+/// dropped them (or its lease ended), this test fails and the `withKnownIssue` must go.
+@Suite(.serialized) struct KnownFindingTests {
+    @Test(.timeLimit(.minutes(1))) func aRebalanceWhileAMemberIsDeadHandsItsPartitionsOverUnderItsLease() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let partitions = partitionNames("t", 0..<12)
+        let cluster = try Cluster(zk: server.connectString, arguments: ["--session-timeout", "2000", "--partitions", "t:0-11"])
+        for name in ["a", "b", "c"] { try cluster.start(name) }
+        try await cluster.waitForAgreement(partitions: partitions)
+        cluster["b"].signal(SIGKILL)
+        try cluster.start("d")
+        let settled = try await cluster.waitForAgreement(["a", "c", "d"], partitions: partitions, "after b's session expired")
+        await cluster.stopAll()
+        let report = cluster.observer.check(settledAt: settled, expected: partitions)
+        #expect(report.unexplained.isEmpty, "\(report)")
+        #expect(report.unowned.isEmpty)
+        withKnownIssue("F1: partitions of a dead member are handed over before its lease ends") {
+            #expect(report.unreactiveHandovers.isEmpty, "\(report)")
+        }
+        FaultSummary.write("F1: a member joins while another is dead (session alive)", report)
+    }
+}

@@ -10,14 +10,15 @@ import TestSupport
 
     /// A document of `member` seen `at` ms after t0, valid for `lease` ms after that.
     func seen(
-        _ member: String, at: Int, _ state: MemberState, _ share: [Int] = [], lease: Int? = 1000, generation: Int64 = 1
+        _ member: String, at: Int, _ state: MemberState, _ share: [Int] = [], lease: Int? = 1000, generation: Int64 = 1,
+        members: [String] = ["a", "b"]
     ) -> Observer.Observation {
         let at = t0 + .milliseconds(at)
         let wall = wall0.addingTimeInterval(Double((at - t0).milliseconds) / 1000)
         let held = !share.isEmpty && (state == .active || state == .suspended)
         let document = MemberDocument(
             group: "g", member: member, state: state, generation: generation, strategy: "consistent",
-            allocation: held ? ["t": share] : [:], members: ["a", "b"], partitionCount: 4,
+            allocation: held ? ["t": share] : [:], members: members, partitionCount: 4,
             validUntil: held ? lease.map { wall.addingTimeInterval(Double($0) / 1000) } : nil, updatedAt: wall)
         return Observer.Observation(member: member, at: at, wall: wall, document: document)
     }
@@ -47,6 +48,54 @@ import TestSupport
         #expect(report.overlaps.first?.partition == "t:1")
         #expect(report.overlaps.first?.duration == .milliseconds(900))  // until a's lease ran out
         #expect(!report.ok)
+    }
+
+    @Test func aLeaseBrokenBySomeoneWhoseViewNoLongerHasTheHolderIsUnexplained() {
+        // b took t:1 from a view without a while a's lease still ran: what the lease forbids.
+        let report = checker([
+            seen("a", at: 0, .suspended, [1], lease: 500),
+            seen("b", at: 400, .active, [1], generation: 2, members: ["b"]),
+        ]).check()
+        #expect(report.unexplained.map(\.partition) == ["t:1"])
+        #expect(report.unexplained.first?.duration == .milliseconds(100))
+        #expect(report.unreactiveHandovers.isEmpty)
+    }
+
+    @Test func aHandoverFromAMemberThatNeverReactedIsFindingF1() {
+        // b rebalanced with a still in the view; a published nothing until its lease ran out.
+        let report = checker([
+            seen("a", at: 0, .active, [1], lease: 1000),
+            seen("b", at: 200, .active, [1], generation: 2),
+        ]).check()
+        #expect(report.unreactiveHandovers.map(\.duration) == [.milliseconds(800)])
+        #expect(report.unexplained.isEmpty)
+    }
+
+    @Test func aHandoverIsJudgedByGenerationsNotByWhoPublishedFirst() {
+        // b publishes the new view first; a, slow, still publishes the old one after it: a
+        // slow handover of 100 ms, tolerated.
+        let report = checker([
+            seen("b", at: 0, .active, [1], generation: 2),
+            seen("a", at: 10, .active, [1], generation: 1, members: ["a"]),
+            seen("a", at: 110, .active, [], generation: 2),
+        ]).check()
+        #expect(report.ok, "\(report)")
+    }
+
+    @Test func aSlowHandoverIsToleratedUpToTheHandoverAllowance() {
+        let slow = checker([
+            seen("a", at: 0, .active, [1]),
+            seen("b", at: 100, .active, [1], generation: 2),
+            seen("a", at: 300, .active, [], generation: 2),
+        ]).check()
+        #expect(slow.ok, "\(slow)")
+        #expect(slow.longestTolerated == .milliseconds(200))
+        let tooSlow = checker([
+            seen("a", at: 0, .active, [1]),
+            seen("b", at: 100, .active, [1], generation: 2),
+            seen("a", at: 400, .active, [], generation: 2),
+        ]).check()
+        #expect(tooSlow.unexplained.map(\.duration) == [.milliseconds(300)])
     }
 
     @Test func anOverlapWithinTheAllowanceIsTolerated() {

@@ -110,12 +110,13 @@ public final class Observer: Sendable {
 
     /// Checks every observation so far (see `OverlapChecker`).
     public func check(
-        allowance: Duration = OverlapChecker.defaultAllowance, settledAt: ContinuousClock.Instant? = nil,
+        allowance: Duration = OverlapChecker.defaultAllowance,
+        handoverAllowance: Duration = OverlapChecker.defaultHandoverAllowance, settledAt: ContinuousClock.Instant? = nil,
         expected: Set<String>? = nil
     ) -> OverlapChecker.Report {
         let settled = settledAt ?? ContinuousClock.now
         let end = max(ContinuousClock.now, settled + .milliseconds(1))
-        return OverlapChecker(observations: observations, end: end, allowance: allowance)
+        return OverlapChecker(observations: observations, end: end, allowance: allowance, handoverAllowance: handoverAllowance)
             .check(settledAt: settledAt, expected: expected)
     }
 
@@ -182,6 +183,7 @@ public final class Observer: Sendable {
 /// observer's polling (default 50 ms, see docs/faults.md).
 public struct OverlapChecker: Sendable {
     public static let defaultAllowance = Duration.milliseconds(50)
+    public static let defaultHandoverAllowance = Duration.milliseconds(250)
 
     /// One member's holding of one partition.
     public struct Holding: Sendable, CustomStringConvertible {
@@ -191,6 +193,11 @@ public struct OverlapChecker: Sendable {
         public var end: ContinuousClock.Instant
         public var generation: Int64
         public var state: MemberState
+        /// The members of the view the share was computed for.
+        public var members: [String]
+        /// Whether the holding ended because its lease ran out, the member publishing nothing
+        /// new before (it was dead, paused or cut off), rather than by a next document.
+        public var endedByLease: Bool
         public var description: String { "\(member) held \(partition) (gen \(generation), \(state))" }
     }
 
@@ -201,15 +208,32 @@ public struct OverlapChecker: Sendable {
         public var second: Holding
         public var duration: Duration
         public var origin: ContinuousClock.Instant
+        /// The holder with the newer view was given the partition in a rebalance whose view
+        /// still had the older holder as a member (its session was alive): a handover, not a
+        /// lease broken by a session's end.
+        public var isHandover: Bool { newer.generation > older.generation && newer.members.contains(older.member) }
+        /// A handover from a holder that never published again before its lease ran out (it was
+        /// dead, paused or cut off, with its session still alive): see docs/faults.md, F1.
+        public var isUnreactiveHandover: Bool { isHandover && older.endedByLease }
+        /// The holding computed from the older view, and the one from the newer.
+        public var older: Holding { first.generation <= second.generation ? first : second }
+        public var newer: Holding { first.generation <= second.generation ? second : first }
         public var description: String {
             let from = max(first.start, second.start)
+            let kind = isUnreactiveHandover ? "handover from an unreactive member" : isHandover ? "slow handover" : "lease broken"
             return "\(partition): \(first) and \(second) at once for \(duration.milliseconds) ms, "
-                + "from +\((from - origin).milliseconds) ms"
+                + "from +\((from - origin).milliseconds) ms (\(kind))"
         }
     }
 
     public struct Report: Sendable, CustomStringConvertible {
+        /// Every overlap beyond its allowance.
         public var overlaps: [Overlap]
+        /// Overlaps that are neither handovers from unreactive members (the known finding F1)
+        /// nor anything else explained: these always fail a schedule.
+        public var unexplained: [Overlap] { overlaps.filter { !$0.isUnreactiveHandover } }
+        /// Handovers from a member that could not react (F1).
+        public var unreactiveHandovers: [Overlap] { overlaps.filter(\.isUnreactiveHandover) }
         /// Partitions expected but held by no member at the settled instant.
         public var unowned: [String]
         /// Partitions held by more than one member at the settled instant.
@@ -234,13 +258,18 @@ public struct OverlapChecker: Sendable {
 
     public let holdings: [Holding]
     public let allowance: Duration
+    public let handoverAllowance: Duration
     public let origin: ContinuousClock.Instant
     public let observationCount: Int
 
     /// Builds the holdings from `observations` (of any members, in any order); a member's last
     /// document is taken to stand until `end` (or its lease).
-    public init(observations: [Observer.Observation], end: ContinuousClock.Instant, allowance: Duration = defaultAllowance) {
+    public init(
+        observations: [Observer.Observation], end: ContinuousClock.Instant, allowance: Duration = defaultAllowance,
+        handoverAllowance: Duration = defaultHandoverAllowance
+    ) {
         self.allowance = allowance
+        self.handoverAllowance = handoverAllowance
         self.observationCount = observations.count
         origin = observations.map(\.at).min() ?? end
         var holdings: [Holding] = []
@@ -252,11 +281,13 @@ public struct OverlapChecker: Sendable {
                 let next = index + 1 < ordered.count ? ordered[index + 1].at : end
                 let until = min(next, leaseEnd)
                 guard until > observation.at else { continue }
+                let endedByLease = leaseEnd < next
                 for (topic, ids) in document.allocation {
                     for id in ids {
                         holdings.append(Holding(
                             member: member, partition: "\(topic):\(id)", start: observation.at, end: until,
-                            generation: document.generation, state: document.state))
+                            generation: document.generation, state: document.state, members: document.members,
+                            endedByLease: endedByLease))
                     }
                 }
             }
@@ -286,8 +317,10 @@ public struct OverlapChecker: Sendable {
                     if second.start >= first.end { break }
                     guard second.member != first.member else { continue }
                     let duration = min(first.end, second.end) - second.start
-                    if duration > allowance {
-                        overlaps.append(Overlap(partition: partition, first: first, second: second, duration: duration, origin: origin))
+                    let overlap = Overlap(partition: partition, first: first, second: second, duration: duration, origin: origin)
+                    let limit = overlap.isHandover && !overlap.isUnreactiveHandover ? handoverAllowance : allowance
+                    if duration > limit {
+                        overlaps.append(overlap)
                     } else {
                         longestTolerated = max(longestTolerated, duration)
                     }
