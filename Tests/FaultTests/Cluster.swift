@@ -136,6 +136,22 @@ func partitionNames(_ topic: String = "t", _ range: Range<Int>) -> Set<String> {
 
 /// A line per schedule in `$FAULT_SUMMARY` (if set), for `scripts/fault-summary`.
 enum FaultSummary {
+    /// Appends a line of free text for a schedule that is not about ownership.
+    static func writeLine(_ name: String, _ result: String) {
+        append([name, "-", "-", "-", "-", "-", result].joined(separator: "\t") + "\n")
+    }
+
+    static func append(_ line: String) {
+        guard let path = ProcessInfo.processInfo.environment["FAULT_SUMMARY"] else { return }
+        let handle = FileHandle(forWritingAtPath: path) ?? {
+            FileManager.default.createFile(atPath: path, contents: nil)
+            return FileHandle(forWritingAtPath: path)
+        }()
+        handle?.seekToEndOfFile()
+        handle?.write(Data(line.utf8))
+        try? handle?.close()
+    }
+
     /// Appends `name<TAB>overlaps<TAB>F1 handovers<TAB>unowned<TAB>documents<TAB>longest
     /// tolerated ms<TAB>lost updates`.
     static func write(_ name: String, _ report: OverlapChecker.Report, lostUpdates: String = "n/a") {
@@ -147,12 +163,6 @@ enum FaultSummary {
             report.unowned.isEmpty ? "none" : report.unowned.joined(separator: " "),
             "\(report.observationCount)", "\(report.longestTolerated.milliseconds)", lostUpdates,
         ].joined(separator: "\t") + "\n"
-        let handle = FileHandle(forWritingAtPath: path) ?? {
-            FileManager.default.createFile(atPath: path, contents: nil)
-            return FileHandle(forWritingAtPath: path)
-        }()
-        handle?.seekToEndOfFile()
-        handle?.write(Data(line.utf8))
-        try? handle?.close()
+        append(line)
     }
 }
