@@ -53,7 +53,7 @@ import TestSupport
             // Reported, not crashed, not written over; the share stays the last good one.
             let reported = await eventually { await Self.status(cluster["a"])?["partitions_malformed"] is String }
             #expect(reported, "garbage #\(index) not reported")
-            #expect(await Self.status(cluster["b"])?["partitions_malformed"] is String)
+            #expect(await eventually { await Self.status(cluster["b"])?["partitions_malformed"] is String })
             #expect(try await writer.get(path) == data, "garbage #\(index) was written over")
             let add = try await runProduct("allocatorctl", ["--socket", cluster["a"].socket, "add", "t:99"])
             #expect(add.status == 1, "add over garbage #\(index): \(add.output)")
