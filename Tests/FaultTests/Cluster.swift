@@ -5,6 +5,10 @@ import Glibc
 import Testing
 import TestSupport
 
+/// Every fault test, one at a time: each schedule times sessions of 1.5–2 s, and on a 2-core
+/// machine schedules running side by side would slow each other's members down.
+@Suite(.serialized) struct FaultSuite {}
+
 /// A group of `allocatord` processes for one fault schedule, every document they publish seen
 /// by an `Observer`. Each member keeps its folder (state file, socket) across restarts.
 final class Cluster: @unchecked Sendable {
@@ -89,7 +93,7 @@ final class Cluster: @unchecked Sendable {
             #expect(report.unreactiveHandovers.isEmpty, "\(report)", sourceLocation: sourceLocation)
         }
         #expect(report.unowned.isEmpty, "unowned: \(report.unowned)", sourceLocation: sourceLocation)
-        #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)", sourceLocation: sourceLocation)
+        #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)\n\(self.timeline(around: report.shared))", sourceLocation: sourceLocation)
         FaultSummary.write(schedule, report, lostUpdates: lostUpdates)
         return report
     }

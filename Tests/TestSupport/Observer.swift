@@ -195,8 +195,8 @@ public struct OverlapChecker: Sendable {
         public var state: MemberState
         /// The members of the view the share was computed for.
         public var members: [String]
-        /// Whether the holding ended because its lease ran out, the member publishing nothing
-        /// new before (it was dead, paused or cut off), rather than by a next document.
+        /// Whether the member did not end the holding itself: its lease ran out before it
+        /// published anything new (it was dead, paused or cut off), or it never published again.
         public var endedByLease: Bool
         public var description: String { "\(member) held \(partition) (gen \(generation), \(state))" }
     }
@@ -281,7 +281,9 @@ public struct OverlapChecker: Sendable {
                 let next = index + 1 < ordered.count ? ordered[index + 1].at : end
                 let until = min(next, leaseEnd)
                 guard until > observation.at else { continue }
-                let endedByLease = leaseEnd < next
+                // The member did not drop the share itself: its lease ran out first, or it never
+                // published again while observed.
+                let endedByLease = leaseEnd < next || index + 1 == ordered.count
                 for (topic, ids) in document.allocation {
                     for id in ids {
                         holdings.append(Holding(
