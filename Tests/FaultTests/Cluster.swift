@@ -84,9 +84,9 @@ final class Cluster: @unchecked Sendable {
     @discardableResult
     func expectNoOverlap(
         _ schedule: String, settledAt: ContinuousClock.Instant, partitions: Set<String>, lostUpdates: String = "n/a",
-        sourceLocation: SourceLocation = #_sourceLocation
+        handoverAllowance: Duration = OverlapChecker.defaultHandoverAllowance, sourceLocation: SourceLocation = #_sourceLocation
     ) -> OverlapChecker.Report {
-        let report = observer.check(settledAt: settledAt, expected: partitions)
+        let report = observer.check(handoverAllowance: handoverAllowance, settledAt: settledAt, expected: partitions)
         let timeline = timeline(around: report.overlaps.map(\.partition))
         #expect(report.unexplained.isEmpty, "\(report)\n\(timeline)", sourceLocation: sourceLocation)
         withKnownIssue("F1: a rebalance hands a partition over while its old holder, unreactive, still has a lease", isIntermittent: true) {
@@ -130,6 +130,7 @@ final class Cluster: @unchecked Sendable {
             kill(daemon.process.processIdentifier, SIGKILL)
         }
         observer.stop()
+        try? FileManager.default.removeItem(atPath: base)
     }
 }
 

@@ -72,9 +72,9 @@ extension FaultSuite {
             cluster.expectNoOverlap("socket fuzz (seed \(seed))", settledAt: settled, partitions: partitionNames("t", 0..<4))
         }
 
-        /// Random values for every flag: an invalid one exits 78 at once, naming nothing that is
-        /// not there; none crashes or dies by a signal. A value that happens to be valid starts the
-        /// daemon (against no server), which then must stop cleanly on SIGTERM.
+        /// Random values for every flag: an invalid one exits 78 at once; none crashes or dies by
+        /// a signal. A value that happens to be valid starts the daemon (against no server), which
+        /// is killed after a second (StopTests says why not SIGTERM), or exits 1 (F5).
         @Test(.timeLimit(.minutes(1))) func configurationFuzz() async throws {
             let seed = UInt64.random(in: 0...UInt64.max)
             var random = SplitMix(seed: seed)
@@ -143,11 +143,13 @@ extension FaultSuite {
             for result in results.value where !result.ranOn {
                 let shown = result.arguments.map { String($0.prefix(40)) }
                 #expect(!result.signaled, "died by signal \(result.status): \(shown) (seed \(seed))")
-                #expect(result.status == 78, "\(shown) exited \(result.status) (seed \(seed))")
+                // 78: refused; 1: a valid configuration that failed at run time (F5 in docs/faults.md).
+            #expect(result.status == 78 || result.status == 1, "\(shown) exited \(result.status) (seed \(seed))")
             }
             let accepted = results.value.filter(\.ranOn).count
+        let failedLater = results.value.filter { !$0.ranOn && $0.status == 1 }.map { $0.arguments.joined(separator: " ").prefix(40) }
             FaultSummary.writeLine(
-                "configuration fuzz (seed \(seed))", "\(total) runs: \(total - accepted) invalid, all exit 78; \(accepted) valid (killed); no crash")
+                "configuration fuzz (seed \(seed))", "\(total) runs: \(total - accepted - failedLater.count) exit 78; \(accepted) valid (killed); \(failedLater.count) exit 1 \(failedLater); no crash, no signal")
         }
     }
 }
@@ -158,7 +160,10 @@ extension FaultSuite {
     @Suite struct StopTests {
         @Test(.timeLimit(.minutes(1))) func sigtermWhileZooKeeperIsUnreachableExits() async throws {
             let daemon = try DaemonProcess(zk: "127.0.0.1:1", group: "unreachable", member: "a", arguments: ["--session-timeout", "2000"])
-            defer { daemon.signal(SIGKILL) }
+            defer {
+            daemon.signal(SIGKILL)
+            try? FileManager.default.removeItem(atPath: daemon.folder)
+        }
             try await daemon.waitForFile("joining") { $0.state == .joining }
             daemon.signal(SIGTERM)
             try await daemon.waitForFile("stopped") { $0.state == .stopped }
