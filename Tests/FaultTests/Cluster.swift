@@ -149,7 +149,7 @@ enum FaultSummary {
     static func append(_ line: String) {
         guard let path = ProcessInfo.processInfo.environment["FAULT_SUMMARY"] else { return }
         let handle = FileHandle(forWritingAtPath: path) ?? {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             return FileHandle(forWritingAtPath: path)
         }()
         handle?.seekToEndOfFile()
@@ -160,7 +160,6 @@ enum FaultSummary {
     /// Appends `name<TAB>overlaps<TAB>F1 handovers<TAB>unowned<TAB>documents<TAB>longest
     /// tolerated ms<TAB>lost updates`.
     static func write(_ name: String, _ report: OverlapChecker.Report, lostUpdates: String = "n/a") {
-        guard let path = ProcessInfo.processInfo.environment["FAULT_SUMMARY"] else { return }
         let f1 = report.unreactiveHandovers
         let line = [
             name, report.unexplained.isEmpty ? "none" : "\(report.unexplained.count)",

@@ -27,7 +27,7 @@ extension FaultSuite {
             Thread {
                 defer { done.update { $0 += 1 } }
                 for index in 0..<3000 {
-                    guard let connection = RawSocket(path: socket) else { continue }
+                    guard let connection = RawSocket(path: socket, timeout: 2) else { continue }
                     if index % 7 == 0 { connection.write(Array("ge".utf8)) }  // half a command, then gone
                 }
             }.start()
@@ -35,25 +35,27 @@ extension FaultSuite {
                 defer { done.update { $0 += 1 } }
                 var random = SplitMix(seed: seed)
                 for _ in 0..<300 {
-                    guard let connection = RawSocket(path: socket) else { continue }
+                    guard let connection = RawSocket(path: socket, timeout: 2) else { continue }
                     let length = Int(random.next() % 3000)
                     var bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-                    if random.next() % 2 == 0 { bytes.append(0x0A) }
+                    let line = random.next() % 2 == 0
+                    if line { bytes.append(0x0A) }
                     connection.write(bytes)
-                    if random.next() % 3 == 0 { _ = connection.readLine() }
+                    // An answer comes only to a whole line (or the connection is closed).
+                    if line && random.next() % 3 == 0 { _ = connection.readLine() }
                 }
             }.start()
             Thread {
                 defer { done.update { $0 += 1 } }
                 for size in [70_000, 1_000_000, 8_000_000] {
-                    guard let connection = RawSocket(path: socket) else { continue }
+                    guard let connection = RawSocket(path: socket, timeout: 2) else { continue }
                     connection.write(Array(repeating: UInt8(ascii: "a"), count: size) + [0x0A])
                     _ = connection.readLine()
                 }
                 // Commands with hostile arguments.
                 for line in ["add " + String(repeating: "t:1,", count: 100_000), "remove t:0-99999999999", "add t:-1",
                              "watch watch", "get\r\r\n", "\u{0}get", "status " + String(repeating: "x", count: 60_000)] {
-                    guard let connection = RawSocket(path: socket) else { continue }
+                    guard let connection = RawSocket(path: socket, timeout: 2) else { continue }
                     connection.write(Array((line + "\n").utf8))
                     _ = connection.readLine()
                 }

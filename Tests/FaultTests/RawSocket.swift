@@ -6,8 +6,8 @@ import Glibc
 final class RawSocket {
     let descriptor: Int32
 
-    /// Connects to `path`; `nil` if it cannot.
-    init?(path: String) {
+    /// Connects to `path`; `nil` if it cannot. Reads and writes give up after `timeout` seconds.
+    init?(path: String, timeout seconds: Int = 5) {
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return nil }
         var address = sockaddr_un()
@@ -25,13 +25,13 @@ final class RawSocket {
             close(descriptor)
             return nil
         }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         self.descriptor = descriptor
     }
 
-    /// Writes all of `bytes`; false if the daemon closed the connection (or 5 s passed).
+    /// Writes all of `bytes`; false if the daemon closed the connection (or the timeout passed).
     @discardableResult
     func write(_ bytes: [UInt8]) -> Bool {
         var written = 0
@@ -43,7 +43,7 @@ final class RawSocket {
         return true
     }
 
-    /// Reads one line (without its newline); `nil` at the end of the stream or after 5 s.
+    /// Reads one line (without its newline); `nil` at the end of the stream or after the timeout.
     func readLine() -> String? {
         var line: [UInt8] = []
         var byte: UInt8 = 0
