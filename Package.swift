@@ -74,5 +74,6 @@ let package = Package(
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "SocketServerTests", dependencies: ["SocketServer", "TestSupport"]),
+        .testTarget(name: "FaultTests", dependencies: ["Allocator", "Allocation", "TestSupport"]),
     ]
 )

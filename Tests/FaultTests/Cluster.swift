@@ -1,0 +1,172 @@
+import Allocation
+import Allocator
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// Every fault test, one at a time: each schedule times sessions of 1.5–2 s, and on a 2-core
+/// machine schedules running side by side would slow each other's members down.
+@Suite(.serialized) struct FaultSuite {}
+
+/// A group of `allocatord` processes for one fault schedule, every document they publish seen
+/// by an `Observer`. Each member keeps its folder (state file, socket) across restarts.
+final class Cluster: @unchecked Sendable {
+    let group: String
+    let observer = Observer()
+    let zk: String
+    let arguments: [String]
+    let base: String
+    private let state = Shared<[String: DaemonProcess]>([:])
+    /// Every process ever started, so that `deinit` can leave none behind.
+    private let all = Shared<[DaemonProcess]>([])
+
+    /// Members will connect to `zk` and get `arguments` (e.g. the session timeout).
+    init(zk: String, arguments: [String], test: String = #function) throws {
+        self.zk = zk
+        self.group = uniqueGroup(test)
+        self.arguments = arguments
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+    }
+
+    /// Starts (or starts again) member `name`, connecting through `zk` (default: the
+    /// cluster's), with the cluster's arguments plus `extra`.
+    @discardableResult
+    func start(_ name: String, zk: String? = nil, _ extra: [String] = [], watch: Bool = true) throws -> DaemonProcess {
+        let daemon = try DaemonProcess(
+            zk: zk ?? self.zk, group: group, member: name, arguments: arguments + extra, folder: base + "/" + name)
+        let known = state.value[name] != nil
+        state.update { $0[name] = daemon }
+        all.update { $0.append(daemon) }
+        if !known { observer.follow(daemon, watch: watch) }
+        return daemon
+    }
+
+    subscript(name: String) -> DaemonProcess { state.value[name]! }
+
+    var names: [String] { state.value.keys.sorted() }
+
+    /// Waits until `members` (default: all) are active on one generation with exactly these
+    /// members, their shares splitting `partitions` (if given) among them, and the observer has
+    /// seen each one's latest document. Returns the instant the group was seen settled.
+    @discardableResult
+    func waitForAgreement(
+        _ members: [String]? = nil, partitions: Set<String>? = nil, timeout: Duration = .seconds(20),
+        _ what: String = "agreement"
+    ) async throws -> ContinuousClock.Instant {
+        let members = (members ?? names).sorted(by: utf8Precedes)
+        let daemons = members.map { self[$0] }
+        let observer = observer
+        let agreed = await eventually(timeout: timeout) {
+            let documents = daemons.map(\.fileDocument)
+            guard documents.allSatisfy({ $0?.state == .active && $0?.members == members }),
+                  Set(documents.map { $0?.generation }).count == 1 else { return false }
+            let shares = documents.compactMap { $0 }.flatMap { document in
+                document.allocation.flatMap { topic, ids in ids.map { "\(topic):\($0)" } }
+            }
+            if let partitions, shares.count != partitions.count || Set(shares) != partitions { return false }
+            // The observer has caught up with the file.
+            return zip(members, documents).allSatisfy { member, document in
+                observer.documents(of: member).contains { $0.document == document }
+            }
+        }
+        guard agreed else {
+            throw Timeout(what: "\(what) of \(members): " + daemons.map { "\n\($0.fileDocument?.json ?? "none")" }.joined()
+                + daemons.map { "\n--- \($0.member):\n\($0.log.suffix(3000))" }.joined())
+        }
+        return .now
+    }
+
+    /// Runs the overlap checker over everything observed; records an issue for each finding.
+    /// Handovers from a member that could not react (finding F1 of docs/faults.md) are
+    /// recorded as a known, intermittent issue; every other overlap fails the test.
+    @discardableResult
+    func expectNoOverlap(
+        _ schedule: String, settledAt: ContinuousClock.Instant, partitions: Set<String>, lostUpdates: String = "n/a",
+        handoverAllowance: Duration = OverlapChecker.defaultHandoverAllowance, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> OverlapChecker.Report {
+        let report = observer.check(handoverAllowance: handoverAllowance, settledAt: settledAt, expected: partitions)
+        let timeline = timeline(around: report.overlaps.map(\.partition))
+        #expect(report.unexplained.isEmpty, "\(report)\n\(timeline)", sourceLocation: sourceLocation)
+        withKnownIssue("F1: a rebalance hands a partition over while its old holder, unreactive, still has a lease", isIntermittent: true) {
+            #expect(report.unreactiveHandovers.isEmpty, "\(report)", sourceLocation: sourceLocation)
+        }
+        #expect(report.unowned.isEmpty, "unowned: \(report.unowned)", sourceLocation: sourceLocation)
+        #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)\n\(self.timeline(around: report.shared))", sourceLocation: sourceLocation)
+        FaultSummary.write(schedule, report, lostUpdates: lostUpdates)
+        return report
+    }
+
+    /// Every observation, one a line: time since the first, member, source, state, generation,
+    /// lease left, and the share's partitions among `partitions` (all if empty).
+    func timeline(around partitions: [String] = []) -> String {
+        let observations = observer.observations.sorted { $0.at < $1.at }
+        guard let origin = observations.first?.at else { return "" }
+        let wanted = Set(partitions)
+        return observations.map { observation in
+            let document = observation.document
+            let share = document.allocation.flatMap { topic, ids in ids.map { "\(topic):\($0)" } }
+                .filter { wanted.isEmpty || wanted.contains($0) }.sorted()
+            let lease = observation.leaseEnd.map { "\(($0 - observation.at).milliseconds)ms" } ?? "-"
+            return "+\((observation.at - origin).milliseconds) \(observation.member) \(observation.source) \(document.state) "
+                + "gen \(document.generation) members \(document.members) lease \(lease) share(\(document.allocation.values.map(\.count).reduce(0, +))) \(share)"
+        }.joined(separator: "\n")
+    }
+
+    /// Stops every member (SIGTERM; SIGKILL if one hangs; SIGCONT first for a stopped one) and
+    /// the observer, and removes the folders.
+    func stopAll() async {
+        for daemon in all.value where daemon.process.isRunning {
+            daemon.signal(SIGCONT)
+            await daemon.stop()
+        }
+        observer.stop()
+        try? FileManager.default.removeItem(atPath: base)
+    }
+
+    deinit {
+        for daemon in all.value where daemon.process.isRunning {
+            kill(daemon.process.processIdentifier, SIGKILL)
+        }
+        observer.stop()
+        try? FileManager.default.removeItem(atPath: base)
+    }
+}
+
+/// `t:0` ... `t:N-1` as strings.
+func partitionNames(_ topic: String = "t", _ range: Range<Int>) -> Set<String> {
+    Set(range.map { "\(topic):\($0)" })
+}
+
+/// A line per schedule in `$FAULT_SUMMARY` (if set), for `scripts/fault-summary`.
+enum FaultSummary {
+    /// Appends a line of free text for a schedule that is not about ownership.
+    static func writeLine(_ name: String, _ result: String) {
+        append([name, "-", "-", "-", "-", "-", result].joined(separator: "\t") + "\n")
+    }
+
+    static func append(_ line: String) {
+        guard let path = ProcessInfo.processInfo.environment["FAULT_SUMMARY"] else { return }
+        let handle = FileHandle(forWritingAtPath: path) ?? {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            return FileHandle(forWritingAtPath: path)
+        }()
+        handle?.seekToEndOfFile()
+        handle?.write(Data(line.utf8))
+        try? handle?.close()
+    }
+
+    /// Appends `name<TAB>overlaps<TAB>F1 handovers<TAB>unowned<TAB>documents<TAB>longest
+    /// tolerated ms<TAB>lost updates`.
+    static func write(_ name: String, _ report: OverlapChecker.Report, lostUpdates: String = "n/a") {
+        let f1 = report.unreactiveHandovers
+        let line = [
+            name, report.unexplained.isEmpty ? "none" : "\(report.unexplained.count)",
+            f1.isEmpty ? "none" : "\(Set(f1.map(\.partition)).count) partitions, up to \(f1.map(\.duration.milliseconds).max()!) ms",
+            report.unowned.isEmpty ? "none" : report.unowned.joined(separator: " "),
+            "\(report.observationCount)", "\(report.longestTolerated.milliseconds)", lostUpdates,
+        ].joined(separator: "\t") + "\n"
+        append(line)
+    }
+}
