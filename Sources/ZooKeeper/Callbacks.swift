@@ -69,6 +69,7 @@ enum Callbacks {
         switch type {
         case ZOO_SESSION_EVENT:
             let newState = sessionState(state, handle: handle, core: core)
+            if case .connected = newState, let handle { core.addCredentialOnFirstConnection(handle) }
             core.publish(newState)
             if case .connected(let session) = newState { core.beat(every: session.timeout / 4) }
         case ZOO_CREATED_EVENT:

@@ -50,8 +50,12 @@ final class ClientCore: Sendable {
         let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "zookeeper.heartbeat"))
     }
 
-    init(logger: Logger) {
+    /// The digest credential still to add, on the first connection.
+    private let pendingCredential: Mutex<String?>
+
+    init(logger: Logger, digestCredential: String?) {
         self.logger = logger
+        pendingCredential = Mutex(digestCredential)
         heartbeat.source.setEventHandler { [weak self] in self?.sendHeartbeat() }
         heartbeat.source.resume()
     }
@@ -104,6 +108,22 @@ final class ClientCore: Sendable {
         if rc != ZOK.rawValue {
             Unmanaged<RequestContext>.fromOpaque(pointer).release()
             throw ZooKeeperError(code: .init(rawValue: rc), operation: operation, path: path)
+        }
+    }
+
+    /// Adds the digest credential, once, on the first connection: called from the session
+    /// watcher before the connection is announced, so it precedes every request sent after.
+    /// (Before a connection the library refuses `zoo_add_auth` with an invalid state.)
+    /// Uses the watcher's own handle: the callback may come before `attach`.
+    func addCredentialOnFirstConnection(_ handle: OpaquePointer) {
+        guard let credential = pendingCredential.withLock({ $0.take() }) else { return }
+        let context = RequestContext(
+            core: self, operation: "addAuth", path: "digest", watch: nil, acceptsNoNode: false, continuation: nil)
+        let pointer = Unmanaged.passRetained(context).toOpaque()
+        let rc = zoo_add_auth(handle, "digest", credential, Int32(credential.utf8.count), Callbacks.void, pointer)
+        if rc != ZOK.rawValue {
+            Unmanaged<RequestContext>.fromOpaque(pointer).release()
+            logger.error("could not add the digest credential: \(ZooKeeperError.Code(rawValue: rc))")
         }
     }
 

@@ -21,7 +21,8 @@ public final class ZooKeeperClient: Sendable {
         public var sessionTimeout: Duration
         /// A session to resume instead of starting a new one.
         public var session: Session?
-        /// A `digest` credential, `user:password`, added before the first request.
+        /// A `digest` credential, `user:password`, added on the first connection before anything
+        /// else is sent (the library keeps it for reconnections).
         public var digestCredential: String?
 
         public init(
@@ -52,7 +53,7 @@ public final class ZooKeeperClient: Sendable {
     /// Starts connecting and returns at once; `sessionStates()` tells when the session is up.
     public static func connect(_ configuration: Configuration, logger: Logger) async throws -> ZooKeeperClient {
         setLibraryLogLevel(for: logger.logLevel)
-        let core = ClientCore(logger: logger)
+        let core = ClientCore(logger: logger, digestCredential: configuration.digestCredential)
         let timeout = Int32(clamping: configuration.sessionTimeout.milliseconds)
         let hosts = configuration.connectString.description
         let resumed = configuration.session
@@ -75,13 +76,7 @@ public final class ZooKeeperClient: Sendable {
             throw ZooKeeperError(code: .systemError, operation: "connect", path: hosts)
         }
         core.attach(handle)
-        let client = ZooKeeperClient(configuration: configuration, core: core)
-        if let credential = configuration.digestCredential {
-            try core.submit("addAuth", path: "digest", continuation: nil) { handle, context in
-                zoo_add_auth(handle, "digest", credential, Int32(credential.utf8.count), Callbacks.void, context)
-            }
-        }
-        return client
+        return ZooKeeperClient(configuration: configuration, core: core)
     }
 
     deinit {

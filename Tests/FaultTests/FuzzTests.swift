@@ -157,8 +157,8 @@ extension FaultSuite {
 }
 
 extension FaultSuite {
-    /// Finding F3 (docs/faults.md): SIGTERM while ZooKeeper cannot be reached publishes `stopped`
-    /// but the process does not exit. Recorded as a known issue; when fixed, drop `withKnownIssue`.
+    /// Finding F3 (docs/faults.md), now fixed: SIGTERM while ZooKeeper cannot be reached
+    /// publishes `stopped` and exits 0 at once.
     @Suite struct StopTests {
         @Test(.timeLimit(.minutes(1))) func sigtermWhileZooKeeperIsUnreachableExits() async throws {
             let daemon = try DaemonProcess(zk: "127.0.0.1:1", group: "unreachable", member: "a", arguments: ["--session-timeout", "2000"])
@@ -170,9 +170,22 @@ extension FaultSuite {
             daemon.signal(SIGTERM)
             try await daemon.waitForFile("stopped") { $0.state == .stopped }
             let status = await daemon.waitForExit(timeout: .seconds(5))
-            withKnownIssue("F3: allocatord does not exit on SIGTERM while ZooKeeper is unreachable") {
-                #expect(status == 0)
+            #expect(status == 0)
+        }
+
+        /// Finding F5, now fixed: with a credential, an unreachable ZooKeeper at start made the
+        /// daemon exit 1 (the credential was added before any connection). It must wait.
+        @Test(.timeLimit(.minutes(1))) func aCredentialAndNoZooKeeperYetMeansWaiting() async throws {
+            let daemon = try DaemonProcess(
+                zk: "127.0.0.1:1", group: "unreachable-auth", member: "a", arguments: ["--zk-auth", "user:secret"])
+            defer {
+                daemon.signal(SIGKILL)
+                try? FileManager.default.removeItem(atPath: daemon.folder)
             }
+            try await daemon.waitForFile("joining") { $0.state == .joining }
+            #expect(await daemon.waitForExit(timeout: .seconds(2)) == nil)
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit(timeout: .seconds(5)) == 0)
         }
     }
 }

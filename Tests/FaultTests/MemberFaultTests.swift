@@ -104,12 +104,10 @@ extension FaultSuite {
 }
 
 extension FaultSuite {
-    /// Finding F1 (docs/faults.md), shown deterministically: a member dies (its session still
-    /// alive) and a new member joins before its session expires. The others rebalance with the dead
-    /// member still in the view and hand some of its partitions to the newcomer while the dead
-    /// member's published lease still runs: a reader honouring `valid_until` sees two holders.
-    /// Recorded as a known issue; when the daemon hands partitions over only after the old holder
-    /// dropped them (or its lease ended), this test fails and the `withKnownIssue` must go.
+    /// Finding F1 (docs/faults.md), now fixed: a member dies (its session still alive) and a new
+    /// member joins before its session expires. The others rebalance with the dead member still
+    /// in the view; its partitions may move only once its node is gone (its lease over), never
+    /// while a reader honouring `valid_until` would still see it as their holder.
     @Suite(.serialized) struct KnownFindingTests {
         @Test(.timeLimit(.minutes(1))) func aRebalanceWhileAMemberIsDeadHandsItsPartitionsOverUnderItsLease() async throws {
             let server = try await FaultZooKeeper.shared.value
@@ -124,9 +122,7 @@ extension FaultSuite {
             let report = cluster.observer.check(settledAt: settled, expected: partitions)
             #expect(report.unexplained.isEmpty, "\(report)")
             #expect(report.unowned.isEmpty)
-            withKnownIssue("F1: partitions of a dead member are handed over before its lease ends") {
-                #expect(report.unreactiveHandovers.isEmpty, "\(report)")
-            }
+            #expect(report.unreactiveHandovers.isEmpty, "\(report)")
             FaultSummary.write("F1: a member joins while another is dead (session alive)", report)
         }
     }
