@@ -49,10 +49,12 @@ public actor GroupMember {
     private var lastError: String?
     private var lastRebalance: (at: Date, duration: Duration)?
     private var metadataPublished: MemberMetadata?
-    /// Partitions this member gained whose previous holder has not yet shown (in its
-    /// metadata) that it rebalanced past them: held back from the share until it has, or until
-    /// it has left the group (see `awaitHandovers`).
-    private var handovers: [Partition: String] = [:]
+    /// Partitions of this member's allocation it did not publish before: held back from the
+    /// share until every other member has shown (in its metadata) that it rebalanced to this
+    /// view or later, or has left the group (see `awaitHandovers`).
+    private var awaited: Set<Partition> = []
+    /// The partitions of the share published last.
+    private var held: Set<Partition> = []
 
     // Freshness: a lease that ran out makes the view stale until it is read again.
     private var viewIsFresh = false
@@ -153,7 +155,7 @@ public actor GroupMember {
         connection = .connecting
         view = nil
         allocation = nil
-        handovers = [:]
+        awaited = []
         viewIsFresh = false
         metadataPublished = nil
         publish()
@@ -358,13 +360,7 @@ public actor GroupMember {
                 partitions: partitions.partitions, partitionsVersion: partitions.version)
             if newView != view || allocation == nil {
                 let computed = try await allocate(strategy, newView)
-                let previous = allocation ?? Self.previousAllocation(strategy, newView, without: configuration.member)
-                // Partitions still awaited from a holder stay awaited (from the same holder).
-                let stillAwaited = handovers.filter { partition, holder in
-                    newView.members.contains(holder) && computed.owner(of: partition) == configuration.member
-                }
-                handovers = Self.gained(by: configuration.member, from: previous, to: computed, members: newView.members)
-                    .merging(stillAwaited) { _, awaited in awaited }
+                awaited = Set(computed.partitions(of: configuration.member)).subtracting(held)
                 view = newView
                 allocation = computed
                 lastRebalance = (Date.now, ContinuousClock.now - began)
@@ -375,9 +371,13 @@ public actor GroupMember {
                 ])
             }
             if staleness == self.staleness { viewIsFresh = true }
-            publish()
+            // Drop what this member loses at once (others wait for it), before saying so in its
+            // metadata; what it gains waits for the others (awaitHandovers), which publishes.
+            let share = Set(allocation?.partitions(of: configuration.member) ?? [])
+            if !held.isSubset(of: share) { publish() }
             try await publishMetadata(party)
             try await awaitHandovers(party)
+            publish()
         } catch let error as ExecStrategyError {
             lastError = "\(error)"
             logger.error("the allocator failed; keeping the last good allocation: \(error)")
@@ -423,54 +423,30 @@ public actor GroupMember {
         try await strategy.allocate(members: view.members, partitions: view.partitions, execTimeout: configuration.execTimeout)
     }
 
-    /// What the members held before this member joined, for a member with no allocation yet:
-    /// the strategy's result without it (not for `exec:` strategies, whose program is not run
-    /// twice; there a joining member takes its share at once).
-    private static func previousAllocation(_ strategy: Strategy, _ view: View, without member: String) -> Allocation? {
-        guard strategy.isPure, view.members.contains(member) else { return nil }
-        return strategy.allocate(members: view.members.filter { $0 != member }, partitions: view.partitions)
-    }
-
-    /// The partitions `member` holds in `new` that another current member held in `previous`.
-    private static func gained(
-        by member: String, from previous: Allocation?, to new: Allocation, members: [String]
-    ) -> [Partition: String] {
-        guard let previous else { return [:] }
-        var gained: [Partition: String] = [:]
-        for partition in new.partitions(of: member) {
-            if let holder = previous.owner(of: partition), holder != member, members.contains(holder) {
-                gained[partition] = holder
-            }
-        }
-        return gained
-    }
-
-    /// Releases the handovers whose previous holders have rebalanced to this view or later
-    /// (their metadata's generation says so), keep no allocatord metadata (kiel), or have left;
-    /// watches the others' nodes and publishes the share once they have. A holder that died
-    /// with its session alive keeps its partitions until the session expires, and so does its
-    /// published lease: no two members ever publish one partition as theirs at once.
+    /// Releases the partitions this member newly takes once every other member has rebalanced
+    /// to this view or later (its metadata's generation says so: it has published its own
+    /// share of this view, without them) or has left; watches the nodes of those that have not.
+    /// A member that died with its session alive thus keeps its partitions until the session
+    /// expires, as its published lease promises: no two members ever publish one partition as
+    /// theirs at once. Members without allocatord metadata (kiel) cannot say so and are not
+    /// waited for.
     private func awaitHandovers(_ party: Party) async throws {
-        guard let view, !handovers.isEmpty else { return }
-        for holder in Set(handovers.values) {
-            let path = ZNodePath.join(party.path, holder)
-            let released: Bool
+        guard let view, !awaited.isEmpty else { return }
+        var waiting = false
+        for member in view.members where member != configuration.member {
+            let path = ZNodePath.join(party.path, member)
             do {
                 let (node, watch) = try await party.client.retrying { try await party.client.getDataWatching(path) }
-                released = MemberMetadata(decoding: node.data).map { $0.generation >= view.generation } ?? true
-                if !released { self.watch(.member(holder), watch) }
-            } catch let error as ZooKeeperError where error.code == .noNode {
-                released = true
-            }
-            if released {
-                handovers = handovers.filter { $0.value != holder }
-                watchTasks.removeValue(forKey: .member(holder))?.cancel()
-            }
+                if let metadata = MemberMetadata(decoding: node.data), metadata.generation < view.generation {
+                    waiting = true
+                    self.watch(.member(member), watch)
+                    continue
+                }
+            } catch let error as ZooKeeperError where error.code == .noNode {}
+            watchTasks.removeValue(forKey: .member(member))?.cancel()
         }
-        if handovers.isEmpty {
-            logger.debug("every previous holder has let go")
-        }
-        publish()
+        guard !waiting, self.view == view else { return }
+        awaited = []
     }
 
     /// Keeps one task per watched node that turns the watch's firing into a change.
@@ -601,6 +577,7 @@ public actor GroupMember {
         unchanged.validUntil = published?.validUntil
         if unchanged == published, lease == leaseDeadline { return }
         published = document
+        held = Set(document.allocation.flatMap { topic, ids in ids.map { Partition(topic: topic, id: $0) } })
         leaseDeadline = lease
         scheduleLeaseTimer(lease)
         documentSink.yield(document)
@@ -609,9 +586,9 @@ public actor GroupMember {
     /// This member's share of the allocation, less the partitions still being handed over.
     private var currentShare: [String: [Int]] {
         guard let allocation else { return [:] }
-        guard !handovers.isEmpty else { return allocation.share(of: configuration.member) }
+        guard !awaited.isEmpty else { return allocation.share(of: configuration.member) }
         var share: [String: [Int]] = [:]
-        for partition in allocation.partitions(of: configuration.member) where handovers[partition] == nil {
+        for partition in allocation.partitions(of: configuration.member) where !awaited.contains(partition) {
             share[partition.topic, default: []].append(partition.id)
         }
         return share.mapValues { $0.sorted() }

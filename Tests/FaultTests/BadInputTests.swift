@@ -40,7 +40,7 @@ extension FaultSuite {
         }
 
         @Test(.timeLimit(.minutes(1))) func corruptPartitionDataFromAnotherClient() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments + ["--partitions", "t:0-7"])
             for name in ["a", "b"] { try cluster.start(name) }
             try await cluster.waitForAgreement(partitions: partitionNames("t", 0..<8))
@@ -81,7 +81,7 @@ extension FaultSuite {
         }
 
         @Test(.timeLimit(.minutes(1))) func memberNodesWithGarbageData() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments + ["--partitions", "t:0-8"])
             for name in ["a", "b"] { try cluster.start(name) }
             let partitions = partitionNames("t", 0..<9)
@@ -141,7 +141,7 @@ extension FaultSuite {
             """#
 
         @Test(.timeLimit(.minutes(1))) func anExecAllocatorThatCrashesHangsOrLies() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString.prefix(8))").path
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -13,7 +13,7 @@ extension FaultSuite {
         let partitions = partitionNames("t", 0..<12)
 
         @Test(.timeLimit(.minutes(1))) func restartOfOneZooKeeperServer() async throws {
-            let ensemble = try await FaultZooKeeper.start(servers: 3)
+            let ensemble = try await TestZooKeeper.start(servers: 3)
             let cluster = try Cluster(zk: ensemble.connectString, arguments: Self.sessionTimeout + ["--partitions", "t:0-11"])
             defer { Task { try? await ensemble.stop() } }
             for name in ["a", "b", "c"] { try cluster.start(name) }
@@ -34,7 +34,7 @@ extension FaultSuite {
         }
 
         @Test(.timeLimit(.minutes(1))) func killOfTheEnsemblesLeader() async throws {
-            let ensemble = try await FaultZooKeeper.start(servers: 3)
+            let ensemble = try await TestZooKeeper.start(servers: 3)
             let cluster = try Cluster(zk: ensemble.connectString, arguments: Self.sessionTimeout + ["--partitions", "t:0-11"])
             defer { Task { try? await ensemble.stop() } }
             for name in ["a", "b", "c"] { try cluster.start(name) }

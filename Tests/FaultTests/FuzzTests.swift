@@ -14,7 +14,7 @@ extension FaultSuite {
         }
 
         @Test(.timeLimit(.minutes(1))) func socketFuzz() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(zk: server.connectString, arguments: ["--session-timeout", "2000", "--partitions", "t:0-3"])
             let daemon = try cluster.start("a")
             let settled = try await cluster.waitForAgreement(partitions: partitionNames("t", 0..<4))

@@ -14,7 +14,7 @@ extension FaultSuite {
         let partitions = partitionNames("t", 0..<12)
 
         @Test(.timeLimit(.minutes(1))) func killMinus9OfAMember() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(zk: server.connectString, arguments: Self.sessionTimeout)
             try cluster.start("a", ["--partitions", "t:0-11"])
             try cluster.start("b")
@@ -28,7 +28,7 @@ extension FaultSuite {
         }
 
         @Test(.timeLimit(.minutes(1))) func sigstopPastTheSessionTimeoutThenSigcont() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(zk: server.connectString, arguments: Self.sessionTimeout)
             try cluster.start("a", ["--partitions", "t:0-11"])
             try cluster.start("b")
@@ -58,7 +58,7 @@ extension FaultSuite {
         }
 
         @Test(.timeLimit(.minutes(1))) func blackholeOfOneMemberThenHeal() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let proxy = try TCPProxy(port: Int(server.connectString.split(separator: ":").last!)!)
             defer { proxy.stop() }
             let cluster = try Cluster(zk: server.connectString, arguments: Self.sessionTimeout)
@@ -84,7 +84,7 @@ extension FaultSuite {
         }
 
         @Test(.timeLimit(.minutes(1))) func rollingRestartOfAllMembers() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(zk: server.connectString, arguments: Self.sessionTimeout + ["--partitions", "t:0-11"])
             for name in ["a", "b", "c"] { try cluster.start(name) }
             var settled = try await cluster.waitForAgreement(partitions: partitions)
@@ -110,7 +110,7 @@ extension FaultSuite {
     /// while a reader honouring `valid_until` would still see it as their holder.
     @Suite(.serialized) struct KnownFindingTests {
         @Test(.timeLimit(.minutes(1))) func aRebalanceWhileAMemberIsDeadHandsItsPartitionsOverUnderItsLease() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let partitions = partitionNames("t", 0..<12)
             let cluster = try Cluster(zk: server.connectString, arguments: ["--session-timeout", "2000", "--partitions", "t:0-11"])
             for name in ["a", "b", "c"] { try cluster.start(name) }

@@ -32,7 +32,7 @@ extension FaultSuite {
         }
 
         @Test(.timeLimit(.minutes(2))) func concurrentWritersWhileMembersChurnLoseNothing() async throws {
-            let server = try await FaultZooKeeper.shared.value
+            let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(
                 zk: server.connectString, arguments: ["--session-timeout", "1500", "--strategy", "round-robin"])
             try cluster.start("a", ["--partitions", "t:0-5"])

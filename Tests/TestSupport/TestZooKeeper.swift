@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 import Logging
 import ZooKeeper
@@ -76,26 +77,47 @@ public final class TestZooKeeper: Sendable {
         public var description: String { message }
     }
 
-    /// Runs `scripts/zk` and returns its standard output.
+    /// The port of the first server, for a proxy in front of it.
+    public var firstPort: Int { Int(connectString.split(separator: ",")[0].split(separator: ":")[1])! }
+
+    /// Runs `scripts/zk` and returns its standard output. It runs from a thread of its own with
+    /// no signal blocked: a child inherits its parent thread's mask, and Swift concurrency's
+    /// threads block nearly every signal, which would leave the script's children unable to
+    /// be stopped by SIGTERM (docs/faults.md, F2).
     private static func zk(_ arguments: [String]) async throws -> String {
-        try await Task.detached {
-            let process = Process()
-            process.executableURL = repositoryRoot.appendingPathComponent("scripts/zk")
-            process.arguments = arguments
-            let output = Pipe()
-            let errors = Pipe()
-            process.standardOutput = output
-            process.standardError = errors
-            try process.run()
-            let outputData = output.fileHandleForReading.readDataToEndOfFile()
-            let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw ScriptError(message: "scripts/zk \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): "
-                    + String(decoding: errorData, as: UTF8.self))
-            }
-            return String(decoding: outputData, as: UTF8.self)
-        }.value
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try runUnblocked(repositoryRoot.appendingPathComponent("scripts/zk").path, arguments) })
+            }.start()
+        }
+    }
+
+    private static func runUnblocked(_ path: String, _ arguments: [String]) throws -> String {
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let errorData = Shared(Data())
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            errorData.update { $0 = errors.fileHandleForReading.readDataToEndOfFile() }
+            done.signal()
+        }.start()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        done.wait()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ScriptError(message: "scripts/zk \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): "
+                + String(decoding: errorData.value, as: UTF8.self))
+        }
+        return String(decoding: outputData, as: UTF8.self)
     }
 }
 

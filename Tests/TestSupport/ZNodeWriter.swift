@@ -7,7 +7,7 @@ import ZooKeeper
 public final class ZNodeWriter: Sendable {
     private let client: ZooKeeperClient
 
-    public init(_ server: FaultZooKeeper, sessionTimeout: Duration = .seconds(4)) async throws {
+    public init(_ server: TestZooKeeper, sessionTimeout: Duration = .seconds(4)) async throws {
         client = try await server.client(sessionTimeout: sessionTimeout)
     }
 
