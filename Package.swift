@@ -63,7 +63,11 @@ let package = Package(
             dependencies: ["Allocation", "Allocator", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "TestSupport",
-            dependencies: ["ZooKeeper", "Allocator", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ZooKeeper", "Allocator", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             path: "Tests/TestSupport"),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),

@@ -84,6 +84,23 @@ import ZooKeeper
         #expect(takenOver == held)
     }
 
+    @Test func aSlowConnectionKeepsTheMemberActiveAndInAgreement() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let proxy = try TCPProxy(port: server.firstPort)
+        defer { proxy.stop() }
+        let group = uniqueGroup()
+        let a = try RunningMember(server, group: group, name: "a", seed: "t:0-9", sessionTimeout: .seconds(3))
+        let b = try RunningMember(server, group: group, name: "b", through: proxy, sessionTimeout: .seconds(3))
+        defer { Task { await a.stop(); await b.stop() } }
+        try await waitForAgreement([a, b], partitionCount: 10)
+        // 150 ms each way: well under a third of the session timeout.
+        proxy.delay(.milliseconds(150))
+        let before = b.history.value.count
+        _ = try await a.member.add([Partition(topic: "u", id: 0), Partition(topic: "u", id: 1)])
+        try await waitForAgreement([a, b], partitionCount: 12)
+        #expect(!b.history.value.dropFirst(before).contains { $0.state == .suspended || $0.state == .lost })
+    }
+
     @Test func aShortDisconnectionWithinTheSessionKeepsTheShare() async throws {
         let server = try await TestZooKeeper.shared.value
         let proxy = try TCPProxy(port: Int(server.connectString.split(separator: ":").last!)!)

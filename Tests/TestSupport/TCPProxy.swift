@@ -2,8 +2,9 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// A TCP proxy on 127.0.0.1 between a client and a server, for fault tests: it forwards, or
-/// black-holes (holds every byte, as a partition does, until healed), or cuts every connection.
+/// A TCP proxy on 127.0.0.1 between a client and a server, for fault tests: it forwards,
+/// delays (each chunk, both ways), black-holes (holds every byte, as a partition does, until
+/// healed), or cuts every connection.
 public final class TCPProxy: Sendable {
     /// The port clients connect to.
     public let port: Int
@@ -13,6 +14,7 @@ public final class TCPProxy: Sendable {
 
     private struct State {
         var blackholed = false
+        var delay = Duration.zero
         var stopped = false
         var connections: [Int32] = []
     }
@@ -45,8 +47,11 @@ public final class TCPProxy: Sendable {
     /// Holds all traffic in both directions, on open and new connections, until `heal()`.
     public func blackhole() { state.withLock { $0.blackholed = true } }
 
-    /// Lets traffic flow again.
-    public func heal() { state.withLock { $0.blackholed = false } }
+    /// Lets traffic flow again, without delay.
+    public func heal() { state.withLock { $0.blackholed = false; $0.delay = .zero } }
+
+    /// Holds every chunk this long before passing it on, both ways (a slow network).
+    public func delay(_ delay: Duration) { state.withLock { $0.delay = delay } }
 
     /// Closes every open connection at once; new ones are accepted.
     public func cutConnections() {
@@ -109,6 +114,10 @@ public final class TCPProxy: Sendable {
             if state.withLock({ $0.blackholed }) { continue }
             let count = read(source, &buffer, buffer.count)
             if count <= 0 { return }
+            let delay = state.withLock { $0.delay }
+            if delay > .zero {
+                usleep(useconds_t(delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000))
+            }
             var written = 0
             while written < count {
                 let result = buffer[written..<count].withUnsafeBytes { write(destination, $0.baseAddress, $0.count) }

@@ -1,4 +1,6 @@
 import Foundation
+import Subprocess
+import SystemPackage
 import Glibc
 import Synchronization
 import Logging
@@ -80,44 +82,19 @@ public final class TestZooKeeper: Sendable {
     /// The port of the first server, for a proxy in front of it.
     public var firstPort: Int { Int(connectString.split(separator: ",")[0].split(separator: ":")[1])! }
 
-    /// Runs `scripts/zk` and returns its standard output. It runs from a thread of its own with
-    /// no signal blocked: a child inherits its parent thread's mask, and Swift concurrency's
-    /// threads block nearly every signal, which would leave the script's children unable to
-    /// be stopped by SIGTERM (docs/faults.md, F2).
+    /// Runs `scripts/zk` and returns its standard output, through swift-subprocess: the script
+    /// starts with no signal blocked. (Foundation's `Process` would pass on the blocked mask of
+    /// the Swift concurrency thread it is called from, and the servers the script starts could
+    /// then not be stopped by SIGTERM: docs/faults.md, F2.)
     private static func zk(_ arguments: [String]) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Result { try runUnblocked(repositoryRoot.appendingPathComponent("scripts/zk").path, arguments) })
-            }.start()
+        let result = try await Subprocess.run(
+            .path(FilePath(repositoryRoot.appendingPathComponent("scripts/zk").path)), arguments: Arguments(arguments),
+            output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+        guard result.terminationStatus.isSuccess else {
+            throw ScriptError(message: "scripts/zk \(arguments.joined(separator: " ")) failed (\(result.terminationStatus)): "
+                + result.standardError)
         }
-    }
-
-    private static func runUnblocked(_ path: String, _ arguments: [String]) throws -> String {
-        var none = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let errorData = Shared(Data())
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            errorData.update { $0 = errors.fileHandleForReading.readDataToEndOfFile() }
-            done.signal()
-        }.start()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        done.wait()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ScriptError(message: "scripts/zk \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): "
-                + String(decoding: errorData.value, as: UTF8.self))
-        }
-        return String(decoding: outputData, as: UTF8.self)
+        return result.standardOutput
     }
 }
 
