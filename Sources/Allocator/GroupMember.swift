@@ -45,6 +45,8 @@ public actor GroupMember {
     private var allocation: Allocation?
     private var lastGoodPartitions: (partitions: [Partition], version: Int32)?
     private var partitionSetSize = 0
+    /// `mzxid` of the partition data read last.
+    private var partitionsReadAt: Int64?
     private var malformedPartitions: (reason: String, version: Int32)?
     private var lastError: String?
     private var lastRebalance: (at: Date, duration: Duration)?
@@ -345,16 +347,13 @@ public actor GroupMember {
         do {
             let (names, membersVersion, membersWatch) = try await party.members()
             watch(.members, membersWatch)
-            let (snapshot, partitionsWatch) = try await partitionSet(client).readWatching()
-            watch(.partitions, partitionsWatch)
-            partitionSetSize = snapshot.size
+            guard let partitions = try await readPartitions(client) else { return }
 
             guard !stopping else { return }
             guard names.contains(configuration.member), try await party.isJoined() else {
                 try await rejoin(party)
                 return
             }
-            guard let partitions = usablePartitions(snapshot) else { return }
             let newView = View(
                 members: names.sorted(by: utf8Precedes), membersVersion: membersVersion,
                 partitions: partitions.partitions, partitionsVersion: partitions.version)
@@ -391,6 +390,23 @@ public actor GroupMember {
             // Connection trouble: the reconnection (or the new session) reads everything again.
             logger.debug("reading the view failed: \(error)")
         }
+    }
+
+    /// The partition set, with a watch on it: read and parsed again only when its version
+    /// changed since the last good read (a membership change alone costs one `exists`).
+    private func readPartitions(_ client: ZooKeeperClient) async throws -> (partitions: [Partition], version: Int32)? {
+        let path = configuration.layout.partitionsPath
+        let (stat, existsWatch) = try await client.retrying { try await client.existsWatching(path) }
+        if let stat, let cached = lastGoodPartitions, stat.mzxid == partitionsReadAt, malformedPartitions == nil {
+            watch(.partitions, existsWatch)
+            partitionSetSize = Int(stat.dataLength)
+            return cached
+        }
+        let (snapshot, partitionsWatch) = try await partitionSet(client).readWatching()
+        watch(.partitions, partitionsWatch)
+        partitionSetSize = snapshot.size
+        partitionsReadAt = snapshot.modifiedZxid
+        return usablePartitions(snapshot)
     }
 
     /// The partitions to allocate: the set as read, or the last good one if the data does not

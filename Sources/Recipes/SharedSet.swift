@@ -30,6 +30,9 @@ public struct SharedSet: Sendable {
         public var version: Int32
         /// The size of the data in bytes.
         public var size: Int
+        /// The zxid of the change that last wrote the data (`Stat.mzxid`; -1 if missing): it
+        /// tells two versions of the data apart even across a delete and re-create.
+        public var modifiedZxid: Int64 = -1
     }
 
     public let client: ZooKeeperClient
@@ -148,7 +151,7 @@ public struct SharedSet: Sendable {
     }
 
     private func snapshot(_ node: NodeData) -> Snapshot {
-        Snapshot(contents: parse(node.data), version: node.stat.version, size: node.data.count)
+        Snapshot(contents: parse(node.data), version: node.stat.version, size: node.data.count, modifiedZxid: node.stat.mzxid)
     }
 
     /// Parses the znode's data: empty data is the empty set (kiel creates the node empty).

@@ -10,7 +10,9 @@ extension FaultSuite {
     /// strategy's result for a view it read (less partitions still being handed over to it), or
     /// an empty share.
     @Suite(.serialized) struct BadInputTests {
-        static let arguments = ["--session-timeout", "2000"]
+        // Long enough that a loaded CI machine cannot make a lease lapse between renewals here:
+        // these schedules are about bad input, not session loss.
+        static let arguments = ["--session-timeout", "4000"]
 
         /// Every document with a share must carry `strategy`'s share for its members and one of
         /// the partition sets the test had written (`sets`, found by count), less partitions its
