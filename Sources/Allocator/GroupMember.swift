@@ -622,14 +622,15 @@ public actor GroupMember {
 
     // MARK: Queries and commands
 
-    /// The document published last.
-    public var document: MemberDocument? { published }
-
     /// The current session, if connected or suspended.
     public var session: Session? { client?.status.session }
 
-    /// The whole allocation of the current view, for every member.
-    public var currentAllocation: Allocation? { allocation }
+    /// The whole allocation of the current view, for every member, with the view's generation
+    /// (read together, so they always belong to each other).
+    public var currentAllocation: (generation: Int64, allocation: Allocation)? {
+        guard let view, let allocation else { return nil }
+        return (view.generation, allocation)
+    }
 
     /// What `status` reports (spec §9).
     public var status: MemberStatus {

@@ -31,8 +31,10 @@ struct CommandHandler: LineHandler {
             case "members":
                 return .line(try json(await membersObject()))
             case "assignments":
-                guard let allocation = await member.currentAllocation else { throw CommandError("no_view", "no allocation yet") }
-                return .line(#"{"generation":\#(await member.status.generation),"assignments":\#(allocation.json)}"#)
+                guard let (generation, allocation) = await member.currentAllocation else {
+                    throw CommandError("no_view", "no allocation yet")
+                }
+                return .line(#"{"generation":\#(generation),"assignments":\#(allocation.json)}"#)
             case "partitions":
                 guard let partitions = await member.partitions else { throw CommandError("no_view", "no view yet") }
                 return .line(try json(["partitions": partitions.map(\.description), "count": partitions.count]))

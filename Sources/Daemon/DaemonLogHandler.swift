@@ -31,7 +31,7 @@ struct DaemonLogHandler: LogHandler {
     func log(event: LogEvent) {
         let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
         let details = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let prefix = journal ? "<\(Self.priority(event.level))>" : "\(MemberDocumentTime.now()) \(event.level) "
+        let prefix = journal ? "<\(Self.priority(event.level))>" : "\(MemberDocument.timestamp(Date())) \(event.level) "
         let line = "\(prefix)\(label): \(event.message)\(details)\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
@@ -45,14 +45,5 @@ struct DaemonLogHandler: LogHandler {
         case .error: 3
         case .critical: 2
         }
-    }
-}
-
-/// The time in log lines without systemd.
-enum MemberDocumentTime {
-    static func now() -> String {
-        var time = timespec()
-        clock_gettime(CLOCK_REALTIME, &time)
-        return Allocator.MemberDocument.timestamp(Date(timeIntervalSince1970: Double(time.tv_sec) + Double(time.tv_nsec) / 1e9))
     }
 }

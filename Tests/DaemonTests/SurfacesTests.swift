@@ -186,6 +186,13 @@ import TestSupport
         #expect(replies[4].contains(#""code":"unknown_command""#))
         #expect((try? MemberDocument(json: Data(replies[5].utf8)))?.state == .active)
 
+        // The whole mapping and the whole set, for the view of the document.
+        let views = try await exchange("assignments\npartitions\n")
+        #expect(views.count == 2)
+        let document = try MemberDocument(json: Data(replies[5].utf8))
+        #expect(views.first == #"{"generation":\#(document.generation),"assignments":{"a":{"t":[0,1,2,3]}}}"#)
+        #expect(views.last == #"{"count":4,"partitions":["t:0","t:1","t:2","t:3"]}"#)
+
         // Bytes that are not UTF-8: an error, and the connection goes on.
         let bytes = Array("ping\n".utf8) + [0xFF, 0xFE, 0x0A] + Array("ping\n".utf8)
         let invalid = try await runProcess("/usr/bin/socat", ["-t", "3", "-", "UNIX-CONNECT:\(daemon.socket)"], bytes: bytes)
