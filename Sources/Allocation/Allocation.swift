@@ -54,20 +54,23 @@ public struct Allocation: Equatable, Sendable {
     /// separators=(",", ":"))`, e.g. `{"a":{"t":[0,2]},"b":{"t":[1]},"c":{}}`.
     public var json: String { String(decoding: jsonBytes, as: UTF8.self) }
 
-    /// The UTF-8 of `json`.
+    /// The UTF-8 of `json`, written straight from `owners` (no string is hashed or built per
+    /// partition: this runs for every view, on every member).
     private var jsonBytes: [UInt8] {
-        var output: [UInt8] = [UInt8(ascii: "{")]
-        for (memberNumber, share) in shares.enumerated() {
+        var output: [UInt8] = []
+        output.reserveCapacity(partitions.count * 8 + members.count * 24 + 2)
+        output.append(UInt8(ascii: "{"))
+        for (memberNumber, share) in shareIndices.enumerated() {
             if memberNumber > 0 { output.append(UInt8(ascii: ",")) }
-            JSONText.appendString(share.member, to: &output)
+            JSONText.appendString(members[memberNumber], to: &output)
             JSONText.appendRaw(":{", to: &output)
-            for (topicNumber, topic) in share.topics.enumerated() {
+            for (topicNumber, topic) in share.enumerated() {
                 if topicNumber > 0 { output.append(UInt8(ascii: ",")) }
-                JSONText.appendString(topic.topic, to: &output)
+                JSONText.appendString(partitions[topic.first!].topic, to: &output)
                 JSONText.appendRaw(":[", to: &output)
-                for (idNumber, id) in topic.ids.enumerated() {
+                for (idNumber, index) in topic.enumerated() {
                     if idNumber > 0 { output.append(UInt8(ascii: ",")) }
-                    JSONText.appendRaw(String(id), to: &output)
+                    JSONText.appendInteger(partitions[index].id, to: &output)
                 }
                 output.append(UInt8(ascii: "]"))
             }
@@ -87,9 +90,39 @@ public struct Allocation: Equatable, Sendable {
 
     /// Each member, in order, with its topics in byte order and their ids in numeric order.
     private var shares: [(member: String, topics: [(topic: String, ids: [Int])])] {
-        var held = Array(repeating: [Partition](), count: members.count)
-        for (partition, owner) in zip(partitions, owners) { held[owner].append(partition) }
-        return zip(members, held).map { ($0, numericallySortedTopics($1)) }
+        zip(members, shareIndices).map { member, topics in
+            (member, topics.map { indices in (partitions[indices[0]].topic, indices.map { partitions[$0].id }) })
+        }
+    }
+
+    /// For each member, its partitions (indices into `partitions`) by topic: topics in byte
+    /// order, each topic's partitions in numeric order of their ids, no topic empty.
+    private var shareIndices: [[[Int]]] {
+        let topicRanks = TopicRanks(of: partitions)
+        var held = Array(repeating: [Int](), count: members.count)
+        for (index, owner) in owners.enumerated() { held[owner].append(index) }
+        return held.map { indices in
+            // `partitions` is in `Partition` order, so each topic's partitions come in one run
+            // (a topic with a ":" may come in several; equal ranks are merged below).
+            var topics: [(rank: Int, indices: [Int])] = []
+            for index in indices {
+                let rank = topicRanks.rank(ofPartitionAt: index)
+                if topics.last?.rank == rank {
+                    topics[topics.count - 1].indices.append(index)
+                } else {
+                    topics.append((rank, [index]))
+                }
+            }
+            topics.sort { $0.rank < $1.rank }
+            var merged: [[Int]] = []
+            var lastRank = -1
+            for topic in topics {
+                if topic.rank == lastRank { merged[merged.count - 1] += topic.indices } else { merged.append(topic.indices) }
+                lastRank = topic.rank
+            }
+            let partitions = partitions
+            return merged.map { $0.sorted { partitions[$0].id < partitions[$1].id } }
+        }
     }
 
     /// Whether both have the same members (by UTF-8 bytes) and give each partition to the same one.

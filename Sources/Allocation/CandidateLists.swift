@@ -3,8 +3,10 @@ import Dispatch
 /// For each partition of the `consistent` strategy, its best few members, best first (highest
 /// score, then lowest member index), with their scores, in flat arrays.
 struct CandidateLists {
-    /// How many best members each partition keeps before it needs a new scan.
-    static let maximumLength = 8
+    /// How many best members each partition keeps before it needs a new scan. Most
+    /// partitions go to their first candidate and few need a fourth; a short list keeps the
+    /// P·N offers cheap, and a rare rescan costs N scores.
+    static let maximumLength = 4
 
     private let length: Int
     private var members: [Int32]
@@ -46,7 +48,7 @@ struct CandidateLists {
                     partitionHashes.withUnsafeBufferPointer { keys in
                         memberHashes.withUnsafeBufferPointer { hashes in
                             let storage = Storage(members: members, scores: scores, counts: counts, keys: keys, hashes: hashes)
-                            DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
+                            let fill = { @Sendable (chunk: Int) in
                                 let first = chunk * partitionCount / chunkCount
                                 let end = (chunk + 1) * partitionCount / chunkCount
                                 for partition in first..<end {
@@ -57,6 +59,11 @@ struct CandidateLists {
                                     ) { _ in true }
                                 }
                             }
+                            if chunkCount == 1 {
+                                fill(0)
+                            } else {
+                                DispatchQueue.concurrentPerform(iterations: chunkCount, execute: fill)
+                            }
                         }
                     }
                 }
@@ -64,9 +71,11 @@ struct CandidateLists {
         }
     }
 
-    /// Below this many pairs (a few microseconds of work), the partitions are scored on one
-    /// core. Small enough that the tests against the all-pairs greedy take both paths.
-    private static let pairsPerChunk = 1 << 13
+    /// Below this many pairs (about a millisecond of work), the partitions are scored on one
+    /// core: waking other threads costs more than it saves, and a group's members usually
+    /// rebalance at the same moment on the same few cores anyway. The tests against the
+    /// all-pairs greedy take both paths.
+    static let pairsPerChunk = 1 << 18
 
     /// The buffers `fillAll` shares with its chunks, each writing disjoint slots.
     private struct Storage: @unchecked Sendable {

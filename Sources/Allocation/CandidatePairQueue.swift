@@ -11,7 +11,33 @@ struct CandidatePairQueue {
 
     /// A queue of `pairs`, in any order.
     init(_ pairs: [CandidatePairHeap.Pair]) {
-        sorted = pairs.sorted { $0.precedes($1) }
+        sorted = Self.sortedBestFirst(pairs)
+    }
+
+    /// `pairs` in the greedy's order. Scores are hash values, spread evenly over 64 bits, so
+    /// the pairs are first put into about as many buckets as there are pairs by the top bits
+    /// of their scores (best bucket first), then each bucket, almost always of zero to three
+    /// pairs, is sorted on its own: linear time instead of P·log P comparisons.
+    private static func sortedBestFirst(_ pairs: [CandidatePairHeap.Pair]) -> [CandidatePairHeap.Pair] {
+        guard pairs.count > 64 else { return pairs.sorted { $0.precedes($1) } }
+        let bucketBits = min(20, Int.bitWidth - (pairs.count - 1).leadingZeroBitCount)
+        let shift = UInt64(64 - bucketBits)
+        // Bucket of a pair: the top bits of its score, complemented so that the best is first.
+        func bucket(_ pair: CandidatePairHeap.Pair) -> Int { Int(~pair.score >> shift) }
+        var starts = [Int](repeating: 0, count: (1 << bucketBits) + 1)
+        for pair in pairs { starts[bucket(pair) + 1] += 1 }
+        for index in 1..<starts.count { starts[index] += starts[index - 1] }
+        var next = starts
+        var result = pairs
+        for pair in pairs {
+            let target = bucket(pair)
+            result[next[target]] = pair
+            next[target] += 1
+        }
+        for index in 0..<(1 << bucketBits) where starts[index + 1] - starts[index] > 1 {
+            result[starts[index]..<starts[index + 1]].sort { $0.precedes($1) }
+        }
+        return result
     }
 
     /// Removes and returns the best pair, or `nil` when none is left.

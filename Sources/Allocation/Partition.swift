@@ -96,7 +96,10 @@ public struct Partition: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Hashes the topic's bytes and the id, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
-        for byte in topic.utf8 { hasher.combine(byte) }
+        let hashed: Void? = topic.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        if hashed == nil {
+            for byte in topic.utf8 { hasher.combine(byte) }
+        }
         hasher.combine(id)
     }
 

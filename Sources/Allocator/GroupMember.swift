@@ -43,6 +43,10 @@ public actor GroupMember {
     private var strategy: Strategy?
     private var view: View?
     private var allocation: Allocation?
+    /// `allocation.digest`, computed once per allocation.
+    private var digest = ""
+    /// This member's partitions in `allocation`, in `Partition` order.
+    private var ownPartitions: [Partition] = []
     private var lastGoodPartitions: (partitions: [Partition], version: Int32)?
     private var partitionSetSize = 0
     /// `mzxid` of the partition data read last.
@@ -55,6 +59,8 @@ public actor GroupMember {
     /// share until every other member has shown (in its metadata) that it rebalanced to this
     /// view or later, or has left the group (see `awaitHandovers`).
     private var awaited: Set<Partition> = []
+    /// The other members whose acknowledgement of the view `awaited` waits for.
+    private var unacknowledged: Set<String> = []
     /// The partitions of the share published last.
     private var held: Set<Partition> = []
 
@@ -157,7 +163,9 @@ public actor GroupMember {
         connection = .connecting
         view = nil
         allocation = nil
+        ownPartitions = []
         awaited = []
+        unacknowledged = []
         viewIsFresh = false
         metadataPublished = nil
         publish()
@@ -345,12 +353,17 @@ public actor GroupMember {
         let layout = configuration.layout
         let party = Party(client: client, path: layout.membersPath, member: configuration.member)
         do {
-            let (names, membersVersion, membersWatch) = try await party.members()
+            // Three independent reads, sent together.
+            async let membership = party.members()
+            async let joined = party.isJoined()
+            let partitionSet = try await readPartitions(client)
+            let (names, membersVersion, membersWatch) = try await membership
+            let isJoined = try await joined
             watch(.members, membersWatch)
-            guard let partitions = try await readPartitions(client) else { return }
+            guard let partitions = partitionSet else { return }
 
             guard !stopping else { return }
-            guard names.contains(configuration.member), try await party.isJoined() else {
+            guard isJoined, names.contains(configuration.member) else {
                 try await rejoin(party)
                 return
             }
@@ -359,21 +372,25 @@ public actor GroupMember {
                 partitions: partitions.partitions, partitionsVersion: partitions.version)
             if newView != view || allocation == nil {
                 let computed = try await allocate(strategy, newView)
-                awaited = Set(computed.partitions(of: configuration.member)).subtracting(held)
+                let share = computed.partitions(of: configuration.member)
+                awaited = Set(share).subtracting(held)
+                unacknowledged = Set(newView.members.filter { $0 != configuration.member })
                 view = newView
                 allocation = computed
+                ownPartitions = share
+                digest = computed.digest
                 lastRebalance = (Date.now, ContinuousClock.now - began)
                 logger.info("rebalanced", metadata: [
                     "generation": "\(newView.generation)", "members": "\(newView.members.count)",
-                    "partitions": "\(newView.partitions.count)",
-                    "share": "\(computed.partitions(of: configuration.member).count)",
+                    "partitions": "\(newView.partitions.count)", "share": "\(share.count)",
                 ])
             }
             if staleness == self.staleness { viewIsFresh = true }
-            // Drop what this member loses at once (others wait for it), before saying so in its
-            // metadata; what it gains waits for the others (awaitHandovers), which publishes.
-            let share = Set(allocation?.partitions(of: configuration.member) ?? [])
-            if !held.isSubset(of: share) { publish() }
+            // What this member loses is dropped at once (others wait for it), before its
+            // metadata says so; a view that gains nothing is complete and goes out too. What it
+            // gains waits for the others: their acknowledgements are read (all at once) before
+            // the view goes out, with the gains they allow.
+            if awaited.isEmpty || !held.isSubset(of: ownPartitions) { publish() }
             try await publishMetadata(party)
             try await awaitHandovers(party)
             publish()
@@ -441,43 +458,87 @@ public actor GroupMember {
 
     /// Releases the partitions this member newly takes once every other member has rebalanced
     /// to this view or later (its metadata's generation says so: it has published its own
-    /// share of this view, without them) or has left; watches the nodes of those that have not.
+    /// share of this view, without them) or has left; watches the nodes of those that have not,
+    /// and checks each again alone when its node changes (`acknowledgementMayHaveChanged`).
     /// A member that died with its session alive thus keeps its partitions until the session
     /// expires, as its published lease promises: no two members ever publish one partition as
     /// theirs at once. Members without allocatord metadata (kiel) cannot say so and are not
     /// waited for.
     private func awaitHandovers(_ party: Party) async throws {
         guard let view, !awaited.isEmpty else { return }
-        var waiting = false
-        for member in view.members where member != configuration.member {
-            let path = ZNodePath.join(party.path, member)
-            do {
-                let (node, watch) = try await party.client.retrying { try await party.client.getDataWatching(path) }
-                if let metadata = MemberMetadata(decoding: node.data), metadata.generation < view.generation {
-                    waiting = true
-                    self.watch(.member(member), watch)
-                    continue
-                }
-            } catch let error as ZooKeeperError where error.code == .noNode {}
-            watchTasks.removeValue(forKey: .member(member))?.cancel()
+        let generation = view.generation
+        // One read per member, all sent together.
+        let pending = try await withThrowingTaskGroup(of: (String, Watch?).self) { group in
+            for member in unacknowledged {
+                group.addTask { (member, try await Self.unacknowledgedWatch(party, member, generation)) }
+            }
+            var pending: [(String, Watch?)] = []
+            for try await result in group { pending.append(result) }
+            return pending
         }
-        guard !waiting, self.view == view else { return }
-        awaited = []
+        guard self.view == view else { return }
+        for (member, watch) in pending {
+            if let watch {
+                self.watch(.member(member), watch)
+            } else {
+                unacknowledged.remove(member)
+                watchTasks.removeValue(forKey: .member(member))?.cancel()
+            }
+        }
+        if unacknowledged.isEmpty { awaited = [] }
     }
 
-    /// Keeps one task per watched node that turns the watch's firing into a change.
+    /// A watched member's node changed: reads it again, alone.
+    private func acknowledgementMayHaveChanged(_ member: String) async {
+        guard let view, let client, unacknowledged.contains(member) else { return }
+        let party = Party(client: client, path: configuration.layout.membersPath, member: configuration.member)
+        do {
+            let watch = try await Self.unacknowledgedWatch(party, member, view.generation)
+            guard self.view == view, unacknowledged.contains(member) else { return }
+            if let watch { self.watch(.member(member), watch) } else { acknowledged(member) }
+        } catch {
+            // Connection trouble: the reconnection reads everything again.
+            logger.debug("reading member \(member) failed: \(error)")
+        }
+    }
+
+    private func acknowledged(_ member: String) {
+        unacknowledged.remove(member)
+        watchTasks.removeValue(forKey: .member(member))?.cancel()
+        guard unacknowledged.isEmpty, !awaited.isEmpty else { return }
+        awaited = []
+        publish()
+    }
+
+    /// A watch on `member`'s node if its metadata shows a generation before `generation`;
+    /// `nil` once it shows that generation or a later one, keeps no allocatord metadata, or
+    /// its node is gone.
+    private static func unacknowledgedWatch(_ party: Party, _ member: String, _ generation: Int64) async throws -> Watch? {
+        let path = ZNodePath.join(party.path, member)
+        do {
+            let (node, watch) = try await party.client.retrying { try await party.client.getDataWatching(path) }
+            if let metadata = MemberMetadata(decoding: node.data), metadata.generation < generation { return watch }
+        } catch let error as ZooKeeperError where error.code == .noNode {}
+        return nil
+    }
+
+    /// Keeps one task per watched node that turns the watch's firing into a change (of the
+    /// view, or of a member's acknowledgement).
     private func watch(_ node: WatchedNode, _ watch: Watch) {
         watchTasks[node]?.cancel()
         watchTasks[node] = Task { [weak self] in
             guard let event = try? await watch.fired(), event.kind != .sessionEnded else { return }
-            await self?.changed()
+            switch node {
+            case .members, .partitions: await self?.changed()
+            case .member(let member): await self?.acknowledgementMayHaveChanged(member)
+            }
         }
     }
 
     /// Writes generation and digest into the member's node, so tools can see agreement.
     private func publishMetadata(_ party: Party) async throws {
-        guard !stopping, let view, let allocation else { return }
-        let metadata = metadata(generation: view.generation, digest: allocation.digest)
+        guard !stopping, let view, allocation != nil else { return }
+        let metadata = metadata(generation: view.generation, digest: digest)
         guard metadata != metadataPublished else { return }
         do {
             try await party.update(data: metadata.encoded)
@@ -601,10 +662,8 @@ public actor GroupMember {
 
     /// This member's share of the allocation, less the partitions still being handed over.
     private var currentShare: [String: [Int]] {
-        guard let allocation else { return [:] }
-        guard !awaited.isEmpty else { return allocation.share(of: configuration.member) }
         var share: [String: [Int]] = [:]
-        for partition in allocation.partitions(of: configuration.member) where !awaited.contains(partition) {
+        for partition in ownPartitions where !awaited.contains(partition) {
             share[partition.topic, default: []].append(partition.id)
         }
         return share.mapValues { $0.sorted() }
@@ -647,7 +706,7 @@ public actor GroupMember {
             lastRebalanceDuration: lastRebalance?.duration,
             memberCount: view?.members.count ?? 0,
             partitionCount: view?.partitions.count ?? 0,
-            shareCount: allocation?.partitions(of: configuration.member).count ?? 0,
+            shareCount: ownPartitions.count,
             partitionSetSize: partitionSetSize,
             partitionSetLimit: SharedSet.defaultSizeLimit,
             partitionSetMalformed: malformedPartitions?.reason,

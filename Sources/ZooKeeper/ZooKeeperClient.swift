@@ -69,8 +69,15 @@ public final class ZooKeeperClient: Sendable {
             let pointer = withUnsafePointer(to: &clientID) { id in
                 zookeeper_init2(hosts, Callbacks.watcher, timeout, resumed == nil ? nil : id, context.toOpaque(), 0, Callbacks.log)
             }
-            if pointer == nil { context.release() }
-            return pointer.map(ClientCore.Handle.init)
+            guard let pointer else {
+                context.release()
+                return nil
+            }
+            // By default the library resolves the host names again every time it polls the
+            // socket (a getaddrinfo, with a netlink round trip, per I/O event); a DNS change
+            // is still seen on every reconnection and at most this long after it otherwise.
+            zoo_set_servers_resolution_delay(pointer, Self.hostResolutionInterval)
+            return ClientCore.Handle(pointer: pointer)
         }
         guard let handle else {
             throw ZooKeeperError(code: .systemError, operation: "connect", path: hosts)
@@ -78,6 +85,10 @@ public final class ZooKeeperClient: Sendable {
         core.attach(handle)
         return ZooKeeperClient(configuration: configuration, core: core)
     }
+
+    /// The shortest time between two routine resolutions of the connect string's host names,
+    /// in milliseconds.
+    static let hostResolutionInterval: Int32 = 30_000
 
     deinit {
         let core = core
