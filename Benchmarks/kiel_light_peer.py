@@ -6,7 +6,10 @@ Tests/kiel/kiel_peer.py prints the whole view (every partition and the whole map
 than kiel's own rebalance. This peer is the same kiel object (same patch, same
 naive_allocator, imported from kiel_peer.py) but prints one short line per rebalance:
 
-    {"event":"allocation","member":M,"members":[...],"partition_count":P,"share":S}
+    {"at":T,"event":"allocation","member":M,"members":[...],"partition_count":P,"share":S}
+
+T is the peer's own clock (time.time()) when kiel called on_rebalance, the moment kiel's
+allocation is known, so the driver's own scheduling does not count.
 
 Run with the python of scripts/kiel-venv:
     kiel_light_peer.py --zk HOSTS --group G --member M [--partitions SPEC]
@@ -19,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Tests", "kiel"))
 import kiel_peer  # noqa: E402  (apply_py3_patch, parse_spec)
@@ -46,7 +50,7 @@ def main():
         return mapping
 
     def on_rebalance():
-        line = json.dumps({"event": "allocation", "member": args.member, "members": view["members"],
+        line = json.dumps({"at": time.time(), "event": "allocation", "member": args.member, "members": view["members"],
                            "partition_count": view["count"], "share": view["share"]},
                           sort_keys=True, separators=(",", ":"))
         with lock:

@@ -21,7 +21,7 @@ enum ConsistentStrategy {
         let memberCount = members.count
         let partitionCount = partitions.count
         let memberHashes = members.map { FNV1a64.hash($0.utf8) }
-        let partitionHashes = partitions.map(partitionHash)
+        let partitionHashes = partitionHashes(partitions)
         var lists = CandidateLists(partitionCount: partitionCount, memberCount: memberCount)
         var cursors = [Int](repeating: 0, count: partitionCount)
         var loads = [Int](repeating: 0, count: memberCount)
@@ -63,23 +63,46 @@ enum ConsistentStrategy {
         return owners
     }
 
-    /// A partition's side of its scores: the FNV-1a 64 hash of its string's UTF-8 bytes.
-    static func partitionHash(_ partition: Partition) -> UInt64 {
-        var hasher = FNV1a64()
-        hasher.add(partition.topic.utf8)
-        hasher.add(UInt8(ascii: ":"))
-        guard partition.id >= 0 else {
-            hasher.add(String(partition.id).utf8)
-            return hasher.value
+    /// Each partition's side of its scores: the FNV-1a 64 hash of its string's UTF-8 bytes.
+    /// The hash of `TOPIC:` is carried over from the previous partition while the topic is the
+    /// same (sorted partitions come topic by topic), so a partition costs its digits only.
+    static func partitionHashes(_ partitions: [Partition]) -> [UInt64] {
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(partitions.count)
+        var prefix: (topic: String, hasher: FNV1a64)?
+        for partition in partitions {
+            if prefix == nil || !utf8Equal(prefix!.topic, partition.topic) {
+                var hasher = FNV1a64()
+                hasher.add(partition.topic.utf8)
+                hasher.add(UInt8(ascii: ":"))
+                prefix = (partition.topic, hasher)
+            }
+            var hasher = prefix!.hasher
+            addDecimal(partition.id, to: &hasher)
+            hashes.append(hasher.value)
         }
-        // The decimal digits, most significant first, without making a String.
-        var scale = 1
-        while partition.id / scale >= 10 { scale *= 10 }
-        while scale > 0 {
-            hasher.add(UInt8(ascii: "0") + UInt8(partition.id / scale % 10))
-            scale /= 10
+        return hashes
+    }
+
+    /// Adds the decimal digits of `id` (with a `-` if negative), most significant first,
+    /// without making a String.
+    @inline(__always)
+    private static func addDecimal(_ id: Int, to hasher: inout FNV1a64) {
+        guard id >= 0 else {
+            hasher.add(String(id).utf8)
+            return
         }
-        return hasher.value
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes, room for 19 digits
+        var count = 0
+        var rest = UInt64(id)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            hasher.add(buffer[(24 - count)...])
+        }
     }
 
     /// The score of a pair, from the FNV-1a 64 hashes of the member's and the partition's

@@ -11,7 +11,12 @@ public func utf8Precedes(_ a: String, _ b: String) -> Bool {
 /// Whether `a` and `b` have the same UTF-8 bytes (unlike `==`, which treats canonically
 /// equivalent strings as equal).
 func utf8Equal(_ a: String, _ b: String) -> Bool {
-    a.utf8.elementsEqual(b.utf8)
+    let equal = a.utf8.withContiguousStorageIfAvailable { aBytes in
+        b.utf8.withContiguousStorageIfAvailable { bBytes in
+            aBytes.elementsEqual(bBytes)
+        }
+    }
+    return (equal ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }
 
 /// `names` sorted by UTF-8 bytes, each byte-distinct name once.

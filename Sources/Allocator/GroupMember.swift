@@ -51,6 +51,12 @@ public actor GroupMember {
     private var partitionSetSize = 0
     /// `mzxid` of the partition data read last.
     private var partitionsReadAt: Int64?
+    /// Whether a watch on the partition set is in place and has not fired: then the last read
+    /// is current (ZooKeeper tells of a change before answering any later read).
+    private var partitionsWatchArmed = false
+    /// Whether the next view read looks at the partition set's `mzxid` even with the watch
+    /// armed: after a reconnection, on the periodic read, after a lease ran out.
+    private var recheckPartitions = true
     private var malformedPartitions: (reason: String, version: Int32)?
     private var lastError: String?
     private var lastRebalance: (at: Date, duration: Duration)?
@@ -205,6 +211,8 @@ public actor GroupMember {
         sessionTasks = []
         watchTasks.values.forEach { $0.cancel() }
         watchTasks = [:]
+        partitionsWatchArmed = false
+        recheckPartitions = true
         debounce?.timer.cancel()
         debounce = nil
         leaseTimer?.cancel()
@@ -240,7 +248,7 @@ public actor GroupMember {
             await seed(client)
         }
         let party = Party(client: client, path: layout.membersPath, member: configuration.member)
-        try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: Self.conflictWait(session.timeout))
+        try await party.join(data: joiningMetadata.encoded, conflictWait: Self.conflictWait(session.timeout))
         logger.info("joined", metadata: ["strategy": "\(strategy.name)"])
     }
 
@@ -308,15 +316,17 @@ public actor GroupMember {
         }
     }
 
-    private func metadata(generation: Int64, digest: String) -> MemberMetadata {
-        MemberMetadata(
-            host: configuration.host, pid: configuration.pid, strategy: strategy?.name ?? "",
-            generation: generation, digest: digest)
+    /// The metadata of a member that has no allocation yet.
+    private var joiningMetadata: MemberMetadata {
+        MemberMetadata(host: configuration.host, pid: configuration.pid, strategy: strategy?.name ?? "", generation: 0, digest: "")
     }
 
     // MARK: Reading the view and rebalancing
 
-    private func requestRefresh() {
+    /// Queues a view read (one at most). `recheckingPartitions`: look at the partition set's
+    /// `mzxid` even if its watch has not fired.
+    private func requestRefresh(recheckingPartitions: Bool = false) {
+        if recheckingPartitions { recheckPartitions = true }
         guard !refreshQueued, let events else { return }
         refreshQueued = true
         events.yield(.refresh)
@@ -353,17 +363,17 @@ public actor GroupMember {
         let layout = configuration.layout
         let party = Party(client: client, path: layout.membersPath, member: configuration.member)
         do {
-            // Three independent reads, sent together.
+            // Independent reads, sent together.
             async let membership = party.members()
-            async let joined = party.isJoined()
+            async let ownNode = party.ownNode()
             let partitionSet = try await readPartitions(client)
             let (names, membersVersion, membersWatch) = try await membership
-            let isJoined = try await joined
+            let node = try await ownNode
             watch(.members, membersWatch)
             guard let partitions = partitionSet else { return }
 
             guard !stopping else { return }
-            guard isJoined, names.contains(configuration.member) else {
+            guard let node, names.contains(configuration.member) else {
                 try await rejoin(party)
                 return
             }
@@ -391,7 +401,7 @@ public actor GroupMember {
             // gains waits for the others: their acknowledgements are read (all at once) before
             // the view goes out, with the gains they allow.
             if awaited.isEmpty || !held.isSubset(of: ownPartitions) { publish() }
-            try await publishMetadata(party)
+            try await publishMetadata(party, nodeVersion: node.version)
             try await awaitHandovers(party)
             publish()
         } catch let error as ExecStrategyError {
@@ -409,9 +419,14 @@ public actor GroupMember {
         }
     }
 
-    /// The partition set, with a watch on it: read and parsed again only when its version
-    /// changed since the last good read (a membership change alone costs one `exists`).
+    /// The partition set, with a watch on it: the last good read while its watch is armed
+    /// (a membership change alone costs nothing here), read and parsed again only when its
+    /// `mzxid` changed since the last good read.
     private func readPartitions(_ client: ZooKeeperClient) async throws -> (partitions: [Partition], version: Int32)? {
+        if partitionsWatchArmed, !recheckPartitions, malformedPartitions == nil, let cached = lastGoodPartitions {
+            return cached
+        }
+        recheckPartitions = false
         let path = configuration.layout.partitionsPath
         let (stat, existsWatch) = try await client.retrying { try await client.existsWatching(path) }
         if let stat, let cached = lastGoodPartitions, stat.mzxid == partitionsReadAt, malformedPartitions == nil {
@@ -466,11 +481,10 @@ public actor GroupMember {
     /// waited for.
     private func awaitHandovers(_ party: Party) async throws {
         guard let view, !awaited.isEmpty else { return }
-        let generation = view.generation
         // One read per member, all sent together.
         let pending = try await withThrowingTaskGroup(of: (String, Watch?).self) { group in
             for member in unacknowledged {
-                group.addTask { (member, try await Self.unacknowledgedWatch(party, member, generation)) }
+                group.addTask { (member, try await Self.unacknowledgedWatch(party, member, view)) }
             }
             var pending: [(String, Watch?)] = []
             for try await result in group { pending.append(result) }
@@ -493,7 +507,7 @@ public actor GroupMember {
         guard let view, let client, unacknowledged.contains(member) else { return }
         let party = Party(client: client, path: configuration.layout.membersPath, member: configuration.member)
         do {
-            let watch = try await Self.unacknowledgedWatch(party, member, view.generation)
+            let watch = try await Self.unacknowledgedWatch(party, member, view)
             guard self.view == view, unacknowledged.contains(member) else { return }
             if let watch { self.watch(.member(member), watch) } else { acknowledged(member) }
         } catch {
@@ -510,14 +524,17 @@ public actor GroupMember {
         publish()
     }
 
-    /// A watch on `member`'s node if its metadata shows a generation before `generation`;
-    /// `nil` once it shows that generation or a later one, keeps no allocatord metadata, or
-    /// its node is gone.
-    private static func unacknowledgedWatch(_ party: Party, _ member: String, _ generation: Int64) async throws -> Watch? {
+    /// A watch on `member`'s node if its metadata shows an older view than `view`; `nil`
+    /// once it shows that view or a newer one, keeps no allocatord metadata, or its node is
+    /// gone.
+    private static func unacknowledgedWatch(_ party: Party, _ member: String, _ view: View) async throws -> Watch? {
         let path = ZNodePath.join(party.path, member)
         do {
             let (node, watch) = try await party.client.retrying { try await party.client.getDataWatching(path) }
-            if let metadata = MemberMetadata(decoding: node.data), metadata.generation < generation { return watch }
+            if let metadata = MemberMetadata(decoding: node.data),
+               !metadata.hasReached(membersVersion: view.membersVersion, partitionsVersion: view.partitionsVersion) {
+                return watch
+            }
         } catch let error as ZooKeeperError where error.code == .noNode {}
         return nil
     }
@@ -526,22 +543,33 @@ public actor GroupMember {
     /// view, or of a member's acknowledgement).
     private func watch(_ node: WatchedNode, _ watch: Watch) {
         watchTasks[node]?.cancel()
+        if node == .partitions { partitionsWatchArmed = true }
         watchTasks[node] = Task { [weak self] in
             guard let event = try? await watch.fired(), event.kind != .sessionEnded else { return }
             switch node {
-            case .members, .partitions: await self?.changed()
+            case .members: await self?.changed()
+            case .partitions: await self?.partitionsChanged()
             case .member(let member): await self?.acknowledgementMayHaveChanged(member)
             }
         }
     }
 
-    /// Writes generation and digest into the member's node, so tools can see agreement.
-    private func publishMetadata(_ party: Party) async throws {
+    private func partitionsChanged() {
+        partitionsWatchArmed = false
+        changed()
+    }
+
+    /// Writes generation and digest into the member's node (at `nodeVersion`, as the view's
+    /// read found it), so tools and the other members can see agreement.
+    private func publishMetadata(_ party: Party, nodeVersion: Int32) async throws {
         guard !stopping, let view, allocation != nil else { return }
-        let metadata = metadata(generation: view.generation, digest: digest)
+        let metadata = MemberMetadata(
+            host: configuration.host, pid: configuration.pid, strategy: strategy?.name ?? "",
+            generation: view.generation, digest: digest,
+            membersVersion: view.membersVersion, partitionsVersion: view.partitionsVersion)
         guard metadata != metadataPublished else { return }
         do {
-            try await party.update(data: metadata.encoded)
+            try await party.update(data: metadata.encoded, version: nodeVersion)
             metadataPublished = metadata
         } catch PartyError.notMember {
             try await rejoin(party)
@@ -559,8 +587,8 @@ public actor GroupMember {
         staleness += 1
         publish()
         let wait = client?.status.session?.timeout ?? configuration.zooKeeper.sessionTimeout
-        try await party.join(data: metadata(generation: 0, digest: "").encoded, conflictWait: Self.conflictWait(wait))
-        requestRefresh()
+        try await party.join(data: joiningMetadata.encoded, conflictWait: Self.conflictWait(wait))
+        requestRefresh(recheckingPartitions: true)
     }
 
     // MARK: Session events and the lease
@@ -572,7 +600,7 @@ public actor GroupMember {
         case .connected:
             if case .suspended = previous {
                 logger.info("reconnected within the session")
-                requestRefresh()
+                requestRefresh(recheckingPartitions: true)
             }
         case .suspended:
             logger.warning("connection lost; the share stays valid until its lease runs out")
@@ -589,13 +617,13 @@ public actor GroupMember {
         let renewal = session.timeout / 3
         sessionTasks.append(Task { [weak self] in
             while (try? await Task.sleep(for: renewal)) != nil {
-                await self?.publish()
+                await self?.publish(renewingLease: true)
             }
         })
         let fullRead = configuration.fullReadInterval
         sessionTasks.append(Task { [weak self] in
             while (try? await Task.sleep(for: fullRead)) != nil {
-                await self?.requestRefresh()
+                await self?.requestRefresh(recheckingPartitions: true)
             }
         })
     }
@@ -612,7 +640,12 @@ public actor GroupMember {
 
     /// Publishes the document that the member's state calls for, unless it is the one
     /// published last. The only place documents are made.
-    private func publish() {
+    ///
+    /// A document that differs from the last only in its lease goes out only when
+    /// `renewingLease` (the renewal ticker, the lease's deadline): every answer from ZooKeeper
+    /// moves the lease on a little, and a rebalance would otherwise publish the same share
+    /// two or three times (a file write and a `watch` line each).
+    private func publish(renewingLease: Bool = false) {
         let now = ContinuousClock.now
         if let deadline = leaseDeadline, now >= deadline, viewIsFresh {
             // The lease ran out (the connection is gone, or this process was paused): nothing
@@ -620,7 +653,7 @@ public actor GroupMember {
             logger.warning("the lease ran out; the share is dropped until the view is read again")
             viewIsFresh = false
             staleness += 1
-            if case .connected = connection { requestRefresh() }
+            if case .connected = connection { requestRefresh(recheckingPartitions: true) }
         }
         var state: MemberState
         var lease: ContinuousClock.Instant?
@@ -652,7 +685,7 @@ public actor GroupMember {
         // Renewals compare the lease itself: its wall-clock time wobbles with the clock.
         var unchanged = document
         unchanged.validUntil = published?.validUntil
-        if unchanged == published, lease == leaseDeadline { return }
+        if unchanged == published, lease == leaseDeadline || !renewingLease { return }
         published = document
         held = Set(document.allocation.flatMap { topic, ids in ids.map { Partition(topic: topic, id: $0) } })
         leaseDeadline = lease
@@ -675,7 +708,7 @@ public actor GroupMember {
         guard let deadline else { return }
         leaseTimer = Task { [weak self] in
             guard (try? await Task.sleep(until: deadline)) != nil else { return }
-            await self?.publish()
+            await self?.publish(renewingLease: true)
         }
     }
 

@@ -76,23 +76,36 @@ public struct Party: Sendable {
     /// - Throws: `PartyError.notMember` if the node is gone or another session's (a kiel peer
     ///   may have taken the name over).
     public func update(data: [UInt8]) async throws {
-        try await client.retrying {
+        guard let node = try await ownNode() else { throw PartyError.notMember(member: member, path: memberPath) }
+        try await update(data: data, version: node.version)
+    }
+
+    /// Replaces this member's metadata, one request instead of two when the node is still at
+    /// `version`, as `ownNode()` saw it. If it is not (our own write went through before the
+    /// connection dropped, say), the node is looked at again as in `update(data:)`.
+    /// - Throws: `PartyError.notMember` if the node is gone or another session's.
+    public func update(data: [UInt8], version: Int32) async throws {
+        do {
+            try await client.retrying { try await client.setData(memberPath, data, version: version) }
+        } catch let error as ZooKeeperError where error.code == .noNode {
+            throw PartyError.notMember(member: member, path: memberPath)
+        } catch let error as ZooKeeperError where error.code == .badVersion {
+            guard let node = try await ownNode() else { throw PartyError.notMember(member: member, path: memberPath) }
             do {
-                let stat = try await client.exists(memberPath)
-                guard let stat, stat.ephemeralOwner == client.status.session?.id else {
-                    throw PartyError.notMember(member: member, path: memberPath)
-                }
-                try await client.setData(memberPath, data, version: stat.version)
+                try await client.retrying { try await client.setData(memberPath, data, version: node.version) }
             } catch let error as ZooKeeperError where error.code == .badVersion || error.code == .noNode {
                 throw PartyError.notMember(member: member, path: memberPath)
             }
         }
     }
 
-    /// Whether this member's node exists and this session owns it.
-    public func isJoined() async throws -> Bool {
-        try await client.retrying { try await client.exists(memberPath)?.ephemeralOwner == client.status.session?.id }
+    /// This member's node, if it exists and this session owns it.
+    public func ownNode() async throws -> Stat? {
+        let stat = try await client.retrying { try await client.exists(memberPath) }
+        guard let stat, stat.ephemeralOwner == client.status.session?.id else { return nil }
+        return stat
     }
+
 
     /// Deletes this member's node if this session owns it, so the others rebalance at once.
     public func leave() async throws {

@@ -37,7 +37,7 @@ import TestSupport
         #expect(await eventually { notify.received.dropFirst(count).contains { $0.text.hasPrefix("READY=1") } })
         let reload = notify.received.dropFirst(count).map(\.text)
         #expect(reload.first?.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") == true)
-        #expect(daemon.log.contains("SIGHUP: applied"))
+        #expect(await eventually { daemon.log.contains("SIGHUP: applied") })
 
         await daemon.stop()
         #expect(notify.received.contains { $0.text == "STOPPING=1" })
