@@ -321,8 +321,10 @@ class Bench:
         return stat.ctime / 1000.0 if stat else None
 
 
-def run_impl(bench, impl, n, args, rng_seed, results):
-    group = "conv-%s-%d-%d" % (impl[0], n, os.getpid())
+def run_impl(bench, impl, n, args, rng_seed, results, events=None, kills=None, label=""):
+    events = args.events if events is None else events
+    kills = args.kills if kills is None else kills
+    group = "conv-%s%s-%d-%d" % (label, impl[0], n, os.getpid())
     prefix = impl[0]
     counter = [0]
     rng = random.Random(rng_seed)
@@ -370,14 +372,14 @@ def run_impl(bench, impl, n, args, rng_seed, results):
         bench.reap(victim)
         bench.settle(args.pause)
 
-    for i in range(args.events):
+    for i in range(events):
         join(True)
         leave(signal.SIGTERM, "leave")
-        print("  %s N=%d: %d/%d joins and leaves" % (impl, n, i + 1, args.events), file=sys.stderr, flush=True)
-    for i in range(args.kills):
+        print("  %s%s N=%d: %d/%d joins and leaves" % (label, impl, n, i + 1, events), file=sys.stderr, flush=True)
+    for i in range(kills):
         leave(signal.SIGKILL, "kill-9")
         join(False)
-        print("  %s N=%d: %d/%d kills" % (impl, n, i + 1, args.kills), file=sys.stderr, flush=True)
+        print("  %s%s N=%d: %d/%d kills" % (label, impl, n, i + 1, kills), file=sys.stderr, flush=True)
     bench.stop_all()
 
 
@@ -425,6 +427,8 @@ def main():
     ap.add_argument("--strategy", default="", help="allocatord's --strategy (default: consistent)")
     ap.add_argument("--kiel-peer", choices=["light", "full"], default="light")
     ap.add_argument("--pause", type=float, default=0.3, help="quiet time after each event, s (0.3)")
+    ap.add_argument("--warmup", type=int, default=40,
+                    help="unmeasured joins and leaves per implementation, N = 3, before measuring (40)")
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--tmp", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     ap.add_argument("--json", help="write every sample here")
@@ -459,6 +463,12 @@ def main():
     except PermissionError:
         pass
     try:
+        # A fresh ZooKeeper spends its first minute compiling its own code (the JVM's JIT,
+        # as much CPU as 20 members): warm it with every implementation's requests first, as a
+        # long-running production server is.
+        for impl in impls:
+            if args.warmup:
+                run_impl(bench, impl, 3, args, 0, [], events=args.warmup, kills=0, label="warm-up ")
         for n in sizes:
             for impl in impls:
                 print("%s, N = %d" % (impl, n), file=sys.stderr, flush=True)

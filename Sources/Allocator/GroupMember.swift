@@ -247,6 +247,9 @@ public actor GroupMember {
         if !seeded {
             await seed(client)
         }
+        // Read (and parse) the partition set before joining: the others rebalance as soon as
+        // this member's node appears, and its own first view then costs no more than theirs.
+        _ = try await readPartitions(client)
         let party = Party(client: client, path: layout.membersPath, member: configuration.member)
         try await party.join(data: joiningMetadata.encoded, conflictWait: Self.conflictWait(session.timeout))
         logger.info("joined", metadata: ["strategy": "\(strategy.name)"])
