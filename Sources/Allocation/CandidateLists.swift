@@ -53,10 +53,9 @@ struct CandidateLists {
                                 let end = (chunk + 1) * partitionCount / chunkCount
                                 for partition in first..<end {
                                     let slots = partition * length..<(partition + 1) * length
-                                    storage.counts[partition] = CandidateLists.select(
+                                    storage.counts[partition] = CandidateLists.selectAmongAll(
                                         into: List(members: .init(rebasing: storage.members[slots]), scores: .init(rebasing: storage.scores[slots])),
-                                        key: storage.keys[partition], hashes: storage.hashes
-                                    ) { _ in true }
+                                        key: storage.keys[partition], hashes: storage.hashes)
                                 }
                             }
                             if chunkCount == 1 {
@@ -109,6 +108,29 @@ struct CandidateLists {
         var list = list
         for member in 0..<hashes.count where isCandidate(member) {
             list.offer(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: key), member: member)
+        }
+        return list.count
+    }
+
+    /// `select` with every member a candidate, the hot loop: once the list is full, a member
+    /// costs one score and one comparison with the list's worst score, kept in a register.
+    @inline(__always)
+    private static func selectAmongAll(into list: List, key: UInt64, hashes: UnsafeBufferPointer<UInt64>) -> Int {
+        var list = list
+        let length = list.members.count
+        let first = min(length, hashes.count)
+        for member in 0..<first {
+            list.offer(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: key), member: member)
+        }
+        guard first < hashes.count else { return list.count }
+        var worstKept = list.scores[length - 1]
+        for member in first..<hashes.count {
+            let score = ConsistentStrategy.score(memberHash: hashes[member], partitionHash: key)
+            // An equal score stays behind those kept, whose member indices are lower.
+            if score > worstKept {
+                list.offer(score, member: member)
+                worstKept = list.scores[length - 1]
+            }
         }
         return list.count
     }

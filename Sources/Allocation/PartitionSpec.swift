@@ -129,9 +129,13 @@ func sortedUniquePartitions(_ partitions: [Partition]) -> [Partition] {
     var ranks = Array(repeating: 0, count: topicOrder.count)
     for (rank, topic) in topicOrder.enumerated() { ranks[topicRanks[topic, default: 0]] = rank }
     for position in keys.indices { keys[position].topic = ranks[keys[position].topic] }
-    keys.sort { a, b in
+    func precedes(_ a: (topic: Int, scaled: UInt64, digits: Int, index: Int), _ b: (topic: Int, scaled: UInt64, digits: Int, index: Int)) -> Bool {
         if a.topic != b.topic { return a.topic < b.topic }
         return a.scaled != b.scaled ? a.scaled < b.scaled : a.digits < b.digits
+    }
+    // Partitions that come sorted (a view's, handed to a strategy) skip the sort.
+    if zip(keys, keys.dropFirst()).contains(where: { precedes($1, $0) }) {
+        keys.sort(by: precedes)
     }
     var result: [Partition] = []
     result.reserveCapacity(keys.count)
