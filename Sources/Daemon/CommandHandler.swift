@@ -13,6 +13,16 @@ struct CommandHandler: LineHandler {
     let broadcaster: DocumentBroadcaster
     let live: LiveSettings
 
+    /// `get` and `ping` (without arguments), answered on the event loop: the document is
+    /// cached, nothing to wait for.
+    func immediateReply(to line: String) -> String? {
+        switch line {
+        case "get": broadcaster.latest ?? "{}"
+        case "ping": #"{"ok":true}"#
+        default: nil
+        }
+    }
+
     func handle(_ line: String, from peer: PeerCredentials) async -> LineReply {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         let (command, argument) = trimmed.firstIndex(of: " ").map {

@@ -1,3 +1,4 @@
+import SocketServer
 import Synchronization
 
 /// Hands every published document to every `watch` stream (spec §9): a new stream gets the
@@ -5,7 +6,7 @@ import Synchronization
 final class DocumentBroadcaster: Sendable {
     private struct State {
         var latest: String?
-        var subscribers: [Int: AsyncStream<String>.Continuation] = [:]
+        var subscribers: [Int: AsyncStream<ReplyLine>.Continuation] = [:]
         var nextSubscriber = 0
         var finished = false
     }
@@ -15,19 +16,20 @@ final class DocumentBroadcaster: Sendable {
     /// The current document as JSON, if one was published.
     var latest: String? { state.withLock { $0.latest } }
 
-    /// Sends `json` to every stream.
+    /// Sends `json` to every stream (encoded once for all of them).
     func publish(_ json: String) {
+        let line = ReplyLine(json)
         state.withLock { state in
             state.latest = json
-            for subscriber in state.subscribers.values { subscriber.yield(json) }
+            for subscriber in state.subscribers.values { subscriber.yield(line) }
         }
     }
 
     /// A stream of documents: the current one, then every one published until `finish()`.
-    func subscribe() -> AsyncStream<String> {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+    func subscribe() -> AsyncStream<ReplyLine> {
+        let (stream, continuation) = AsyncStream.makeStream(of: ReplyLine.self)
         let id = state.withLock { state -> Int in
-            if let latest = state.latest { continuation.yield(latest) }
+            if let latest = state.latest { continuation.yield(ReplyLine(latest)) }
             if state.finished { continuation.finish() }
             state.subscribers[state.nextSubscriber] = continuation
             state.nextSubscriber += 1

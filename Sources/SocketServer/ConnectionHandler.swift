@@ -17,8 +17,8 @@ import NIOCore
 ///   that went out or after ``tooSlowGrace``, whichever comes first.
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Request
-    typealias OutboundIn = String
-    typealias OutboundOut = String
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// Requests read but not yet taken by the task, beyond which the server stops reading.
     static let maxQueuedRequests = 16
@@ -37,6 +37,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var worker: Task<Void, Never>?
     /// Requests given to the task that it has not taken yet.
     private var queued = 0
+    /// Requests given to the task whose replies are not written yet (a stream's, never): an
+    /// immediate reply is written only when there are none, or it would overtake them.
+    private var unanswered = 0
     /// A `read` held back because too many requests were queued.
     private var readHeld = false
     /// Bytes written to the channel and not yet taken by the kernel.
@@ -66,8 +69,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isClosing else { return }
+        let request = Self.unwrapInboundIn(data)
+        // Answered here on the loop if it can be at once, nothing is before it, and the
+        // client reads what it gets (else through the task, whose queue holds back reading).
+        if unanswered == 0, pendingBytes <= maxPendingOutputBytes / 2, case .line(let line) = request,
+           let reply = handler.immediateReply(to: line) {
+            _ = write(ReplyLine(reply))
+            return
+        }
+        unanswered += 1
         queued += 1
-        continuation.yield(Self.unwrapInboundIn(data))
+        continuation.yield(request)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -127,13 +139,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
         _ requests: AsyncStream<Request>, handler: any LineHandler, peer: PeerCredentials,
         connection: NIOLoopBound<ConnectionHandler>, eventLoop: any EventLoop
     ) async {
-        /// Queues a reply line. Hops are in order, so replies are too.
+        /// Queues the reply line of a request. Hops are in order, so replies are too.
         func post(_ line: String) {
-            eventLoop.execute { _ = connection.value.write(line) }
+            eventLoop.execute {
+                _ = connection.value.write(ReplyLine(line))
+                connection.value.unanswered -= 1
+            }
         }
         /// Queues a line of a stream and waits for the hop: a stream that produces faster than
         /// the loop writes cannot pile up hops. False once the connection is closing.
-        func send(_ line: String) async -> Bool {
+        func send(_ line: ReplyLine) async -> Bool {
             (try? await eventLoop.submit { connection.value.write(line) }.get()) ?? false
         }
         serving: for await request in requests {
@@ -158,15 +173,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Queues one reply line, unless the client has left too much unread.
-    private func write(_ line: String) -> Bool {
+    private func write(_ line: ReplyLine) -> Bool {
         guard let context, !isClosing else { return false }
         if pendingBytes > maxPendingOutputBytes {
             cutOff(context: context)
             return false
         }
-        let size = line.utf8.count + 1
+        let size = line.bytes.readableBytes
         pendingBytes += size
-        let written = context.writeAndFlush(Self.wrapOutboundOut(line))
+        let written = context.writeAndFlush(Self.wrapOutboundOut(line.bytes))
         written.assumeIsolated().whenComplete { _ in self.pendingBytes -= size }
         lastWrite = written
         return true
@@ -197,7 +212,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             metadata: ["pending_bytes": "\(pendingBytes)", "limit": "\(maxPendingOutputBytes)"])
         isClosing = true
         worker?.cancel()
-        lastWrite = context.writeAndFlush(Self.wrapOutboundOut(handler.reply(to: .tooSlow)))
+        lastWrite = context.writeAndFlush(Self.wrapOutboundOut(ReplyLine(handler.reply(to: .tooSlow)).bytes))
         closeAfterOutput(context: context)
         let channel = context.channel
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.tooSlowGrace) { channel.close(promise: nil) }

@@ -10,4 +10,15 @@ public protocol LineHandler: Sendable {
     /// `{"error":{"code":"line_too_long","message":"..."}}`). It may run on the server's event
     /// loop: it must not block.
     func reply(to error: LineProtocolError) -> String
+
+    /// The reply to `line` if it can be given at once, without waiting for anything (a cached
+    /// document), or `nil` to have `handle` answer it. It runs on the server's event loop,
+    /// which then skips two thread hops: it must not block. Never called while an earlier
+    /// request of the connection is unanswered, so replies stay in order.
+    func immediateReply(to line: String) -> String?
+}
+
+extension LineHandler {
+    /// No immediate replies: `handle` answers everything.
+    public func immediateReply(to line: String) -> String? { nil }
 }

@@ -11,5 +11,5 @@ public enum LineReply: Sendable {
     /// with `.cancelled`, and its continuation's `yield` returns `.terminated`. When the stream
     /// finishes, the server closes the connection: requests sent after the one that started a
     /// stream are never answered.
-    case stream(AsyncStream<String>)
+    case stream(AsyncStream<ReplyLine>)
 }

@@ -155,7 +155,6 @@ public final class LineServer: Sendable {
             try channel.pipeline.syncOperations.addHandlers(
                 ByteToMessageHandler(LineFrameDecoder(limit: configuration.maxLineLength)),
                 RequestDecoder(limit: configuration.maxLineLength),
-                MessageToByteHandler(LineEncoder()),
                 ConnectionHandler(
                     handler: handler, maxPendingOutputBytes: configuration.maxPendingOutputBytes, logger: logger))
         case .full:

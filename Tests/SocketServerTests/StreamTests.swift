@@ -20,7 +20,7 @@ import Testing
             let handler = test.handler
             #expect(await eventually { handler.watchers.value.count == 1 })
             for number in 0..<3 {
-                handler.watchers.value[0].yield("change \(number)")
+                handler.watchers.value[0].yield(ReplyLine("change \(number)"))
                 #expect(try await client.readLine() == "change \(number)")
             }
             handler.watchers.value[0].finish()

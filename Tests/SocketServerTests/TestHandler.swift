@@ -3,14 +3,15 @@ import SocketServer
 import TestSupport
 
 /// A ``LineHandler`` with commands for each behaviour the tests look at:
-/// `ping` → `pong`; `echo TEXT` → TEXT; `slow MS TEXT` → TEXT after MS milliseconds;
+/// `ping` → `pong`; `echo TEXT` → TEXT (both answered at once, on the event loop, when
+/// nothing is before them); `slow MS TEXT` → TEXT after MS milliseconds;
 /// `peer` → `PID UID GID`; `count N` → a stream of `0` to `N-1`; `watch` → a stream the test
 /// feeds through ``watchers``; `flood` → an endless stream of 1000-byte lines, as fast as the
 /// server takes them; `block` → `released` once ``gate`` is open.
 /// Protocol errors are answered `error CODE`.
 final class TestHandler: LineHandler {
     /// The continuations of the `watch` streams, in order of the requests.
-    let watchers = Shared<[AsyncStream<String>.Continuation]>([])
+    let watchers = Shared<[AsyncStream<ReplyLine>.Continuation]>([])
     /// How many `watch` and `flood` streams were ended by the server (cancelled).
     let cancelledStreams = Shared(0)
     /// How many `block` requests are waiting.
@@ -35,11 +36,11 @@ final class TestHandler: LineHandler {
         case "count":
             let count = Int(argument)!
             return .stream(AsyncStream { continuation in
-                for number in 0..<count { continuation.yield("\(number)") }
+                for number in 0..<count { continuation.yield(ReplyLine("\(number)")) }
                 continuation.finish()
             })
         case "watch":
-            let (stream, continuation) = AsyncStream<String>.makeStream()
+            let (stream, continuation) = AsyncStream<ReplyLine>.makeStream()
             let cancelledStreams = cancelledStreams
             continuation.onTermination = { termination in
                 if case .cancelled = termination { cancelledStreams.update { $0 += 1 } }
@@ -47,12 +48,12 @@ final class TestHandler: LineHandler {
             watchers.update { $0.append(continuation) }
             return .stream(stream)
         case "flood":
-            let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(64))
+            let (stream, continuation) = AsyncStream.makeStream(of: ReplyLine.self, bufferingPolicy: .bufferingOldest(64))
             let cancelledStreams = cancelledStreams
             continuation.onTermination = { termination in
                 if case .cancelled = termination { cancelledStreams.update { $0 += 1 } }
             }
-            let filler = String(repeating: "x", count: 1000)
+            let filler = ReplyLine(String(repeating: "x", count: 1000))
             Task {
                 while true {
                     switch continuation.yield(filler) {
@@ -72,6 +73,14 @@ final class TestHandler: LineHandler {
         default:
             return .line("unknown \(line)")
         }
+    }
+
+    /// `ping` and `echo TEXT` are answered at once, on the event loop, so that the tests take
+    /// both ways a reply can go.
+    func immediateReply(to line: String) -> String? {
+        if line == "ping" { return "pong" }
+        if line.hasPrefix("echo ") { return String(line.dropFirst(5)) }
+        return nil
     }
 
     func reply(to error: LineProtocolError) -> String {
