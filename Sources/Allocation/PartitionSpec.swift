@@ -133,10 +133,10 @@ func sortedUniquePartitions(_ partitions: [Partition]) -> [Partition] {
         if a.topic != b.topic { return a.topic < b.topic }
         return a.scaled != b.scaled ? a.scaled < b.scaled : a.digits < b.digits
     }
-    // Partitions that come sorted (a view's, handed to a strategy) skip the sort.
-    if zip(keys, keys.dropFirst()).contains(where: { precedes($1, $0) }) {
-        keys.sort(by: precedes)
-    }
+    // Partitions that come sorted and unique (a view's, handed to a strategy) are kept as
+    // they are, not sorted or copied.
+    if !zip(keys, keys.dropFirst()).contains(where: { !precedes($0, $1) }) { return partitions }
+    keys.sort(by: precedes)
     var result: [Partition] = []
     result.reserveCapacity(keys.count)
     var previous: (topic: Int, scaled: UInt64, digits: Int)?
