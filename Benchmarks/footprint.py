@@ -12,6 +12,8 @@ Starts one ZooKeeper (`scripts/zk up --owner PID`), then --runs times, each in a
   * opens --watchers `watch` streams (drained), waits 2 s (a lease renewal included), and
     reads VmRSS and VmHWM from /proc/PID/status;
   * SIGTERM, and waits for the exit.
+The daemon gets the Environment= of systemd/allocatord@.service (glibc malloc thresholds), as
+it runs when deployed; --bin points at another build (e.g. one made with --static-swift-stdlib).
 Then the sizes of .build/release/allocatord and allocatorctl, as built and after `strip`
 (on copies). Prints medians (and min/max) as Markdown.
 """
@@ -31,6 +33,21 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = ",".join("t%d:0-999" % t for t in range(10))
+
+
+def unit_environment():
+    """The Environment= of systemd/allocatord@.service: the daemon runs as it is deployed."""
+    env = {}
+    with open(os.path.join(ROOT, "systemd", "allocatord@.service")) as f:
+        for line in f:
+            if line.startswith("Environment="):
+                for item in line[len("Environment="):].split():
+                    key, _, value = item.partition("=")
+                    env[key] = value
+    return env
+
+
+UNIT_ENVIRONMENT = unit_environment()
 
 
 def status_kb(pid, field):
@@ -55,7 +72,7 @@ def one_run(allocatord, zk, folder, i, watchers, spec):
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(notify_path)
     sock = os.path.join(folder, "m%d.sock" % i)
-    env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+    env = dict(os.environ, NOTIFY_SOCKET=notify_path, **UNIT_ENVIRONMENT)
     log = open(os.path.join(folder, "m%d.log" % i), "wb")
     t0 = time.time()
     proc = subprocess.Popen([allocatord, "--zk", zk, "--group", "fp-%d-%d" % (os.getpid(), i), "--member", "m",
