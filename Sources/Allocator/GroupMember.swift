@@ -76,11 +76,21 @@ public actor GroupMember {
     private var leaseDeadline: ContinuousClock.Instant?
     private var leaseTimer: Task<Void, Never>?
 
+    /// A failed `exec:` allocation is tried again after this delay (doubling, up to 30 s), even
+    /// without a change: the failure may have been passing (a slow start under load).
+    private var execRetry: (delay: Duration, timer: Task<Void, Never>)?
+
     // Coalescing of changes.
     private var refreshQueued = false
     private var debounce: (firstChange: ContinuousClock.Instant, timer: Task<Void, Never>)?
 
     private var published: MemberDocument?
+
+    // Delivery of documents (see `awaitDelivery`): counts of documents yielded and reported
+    // delivered; `nil` while nobody reports.
+    private var yieldedCount = 0
+    private var deliveredCount: Int?
+    private var deliveryWaiter: (count: Int, continuation: CheckedContinuation<Void, Never>)?
 
     private enum Event: Sendable {
         /// Read the view and rebalance.
@@ -144,6 +154,8 @@ public actor GroupMember {
     public func stop() async {
         guard !stopping else { return }
         stopping = true
+        deliveryWaiter?.continuation.resume()
+        deliveryWaiter = nil
         publish()
         if let client {
             if case .connected = connection {
@@ -215,6 +227,8 @@ public actor GroupMember {
         recheckPartitions = true
         debounce?.timer.cancel()
         debounce = nil
+        execRetry?.timer.cancel()
+        execRetry = nil
         leaseTimer?.cancel()
         events?.finish()
         events = nil
@@ -385,6 +399,8 @@ public actor GroupMember {
                 partitions: partitions.partitions, partitionsVersion: partitions.version)
             if newView != view || allocation == nil {
                 let computed = try await allocate(strategy, newView)
+                execRetry?.timer.cancel()
+                execRetry = nil
                 let share = computed.partitions(of: configuration.member)
                 awaited = Set(share).subtracting(held)
                 unacknowledged = Set(newView.members.filter { $0 != configuration.member })
@@ -409,9 +425,15 @@ public actor GroupMember {
             publish()
         } catch let error as ExecStrategyError {
             lastError = "\(error)"
-            logger.error("the allocator failed; keeping the last good allocation: \(error)")
+            let delay = min((execRetry?.delay ?? .milliseconds(500)) * 2, .seconds(30))
+            logger.error("the allocator failed; keeping the last good allocation, trying again in \(delay): \(error)")
             if staleness == self.staleness, allocation != nil { viewIsFresh = true }
             publish()
+            execRetry?.timer.cancel()
+            execRetry = (delay, Task { [weak self] in
+                guard (try? await Task.sleep(for: delay)) != nil else { return }
+                await self?.requestRefresh()
+            })
         } catch let error as PartyError {
             // The name is held by another session now: membership is impossible.
             membershipError = error
@@ -475,8 +497,8 @@ public actor GroupMember {
     }
 
     /// Releases the partitions this member newly takes once every other member has rebalanced
-    /// to this view or later (its metadata's generation says so: it has published its own
-    /// share of this view, without them) or has left; watches the nodes of those that have not,
+    /// to this very view (its metadata says so: it has published its own share of the view,
+    /// without them) or has left; watches the nodes of those that have not,
     /// and checks each again alone when its node changes (`acknowledgementMayHaveChanged`).
     /// A member that died with its session alive thus keeps its partitions until the session
     /// expires, as its published lease promises: no two members ever publish one partition as
@@ -527,15 +549,16 @@ public actor GroupMember {
         publish()
     }
 
-    /// A watch on `member`'s node if its metadata shows an older view than `view`; `nil`
-    /// once it shows that view or a newer one, keeps no allocatord metadata, or its node is
-    /// gone.
+    /// A watch on `member`'s node if its metadata shows another view than `view`; `nil` once
+    /// it shows exactly that view, keeps no allocatord metadata, or its node is gone. (A member
+    /// already at a newer view may hold again what this view takes from it: this member's own
+    /// view is then stale, its watches fire, and it waits on the newer view instead.)
     private static func unacknowledgedWatch(_ party: Party, _ member: String, _ view: View) async throws -> Watch? {
         let path = ZNodePath.join(party.path, member)
         do {
             let (node, watch) = try await party.client.retrying { try await party.client.getDataWatching(path) }
             if let metadata = MemberMetadata(decoding: node.data),
-               !metadata.hasReached(membersVersion: view.membersVersion, partitionsVersion: view.partitionsVersion) {
+               !metadata.isAt(membersVersion: view.membersVersion, partitionsVersion: view.partitionsVersion) {
                 return watch
             }
         } catch let error as ZooKeeperError where error.code == .noNode {}
@@ -563,8 +586,11 @@ public actor GroupMember {
     }
 
     /// Writes generation and digest into the member's node (at `nodeVersion`, as the view's
-    /// read found it), so tools and the other members can see agreement.
+    /// read found it), so tools and the other members can see agreement. Others take it as
+    /// this member's acknowledgement of the view, so it goes only after the documents
+    /// published before it are delivered (`awaitDelivery`).
     private func publishMetadata(_ party: Party, nodeVersion: Int32) async throws {
+        await awaitDelivery()
         guard !stopping, let view, allocation != nil else { return }
         let metadata = MemberMetadata(
             host: configuration.host, pid: configuration.pid, strategy: strategy?.name ?? "",
@@ -694,6 +720,7 @@ public actor GroupMember {
         leaseDeadline = lease
         scheduleLeaseTimer(lease)
         documentSink.yield(document)
+        yieldedCount += 1
     }
 
     /// This member's share of the allocation, less the partitions still being handed over.
@@ -712,6 +739,38 @@ public actor GroupMember {
         leaseTimer = Task { [weak self] in
             guard (try? await Task.sleep(until: deadline)) != nil else { return }
             await self?.publish(renewingLease: true)
+        }
+    }
+
+    // MARK: Delivery
+
+    /// Makes the member wait, before each acknowledgement of a view to the others (its metadata
+    /// write), until every document it published before has been reported with `delivered()`:
+    /// written to the file and sent to the streams. Otherwise a member killed between the two
+    /// would leave a file that still claims, under its lease, partitions it has acknowledged
+    /// handing over. Call it before `run()`, from the consumer of `documents`.
+    public func reportsDeliveries() {
+        deliveredCount = yieldedCount
+    }
+
+    /// The consumer of `documents` has delivered the next document.
+    public func delivered() {
+        guard let count = deliveredCount else { return }
+        deliveredCount = count + 1
+        if let waiter = deliveryWaiter, count + 1 >= waiter.count {
+            deliveryWaiter = nil
+            waiter.continuation.resume()
+        }
+    }
+
+    /// Waits until every document yielded so far is delivered (at once while nobody reports,
+    /// or once stopping).
+    private func awaitDelivery() async {
+        let target = yieldedCount
+        guard let delivered = deliveredCount, delivered < target, !stopping else { return }
+        await withCheckedContinuation { continuation in
+            deliveryWaiter?.continuation.resume()
+            deliveryWaiter = (target, continuation)
         }
     }
 

@@ -3,7 +3,7 @@ import Foundation
 /// What a member keeps in its znode (spec §4), so that any tool can see whether the group
 /// agrees: `{"version": 1, "host": ..., "pid": ..., "strategy": ..., "generation": N,
 /// "digest": "..."}`, and, beyond the spec, the two versions the generation is the sum of,
-/// `"members_version"` and `"partitions_version"` (see `hasReached`). kiel members keep
+/// `"members_version"` and `"partitions_version"` (see `isAt`). kiel members keep
 /// nothing (empty data).
 public struct MemberMetadata: Codable, Sendable, Hashable {
     public var version = 1
@@ -38,15 +38,17 @@ public struct MemberMetadata: Codable, Sendable, Hashable {
         self.partitionsVersion = partitionsVersion
     }
 
-    /// Whether the member has published its share of a view at least as new as the one with
-    /// these versions: both of its versions are at least as high. The generation alone cannot
-    /// tell: (members 5, partitions 3) and (members 4, partitions 4) are both generation 8
-    /// but different views. Metadata without the versions falls back to the generation.
-    public func hasReached(membersVersion: Int32, partitionsVersion: Int32) -> Bool {
+    /// Whether the member's latest allocation is of the view with these versions: it has
+    /// published its share of exactly that view, so it holds nothing the view gives to others.
+    /// A newer view does not say so (it may give back what the older one took), nor does the
+    /// generation alone: (members 5, partitions 3) and (members 4, partitions 4) are both
+    /// generation 8 but different views. Metadata without the versions falls back to the
+    /// generation.
+    public func isAt(membersVersion: Int32, partitionsVersion: Int32) -> Bool {
         guard let ownMembersVersion = self.membersVersion, let ownPartitionsVersion = self.partitionsVersion else {
-            return generation >= Int64(membersVersion) + Int64(partitionsVersion)
+            return generation == Int64(membersVersion) + Int64(partitionsVersion)
         }
-        return ownMembersVersion >= membersVersion && ownPartitionsVersion >= partitionsVersion
+        return ownMembersVersion == membersVersion && ownPartitionsVersion == partitionsVersion
     }
 
     public var encoded: [UInt8] {

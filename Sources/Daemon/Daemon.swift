@@ -71,7 +71,9 @@ public enum Daemon {
         let publisher = DocumentPublisher(
             stateFile: StateFile(path: configuration.stateFile), broadcaster: broadcaster, notifier: notifier,
             live: live, logger: logger)
-        let publishing = Task { await publisher.publish(member.documents) }
+        // The member acknowledges views to the others only once its documents are out.
+        await member.reportsDeliveries()
+        let publishing = Task { await publisher.publish(member) }
         let signals = SignalHandler { signal in
             switch signal {
             case SIGHUP:

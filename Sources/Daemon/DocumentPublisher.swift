@@ -24,15 +24,18 @@ final class DocumentPublisher: Sendable {
     /// The `STATUS=` line of the latest document.
     var statusLine: String { status.withLock { $0 } }
 
-    /// Publishes every document of `documents` until it ends.
-    func publish(_ documents: AsyncStream<MemberDocument>) async {
+    /// Publishes every document of `member` until they end, telling the member of each one
+    /// delivered (`GroupMember.reportsDeliveries()` must have been called before it runs).
+    func publish(_ member: GroupMember) async {
         stateFile.removeLeftovers()
+        let documents = member.documents
         var previous: MemberDocument?
         var ready = false
         for await document in documents {
             let json = document.json
             broadcaster.publish(json)
             await write(json)
+            await member.delivered()
             let line = Self.statusLine(document)
             status.withLock { $0 = line }
             if !ready, document.state == .active {

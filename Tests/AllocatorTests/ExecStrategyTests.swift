@@ -78,6 +78,25 @@ import TestSupport
         #expect(kept.partitionCount == 4)
     }
 
+    @Test func aFailureIsTriedAgainWithoutAChange() async throws {
+        let server = try await TestZooKeeper.shared.value
+        // Fails on its first run only (as a program might while its machine is overloaded).
+        let path = try program(Self.roundRobin.replacingOccurrences(of: "import json, sys\n", with: """
+            import json, os, sys
+            marker = os.path.join(os.path.dirname(sys.argv[0]), "ran-once")
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                sys.exit(1)
+
+            """))
+        let a = try RunningMember(server, group: uniqueGroup(), name: "a", strategy: .exec(path: path), seed: "t:0-3")
+        defer { Task { await a.stop() } }
+        #expect(await eventually { await a.member.status.lastError?.contains("exited with status 1") == true })
+        // Nothing changes in the group; the member tries again by itself.
+        let active = try await a.waitFor("active after the retry") { $0.state == .active }
+        #expect(active.allocation["t"] == [0, 1, 2, 3])
+    }
+
     @Test func aMissingProgramIsReported() async throws {
         let server = try await TestZooKeeper.shared.value
         let a = try RunningMember(server, group: uniqueGroup(), name: "a", strategy: .exec(path: "/nonexistent/allocate"), seed: "t:0")

@@ -10,19 +10,20 @@ import Testing
             membersVersion: members, partitionsVersion: partitions)
     }
 
-    @Test func anEqualGenerationOfAnotherViewIsNoAcknowledgement() {
+    @Test func onlyTheSameViewIsAnAcknowledgement() {
         // (members 5, partitions 3) and (members 4, partitions 4): both generation 8.
-        let reached = Self.metadata(members: 5, partitions: 3, generation: 8)
-        #expect(!reached.hasReached(membersVersion: 4, partitionsVersion: 4))
-        #expect(reached.hasReached(membersVersion: 5, partitionsVersion: 3))
-        #expect(reached.hasReached(membersVersion: 4, partitionsVersion: 2))
-        #expect(!reached.hasReached(membersVersion: 6, partitionsVersion: 3))
+        let at = Self.metadata(members: 5, partitions: 3, generation: 8)
+        #expect(at.isAt(membersVersion: 5, partitionsVersion: 3))
+        #expect(!at.isAt(membersVersion: 4, partitionsVersion: 4))
+        // A member at a newer view may have taken back what the older view moved away from it.
+        #expect(!at.isAt(membersVersion: 4, partitionsVersion: 2))
+        #expect(!at.isAt(membersVersion: 6, partitionsVersion: 3))
     }
 
     @Test func metadataWithoutVersionsFallsBackToTheGeneration() {
         let old = Self.metadata(members: nil, partitions: nil, generation: 8)
-        #expect(old.hasReached(membersVersion: 4, partitionsVersion: 4))
-        #expect(!old.hasReached(membersVersion: 5, partitionsVersion: 4))
+        #expect(old.isAt(membersVersion: 4, partitionsVersion: 4))
+        #expect(!old.isAt(membersVersion: 4, partitionsVersion: 3))
     }
 
     @Test func theVersionsRoundTripAndStayOptional() throws {

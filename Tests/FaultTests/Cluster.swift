@@ -90,8 +90,8 @@ final class Cluster: @unchecked Sendable {
         let timeline = timeline(around: report.overlaps.map(\.partition))
         #expect(report.unexplained.isEmpty, "\(report)\n\(timeline)", sourceLocation: sourceLocation)
         // F1 (fixed by handovers): nothing is taken from an unreactive holder under its lease.
-        #expect(report.unreactiveHandovers.isEmpty, "\(report)", sourceLocation: sourceLocation)
-        #expect(report.unowned.isEmpty, "unowned: \(report.unowned)", sourceLocation: sourceLocation)
+        #expect(report.unreactiveHandovers.isEmpty, "\(report)\n\(self.timeline(around: Array(Set(report.unreactiveHandovers.map(\.partition)).prefix(2))))", sourceLocation: sourceLocation)
+        #expect(report.unowned.isEmpty, "unowned: \(report.unowned)\n\(self.timeline(around: Array(report.unowned.prefix(2))))", sourceLocation: sourceLocation)
         #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)\n\(self.timeline(around: report.shared))", sourceLocation: sourceLocation)
         FaultSummary.write(schedule, report, lostUpdates: lostUpdates)
         return report

@@ -102,9 +102,11 @@ public final class TCPProxy: Sendable {
         while true {
             if state.withLock({ $0.blackholed }) {
                 usleep(10_000)
-                // A connection cut while black-holed must still end.
-                var probe = pollfd(fd: source, events: 0, revents: 0)
-                if poll(&probe, 1, 0) > 0, probe.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return }
+                // A connection cut, or closed at either end, while black-holed must still end
+                // (its two threads would otherwise poll forever).
+                var probes = [pollfd(fd: source, events: 0, revents: 0), pollfd(fd: destination, events: 0, revents: 0)]
+                if poll(&probes, 2, 0) > 0,
+                   probes.contains(where: { $0.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 }) { return }
                 continue
             }
             var ready = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
@@ -120,7 +122,7 @@ public final class TCPProxy: Sendable {
             }
             var written = 0
             while written < count {
-                let result = buffer[written..<count].withUnsafeBytes { write(destination, $0.baseAddress, $0.count) }
+                let result = buffer[written..<count].withUnsafeBytes { send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if result <= 0 { return }
                 written += result
             }
