@@ -16,8 +16,9 @@ import ZooKeeper
 /// expired session makes it start over with a new one. `stop()` publishes `stopped`, leaves
 /// the group and closes the session.
 ///
-/// Every document it publishes is in `documents`, in order. The share in it is exactly the
-/// strategy's result for the member's view, or empty.
+/// Every document it publishes is in `documents`, in order. The share in it is the strategy's
+/// result for the member's view, less partitions still being handed over to it (`awaited`),
+/// or empty.
 public actor GroupMember {
     /// Every document this member publishes, in order; identical documents are not repeated.
     /// Ends after `stopped`.
@@ -62,8 +63,8 @@ public actor GroupMember {
     private var lastRebalance: (at: Date, duration: Duration)?
     private var metadataPublished: MemberMetadata?
     /// Partitions of this member's allocation it did not publish before: held back from the
-    /// share until every other member has shown (in its metadata) that it rebalanced to this
-    /// view or later, or has left the group (see `awaitHandovers`).
+    /// share until every other member has shown (in its metadata) that it rebalanced to
+    /// exactly this view, or has left the group (see `awaitHandovers`).
     private var awaited: Set<Partition> = []
     /// The other members whose acknowledgement of the view `awaited` waits for.
     private var unacknowledged: Set<String> = []
@@ -127,6 +128,11 @@ public actor GroupMember {
             try await ensureChroot()
             while !stopping {
                 let client = try await ZooKeeperClient.connect(configuration.zooKeeper, logger: logger)
+                // stop() came while connecting: it found no session to close.
+                guard !stopping else {
+                    await client.close()
+                    break
+                }
                 do {
                     try await runSession(client)
                 } catch let error as ZooKeeperError where !stopping && error.code == .sessionExpired {
@@ -137,6 +143,8 @@ public actor GroupMember {
                 endSession()
                 await client.close()
             }
+        } catch where stopping {
+            // stop() closed the chroot's client under ensureChroot(); it has published `stopped`.
         } catch {
             logger.error("cannot stay in the group: \(error)")
             stopping = true
@@ -241,6 +249,8 @@ public actor GroupMember {
         var plain = configuration.zooKeeper
         plain.connectString = plain.connectString.withoutChroot
         let client = try await ZooKeeperClient.connect(plain, logger: logger)
+        // Where stop() finds it, to close it (without ZooKeeper this waits for a connection).
+        self.client = client
         defer { Task { await client.close() } }
         try await client.retrying {
             try await client.waitUntilConnected()
@@ -399,11 +409,16 @@ public actor GroupMember {
                 partitions: partitions.partitions, partitionsVersion: partitions.version)
             if newView != view || allocation == nil {
                 let computed = try await allocate(strategy, newView)
-                execRetry?.timer.cancel()
-                execRetry = nil
+                if let execRetry {
+                    // The allocator behaves again: its error is over.
+                    execRetry.timer.cancel()
+                    self.execRetry = nil
+                    lastError = nil
+                }
                 let share = computed.partitions(of: configuration.member)
                 awaited = Set(share).subtracting(held)
-                unacknowledged = Set(newView.members.filter { $0 != configuration.member })
+                // By bytes: `!=` would take a canonically equivalent name for this member's.
+                unacknowledged = Set(newView.members.filter { !$0.utf8.elementsEqual(configuration.member.utf8) })
                 view = newView
                 allocation = computed
                 ownPartitions = share
@@ -634,6 +649,10 @@ public actor GroupMember {
         case .suspended:
             logger.warning("connection lost; the share stays valid until its lease runs out")
         case .expired, .authFailed, .closed:
+            // A wait for deliveries must not hold up the end of the session; the metadata write
+            // after it fails on the dead session, so nothing is acknowledged.
+            deliveryWaiter?.continuation.resume()
+            deliveryWaiter = nil
             events?.yield(.sessionEnded)
         case .connecting:
             break

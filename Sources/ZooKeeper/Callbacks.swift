@@ -71,7 +71,11 @@ enum Callbacks {
             let newState = sessionState(state, handle: handle, core: core)
             if case .connected = newState, let handle { core.addCredentialOnFirstConnection(handle) }
             core.publish(newState)
-            if case .connected(let session) = newState { core.beat(every: session.timeout / 4) }
+            if case .connected(let session) = newState {
+                core.beat(every: session.timeout / 4)
+            } else {
+                core.pauseHeartbeat()
+            }
         case ZOO_CREATED_EVENT:
             core.deliver(WatchedEvent(kind: .nodeCreated, path: path))
         case ZOO_DELETED_EVENT:

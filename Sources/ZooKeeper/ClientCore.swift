@@ -62,8 +62,12 @@ final class ClientCore: Sendable {
 
     /// Sends a heartbeat now and then every `interval` (a quarter of the session timeout).
     func beat(every interval: Duration) {
-        let nanoseconds = Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
-        heartbeat.source.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(5))
+        heartbeat.source.schedule(deadline: .now(), repeating: .milliseconds(Int(interval.milliseconds)), leeway: .milliseconds(5))
+    }
+
+    /// No heartbeats while not connected: the library would refuse each at once.
+    func pauseHeartbeat() {
+        heartbeat.source.schedule(deadline: .distantFuture)
     }
 
     // MARK: Handle lifetime
