@@ -28,14 +28,13 @@ struct CommandHandler: LineHandler {
         let (command, argument) = trimmed.firstIndex(of: " ").map {
             (String(trimmed[..<$0]), trimmed[$0...].trimmingCharacters(in: .whitespaces))
         } ?? (trimmed, "")
+        if argument.isEmpty, let reply = immediateReply(to: command) { return .line(reply) }
         do {
             switch command {
-            case "get":
-                return .line(broadcaster.latest ?? "{}")
+            case "get", "ping":
+                throw CommandError("unknown_command", "\(command) takes no argument")
             case "watch":
                 return .stream(broadcaster.subscribe())
-            case "ping":
-                return .line(#"{"ok":true}"#)
             case "status":
                 return .line(try json(await statusObject()))
             case "members":

@@ -77,14 +77,17 @@ public enum Daemon {
         let signals = SignalHandler { signal in
             switch signal {
             case SIGHUP:
-                notifier.reloading()
+                // RELOADING=1 ... READY=1 only once READY=1 went out: not before the first
+                // allocation, which would tell systemd the daemon is ready.
+                let wasReady = publisher.isReady
+                if wasReady { notifier.reloading() }
                 do {
                     let report = live.apply(try reload())
                     logger.notice("SIGHUP: \(report)")
                 } catch {
                     logger.error("SIGHUP: the configuration is invalid, keeping the running one: \(error)")
                 }
-                notifier.ready(status: publisher.statusLine)
+                if wasReady { notifier.ready(status: publisher.statusLine) }
             default:
                 logger.notice("stopping")
                 notifier.stopping()

@@ -1,4 +1,5 @@
 import Allocator
+import Foundation
 import Logging
 import Synchronization
 import SystemdNotifier
@@ -12,6 +13,7 @@ final class DocumentPublisher: Sendable {
     let live: LiveSettings
     let logger: Logger
     private let status = Mutex("joining")
+    private let readyState = Mutex(false)
 
     init(stateFile: StateFile, broadcaster: DocumentBroadcaster, notifier: SystemdNotifier, live: LiveSettings, logger: Logger) {
         self.stateFile = stateFile
@@ -24,46 +26,57 @@ final class DocumentPublisher: Sendable {
     /// The `STATUS=` line of the latest document.
     var statusLine: String { status.withLock { $0 } }
 
+    /// Whether `READY=1` went out (the first allocation was published).
+    var isReady: Bool { readyState.withLock { $0 } }
+
     /// Publishes every document of `member` until they end, telling the member of each one
     /// delivered (`GroupMember.reportsDeliveries()` must have been called before it runs).
     func publish(_ member: GroupMember) async {
         stateFile.removeLeftovers()
         let documents = member.documents
         var previous: MemberDocument?
-        var ready = false
+        /// The lease of the document the file holds.
+        var fileLease: Date?
         for await document in documents {
             let json = document.json
             broadcaster.publish(json)
-            await write(json)
+            if await write(json, fileLease: fileLease) { fileLease = document.validUntil }
             await member.delivered()
             let line = Self.statusLine(document)
             status.withLock { $0 = line }
-            if !ready, document.state == .active {
-                ready = true
+            let changed = previous.map(document.differsInSubstance) ?? true
+            if !isReady, document.state == .active {
+                readyState.withLock { $0 = true }
                 notifier.ready(status: line)
-            } else if previous.map(document.differsInSubstance) ?? true {
+            } else if changed {
                 notifier.status(line)
             }
-            if let hook = live.hook, previous.map(document.differsInSubstance) ?? true {
+            if let hook = live.hook, changed {
                 hook.trigger(json)
             }
             previous = document
         }
     }
 
-    /// Writes the file, retrying (with back-off, up to 5 s) while it fails; a newer document
-    /// waiting takes over from a retry of an older one on the next call.
-    private func write(_ json: String) async {
+    /// Writes the file, retrying with back-off while it fails, as long as the document the file
+    /// holds claims a share under a lease that has not run out (it would go on claiming it).
+    /// Then the document counts as delivered anyway: the file claims nothing any more, and the
+    /// member must not hold up the group's handovers (nor its own stop) for a file it cannot
+    /// write. Returns whether the file was written.
+    private func write(_ json: String, fileLease: Date?) async -> Bool {
         var delay = Duration.milliseconds(50)
         while true {
             do {
                 try stateFile.write(json)
-                return
+                return true
             } catch {
+                guard let fileLease, Date.now < fileLease, !Task.isCancelled else {
+                    logger.error("cannot write the state file; going on without it: \(error)")
+                    return false
+                }
                 logger.error("cannot write the state file; retrying: \(error)")
                 try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
-                if Task.isCancelled { return }
+                delay = min(delay * 2, .seconds(1))
             }
         }
     }

@@ -7,8 +7,8 @@ import Synchronization
 /// protocol a ``LineHandler`` speaks.
 ///
 /// Each connection is a pipeline: ``LineFrameDecoder`` (lines, with the length limit) →
-/// ``RequestDecoder`` (UTF-8 text) → ``ConnectionHandler`` (the handler's task and the output
-/// bound), and ``LineEncoder`` on the way out. A client can pipeline requests, half-close its
+/// ``RequestDecoder`` (UTF-8 text) → ``ConnectionHandler`` (the handler's task, the output
+/// bound, and the replies as ``ReplyLine`` buffers). A client can pipeline requests, half-close its
 /// side after sending them, or stream replies; a client that does not read is cut off rather
 /// than waited for. See ``LineServerConfiguration`` for the limits.
 ///

@@ -43,7 +43,8 @@ final class SocketClient {
         var bytes = Array((line + "\n").utf8)
         var sent = 0
         while sent < bytes.count {
-            let result = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress! + sent, $0.count - sent) }
+            // No SIGPIPE if the daemon has closed the connection: an error, exit status 3.
+            let result = bytes.withUnsafeMutableBytes { Glibc.send(descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
             guard result > 0 else {
                 throw CommandFailure(status: ExitStatus.cannotConnect, description: "the daemon closed the connection")
             }
