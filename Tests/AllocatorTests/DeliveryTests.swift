@@ -31,7 +31,10 @@ import ZooKeeper
         let zk = try await server.client()
         let path = "/kiel/groups/\(group)/members/a"
         #expect(await eventually { (try? await zk.getData(path)) != nil })
-        try await Task.sleep(for: .milliseconds(500))
+        // The view is computed: the member now waits for the deliveries (a little longer, to
+        // see that it goes on waiting).
+        #expect(await eventually { await member.status.generation > 0 })
+        try await Task.sleep(for: .milliseconds(200))
         #expect(MemberMetadata(decoding: try await zk.getData(path).data)?.generation == 0)
         #expect(!received.value.contains { $0.state == .active })
 

@@ -167,7 +167,8 @@ extension FaultSuite {
                 let add = try await runProduct("allocatorctl", ["--socket", cluster["a"].socket, "add", "t:\(count)"])
                 #expect(add.status == 0, "\(add.errors)")
                 count += 1
-                // The error is reported; the last good allocation (and its generation) stays.
+                // The error is reported (the good round before cleared the last one); the last
+                // good allocation (and its generation) stays.
                 let reported = await eventually(timeout: .seconds(5)) {
                     (await Self.status(cluster["a"])?["last_error"] as? String)?.isEmpty == false
                 }

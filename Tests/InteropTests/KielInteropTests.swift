@@ -62,7 +62,7 @@ import TestSupport
         let states = a.history.value.map(\.state)
         let lost = try #require(states.firstIndex(of: .lost))
         #expect(!states[lost...].contains(.active))
-        #expect(a.latest?.state == .stopped)
+        #expect(await eventually { a.latest?.state == .stopped })
     }
 
     /// Waits until kiel and every allocatord member show the view, then compares: kiel's whole
