@@ -5,8 +5,8 @@
                          [--partitions SPEC] [--procs 1] [--json OUT]
 
 Starts a ZooKeeper (`scripts/zk up --owner PID`) and one allocatord, alone in its group,
-seeded with --partitions (default `t0:0-9,...,t9:0-9`, 100 partitions: a ~1 KB document;
-`--partitions t0:0-999,...` gives the 10 000-partition, ~50 KB document), its socket in a
+seeded with --partitions (default `t0:0-9,...,t9:0-9`, 100 partitions: a 496-byte document;
+`--partitions t0:0-999,...` gives the 10 000-partition, 39 KB document), its socket in a
 folder under /dev/shm. Opens --watchers `watch` streams (kept open and drained during the
 whole run), then for each client count C: C connections, each a closed loop of `get\\n`
 and one reply line (one request in flight per connection), for --seconds, after a 1 s
