@@ -69,6 +69,20 @@ import TestSupport
         #expect(daemon.process.isRunning)
     }
 
+    @Test func aReloadBeforeTheFirstAllocationTellsSystemdNothingAboutReadiness() async throws {
+        // No ZooKeeper answers: the daemon stays joining, so it is not ready.
+        let notify = try NotifyListener()
+        let daemon = try DaemonProcess(
+            zk: "127.0.0.1:1", group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0"],
+            environment: ["NOTIFY_SOCKET": notify.path])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("joining") { $0.state == .joining }
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("SIGHUP: ") })
+        #expect(!notify.received.contains { $0.text.hasPrefix("READY=1") || $0.text.hasPrefix("RELOADING=1") },
+                "\(notify.received.map(\.text))")
+    }
+
     @Test func theHookNeverBlocksAndItsFailuresAreLogged() async throws {
         let server = try await TestZooKeeper.shared.value
         let daemon = try DaemonProcess(
