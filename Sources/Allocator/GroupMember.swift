@@ -120,7 +120,8 @@ public actor GroupMember {
 
     /// Runs the member until `stop()`, starting a new session whenever one expires.
     /// - Throws: what makes membership impossible: the name is held by another live session
-    ///   (`PartyError`), the group uses another strategy (`StrategyMismatch`), the group's
+    ///   (`PartyError`), the group uses another strategy (`StrategyMismatch`) or a program this
+    ///   member is not configured with (`UnconfiguredExecStrategy`), the group's
     ///   settings do not parse, the credential was refused. `stopped` is published first.
     public func run() async throws {
         publish()
@@ -296,6 +297,9 @@ public actor GroupMember {
             switch (configuration.strategy, pinned) {
             case (let configured?, let pinned?) where configured != pinned:
                 throw StrategyMismatch(group: configuration.layout.group, configured: configured.name, pinned: pinned.name)
+            case (nil, .exec(let path)?):
+                // Nothing read from ZooKeeper is run (spec §13).
+                throw UnconfiguredExecStrategy(group: configuration.layout.group, path: path)
             case (_, let pinned?):
                 return pinned
             case (let configured, nil):

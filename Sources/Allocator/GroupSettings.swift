@@ -66,3 +66,24 @@ public struct StrategyMismatch: Error, Sendable, Equatable, CustomStringConverti
             + "remove --strategy to adopt the group's, or use another group"
     }
 }
+
+/// A group pinned to an `exec:` strategy, joined by a member configured with no strategy: a
+/// program is run only when this member's own configuration names it, never because the group
+/// node in ZooKeeper does (spec §13), since whoever can write that node is not necessarily
+/// trusted to run programs as the daemon's user.
+public struct UnconfiguredExecStrategy: Error, Sendable, Equatable, CustomStringConvertible {
+    public let group: String
+    /// The program the group node names.
+    public let path: String
+
+    public init(group: String, path: String) {
+        self.group = group
+        self.path = path
+    }
+
+    public var description: String {
+        "group \"\(group)\" uses strategy \"exec:\(path)\", a program named in ZooKeeper, which this member "
+            + "runs only when its own configuration names it; check the program, then set --strategy exec:\(path) "
+            + "(strategy: in the configuration file) to join"
+    }
+}

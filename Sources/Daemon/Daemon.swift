@@ -17,7 +17,8 @@ public enum Daemon {
         /// parse): worth a restart later.
         public static let failure: Int32 = 1
         /// EX_CONFIG: the configuration is invalid, or does not fit the group (strategy
-        /// mismatch, refused credential). A restart will not help.
+        /// mismatch, an `exec:` strategy not configured here, refused credential). A restart
+        /// will not help.
         public static let configuration: Int32 = 78
     }
 
@@ -102,6 +103,9 @@ public enum Daemon {
         do {
             try await member.run()
         } catch let error as StrategyMismatch {
+            logger.critical("\(error)")
+            status = ExitStatus.configuration
+        } catch let error as UnconfiguredExecStrategy {
             logger.critical("\(error)")
             status = ExitStatus.configuration
         } catch let error as ZooKeeperError where error.code == .authFailed {

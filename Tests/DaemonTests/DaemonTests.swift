@@ -54,6 +54,44 @@ import TestSupport
         #expect(ContinuousClock.now - stopped < .seconds(5))
     }
 
+    @Test func aProgramNamedOnlyInZooKeeperIsNeverRun() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let program = folder + "/allocate", ran = folder + "/ran"
+        // Leaves a mark, then allocates everything to the first member.
+        let script = """
+            #!/usr/bin/python3
+            import json, sys
+            open("\(ran)", "a").write("ran\\n")
+            r = json.load(sys.stdin)
+            print(json.dumps({m: ({} if i else {"t": [int(p.split(":")[1]) for p in r["partitions"]]}) for i, m in enumerate(r["members"])}))
+            """
+        try Data(script.utf8).write(to: URL(fileURLWithPath: program))
+        chmod(program, 0o755)
+        // Whoever can write the group node names the program (the reported attack).
+        let zk = try await server.client()
+        defer { Task { await zk.close() } }
+        try await zk.ensurePath("/kiel/groups/\(group)")
+        try await zk.setData("/kiel/groups/\(group)", Array(#"{"strategy":"exec:\#(program)"}"#.utf8))
+
+        let adopting = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-3"])
+        defer { Task { await adopting.stop() } }
+        #expect(await adopting.waitForExit() == 78)
+        #expect(adopting.log.contains("exec:\(program)\", a program named in ZooKeeper"))
+        #expect(adopting.log.contains("--strategy exec:\(program)"))
+        #expect(!FileManager.default.fileExists(atPath: ran))
+
+        // A member configured with that same program follows the group and runs it.
+        let configured = try DaemonProcess(
+            zk: server.connectString, group: group, member: "b", arguments: ["--partitions", "t:0-3", "--strategy", "exec:\(program)"])
+        defer { Task { await configured.stop() } }
+        let document = try await configured.waitForFile("active") { $0.state == .active }
+        #expect(document.allocation == ["t": [0, 1, 2, 3]])
+        #expect(FileManager.default.fileExists(atPath: ran))
+    }
+
     @Test func watchDeliversEveryGenerationInOrder() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
