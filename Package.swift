@@ -7,6 +7,7 @@ import PackageDescription
 //   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock
 //   SocketServer           Surfaces: a protocol-agnostic line server on a Unix socket (SwiftNIO)
 //   Allocation             pure, deterministic allocation strategies (no I/O)
+//   Coordination           protocol 2's pure state machines: the leader's planning, the follower's life
 //   Allocator              the member's state machine (spec §7), joining the layers above
 //   allocatord             the daemon executable
 let package = Package(
@@ -37,6 +38,7 @@ let package = Package(
             name: "Configuration",
             dependencies: ["Allocator", "Allocation", "ZooKeeper", "Yams", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Allocation"),
+        .target(name: "Coordination", dependencies: ["Allocation"]),
         .target(
             name: "SocketServer",
             dependencies: [
@@ -47,7 +49,7 @@ let package = Package(
         .target(
             name: "Allocator",
             dependencies: [
-                "ZooKeeper", "Recipes", "Allocation", .product(name: "Logging", package: "swift-log"),
+                "ZooKeeper", "Recipes", "Allocation", "Coordination", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
@@ -77,6 +79,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Allocation"]),
         .testTarget(name: "SocketServerTests", dependencies: ["SocketServer", "TestSupport"]),
         .testTarget(name: "FaultTests", dependencies: ["Allocator", "Allocation", "TestSupport"]),
     ]

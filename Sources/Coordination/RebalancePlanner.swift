@@ -1,0 +1,179 @@
+import Allocation
+
+/// What the leader knows of one member node, `members/NAME`.
+public struct PartyMember: Sendable, Equatable {
+    public var name: String
+    /// The session that owns the node (its `ephemeralOwner`).
+    public var session: Int64
+    /// allocatord's record in the node; `nil` for a kiel member (or a node whose data is not
+    /// allocatord's), which is in the strategy's input but is never granted anything nor
+    /// awaited.
+    public var record: MemberRecord?
+
+    public init(name: String, session: Int64, record: MemberRecord?) {
+        self.name = name
+        self.session = session
+        self.record = record
+    }
+}
+
+/// Everything one planning step looks at.
+public struct RebalanceInput: Sendable {
+    /// The group's epoch as last written.
+    public var epoch: Int64
+    /// The member nodes present, by name.
+    public var members: [String: PartyMember]
+    /// The sessions that own a contender node of the leader lock. With the member nodes, they
+    /// tell whether a session may still be alive (I3).
+    public var contenderSessions: Set<Int64>
+    /// The grant nodes, by member name.
+    public var grants: [String: Grant]
+    /// The strategy's result for the members and the partition set: member → partitions.
+    public var target: [String: Set<Partition>]
+
+    public init(
+        epoch: Int64, members: [String: PartyMember], contenderSessions: Set<Int64>, grants: [String: Grant],
+        target: [String: Set<Partition>]
+    ) {
+        self.epoch = epoch
+        self.members = members
+        self.contenderSessions = contenderSessions
+        self.grants = grants
+        self.target = target
+    }
+
+    /// Whether `session` may still be alive: a session's ephemeral nodes (its member node and
+    /// its contender node) vanish together, in one transaction, when it ends; one of them
+    /// gone alone (an operator, a kiel consumer of the same name) proves nothing (I3).
+    public func sessionMayBeAlive(_ session: Int64) -> Bool {
+        contenderSessions.contains(session) || members.values.contains { $0.session == session }
+    }
+}
+
+/// One change of the grant nodes.
+public enum GrantWrite: Sendable, Equatable {
+    case create(member: String, Grant)
+    case set(member: String, Grant)
+    case delete(member: String)
+
+    public var member: String {
+        switch self {
+        case .create(let member, _), .set(let member, _), .delete(let member): member
+        }
+    }
+}
+
+/// The outcome of one planning step: the grants as they should stand, and the writes that
+/// make them so (all in one fenced `multi`, with the epoch's bump).
+public struct Rebalance: Sendable, Equatable {
+    /// The epoch of the writes; every grant written carries it.
+    public var epoch: Int64
+    /// Every grant after the writes, by member.
+    public var grants: [String: Grant]
+    /// The writes, in member order; empty when the grants already stand as they should.
+    public var writes: [GrantWrite]
+    /// Members that must acknowledge before what they release may go to others: member → the
+    /// epoch of its grant.
+    public var awaited: [String: Int64]
+}
+
+/// The leader's planning (spec §14): from the grants as they stand, the member nodes and the
+/// strategy's target, the next grants. Pure: no I/O, no clock. Applied again after every
+/// change and every acknowledgement, it converges on the target in two steps (revoke, then
+/// grant) and never breaks the invariants:
+///
+/// - I1: a partition is in at most one grant (`partitions` or `releasing`).
+/// - I3: a partition enters a grant only when no other grant holds it: what a member loses goes
+///   to its `releasing` first, and leaves it only once the member has acknowledged the epoch of
+///   that grant (it has published the shrunken grant) or its session is over.
+///
+/// A grant node lost behind the leader's back (deleted by hand, the group subtree removed)
+/// while its member lives is not proof of anything either: such a member (one that has
+/// acknowledged a grant in this session but has none now) gets an empty grant marked
+/// `unknownHoldings`, and nothing unheld is granted to anyone until it acknowledges.
+public enum RebalancePlanner {
+    public static func plan(_ input: RebalanceInput) -> Rebalance {
+        let epoch = nextEpoch(input)
+        var grants = input.grants
+        var written = Set<String>()
+        var deleted = Set<String>()
+
+        // Grants of sessions that are over: their leases are over too (I3).
+        for (member, grant) in input.grants where !input.sessionMayBeAlive(grant.session) {
+            grants[member] = nil
+            deleted.insert(member)
+        }
+        // Releases that are acknowledged end.
+        for (member, grant) in grants where grant.hasUnacknowledgedHoldings {
+            guard let node = input.members[member], node.session == grant.session,
+                  let record = node.record, record.ackedEpoch >= grant.epoch
+            else { continue }
+            grants[member]!.releasing = []
+            grants[member]!.unknownHoldings = false
+            written.insert(member)
+        }
+        let eligible = input.members.values.filter { node in
+            node.record != nil && (grants[node.name].map { $0.session == node.session } ?? true)
+        }.sorted { utf8Precedes($0.name, $1.name) }
+
+        // Revoke: each grant keeps only what the strategy gives its (eligible) grantee.
+        for (member, grant) in grants {
+            let isEligible = eligible.contains { $0.name == member }
+            let keep = isEligible ? grant.partitions.intersection(input.target[member] ?? []) : []
+            guard keep.count != grant.partitions.count else { continue }
+            grants[member]!.releasing.formUnion(grant.partitions.subtracting(keep))
+            grants[member]!.partitions = keep
+            written.insert(member)
+        }
+        // Members whose grant node is gone although they have acknowledged one in this session.
+        for node in eligible where grants[node.name] == nil && (node.record?.ackedEpoch ?? 0) > 0 {
+            grants[node.name] = Grant(epoch: epoch, session: node.session, unknownHoldings: true)
+            written.insert(node.name)
+        }
+        // Grant what no other grant holds; while any member's holdings are unknown, nothing
+        // unheld (it may be what that member still publishes).
+        var holders: [Partition: Int] = [:]
+        for grant in grants.values {
+            for partition in grant.held { holders[partition, default: 0] += 1 }
+        }
+        let unknownPending = grants.values.contains { $0.unknownHoldings }
+        for node in eligible {
+            var grant = grants[node.name] ?? Grant(epoch: epoch, session: node.session)
+            if grants[node.name] == nil { written.insert(node.name) }
+            for partition in input.target[node.name] ?? [] where !grant.partitions.contains(partition) {
+                let heldHere = grant.releasing.contains(partition)
+                let heldElsewhere = (holders[partition] ?? 0) - (heldHere ? 1 : 0) > 0
+                guard !heldElsewhere, heldHere || !unknownPending else { continue }
+                grant.releasing.remove(partition)
+                grant.partitions.insert(partition)
+                if !heldHere { holders[partition] = 1 }
+                written.insert(node.name)
+            }
+            grants[node.name] = grant
+        }
+
+        var writes: [GrantWrite] = []
+        for member in written.union(deleted).sorted(by: utf8Precedes) {
+            if var grant = grants[member], written.contains(member) {
+                grant.epoch = epoch
+                grants[member] = grant
+                writes.append(input.grants[member] == nil ? .create(member: member, grant) : .set(member: member, grant))
+            } else if deleted.contains(member) {
+                writes.append(.delete(member: member))
+            }
+        }
+        var awaited: [String: Int64] = [:]
+        for (member, grant) in grants where grant.hasUnacknowledgedHoldings { awaited[member] = grant.epoch }
+        return Rebalance(epoch: epoch, grants: grants, writes: writes, awaited: awaited)
+    }
+
+    /// One past every epoch seen anywhere: the group's, the grants', the acknowledgements'. Epochs
+    /// only grow, even when the `assignments` node was lost, so an old acknowledgement never
+    /// passes for a new one.
+    static func nextEpoch(_ input: RebalanceInput) -> Int64 {
+        var epoch = input.epoch
+        for grant in input.grants.values { epoch = max(epoch, grant.epoch) }
+        for node in input.members.values { epoch = max(epoch, node.record?.ackedEpoch ?? 0) }
+        return epoch + 1
+    }
+}
