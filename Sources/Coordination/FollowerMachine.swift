@@ -1,0 +1,249 @@
+import Allocation
+
+/// A member's life in protocol 2 (spec §14), as a state machine: events in, actions out, time
+/// as an input. No I/O and no clock of its own; the daemon's actor (or the simulation)
+/// performs the actions and reports what happened as events.
+///
+/// The story: on a new session the member joins (its leader-lock contender, then its member
+/// node), then reads and watches its own grant node and the group's `assignments` node. It
+/// publishes exactly the partitions of the latest grant it has read for *this* session (I2),
+/// under a lease counted from the last time the server answered; and once a document with a
+/// grant is delivered (file written, streams sent) it acknowledges that grant's epoch in its
+/// member node (I4), so the leader may give what the grant no longer holds to others. Losing
+/// the connection publishes `suspended`, and `lost` when the lease runs out; a session's end
+/// drops its grant. A member node deleted behind its back is created again at once: the
+/// session, and so the grant and its lease, lives on. `stop` publishes `stopped` and leaves
+/// once that is delivered.
+public struct FollowerMachine: Sendable {
+    /// What the machine asks its driver to do.
+    public enum Action: Sendable, Equatable {
+        /// Create this session's contender node in the leader lock unless it has one, then the
+        /// member node with `record`; report `.joined`.
+        case join(MemberRecord)
+        /// Read the member's grant node and watch it (an existence watch if it is missing);
+        /// report `.grantRead`, and `.grantChanged` when the watch fires.
+        case readGrant
+        /// Read the `assignments` node and watch it; report `.summaryRead` and `.summaryChanged`.
+        case readSummary
+        /// Deliver the next publication; report `.delivered` once it is out.
+        case publish(Publication)
+        /// Write the member node's record (an acknowledgement); report `.acknowledged`, or
+        /// `.memberNodeDeleted` if the node is gone.
+        case acknowledge(MemberRecord)
+        /// Report `.tick` at this instant (or later).
+        case wake(at: ContinuousClock.Instant)
+        /// Close the session (which removes the member's nodes at once).
+        case leave
+    }
+
+    /// What happened.
+    public enum Event: Sendable, Equatable {
+        /// A new session is connected, with its negotiated timeout.
+        case sessionStarted(session: Int64, timeout: Duration)
+        /// The connection came back within the session.
+        case reconnected
+        /// The connection is lost; the session may be alive.
+        case disconnected
+        /// The session expired or was closed.
+        case sessionEnded
+        /// The server answered a request sent at this instant.
+        case heard(at: ContinuousClock.Instant)
+        case joined
+        /// The grant node's content; `nil` when there is none.
+        case grantRead(Grant?)
+        case grantChanged
+        case summaryRead(GroupSummary?)
+        case summaryChanged
+        /// The member node is gone while the session lives.
+        case memberNodeDeleted
+        case acknowledged(epoch: Int64)
+        /// This many publications are delivered so far.
+        case delivered(count: Int)
+        case tick
+        case stop
+    }
+
+    private enum Connection: Equatable {
+        case none
+        case connected
+        case disconnected
+    }
+
+    public let member: String
+    public let weight: Int
+
+    private var session: (id: Int64, timeout: Duration)?
+    private var connection = Connection.none
+    private var lastHeard: ContinuousClock.Instant?
+    /// The latest grant read for this session.
+    private var grant: Grant?
+    /// Whether a grant was read in this session (before that, the member is `joining`).
+    private var granted = false
+    private var summary: GroupSummary?
+    /// The epoch acknowledged in this session (written to the member node).
+    private var acknowledged: Int64 = 0
+    /// An acknowledgement that waits for a publication's delivery: its epoch and the count of
+    /// publications that must be delivered first.
+    private var pendingAcknowledgement: (epoch: Int64, deliveries: Int)?
+    /// The epoch of the acknowledgement being written.
+    private var acknowledgementInFlight: Int64?
+    private var published: Publication?
+    private var publishedCount = 0
+    private var deliveredCount = 0
+    private var nextRenewal: ContinuousClock.Instant?
+    private var stopping = false
+    /// The publication count whose delivery lets the member leave.
+    private var leaveAfter: Int?
+
+    public init(member: String, weight: Int = 1) {
+        self.member = member
+        self.weight = weight
+    }
+
+    /// The acknowledged epoch and the weight, as the member node carries them.
+    public var record: MemberRecord { MemberRecord(ackedEpoch: acknowledged, weight: weight) }
+
+    /// The latest publication.
+    public var latest: Publication? { published }
+
+    /// Takes one event at `now`; returns what to do, in order.
+    public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        switch event {
+        case .sessionStarted(let id, let timeout):
+            session = (id, timeout)
+            connection = .connected
+            lastHeard = now
+            grant = nil
+            granted = false
+            summary = nil
+            acknowledged = 0
+            pendingAcknowledgement = nil
+            acknowledgementInFlight = nil
+            if !stopping { actions.append(.join(record)) }
+        case .reconnected:
+            guard session != nil else { break }
+            connection = .connected
+            // Watches survive a reconnection, but read again anyway: cheap, and certain.
+            if !stopping { actions += [.readGrant, .readSummary] }
+        case .disconnected:
+            if session != nil { connection = .disconnected }
+        case .sessionEnded:
+            session = nil
+            connection = .none
+            grant = nil
+            pendingAcknowledgement = nil
+            acknowledgementInFlight = nil
+        case .heard(let instant):
+            lastHeard = max(lastHeard ?? instant, instant)
+        case .joined:
+            if !stopping { actions += [.readGrant, .readSummary] }
+        case .grantRead(let read):
+            guard session != nil else { break }
+            if let read, read.session == session?.id {
+                if let grant, read.epoch < grant.epoch { break }
+                grant = read
+                granted = true
+            } else {
+                // No grant for this session: none yet, one of an earlier session, or deleted.
+                grant = nil
+            }
+        case .grantChanged:
+            if session != nil, !stopping { actions.append(.readGrant) }
+        case .summaryRead(let read):
+            if let read, read.epoch >= summary?.epoch ?? 0 { summary = read }
+        case .summaryChanged:
+            if session != nil, !stopping { actions.append(.readSummary) }
+        case .memberNodeDeleted:
+            // An acknowledgement that did not reach the node is written again after the join.
+            if let epoch = acknowledgementInFlight, pendingAcknowledgement == nil {
+                pendingAcknowledgement = (epoch, 0)
+            }
+            acknowledgementInFlight = nil
+            if session != nil, !stopping { actions.append(.join(record)) }
+        case .acknowledged(let epoch):
+            acknowledgementInFlight = nil
+            acknowledged = max(acknowledged, epoch)
+        case .delivered(let count):
+            deliveredCount = max(deliveredCount, count)
+        case .tick:
+            break
+        case .stop:
+            stopping = true
+        }
+        actions += publishIfChanged(now: now, renewing: event == .tick)
+        awaitDeliveryOfGrant()
+        actions += acknowledgeIfDelivered()
+        if stopping, let leaveAfter, deliveredCount >= leaveAfter {
+            self.leaveAfter = nil
+            if session != nil { actions.append(.leave) }
+        }
+        if let wake = nextWake(now: now) { actions.append(.wake(at: wake)) }
+        return actions
+    }
+
+    // MARK: Publishing
+
+    /// The publication the state calls for; the only place one is made.
+    private func publication(now: ContinuousClock.Instant) -> Publication {
+        var state: MemberState
+        var partitions: Set<Partition> = []
+        var lease = lastHeard.flatMap { heard in session.map { Lease.deadline(lastHeard: heard, sessionTimeout: $0.timeout) } }
+        if let current = lease, current <= now { lease = nil }
+        if stopping {
+            state = .stopped
+        } else if session == nil {
+            state = published == nil || published?.state == .joining ? .joining : .lost
+        } else if !granted {
+            state = .joining
+        } else if lease == nil {
+            state = .lost
+        } else {
+            state = connection == .connected ? .active : .suspended
+            partitions = grant?.partitions ?? []
+        }
+        if partitions.isEmpty { lease = nil }
+        return Publication(
+            state: state, epoch: max(summary?.epoch ?? 0, grant?.epoch ?? 0), strategy: summary?.strategy,
+            partitions: partitions, members: summary?.members ?? [], partitionCount: summary?.partitionCount ?? 0,
+            lease: lease)
+    }
+
+    private mutating func publishIfChanged(now: ContinuousClock.Instant, renewing: Bool) -> [Action] {
+        let next = publication(now: now)
+        var renewal = false
+        if let nextRenewal, now >= nextRenewal { renewal = renewing }
+        if let published, !next.differsInSubstance(from: published), !renewal || next.lease == published.lease {
+            return []
+        }
+        published = next
+        publishedCount += 1
+        if let timeout = session?.timeout { nextRenewal = now + timeout / 3 }
+        if next.state == .stopped { leaveAfter = publishedCount }
+        return [.publish(next)]
+    }
+
+    /// A grant not yet acknowledged is acknowledged once the latest publication, which holds
+    /// nothing outside it, is delivered (and every one before it).
+    private mutating func awaitDeliveryOfGrant() {
+        guard let grant, let published, grant.epoch > acknowledged, grant.epoch != acknowledgementInFlight,
+              grant.epoch != pendingAcknowledgement?.epoch, published.partitions.isSubset(of: grant.partitions)
+        else { return }
+        pendingAcknowledgement = (grant.epoch, publishedCount)
+    }
+
+    /// Acknowledges the latest grant once the publication that shows it is delivered (I2, I4).
+    private mutating func acknowledgeIfDelivered() -> [Action] {
+        guard let pending = pendingAcknowledgement, session != nil, !stopping, acknowledgementInFlight == nil,
+              deliveredCount >= pending.deliveries, pending.epoch > acknowledged
+        else { return [] }
+        pendingAcknowledgement = nil
+        acknowledgementInFlight = pending.epoch
+        return [.acknowledge(MemberRecord(ackedEpoch: pending.epoch, weight: weight))]
+    }
+
+    /// The next instant something is due: a renewal, or the lease's end.
+    private func nextWake(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        [nextRenewal, published?.lease].compactMap { $0 }.filter { $0 > now }.min()
+    }
+}

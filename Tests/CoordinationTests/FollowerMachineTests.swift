@@ -1,0 +1,129 @@
+import Allocation
+import Coordination
+import Testing
+
+/// The follower's life without ZooKeeper: what it publishes, and when it acknowledges.
+@Suite struct FollowerMachineTests {
+    let start = ContinuousClock.now
+    let timeout = Duration.milliseconds(3000)
+
+    func at(_ milliseconds: Int) -> ContinuousClock.Instant { start + .milliseconds(milliseconds) }
+
+    func partitions(_ spec: String) -> Set<Partition> { Set(try! PartitionSpec(parsing: spec).partitions) }
+
+    func publications(_ actions: [FollowerMachine.Action]) -> [Publication] {
+        actions.compactMap { if case .publish(let publication) = $0 { publication } else { nil } }
+    }
+
+    /// A member connected in session 7, joined, with `grant` read: three publications so far
+    /// (joining, joining with the summary, active).
+    func joined(grant: Grant) -> FollowerMachine {
+        var machine = FollowerMachine(member: "a")
+        _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
+        _ = machine.handle(.joined, now: at(1))
+        _ = machine.handle(.summaryRead(GroupSummary(epoch: grant.epoch, leader: "a", strategy: "consistent", members: ["a", "b"], partitionCount: 8)), now: at(2))
+        _ = machine.handle(.grantRead(grant), now: at(3))
+        return machine
+    }
+
+    @Test func joinsThenPublishesItsGrantAndAcknowledgesOnceDelivered() {
+        var machine = FollowerMachine(member: "a", weight: 2)
+        let started = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
+        #expect(started.first == .join(MemberRecord(ackedEpoch: 0, weight: 2)))
+        #expect(publications(started).map(\.state) == [.joining])
+        #expect(machine.handle(.joined, now: at(1)).prefix(2) == [.readGrant, .readSummary])
+
+        let grant = Grant(epoch: 4, session: 7, partitions: partitions("t:0-3"))
+        let read = machine.handle(.grantRead(grant), now: at(5))
+        let publication = try! #require(publications(read).first)
+        #expect(publication.state == .active)
+        #expect(publication.partitions == grant.partitions)
+        #expect(publication.lease == at(0) + timeout - .milliseconds(300))
+        // Not acknowledged before the publication is delivered.
+        #expect(!read.contains(.acknowledge(MemberRecord(ackedEpoch: 4, weight: 2))))
+        let delivered = machine.handle(.delivered(count: 2), now: at(6))
+        #expect(delivered.contains(.acknowledge(MemberRecord(ackedEpoch: 4, weight: 2))))
+        _ = machine.handle(.acknowledged(epoch: 4), now: at(7))
+        #expect(machine.record.ackedEpoch == 4)
+    }
+
+    @Test func aGrantOfAnotherSessionIsNeverPublished() {
+        var machine = FollowerMachine(member: "a")
+        _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
+        _ = machine.handle(.joined, now: at(1))
+        let stale = machine.handle(.grantRead(Grant(epoch: 9, session: 6, partitions: partitions("t:0-3"))), now: at(2))
+        #expect(publications(stale).allSatisfy { $0.partitions.isEmpty })
+        #expect(machine.latest?.state == .joining)
+        #expect(!stale.contains { if case .acknowledge = $0 { true } else { false } })
+    }
+
+    @Test func aShrunkenGrantIsPublishedBeforeItIsAcknowledged() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        _ = machine.handle(.delivered(count: 3), now: at(4))
+        _ = machine.handle(.acknowledged(epoch: 4), now: at(5))
+
+        let shrunk = Grant(epoch: 5, session: 7, partitions: partitions("t:0-1"), releasing: partitions("t:2-3"))
+        let actions = machine.handle(.grantRead(shrunk), now: at(10))
+        #expect(publications(actions).map(\.partitions) == [partitions("t:0-1")])
+        #expect(!actions.contains(.acknowledge(MemberRecord(ackedEpoch: 5))))
+        // Delivered: only now.
+        #expect(!machine.handle(.delivered(count: 3), now: at(11)).contains(.acknowledge(MemberRecord(ackedEpoch: 5))))
+        #expect(machine.handle(.delivered(count: 4), now: at(12)).contains(.acknowledge(MemberRecord(ackedEpoch: 5))))
+    }
+
+    @Test func aLostConnectionKeepsTheShareUntilTheLeaseThenPublishesLost() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        _ = machine.handle(.heard(at: at(1000)), now: at(1001))
+        let suspended = publications(machine.handle(.disconnected, now: at(1100)))
+        #expect(suspended.map(\.state) == [.suspended])
+        #expect(suspended.first?.partitions == partitions("t:0-3"))
+        let deadline = at(1000) + timeout - .milliseconds(300)
+        #expect(suspended.first?.lease == deadline)
+        let lost = publications(machine.handle(.tick, now: deadline))
+        #expect(lost.map(\.state) == [.lost])
+        #expect(lost.first?.partitions.isEmpty == true)
+        #expect(lost.first?.lease == nil)
+        // Heard again within the session: the grant is still this member's.
+        _ = machine.handle(.heard(at: at(3000)), now: at(3001))
+        let back = publications(machine.handle(.reconnected, now: at(3002)))
+        #expect(back.map(\.state) == [.active])
+    }
+
+    @Test func theLeaseIsRenewedEveryThirdOfTheTimeout() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        _ = machine.handle(.heard(at: at(900)), now: at(900))
+        let renewed = publications(machine.handle(.tick, now: at(1003)))
+        #expect(renewed.first?.lease == at(900) + timeout - .milliseconds(300))
+        // Between renewals, a fresher answer alone publishes nothing.
+        _ = machine.handle(.heard(at: at(1100)), now: at(1100))
+        #expect(publications(machine.handle(.tick, now: at(1200))).isEmpty)
+    }
+
+    @Test func aDeletedMemberNodeIsCreatedAgainAndTheShareKept() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        let actions = machine.handle(.memberNodeDeleted, now: at(10))
+        #expect(actions.contains(.join(MemberRecord(ackedEpoch: 0))))
+        #expect(machine.latest?.partitions == partitions("t:0-3"))
+    }
+
+    @Test func anEndedSessionDropsTheGrant() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        let ended = publications(machine.handle(.sessionEnded, now: at(10)))
+        #expect(ended.map(\.state) == [.lost])
+        #expect(ended.first?.partitions.isEmpty == true)
+        // The next session publishes nothing before its own grant.
+        let next = machine.handle(.sessionStarted(session: 8, timeout: timeout), now: at(20))
+        #expect(next.first == .join(MemberRecord(ackedEpoch: 0)))
+        _ = machine.handle(.grantRead(Grant(epoch: 4, session: 7, partitions: partitions("t:0-3"))), now: at(21))
+        #expect(machine.latest?.partitions.isEmpty == true)
+    }
+
+    @Test func stopPublishesStoppedAndLeavesOnceItIsDelivered() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        let stopping = machine.handle(.stop, now: at(10))
+        #expect(publications(stopping).map(\.state) == [.stopped])
+        #expect(!stopping.contains(.leave))
+        #expect(!machine.handle(.delivered(count: 3), now: at(11)).contains(.leave))
+        #expect(machine.handle(.delivered(count: 4), now: at(12)).contains(.leave))
+    }
+}
