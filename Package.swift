@@ -79,5 +79,6 @@ let package = Package(
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "SocketServerTests", dependencies: ["SocketServer", "TestSupport"]),
         .testTarget(name: "FaultTests", dependencies: ["Allocator", "Allocation", "TestSupport"]),
+        .testTarget(name: "SimulationTests", dependencies: ["TestSupport"]),
     ]
 )
