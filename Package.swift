@@ -82,6 +82,6 @@ let package = Package(
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Allocation"]),
         .testTarget(name: "SocketServerTests", dependencies: ["SocketServer", "TestSupport"]),
         .testTarget(name: "FaultTests", dependencies: ["Allocator", "Allocation", "TestSupport"]),
-        .testTarget(name: "SimulationTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Coordination", "Allocation"]),
     ]
 )

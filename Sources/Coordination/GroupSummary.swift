@@ -70,6 +70,17 @@ public struct MemberRecord: Sendable, Equatable {
         self.weight = weight
     }
 
+    /// The fields protocol 2 needs, as a member node's data: `{"version":2,"acked_epoch":E,"weight":W}`
+    /// (the daemon adds host, pid and strategy for the tools).
+    public var encoded: [UInt8] {
+        var output = Array("{\"version\":2,\"acked_epoch\":".utf8)
+        JSONText.appendInteger(Int(ackedEpoch), to: &output)
+        output += Array(",\"weight\":".utf8)
+        JSONText.appendInteger(weight, to: &output)
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
     /// The record in a member node's data, or `nil` if the node keeps none (kiel, garbage).
     public init?(decoding data: [UInt8]) {
         guard let wire = try? NodeDataError.decode(Wire.self, from: data, what: "member metadata"),

@@ -1,0 +1,333 @@
+import Allocation
+
+/// The leader's life in protocol 2 (spec §14), as a state machine: events in, actions out.
+/// No I/O; the daemon's actor (or the simulation) performs the actions and reports back.
+///
+/// The story: elected (its contender node is the lowest of the leader lock), the leader reads
+/// everything: the group's strategy, the partition set, the member nodes, the contender
+/// nodes (whose names carry their sessions), the `assignments` node and every grant. Then, and
+/// after every change it is told of, it plans (`RebalancePlanner`) and writes the outcome in
+/// one `multi` that checks its own contender node (fencing: a leader whose session has ended
+/// cannot write) and the versions of the nodes it read (a stale read fails instead of
+/// overwriting). It watches the members, the partition set, the group node and the contenders,
+/// and the member nodes of the members it awaits, whose acknowledgements let the plan go on.
+public struct LeaderMachine: Sendable {
+    /// What the machine asks its driver to do.
+    public enum Action: Sendable, Equatable {
+        /// Read the group node and watch it; report `.groupRead`, `.groupChanged`.
+        case readGroup
+        /// Read the partition set and watch it; report `.partitionsRead`, `.partitionsChanged`.
+        case readPartitions
+        /// List `members/` and watch it; report `.membersListed`, `.membersChanged`.
+        case listMembers
+        /// Read one member node (data and owner), watching it if `watch`; report `.memberRead`,
+        /// and `.memberChanged` when the watch fires.
+        case readMember(String, watch: Bool)
+        /// List the leader lock's contenders and watch the list; report `.contendersListed`,
+        /// `.contendersChanged`.
+        case listContenders
+        /// Read the `assignments` node and every grant node under it; report `.grantsRead`.
+        case readGrants
+        /// Perform the write as one fenced `multi`; report `.written` or `.writeFailed`.
+        case write(LeaderWrite)
+        /// Run the group's `exec:` program for these members and partitions; report `.allocated`.
+        case runAllocator(Strategy, members: [String], partitions: [Partition])
+        /// This member no longer leads (the fence failed): contend again.
+        case stepDown
+    }
+
+    /// What happened.
+    public enum Event: Sendable, Equatable {
+        case elected
+        /// The group's strategy (`nil`: the group node names none or does not parse).
+        case groupRead(Strategy?)
+        case groupChanged
+        /// The partition set; `nil` when it does not parse (the last good one is kept).
+        case partitionsRead([Partition]?)
+        case partitionsChanged
+        case membersListed([String])
+        case membersChanged
+        /// A member node, or `nil` if it is gone.
+        case memberRead(String, PartyMember?)
+        case memberChanged(String)
+        /// The sessions of the contender nodes.
+        case contendersListed(Set<Int64>)
+        case contendersChanged
+        case grantsRead(GrantNodes)
+        case written(LeaderWrite.Versions)
+        /// The write failed: `fenced` when the leader's contender node is gone (it no longer
+        /// leads), otherwise a node changed since it was read.
+        case writeFailed(fenced: Bool)
+        /// The `exec:` program's allocation, or `nil` when it failed.
+        case allocated(Allocation?)
+        /// This member no longer leads (its session ended).
+        case deposed
+    }
+
+    private enum Phase: Equatable {
+        case following
+        /// Reading everything after an election or a failed write; `reads` still outstanding.
+        case reading(reads: Int)
+        case leading
+    }
+
+    public let member: String
+    /// The strategy this member's configuration names, if any: an `exec:` program runs only
+    /// when it names the same one (spec §13).
+    public let configuredStrategy: Strategy?
+
+    private var phase = Phase.following
+    private var strategy: Strategy?
+    private var partitions: [Partition]?
+    private var memberNames: Set<String> = []
+    private var members: [String: PartyMember] = [:]
+    private var contenderSessions: Set<Int64> = []
+    private var nodes = GrantNodes()
+    /// Members whose node is watched for an acknowledgement.
+    private var watched: Set<String> = []
+    private var awaited: [String: Int64] = [:]
+    private var writeInFlight: LeaderWrite?
+    /// A program's allocation being computed, for these inputs.
+    private var allocating: (members: [String], partitions: [Partition])?
+    private var allocated: (members: [String], partitions: [Partition], allocation: Allocation)?
+
+    public init(member: String, configuredStrategy: Strategy?) {
+        self.member = member
+        self.configuredStrategy = configuredStrategy
+    }
+
+    /// Whether this member leads now.
+    public var isLeading: Bool { phase != .following }
+
+    /// The members the leader waits for, with the epoch each must acknowledge.
+    public var awaitedMembers: [String: Int64] { awaited }
+
+    /// The epoch of the latest write.
+    public var epoch: Int64 { nodes.summary?.epoch ?? 0 }
+
+    /// Takes one event; returns what to do, in order.
+    public mutating func handle(_ event: Event) -> [Action] {
+        var actions: [Action] = []
+        switch event {
+        case .elected:
+            guard phase == .following else { return [] }
+            actions = readEverything()
+        case .deposed:
+            self = LeaderMachine(member: member, configuredStrategy: configuredStrategy)
+            return []
+        default:
+            guard phase != .following else { return [] }
+            actions = take(event)
+        }
+        if case .reading(let reads) = phase {
+            let outstanding = reads - (event.isReadResult ? 1 : 0) + actions.filter(\.isRead).count
+            phase = outstanding > 0 ? .reading(reads: outstanding) : .leading
+        }
+        if phase == .leading { actions += planIfIdle() }
+        return actions
+    }
+
+    private mutating func readEverything() -> [Action] {
+        let reads: [Action] = [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants]
+        phase = .reading(reads: 0)
+        members = [:]
+        memberNames = []
+        watched = []
+        awaited = [:]
+        writeInFlight = nil
+        allocating = nil
+        return reads
+    }
+
+    private mutating func take(_ event: Event) -> [Action] {
+        switch event {
+        case .groupRead(let read):
+            strategy = read
+        case .partitionsRead(let read):
+            if let read { partitions = read }
+        case .membersListed(let names):
+            let listed = Set(names)
+            var actions: [Action] = []
+            for name in listed.subtracting(memberNames).sorted(by: utf8Precedes) {
+                actions.append(.readMember(name, watch: false))
+            }
+            for name in memberNames.subtracting(listed) {
+                members[name] = nil
+                watched.remove(name)
+            }
+            memberNames = listed
+            return actions
+        case .memberRead(let name, let node):
+            guard memberNames.contains(name) else { break }
+            members[name] = node
+            if node == nil { memberNames.remove(name) }
+        case .memberChanged(let name):
+            watched.remove(name)
+            guard memberNames.contains(name) else { break }
+            let watch = awaited[name] != nil
+            if watch { watched.insert(name) }
+            return [.readMember(name, watch: watch)]
+        case .contendersListed(let sessions):
+            contenderSessions = sessions
+        case .grantsRead(let read):
+            nodes = read
+        case .written(let versions):
+            if let write = writeInFlight {
+                nodes.apply(write, versions: versions)
+                writeInFlight = nil
+                return watchAwaited()
+            }
+        case .writeFailed(let fenced):
+            writeInFlight = nil
+            if fenced {
+                self = LeaderMachine(member: member, configuredStrategy: configuredStrategy)
+                return [.stepDown]
+            }
+            return readEverything()
+        case .allocated(let allocation):
+            if let inputs = allocating, let allocation {
+                allocated = (inputs.members, inputs.partitions, allocation)
+            }
+            allocating = nil
+        case .groupChanged: return [.readGroup]
+        case .partitionsChanged: return [.readPartitions]
+        case .membersChanged: return [.listMembers]
+        case .contendersChanged: return [.listContenders]
+        case .elected, .deposed: break
+        }
+        return []
+    }
+
+    /// Watches the member nodes of the awaited members not watched yet (reading them again: an
+    /// acknowledgement may have come before the watch).
+    private mutating func watchAwaited() -> [Action] {
+        var actions: [Action] = []
+        for name in awaited.keys.sorted(by: utf8Precedes) where !watched.contains(name) && memberNames.contains(name) {
+            watched.insert(name)
+            actions.append(.readMember(name, watch: true))
+        }
+        return actions
+    }
+
+    // MARK: Planning
+
+    /// Plans when nothing is under way, and writes what the plan changes.
+    private mutating func planIfIdle() -> [Action] {
+        guard writeInFlight == nil, allocating == nil, let partitions, let strategy else { return [] }
+        let names = memberNames.sorted(by: utf8Precedes)
+        guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
+
+        let allocation: Allocation
+        if strategy.isPure {
+            allocation = strategy.allocate(members: names, partitions: partitions)
+        } else {
+            guard strategy == configuredStrategy else { return [] }  // never run a program ZooKeeper names
+            if let allocated, allocated.members == names, allocated.partitions == partitions {
+                allocation = allocated.allocation
+            } else {
+                allocating = (names, partitions)
+                return [.runAllocator(strategy, members: names, partitions: partitions)]
+            }
+        }
+        var target: [String: Set<Partition>] = [:]
+        for name in allocation.members { target[name] = Set(allocation.partitions(of: name)) }
+        let input = RebalanceInput(
+            epoch: nodes.summary?.epoch ?? 0, members: members, contenderSessions: contenderSessions,
+            grants: nodes.grants.compactMapValues(\.grant), target: target)
+        let rebalance = RebalancePlanner.plan(input)
+        awaited = rebalance.awaited
+        let summary = GroupSummary(
+            epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,
+            partitionCount: allocation.partitions.count)
+        var unchangedSummary = summary
+        unchangedSummary.epoch = nodes.summary?.epoch ?? -1
+        guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return watchAwaited() }
+        let write = LeaderWrite(
+            summary: summary, summaryVersion: nodes.summaryVersion,
+            grants: rebalance.writes.map { ($0, nodes.grants[$0.member]?.version) })
+        writeInFlight = write
+        return [.write(write)]
+    }
+}
+
+/// The `assignments` node and the grant nodes under it, with their versions.
+public struct GrantNodes: Sendable, Equatable {
+    /// One grant node: its grant (`nil` when its data does not parse) and its version.
+    public struct Node: Sendable, Equatable {
+        public var grant: Grant?
+        public var version: Int32
+
+        public init(grant: Grant?, version: Int32) {
+            self.grant = grant
+            self.version = version
+        }
+    }
+
+    public var summary: GroupSummary?
+    /// `nil` when the `assignments` node does not exist.
+    public var summaryVersion: Int32?
+    public var grants: [String: Node]
+
+    public init(summary: GroupSummary? = nil, summaryVersion: Int32? = nil, grants: [String: Node] = [:]) {
+        self.summary = summary
+        self.summaryVersion = summaryVersion
+        self.grants = grants
+    }
+
+    mutating func apply(_ write: LeaderWrite, versions: LeaderWrite.Versions) {
+        summary = write.summary
+        summaryVersion = versions.summary
+        for (change, _) in write.grants {
+            switch change {
+            case .create(let member, let grant), .set(let member, let grant):
+                grants[member] = Node(grant: grant, version: versions.grants[member] ?? 0)
+            case .delete(let member):
+                grants[member] = nil
+            }
+        }
+    }
+}
+
+/// One fenced write of the leader: the `assignments` node (created when `summaryVersion` is
+/// `nil`, else set at that version) and the grant nodes (each at the version read, if any), in
+/// one `multi` with a check of the leader's contender node.
+public struct LeaderWrite: Sendable, Equatable {
+    public var summary: GroupSummary
+    public var summaryVersion: Int32?
+    public var grants: [(GrantWrite, version: Int32?)]
+
+    /// The versions the nodes have after the write.
+    public struct Versions: Sendable, Equatable {
+        public var summary: Int32
+        public var grants: [String: Int32]
+
+        public init(summary: Int32, grants: [String: Int32]) {
+            self.summary = summary
+            self.grants = grants
+        }
+    }
+
+    public static func == (a: LeaderWrite, b: LeaderWrite) -> Bool {
+        a.summary == b.summary && a.summaryVersion == b.summaryVersion
+            && a.grants.map(\.0) == b.grants.map(\.0) && a.grants.map(\.version) == b.grants.map(\.version)
+    }
+}
+
+extension LeaderMachine.Action {
+    /// Whether the action is a read whose result the takeover waits for.
+    fileprivate var isRead: Bool {
+        switch self {
+        case .readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .readMember: true
+        default: false
+        }
+    }
+}
+
+extension LeaderMachine.Event {
+    fileprivate var isReadResult: Bool {
+        switch self {
+        case .groupRead, .partitionsRead, .membersListed, .contendersListed, .grantsRead, .memberRead: true
+        default: false
+        }
+    }
+}

@@ -1,0 +1,485 @@
+import Allocation
+import Coordination
+
+/// One allocatord process in the simulation: the follower's and the leader's state machines,
+/// driven over a simulated ZooKeeper session the way the daemon's actor drives them over a
+/// real one (join, leader lock, reads and watches, acknowledgements, fenced writes), and a
+/// publisher that delivers publications to "the file" one step at a time.
+struct SimulatedMember {
+    typealias ZK = SimulatedZooKeeper
+
+    let name: String
+    let incarnation: Int
+    let layout: SimulatedLayout
+    let timeout: Int64
+    var follower: FollowerMachine
+    var leader: LeaderMachine
+    var session: ZK.SessionID?
+    var connected = false
+    /// This session's contender node in the leader lock (its name under `leader/`).
+    var contender: String?
+    var running = true
+    var paused = false
+    /// The network lets the client reconnect from this moment on.
+    var cutOffUntil: Int64 = 0
+    /// Stopped gracefully: the session is closed.
+    var exited = false
+    /// Publications made and not yet delivered to the file, in order.
+    var outbox: [Publication] = []
+    var deliveredCount = 0
+    /// The next `.tick` the follower asked for (simulated milliseconds).
+    var wake: Int64?
+    /// When to try again to create a member node held by another session.
+    var retryJoinAt: (at: Int64, record: MemberRecord)?
+    var lastPing: Int64 = 0
+    private var pending: [ZK.RequestID: (purpose: Purpose, sentAt: Int64)] = [:]
+    /// Who waits for a watch on each path, in the order they asked (deterministic).
+    private var interests: [String: [Interest]] = [:]
+    private var grantsRead: GrantReading?
+    private var contenderCounter = 0
+
+    private enum Purpose {
+        case ping
+        case createContender
+        case lockCheck
+        case watchPredecessor
+        case createMember(MemberRecord)
+        case checkMemberOwner(MemberRecord)
+        case watchOwnMember
+        case readGrant, existsGrant, readSummary, existsSummary
+        case acknowledge(Int64)
+        case leaderGroup, leaderPartitions, leaderMembers, leaderMember(String), leaderContenders
+        case leaderSummary, leaderGrantList, leaderGrant(String)
+        case leaderWrite(LeaderWrite)
+        case close
+    }
+
+    private enum Interest: Hashable {
+        case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String)
+        case predecessor, ownMember, grant, summary
+    }
+
+    /// A `readGrants` under way: the summary node, the list, and the grant nodes still to come.
+    private struct GrantReading {
+        var summary: (GroupSummary?, Int32?)?
+        var remaining: Set<String>?
+        var nodes: [String: GrantNodes.Node] = [:]
+    }
+
+    init(name: String, incarnation: Int, layout: SimulatedLayout, timeout: Int64, weight: Int = 1) {
+        self.name = name
+        self.incarnation = incarnation
+        self.layout = layout
+        self.timeout = timeout
+        follower = FollowerMachine(member: name, weight: weight)
+        leader = LeaderMachine(member: name, configuredStrategy: nil)
+    }
+
+    var isLive: Bool { running && !exited }
+
+    // MARK: Sessions
+
+    /// Opens a new session and tells the follower.
+    mutating func startSession(_ world: inout SimulationWorld) {
+        let id = world.zk.openSession(timeout: timeout)
+        session = id
+        connected = true
+        contender = nil
+        pending = [:]
+        interests = [:]
+        grantsRead = nil
+        retryJoinAt = nil
+        lastPing = world.zk.now
+        world.log("\(label) session s\(id)")
+        follow(.sessionStarted(session: id, timeout: .milliseconds(timeout)), &world)
+    }
+
+    var label: String { "\(name)#\(incarnation)" }
+
+    // MARK: Messages from ZooKeeper
+
+    mutating func receive(_ message: ZK.Message, _ world: inout SimulationWorld) {
+        switch message {
+        case .reply(let reply):
+            guard let (purpose, sentAt) = pending.removeValue(forKey: reply.id) else { return }
+            if case .failure(let code) = reply.result, code == .connectionLoss || code == .sessionExpired {
+                lostReply(purpose, world: &world)
+                return
+            }
+            follow(.heard(at: world.instant(sentAt)), &world)
+            handle(reply, purpose, &world)
+        case .event(let event):
+            for interest in interests.removeValue(forKey: event.path) ?? [] { fire(interest, event, &world) }
+        case .disconnected:
+            connected = false
+            follow(.disconnected, &world)
+        case .reconnected:
+            connected = true
+            follow(.reconnected, &world)
+        case .sessionEnded:
+            world.log("\(label) session s\(session ?? 0) ended")
+            session = nil
+            connected = false
+            contender = nil
+            pending = [:]
+            interests = [:]
+            grantsRead = nil
+            lead(.deposed, &world)
+            follow(.sessionEnded, &world)
+            if !exited, !follower.isStopping { startSession(&world) } else { exited = true }
+        }
+    }
+
+    /// A request that got no answer (connection loss, or the session ended): the state machines
+    /// learn of the connection or the session itself; only what must be tried again is.
+    private mutating func lostReply(_ purpose: Purpose, world: inout SimulationWorld) {
+        switch purpose {
+        case .leaderWrite:
+            lead(.writeFailed(fenced: false), &world)
+        case .acknowledge:
+            // Not known to be written: the follower writes it again after the next grant read.
+            follow(.memberNodeDeleted, &world)
+        case .createMember(let record), .checkMemberOwner(let record):
+            retryJoinAt = (world.zk.now + 50, record)
+        case .createContender:
+            retryJoinAt = (world.zk.now + 50, follower.record)
+        case .readGrant, .existsGrant: send(.getData(layout.grant(name), watch: true), .readGrant, &world)
+        case .readSummary, .existsSummary: send(.getData(layout.assignments, watch: true), .readSummary, &world)
+        case .leaderGroup, .leaderPartitions, .leaderMembers, .leaderMember, .leaderContenders, .leaderSummary,
+             .leaderGrantList, .leaderGrant:
+            // Read everything again, as after a failed write.
+            if leader.isLeading { lead(.writeFailed(fenced: false), &world) }
+        case .lockCheck, .watchPredecessor: checkLock(&world)
+        case .watchOwnMember: send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
+        case .ping, .close: break
+        }
+    }
+
+    private mutating func handle(_ reply: ZK.Reply, _ purpose: Purpose, _ world: inout SimulationWorld) {
+        let result = reply.result
+        switch purpose {
+        case .ping, .close:
+            break
+        case .createContender:
+            if case .success(.created(let path)) = result {
+                contender = String(path.split(separator: "/").last!)
+                checkLock(&world)
+                send(.create(layout.member(name), follower.record.encoded, .ephemeral), .createMember(follower.record), &world)
+            } else {
+                retryJoinAt = (world.zk.now + 50, follower.record)
+            }
+        case .createMember(let record):
+            switch result {
+            case .success:
+                send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
+                follow(.joined, &world)
+            case .failure(.nodeExists):
+                send(.getData(layout.member(name), watch: false), .checkMemberOwner(record), &world)
+            default:
+                retryJoinAt = (world.zk.now + 50, record)
+            }
+        case .checkMemberOwner(let record):
+            if case .success(.data(_, let stat)) = result, stat.ephemeralOwner == session {
+                send(.setData(layout.member(name), record.encoded, version: -1), .acknowledge(record.ackedEpoch), &world)
+                send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
+                follow(.joined, &world)
+            } else {
+                retryJoinAt = (world.zk.now + 100, record)  // held by another session: wait
+            }
+        case .watchOwnMember:
+            if case .success(.exists(nil)) = result { follow(.memberNodeDeleted, &world) } else { want(.ownMember, on: layout.member(name)) }
+        case .lockCheck:
+            guard case .success(.children(let names, _)) = result else { return }
+            guard let contender, names.contains(contender) else {
+                // Our contender node is gone (deleted by hand): contend again.
+                self.contender = nil
+                if leader.isLeading { lead(.writeFailed(fenced: true), &world) }
+                createContender(&world)
+                return
+            }
+            let ordered = names.sorted { LockName.sequence($0) < LockName.sequence($1) }
+            let index = ordered.firstIndex(of: contender)!
+            if index == 0 {
+                if !leader.isLeading { lead(.elected, &world) }
+            } else {
+                send(.exists(layout.leaderLock + "/" + ordered[index - 1], watch: true), .watchPredecessor, &world)
+            }
+        case .watchPredecessor:
+            if case .success(.exists(nil)) = result { checkLock(&world) } else { want(.predecessor, on: lastPredecessor(reply)) }
+        case .readGrant:
+            switch result {
+            case .success(.data(let data, _)):
+                want(.grant, on: layout.grant(name))
+                follow(.grantRead(try? Grant(decoding: data)), &world)
+            default:
+                send(.exists(layout.grant(name), watch: true), .existsGrant, &world)
+            }
+        case .existsGrant:
+            if case .success(.exists(nil)) = result {
+                want(.grant, on: layout.grant(name))
+                follow(.grantRead(nil), &world)
+            } else {
+                send(.getData(layout.grant(name), watch: true), .readGrant, &world)
+            }
+        case .readSummary:
+            switch result {
+            case .success(.data(let data, _)):
+                want(.summary, on: layout.assignments)
+                follow(.summaryRead(try? GroupSummary(decoding: data)), &world)
+            default:
+                send(.exists(layout.assignments, watch: true), .existsSummary, &world)
+            }
+        case .existsSummary:
+            if case .success(.exists(nil)) = result {
+                want(.summary, on: layout.assignments)
+            } else {
+                send(.getData(layout.assignments, watch: true), .readSummary, &world)
+            }
+        case .acknowledge(let epoch):
+            switch result {
+            case .success: follow(.acknowledged(epoch: epoch), &world)
+            default: follow(.memberNodeDeleted, &world)
+            }
+        case .leaderGroup:
+            want(.leaderGroup, on: layout.group)
+            if case .success(.data(let data, _)) = result {
+                lead(.groupRead(SimulatedLayout.strategy(in: data)), &world)
+            } else {
+                lead(.groupRead(nil), &world)
+            }
+        case .leaderPartitions:
+            want(.leaderPartitions, on: layout.partitions)
+            if case .success(.data(let data, _)) = result {
+                lead(.partitionsRead(SimulatedLayout.partitions(in: data)), &world)
+            } else {
+                lead(.partitionsRead([]), &world)
+            }
+        case .leaderMembers:
+            want(.leaderMembers, on: layout.members)
+            if case .success(.children(let names, _)) = result { lead(.membersListed(names), &world) }
+        case .leaderMember(let member):
+            if case .success(.data(let data, let stat)) = result {
+                if case .getData(_, true) = reply.request { want(.leaderMember(member), on: layout.member(member)) }
+                let node = PartyMember(name: member, session: stat.ephemeralOwner, record: MemberRecord(decoding: data))
+                lead(.memberRead(member, node), &world)
+            } else {
+                lead(.memberRead(member, nil), &world)
+            }
+        case .leaderContenders:
+            want(.leaderContenders, on: layout.leaderLock)
+            if case .success(.children(let names, _)) = result {
+                lead(.contendersListed(Set(names.compactMap(LockName.session))), &world)
+            }
+        case .leaderSummary:
+            var reading = grantsRead ?? GrantReading()
+            if case .success(.data(let data, let stat)) = result {
+                reading.summary = (try? GroupSummary(decoding: data), stat.version)
+            } else {
+                reading.summary = (nil, nil)
+            }
+            grantsRead = reading
+            finishGrantsRead(&world)
+        case .leaderGrantList:
+            var reading = grantsRead ?? GrantReading()
+            let names = if case .success(.children(let names, _)) = result { names } else { [String]() }
+            reading.remaining = Set(names)
+            grantsRead = reading
+            for member in names { send(.getData(layout.grant(member), watch: false), .leaderGrant(member), &world) }
+            finishGrantsRead(&world)
+        case .leaderGrant(let member):
+            guard var reading = grantsRead else { return }
+            reading.remaining?.remove(member)
+            if case .success(.data(let data, let stat)) = result {
+                reading.nodes[member] = GrantNodes.Node(grant: try? Grant(decoding: data), version: stat.version)
+            }
+            grantsRead = reading
+            finishGrantsRead(&world)
+        case .leaderWrite(let write):
+            switch result {
+            case .success(.multi(let results)):
+                var versions = LeaderWrite.Versions(summary: 0, grants: [:])
+                if case .setData(let stat) = results[LeaderWrite.summaryIndex] { versions.summary = stat.version }
+                for (index, (change, _)) in write.grants.enumerated() {
+                    let result = results[LeaderWrite.firstGrantIndex + index]
+                    if case .setData(let stat) = result { versions.grants[change.member] = stat.version }
+                    if case .created = result { versions.grants[change.member] = 0 }
+                }
+                world.log("\(label) wrote epoch \(write.summary.epoch): \(write.grants.map { "\($0.0)" }.joined(separator: "; "))")
+                lead(.written(versions), &world)
+            default:
+                world.log("\(label) write of epoch \(write.summary.epoch) failed at op \(reply.failedOp ?? -1): \(result)")
+                lead(.writeFailed(fenced: reply.failedOp == LeaderWrite.fenceIndex), &world)
+            }
+        }
+    }
+
+    private func lastPredecessor(_ reply: ZK.Reply) -> String {
+        if case .exists(let path, _) = reply.request { return path }
+        return ""
+    }
+
+    private mutating func want(_ interest: Interest, on path: String) {
+        if interests[path]?.contains(interest) != true { interests[path, default: []].append(interest) }
+    }
+
+    private mutating func finishGrantsRead(_ world: inout SimulationWorld) {
+        guard let reading = grantsRead, let summary = reading.summary, let remaining = reading.remaining, remaining.isEmpty else { return }
+        grantsRead = nil
+        lead(.grantsRead(GrantNodes(summary: summary.0, summaryVersion: summary.1, grants: reading.nodes)), &world)
+    }
+
+    private mutating func fire(_ interest: Interest, _ event: ZK.WatchEvent, _ world: inout SimulationWorld) {
+        switch interest {
+        case .leaderGroup: lead(.groupChanged, &world)
+        case .leaderPartitions: lead(.partitionsChanged, &world)
+        case .leaderMembers: lead(.membersChanged, &world)
+        case .leaderContenders: lead(.contendersChanged, &world)
+        case .leaderMember(let member): lead(.memberChanged(member), &world)
+        case .predecessor: checkLock(&world)
+        case .ownMember:
+            if event.kind == .nodeDeleted {
+                follow(.memberNodeDeleted, &world)
+            } else {
+                send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
+            }
+        case .grant: follow(.grantChanged, &world)
+        case .summary: follow(.summaryChanged, &world)
+        }
+    }
+
+    // MARK: Driving the machines
+
+    mutating func follow(_ event: FollowerMachine.Event, _ world: inout SimulationWorld) {
+        for action in follower.handle(event, now: world.instant(world.zk.now)) {
+            switch action {
+            case .join(let record):
+                if contender == nil {
+                    createContender(&world)
+                } else {
+                    send(.create(layout.member(name), record.encoded, .ephemeral), .createMember(record), &world)
+                }
+            case .readGrant: send(.getData(layout.grant(name), watch: true), .readGrant, &world)
+            case .readSummary: send(.getData(layout.assignments, watch: true), .readSummary, &world)
+            case .publish(let publication): outbox.append(publication)
+            case .acknowledge(let record):
+                send(.setData(layout.member(name), record.encoded, version: -1), .acknowledge(record.ackedEpoch), &world)
+            case .wake(let at): wake = world.milliseconds(at)
+            case .leave:
+                world.log("\(label) leaves")
+                send(.close, .close, &world)
+            }
+        }
+    }
+
+    mutating func lead(_ event: LeaderMachine.Event, _ world: inout SimulationWorld) {
+        for action in leader.handle(event) {
+            switch action {
+            case .readGroup: send(.getData(layout.group, watch: true), .leaderGroup, &world)
+            case .readPartitions: send(.getData(layout.partitions, watch: true), .leaderPartitions, &world)
+            case .listMembers: send(.getChildren(layout.members, watch: true), .leaderMembers, &world)
+            case .readMember(let member, let watch): send(.getData(layout.member(member), watch: watch), .leaderMember(member), &world)
+            case .listContenders: send(.getChildren(layout.leaderLock, watch: true), .leaderContenders, &world)
+            case .readGrants:
+                grantsRead = GrantReading()
+                send(.getData(layout.assignments, watch: false), .leaderSummary, &world)
+                send(.getChildren(layout.assignments, watch: false), .leaderGrantList, &world)
+            case .write(let write):
+                guard let contender else {
+                    lead(.writeFailed(fenced: true), &world)
+                    continue
+                }
+                let ops: [ZK.Op] = write.operations(in: layout.paths, contender: contender).map { operation in
+                    switch operation {
+                    case .check(let path, let version): .check(path, version: version)
+                    case .create(let path, let data): .create(path, data, .persistent)
+                    case .set(let path, let data, let version): .setData(path, data, version: version)
+                    case .delete(let path, let version): .delete(path, version: version)
+                    }
+                }
+                send(.multi(ops), .leaderWrite(write), &world)
+            case .runAllocator:
+                lead(.allocated(nil), &world)
+            case .stepDown:
+                world.log("\(label) steps down")
+                contender = nil
+                createContender(&world)
+            }
+        }
+    }
+
+    private mutating func createContender(_ world: inout SimulationWorld) {
+        guard let session else { return }
+        contenderCounter += 1
+        let name = LockName.prefix(session: session, nonce: UInt64(incarnation) << 32 | UInt64(contenderCounter))
+        send(.create(layout.leaderLock + "/" + name, Array(self.name.utf8), .ephemeralSequential), .createContender, &world)
+    }
+
+    private mutating func checkLock(_ world: inout SimulationWorld) {
+        send(.getChildren(layout.leaderLock, watch: false), .lockCheck, &world)
+    }
+
+    private mutating func send(_ request: ZK.Request, _ purpose: Purpose, _ world: inout SimulationWorld) {
+        guard let session else { return }
+        let id = world.zk.send(request, from: session)
+        pending[id] = (purpose, world.zk.now)
+    }
+
+    // MARK: Time
+
+    /// Pings, the follower's tick and a join to try again, when due.
+    mutating func advance(_ world: inout SimulationWorld) {
+        guard isLive, !paused, session != nil else { return }
+        let now = world.zk.now
+        if connected, now - lastPing >= timeout / 3 {
+            lastPing = now
+            send(.exists("/", watch: false), .ping, &world)
+        }
+        if let wake, now >= wake {
+            self.wake = nil
+            follow(.tick, &world)
+        }
+        if let retry = retryJoinAt, now >= retry.at {
+            retryJoinAt = nil
+            if contender == nil {
+                createContender(&world)
+            } else {
+                send(.create(layout.member(name), retry.record.encoded, .ephemeral), .createMember(retry.record), &world)
+            }
+        }
+    }
+
+    /// Delivers the oldest publication to the file; returns it.
+    mutating func deliverPublication(_ world: inout SimulationWorld) -> Publication? {
+        guard !outbox.isEmpty else { return nil }
+        let publication = outbox.removeFirst()
+        deliveredCount += 1
+        follow(.delivered(count: deliveredCount), &world)
+        return publication
+    }
+}
+
+extension FollowerMachine {
+    var isStopping: Bool { latest?.state == .stopped }
+}
+
+/// Contender names of the leader lock: `<16 hex session><16 hex nonce>__lock__<10-digit seq>`,
+/// so that a listing of the lock tells which sessions contend.
+enum LockName {
+    static func prefix(session: Int64, nonce: UInt64) -> String {
+        hex(UInt64(bitPattern: session)) + hex(nonce) + "__lock__"
+    }
+
+    static func session(_ name: String) -> Int64? {
+        guard name.utf8.count >= 32, let value = UInt64(name.prefix(16), radix: 16) else { return nil }
+        return Int64(bitPattern: value)
+    }
+
+    static func sequence(_ name: String) -> Int {
+        Int(name.suffix(10)) ?? Int.max
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

@@ -1,0 +1,317 @@
+import Allocation
+import Coordination
+import FoundationEssentials
+
+/// The znodes of one group in the simulation (spec §3, §14), and how its data is read.
+struct SimulatedLayout {
+    let paths = GroupPaths(group: "/kiel/groups/g")
+    var group: String { paths.group }
+    var members: String { paths.members }
+    var partitions: String { paths.partitions }
+    var leaderLock: String { paths.leaderLock }
+    var assignments: String { paths.assignments }
+    func member(_ name: String) -> String { paths.member(name) }
+    func grant(_ name: String) -> String { paths.grant(name) }
+
+    static func strategy(in data: [UInt8]) -> Strategy? {
+        struct Settings: Decodable { let strategy: String? }
+        guard let name = (try? JSONDecoder().decode(Settings.self, from: Data(data)))?.strategy else { return nil }
+        return try? Strategy(parsing: name)
+    }
+
+    static func partitions(in data: [UInt8]) -> [Partition]? {
+        guard let items = try? JSONDecoder().decode([String].self, from: Data(data)) else { return nil }
+        return try? items.map { try Partition(parsing: $0) }
+    }
+
+    static func encode(_ partitions: [Partition]) -> [UInt8] {
+        var output: [UInt8] = []
+        JSONText.appendArray(partitions.sorted().map(\.description), to: &output)
+        return output
+    }
+}
+
+/// A violation of what protocol 2 promises, with what the checker saw.
+struct SimulationFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// N allocatord processes and a simulated ZooKeeper in one process, every choice drawn from one
+/// seeded generator: which message is delivered next, when time moves, and which fault comes
+/// (kills, restarts, pauses, lost connections, graceful stops, joins, writes of the partition
+/// set, member nodes deleted by hand). After every step it checks I1 (on the grant nodes), I2
+/// (each live member's file within its grant) and the lease promise (no partition in two
+/// files whose leases are both valid); `settle()` then checks liveness.
+struct SimulationWorld {
+    var zk = SimulatedZooKeeper()
+    var random: SplitMix64
+    let layout = SimulatedLayout()
+    let origin = ContinuousClock.now
+    let timeout: Int64 = 1000
+    var members: [SimulatedMember] = []
+    /// Each member name's file: the publication delivered last, by whichever incarnation.
+    var files: [String: (publication: Publication, incarnation: Int)] = [:]
+    var partitionSet: [Partition]
+    var trace: [String] = []
+    var steps = 0
+    /// Faults drawn (off while settling).
+    var faults = true
+    var faultCount = 0
+    private var checkedZxid: Int64 = -1
+    private let names = ["a", "b", "c", "d", "e"]
+
+    init(seed: UInt64, partitions: Int = 12) {
+        random = SplitMix64(seed: seed)
+        partitionSet = (0..<partitions).map { Partition(topic: "t", id: $0) }
+        let setup = zk.openSession(timeout: 60_000)
+        for path in ["/kiel", "/kiel/groups", layout.group, layout.members, layout.leaderLock] {
+            _ = zk.send(.create(path, [], .persistent), from: setup)
+        }
+        _ = zk.send(.setData(layout.group, Array(#"{"strategy":"consistent","protocol":2}"#.utf8), version: -1), from: setup)
+        _ = zk.send(.create(layout.partitions, SimulatedLayout.encode(partitionSet), .persistent), from: setup)
+        _ = zk.send(.close, from: setup)
+        while zk.pendingDeliveries.contains(where: { $0.session == setup }) {
+            let delivery = zk.pendingDeliveries.first { $0.session == setup }!
+            if delivery.direction == .toServer { zk.deliverToServer(setup) } else { _ = zk.deliverToClient(setup) }
+        }
+    }
+
+    func instant(_ milliseconds: Int64) -> ContinuousClock.Instant { origin + .milliseconds(milliseconds) }
+
+    func milliseconds(_ instant: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = origin.duration(to: instant).components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    mutating func log(_ line: String) {
+        trace.append("[\(zk.now) ms] \(line)")
+        if trace.count > 400 { trace.removeFirst(100) }
+    }
+
+    // MARK: Steps
+
+    /// Starts a member process (a new incarnation if the name was used before).
+    mutating func start(_ name: String) {
+        let incarnation = members.filter { $0.name == name }.count
+        var member = SimulatedMember(name: name, incarnation: incarnation, layout: layout, timeout: timeout)
+        log("start \(member.label)")
+        member.startSession(&self)
+        members.append(member)
+    }
+
+    /// One step: a delivery, a publication reaching its file, time moving, or a fault.
+    mutating func step() throws {
+        steps += 1
+        let roll = random.next() % 1000
+        switch roll {
+        case 0..<600: deliverMessage()
+        case 600..<800: deliverPublication()
+        case 800..<995: advanceTime(by: Int64(1 + random.next() % 10))
+        default: if faults { injectFault() } else { advanceTime(by: 5) }
+        }
+        try check()
+    }
+
+    private mutating func deliverMessage() {
+        let deliveries = zk.pendingDeliveries.filter { delivery in
+            guard delivery.direction == .toClient else { return true }
+            return members.contains { $0.session == delivery.session && $0.isLive && !$0.paused }
+                || !members.contains { $0.session == delivery.session && $0.isLive }
+        }
+        guard !deliveries.isEmpty else { return advanceTime(by: 5) }
+        let delivery = deliveries[Int(random.next() % UInt64(deliveries.count))]
+        if delivery.direction == .toServer {
+            zk.deliverToServer(delivery.session)
+            return
+        }
+        let message = zk.deliverToClient(delivery.session)
+        guard let index = members.firstIndex(where: { $0.session == delivery.session && $0.isLive }) else { return }
+        var member = members[index]
+        member.receive(message, &self)
+        members[index] = member
+    }
+
+    private mutating func deliverPublication() {
+        let ready = members.indices.filter { members[$0].isLive && !members[$0].paused && !members[$0].outbox.isEmpty }
+        guard !ready.isEmpty else { return }
+        let index = ready[Int(random.next() % UInt64(ready.count))]
+        var member = members[index]
+        if let publication = member.deliverPublication(&self) {
+            files[member.name] = (publication, member.incarnation)
+        }
+        members[index] = member
+    }
+
+    mutating func advanceTime(by milliseconds: Int64) {
+        zk.advanceTime(to: zk.now + milliseconds)
+        // The client library reconnects by itself, once the network lets it.
+        for index in members.indices where members[index].isLive && !members[index].paused {
+            guard let session = members[index].session, zk.connection(of: session) == .disconnected,
+                  zk.now >= members[index].cutOffUntil
+            else { continue }
+            zk.reconnect(session)
+        }
+        for index in members.indices {
+            var member = members[index]
+            member.advance(&self)
+            members[index] = member
+        }
+    }
+
+    private mutating func injectFault() {
+        let live = members.indices.filter { members[$0].isLive }
+        let pick = live.isEmpty ? nil : live[Int(random.next() % UInt64(live.count))]
+        switch random.next() % 9 {
+        case 0:
+            let absent = names.filter { name in !members.contains { $0.name == name && $0.isLive } }
+            if let name = absent.first, live.count < 5 { start(name) }
+        case 1:
+            guard let pick else { return }
+            log("kill -9 \(members[pick].label)")
+            members[pick].running = false
+            if let session = members[pick].session { zk.loseConnection(session, using: &random) }
+        case 2:
+            guard let pick else { return }
+            members[pick].paused.toggle()
+            log("\(members[pick].paused ? "pause" : "resume") \(members[pick].label)")
+        case 3:
+            // The connection drops: back at once, or cut off for up to twice the session timeout.
+            guard let pick, let session = members[pick].session, zk.connection(of: session) == .connected else { return }
+            let cutOff = random.next() % 2 == 0 ? 0 : Int64(random.next() % UInt64(2 * timeout))
+            members[pick].cutOffUntil = zk.now + cutOff
+            log("connection lost \(members[pick].label) for \(cutOff) ms")
+            zk.loseConnection(session, using: &random)
+        case 4:
+            guard let pick else { return }
+            log("SIGTERM \(members[pick].label)")
+            var member = members[pick]
+            member.follow(.stop, &self)
+            members[pick] = member
+        case 5:
+            // The partition set changes (an operator's add or remove).
+            let partition = Partition(topic: "t", id: Int(random.next() % 16))
+            if let index = partitionSet.firstIndex(of: partition) {
+                partitionSet.remove(at: index)
+            } else {
+                partitionSet.append(partition)
+            }
+            writeAsOperator(.setData(layout.partitions, SimulatedLayout.encode(partitionSet), version: -1))
+        case 6:
+            // An operator (or a kiel consumer of the same name) deletes a live member's node.
+            guard let pick else { return }
+            log("operator deletes the node of \(members[pick].name)")
+            writeAsOperator(.delete(layout.member(members[pick].name), version: -1))
+        default:
+            // An operator deletes a grant node.
+            let granted = zk.children(of: layout.assignments)
+            guard !granted.isEmpty else { return }
+            let member = granted[Int(random.next() % UInt64(granted.count))]
+            log("operator deletes the grant of \(member)")
+            writeAsOperator(.delete(layout.grant(member), version: -1))
+        }
+        faultCount += 1
+    }
+
+    /// A write by another client, applied at once.
+    private mutating func writeAsOperator(_ request: SimulatedZooKeeper.Request) {
+        let session = zk.openSession(timeout: 60_000)
+        _ = zk.send(request, from: session)
+        zk.deliverToServer(session)
+        _ = zk.send(.close, from: session)
+        zk.deliverToServer(session)
+        while zk.pendingDeliveries.contains(where: { $0.session == session && $0.direction == .toClient }) {
+            _ = zk.deliverToClient(session)
+        }
+    }
+
+    // MARK: Checks
+
+    /// I1, I2 and the lease promise, now.
+    func check() throws {
+        let now = zk.now
+        // The lease promise: no partition in two files whose leases are both valid.
+        var holder: [Partition: String] = [:]
+        for (name, file) in files.sorted(by: { $0.key < $1.key }) {
+            guard let lease = file.publication.lease, milliseconds(lease) > now else { continue }
+            for partition in file.publication.partitions {
+                if let other = holder[partition] {
+                    throw SimulationFailure(description: "lease promise broken: \(partition) published by \(other) and \(name) with valid leases at \(now) ms")
+                }
+                holder[partition] = name
+            }
+        }
+        // I1: no partition in two grants.
+        var granted: [Partition: String] = [:]
+        var grants: [String: Grant] = [:]
+        for member in zk.children(of: layout.assignments) {
+            guard let node = zk.node(layout.grant(member)), let grant = try? Grant(decoding: node.data) else { continue }
+            grants[member] = grant
+            for partition in grant.held {
+                if let other = granted[partition] {
+                    throw SimulationFailure(description: "I1 broken: \(partition) in the grants of \(other) and \(member)")
+                }
+                granted[partition] = member
+            }
+        }
+        // I2: a live member's file holds only what its session's grant holds.
+        for member in members where member.isLive {
+            guard let session = member.session, zk.isAlive(session),
+                  let file = files[member.name], file.incarnation == member.incarnation,
+                  let lease = file.publication.lease, milliseconds(lease) > now,
+                  let grant = grants[member.name], grant.session == session
+            else { continue }
+            let outside = file.publication.partitions.subtracting(grant.held)
+            if !outside.isEmpty {
+                throw SimulationFailure(description: "I2 broken: \(member.label) publishes \(outside.sorted()) outside its grant")
+            }
+        }
+    }
+
+    /// With faults off and every connection back, the group converges: every live member
+    /// active on one epoch, its file up to date, the partitions split among them as the
+    /// strategy says, nobody awaited. Returns how long it took (simulated ms).
+    mutating func settle(within limit: Int64) throws -> Int64 {
+        faults = false
+        for index in members.indices where members[index].paused { members[index].paused = false }
+        for index in members.indices { members[index].cutOffUntil = 0 }
+        let started = zk.now
+        while zk.now - started < limit {
+            for _ in 0..<20 { try step() }
+            if isSettled { return zk.now - started }
+        }
+        throw SimulationFailure(description: "not settled within \(limit) ms: \(settledReport)")
+    }
+
+    private var liveMembers: [SimulatedMember] { members.filter { $0.isLive && !$0.follower.isStopping } }
+
+    var isSettled: Bool { settledReport.isEmpty }
+
+    private var settledReport: String {
+        let live = liveMembers
+        guard !live.isEmpty else { return "" }
+        let expected = Strategy.consistent.allocate(members: live.map(\.name), partitions: partitionSet)
+        var problems: [String] = []
+        var epochs = Set<Int64>()
+        for member in live {
+            guard let file = files[member.name], file.incarnation == member.incarnation, member.outbox.isEmpty else {
+                problems.append("\(member.label) has undelivered publications")
+                continue
+            }
+            epochs.insert(file.publication.epoch)
+            if file.publication.state != .active { problems.append("\(member.label) is \(file.publication.state)") }
+            if file.publication.partitions != Set(expected.partitions(of: member.name)) {
+                problems.append("\(member.label) holds \(file.publication.partitions.sorted()) not \(expected.partitions(of: member.name))")
+            }
+            if !member.leader.awaitedMembers.isEmpty { problems.append("\(member.label) awaits \(member.leader.awaitedMembers)") }
+        }
+        if epochs.count > 1 { problems.append("epochs \(epochs.sorted())") }
+        return problems.joined(separator: "; ")
+    }
+}
+
+extension SimulationWorld {
+    /// The group's epoch in ZooKeeper.
+    var epoch: Int64 {
+        zk.node(layout.assignments).flatMap { try? GroupSummary(decoding: $0.data) }?.epoch ?? 0
+    }
+}
