@@ -165,8 +165,9 @@ final class SimulatedZooKeeper {
 
     /// Moves time forward and expires, in order of deadline, every session the server has not
     /// heard from for its timeout: one transaction each, deleting all its ephemeral nodes. A
-    /// connected client is cut off (the server closes the connection); it learns that its
-    /// session expired only when it reconnects, as a ZooKeeper client does.
+    /// connected client is cut off (the server closes the connection: what was in flight to the
+    /// client still arrives, its requests in flight fail with `connectionLoss`); it learns that
+    /// its session expired only when it reconnects, as a ZooKeeper client does.
     func advanceTime(to time: Int64) {
         precondition(time >= now, "time goes forward")
         now = time
