@@ -14,7 +14,7 @@
 /// client like a fresh read whose reply was delayed, which the harness can already choose);
 /// no ACLs, times, quotas, containers, TTLs or `/zookeeper`; a session expires exactly
 /// `timeout` ms after the server last heard from it (ZooKeeper rounds up to its next tick).
-struct SimulatedZooKeeper {
+final class SimulatedZooKeeper {
     typealias SessionID = Int64
     typealias RequestID = Int
 
@@ -44,6 +44,16 @@ struct SimulatedZooKeeper {
         case multi([OpResult])
         case synced
         case closed
+
+        /// The reply to a write sent alone.
+        init(_ result: OpResult) {
+            switch result {
+            case let .created(path): self = .created(path)
+            case let .setData(stat): self = .stat(stat)
+            case .deleted: self = .deleted
+            case .checked: preconditionFailure("check is only an op of a multi")
+            }
+        }
     }
 
     struct Reply: Equatable, Sendable {
@@ -98,7 +108,8 @@ struct SimulatedZooKeeper {
         static func < (a: Watch, b: Watch) -> Bool { (a.path, a.kind) < (b.path, b.kind) }
     }
 
-    private struct Session {
+    /// A class, so that reading a session's state copies nothing (this runs on every step).
+    private final class Session {
         let timeout: Int64
         var lastHeard: Int64
         var connection = Connection.connected
@@ -112,6 +123,11 @@ struct SimulatedZooKeeper {
         var lastZxidSeen: Int64 = 0
         /// Paths where the server holds a watch of this session.
         var serverWatchPaths: Set<String> = []
+
+        init(timeout: Int64, lastHeard: Int64) {
+            self.timeout = timeout
+            self.lastHeard = lastHeard
+        }
     }
 
     /// The current time, in milliseconds.
@@ -124,7 +140,8 @@ struct SimulatedZooKeeper {
     private var tree = DataTree()
     private var sessions: [Session] = []  // session id n at index n - 1
     /// Sessions that may still have work: not ended, or with messages left for the client.
-    private var active: Set<SessionID> = []
+    /// Sorted, so that listing pending deliveries needs no sort.
+    private var active: [SessionID] = []
     /// The server's watch tables: path -> session -> kinds.
     private var watches: [String: [SessionID: Set<Watch.Kind>]] = [:]
     private var lastRequestID: RequestID = 0
@@ -132,25 +149,26 @@ struct SimulatedZooKeeper {
     // MARK: Sessions and time
 
     /// Opens a connected session (a transaction, as in ZooKeeper). Ids are 1, 2, 3...
-    mutating func openSession(timeout: Int64) -> SessionID {
+    func openSession(timeout: Int64) -> SessionID {
         zxid += 1
         sessions.append(Session(timeout: timeout, lastHeard: now))
         let id = SessionID(sessions.count)
-        active.insert(id)
+        active.append(id)
         log("zxid=\(zxid) s\(id) opened, timeout \(timeout) ms")
         return id
     }
 
     /// The server hears a ping from a connected session: its timeout starts again.
-    mutating func heartbeat(_ id: SessionID) {
+    func heartbeat(_ id: SessionID) {
         if self[id].connection == .connected { self[id].lastHeard = now }
     }
 
     /// Moves time forward and expires, in order of deadline, every session the server has not
     /// heard from for its timeout: one transaction each, deleting all its ephemeral nodes. A
-    /// connected client is cut off (the server closes the connection); it learns that its
-    /// session expired only when it reconnects, as a ZooKeeper client does.
-    mutating func advanceTime(to time: Int64) {
+    /// connected client is cut off (the server closes the connection: what was in flight to the
+    /// client still arrives, its requests in flight fail with `connectionLoss`); it learns that
+    /// its session expired only when it reconnects, as a ZooKeeper client does.
+    func advanceTime(to time: Int64) {
         precondition(time >= now, "time goes forward")
         now = time
         let due = active.filter { self[$0].aliveOnServer && self[$0].lastHeard + self[$0].timeout <= now }
@@ -165,7 +183,7 @@ struct SimulatedZooKeeper {
     /// first `applied` reach it (FIFO: only a prefix can); the server drops the session's
     /// watches; messages in flight to the client are lost, and the client gets `.disconnected`
     /// and then `connectionLoss` for every request it has no reply to.
-    mutating func loseConnection(_ id: SessionID, applied: Int) {
+    func loseConnection(_ id: SessionID, applied: Int) {
         guard self[id].connection == .connected else { return }
         precondition(applied <= self[id].toServer.count)
         for _ in 0..<applied where self[id].connection == .connected { deliverToServer(id) }
@@ -175,7 +193,7 @@ struct SimulatedZooKeeper {
     }
 
     /// `loseConnection(_:applied:)` with the number applied drawn from `generator`.
-    mutating func loseConnection(_ id: SessionID, using generator: inout some RandomNumberGenerator) {
+    func loseConnection(_ id: SessionID, using generator: inout some RandomNumberGenerator) {
         loseConnection(id, applied: Int.random(in: 0...self[id].toServer.count, using: &generator))
     }
 
@@ -183,7 +201,7 @@ struct SimulatedZooKeeper {
     /// re-registers the watches the client holds, firing at once those whose node changed
     /// since the last zxid the client saw (ZooKeeper's SetWatches). If not, the client learns
     /// that its session is over, and requests it queued meanwhile fail with `sessionExpired`.
-    mutating func reconnect(_ id: SessionID) {
+    func reconnect(_ id: SessionID) {
         guard self[id].connection == .disconnected else { return }
         guard self[id].aliveOnServer else {
             self[id].connection = .ended
@@ -202,11 +220,11 @@ struct SimulatedZooKeeper {
 
     /// Queues a request on the session's connection. A client whose session is over gets
     /// `sessionExpired` at once; a disconnected one sends it after reconnecting.
-    mutating func send(_ request: Request, from id: SessionID) -> RequestID {
+    func send(_ request: Request, from id: SessionID) -> RequestID {
         lastRequestID += 1
         if self[id].connection == .ended {
             self[id].toClient.append(.reply(Reply(id: lastRequestID, request: request, result: .failure(.sessionExpired))))
-            active.insert(id)
+            if !active.contains(id) { active.insert(id, at: active.firstIndex { $0 > id } ?? active.endIndex) }
         } else {
             self[id].toServer.append((lastRequestID, request))
         }
@@ -216,18 +234,18 @@ struct SimulatedZooKeeper {
     /// What can be delivered next, by session id: heads of connected sessions' request FIFOs,
     /// and of every client FIFO that is not empty.
     var pendingDeliveries: [Delivery] {
-        active.sorted().flatMap { id -> [Delivery] in
+        var deliveries: [Delivery] = []
+        for id in active {
             let session = self[id]
-            var deliveries: [Delivery] = []
             if session.connection == .connected, !session.toServer.isEmpty { deliveries.append(Delivery(session: id, direction: .toServer)) }
             if !session.toClient.isEmpty { deliveries.append(Delivery(session: id, direction: .toClient)) }
-            return deliveries
         }
+        return deliveries
     }
 
     /// The server receives and applies the session's oldest request in flight, atomically;
     /// watch events it fires and then its reply go onto the clients' FIFOs.
-    mutating func deliverToServer(_ id: SessionID) {
+    func deliverToServer(_ id: SessionID) {
         precondition(self[id].connection == .connected && !self[id].toServer.isEmpty, "nothing to deliver")
         let (requestID, request) = self[id].toServer.removeFirst()
         self[id].lastHeard = now
@@ -243,7 +261,7 @@ struct SimulatedZooKeeper {
     }
 
     /// The client receives the oldest message in flight to it.
-    mutating func deliverToClient(_ id: SessionID) -> Message {
+    func deliverToClient(_ id: SessionID) -> Message {
         let message = self[id].toClient.removeFirst()
         switch message {
         case let .reply(reply):
@@ -255,7 +273,7 @@ struct SimulatedZooKeeper {
         case .disconnected, .reconnected, .sessionEnded:
             break
         }
-        if self[id].connection == .ended, self[id].toClient.isEmpty { active.remove(id) }
+        if self[id].connection == .ended, self[id].toClient.isEmpty { active.removeAll { $0 == id } }
         return message
     }
 
@@ -283,21 +301,18 @@ struct SimulatedZooKeeper {
 
     // MARK: The server
 
-    private subscript(id: SessionID) -> Session {
-        get { sessions[Int(id) - 1] }
-        set { sessions[Int(id) - 1] = newValue }
-    }
+    private subscript(id: SessionID) -> Session { sessions[Int(id) - 1] }
 
-    private mutating func serve(_ request: Request, id: RequestID, from session: SessionID) -> Reply {
+    private func serve(_ request: Request, id: RequestID, from session: SessionID) -> Reply {
         func reply(_ result: Result<Response, Code>) -> Reply { Reply(id: id, request: request, result: result) }
-        func single(_ op: Op) -> Result<OpResult, Code> { transact([op], by: session).result.map { $0[0] } }
+        func write(_ op: Op) -> Reply { reply(transact([op], by: session).result.map { Response($0[0]) }) }
         switch request {
         case let .create(path, data, mode):
-            return reply(single(.create(path, data, mode)).map { if case let .created(name) = $0 { .created(name) } else { fatalError() } })
+            return write(.create(path, data, mode))
         case let .delete(path, version):
-            return reply(single(.delete(path, version: version)).map { _ in .deleted })
+            return write(.delete(path, version: version))
         case let .setData(path, data, version):
-            return reply(single(.setData(path, data, version: version)).map { if case let .setData(stat) = $0 { .stat(stat) } else { fatalError() } })
+            return write(.setData(path, data, version: version))
         case let .multi(ops):
             let (result, failedOp) = transact(ops, by: session)
             return Reply(id: id, request: request, result: result.map { .multi($0) }, failedOp: failedOp)
@@ -323,7 +338,7 @@ struct SimulatedZooKeeper {
 
     /// One write transaction. Like ZooKeeper, a failed write still consumes a zxid (its error
     /// transaction), and a failed multi leaves the tree exactly as it was.
-    private mutating func transact(_ ops: [Op], by session: SessionID) -> (result: Result<[OpResult], Code>, failedOp: Int?) {
+    private func transact(_ ops: [Op], by session: SessionID) -> (result: Result<[OpResult], Code>, failedOp: Int?) {
         zxid += 1
         var txn = DataTree.Transaction(zxid: zxid, session: session)
         var results: [OpResult] = []
@@ -341,7 +356,7 @@ struct SimulatedZooKeeper {
 
     /// The server side of a session's end (expiry or close): its watches are dropped, and one
     /// transaction deletes all its ephemeral nodes, firing other sessions' watches.
-    private mutating func endSession(_ id: SessionID, _ reason: String) {
+    private func endSession(_ id: SessionID, _ reason: String) {
         dropServerWatches(id)
         self[id].aliveOnServer = false
         zxid += 1
@@ -354,7 +369,7 @@ struct SimulatedZooKeeper {
 
     /// The client side of a dropped connection. The server closed it on expiry after sending
     /// what was in flight (`dropInFlight` false), or it broke and that was lost (true).
-    private mutating func disconnect(_ id: SessionID, dropInFlight: Bool) {
+    private func disconnect(_ id: SessionID, dropInFlight: Bool) {
         dropServerWatches(id)
         var lost: [(id: RequestID, request: Request)] = []
         if dropInFlight {
@@ -370,7 +385,7 @@ struct SimulatedZooKeeper {
         }
     }
 
-    private mutating func failQueuedRequests(_ id: SessionID) {
+    private func failQueuedRequests(_ id: SessionID) {
         for (requestID, request) in self[id].toServer {
             self[id].toClient.append(.reply(Reply(id: requestID, request: request, result: .failure(.sessionExpired))))
         }
@@ -378,7 +393,7 @@ struct SimulatedZooKeeper {
     }
 
     /// ZooKeeper's SetWatches, as in DataTree.setWatches.
-    private mutating func restoreWatches(_ id: SessionID) {
+    private func restoreWatches(_ id: SessionID) {
         let seen = self[id].lastZxidSeen
         var sent: Set<String> = []
         for watch in self[id].clientWatches.sorted() {
@@ -397,7 +412,7 @@ struct SimulatedZooKeeper {
     }
 
     /// One watch per (session, path, table): a data watch and an exist watch replace each other.
-    private mutating func register(_ watch: Watch, for id: SessionID) {
+    private func register(_ watch: Watch, for id: SessionID) {
         var kinds = watches[watch.path]?[id] ?? []
         if watch.kind != .child { kinds.subtract([.data, .exist]) }
         kinds.insert(watch.kind)
@@ -405,7 +420,7 @@ struct SimulatedZooKeeper {
         self[id].serverWatchPaths.insert(watch.path)
     }
 
-    private mutating func dropServerWatches(_ id: SessionID) {
+    private func dropServerWatches(_ id: SessionID) {
         for path in self[id].serverWatchPaths {
             watches[path]?[id] = nil
             if watches[path]?.isEmpty == true { watches[path] = nil }
@@ -415,7 +430,7 @@ struct SimulatedZooKeeper {
 
     /// Fires the watches a committed transaction's changes trigger, each once: a session with
     /// both a data and a child watch on a deleted node gets one `nodeDeleted`, as in ZooKeeper.
-    private mutating func fire(_ changes: [(kind: EventKind, path: String)]) {
+    private func fire(_ changes: [(kind: EventKind, path: String)]) {
         for (kind, path) in changes {
             guard let watchers = watches[path] else { continue }
             let triggered = Self.kindsFired(by: kind)
@@ -431,7 +446,7 @@ struct SimulatedZooKeeper {
         }
     }
 
-    private mutating func notify(_ id: SessionID, _ event: WatchEvent) {
+    private func notify(_ id: SessionID, _ event: WatchEvent) {
         log("zxid=\(event.zxid) s\(id) <- \(event.kind) \(event.path)")
         self[id].toClient.append(.event(event))
     }
