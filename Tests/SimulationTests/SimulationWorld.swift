@@ -160,8 +160,10 @@ struct SimulationWorld {
 
     private mutating func injectFault() {
         let live = members.indices.filter { members[$0].isLive }
-        let pick = live.isEmpty ? nil : live[Int(random.next() % UInt64(live.count))]
-        switch random.next() % 9 {
+        // Half the faults strike the leader, if there is one: its faults are the hard ones.
+        let leader = live.first { members[$0].leader.isLeading }
+        let pick = live.isEmpty ? nil : (leader != nil && random.next() % 2 == 0) ? leader : live[Int(random.next() % UInt64(live.count))]
+        switch random.next() % 10 {
         case 0:
             let absent = names.filter { name in !members.contains { $0.name == name && $0.isLive } }
             if let name = absent.first, live.count < 5 { start(name) }
@@ -201,6 +203,13 @@ struct SimulationWorld {
             guard let pick else { return }
             log("operator deletes the node of \(members[pick].name)")
             writeAsOperator(.delete(layout.member(members[pick].name), version: -1))
+        case 7:
+            // An operator deletes the leader's contender node: another member leads while the
+            // old leader still thinks it does, until its next write fails.
+            let contenders = zk.children(of: layout.leaderLock).sorted { LockName.sequence($0) < LockName.sequence($1) }
+            guard let first = contenders.first else { return }
+            log("operator deletes the contender \(first)")
+            writeAsOperator(.delete(layout.paths.contender(first), version: -1))
         default:
             // An operator deletes a grant node.
             let granted = zk.children(of: layout.assignments)
