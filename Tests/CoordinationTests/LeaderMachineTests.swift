@@ -1,0 +1,117 @@
+import Allocation
+import Coordination
+import Testing
+
+/// The leader's life without ZooKeeper: what it reads on taking over, when it writes, and how
+/// it gives up.
+@Suite struct LeaderMachineTests {
+    let partitions = try! PartitionSpec(parsing: "t:0-5").partitions
+
+    func member(_ name: String, session: Int64, acked: Int64 = 0) -> PartyMember {
+        PartyMember(name: name, session: session, record: MemberRecord(ackedEpoch: acked))
+    }
+
+    /// A leader elected in a group of a (session 1) and b (session 2) with no grants yet.
+    func elected(strategy: Strategy? = .consistent, configured: Strategy? = nil) -> (LeaderMachine, [LeaderMachine.Action]) {
+        var machine = LeaderMachine(member: "a", configuredStrategy: configured)
+        #expect(machine.handle(.elected) == [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants])
+        var actions: [LeaderMachine.Action] = []
+        actions += machine.handle(.groupRead(strategy))
+        actions += machine.handle(.partitionsRead(partitions))
+        actions += machine.handle(.membersListed(["a", "b"]))
+        actions += machine.handle(.contendersListed([1, 2]))
+        actions += machine.handle(.grantsRead(GrantNodes()))
+        actions += machine.handle(.memberRead("a", member("a", session: 1)))
+        actions += machine.handle(.memberRead("b", member("b", session: 2)))
+        return (machine, actions)
+    }
+
+    func writes(_ actions: [LeaderMachine.Action]) -> [LeaderWrite] {
+        actions.compactMap { if case .write(let write) = $0 { write } else { nil } }
+    }
+
+    @Test func writesOnlyOnceEverythingIsRead() {
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil)
+        _ = machine.handle(.elected)
+        #expect(machine.handle(.groupRead(.consistent)).isEmpty)
+        #expect(machine.handle(.partitionsRead(partitions)).isEmpty)
+        #expect(machine.handle(.membersListed(["a"])) == [.readMember("a", watch: false)])
+        #expect(machine.handle(.contendersListed([1])).isEmpty)
+        #expect(machine.handle(.grantsRead(GrantNodes())).isEmpty)
+        let actions = machine.handle(.memberRead("a", member("a", session: 1)))
+        let write = try! #require(writes(actions).first)
+        #expect(write.summary == GroupSummary(epoch: 1, leader: "a", strategy: "consistent", members: ["a"], partitionCount: 6))
+        #expect(write.summaryVersion == nil)
+        #expect(write.grants.map(\.0) == [.create(member: "a", Grant(epoch: 1, session: 1, partitions: Set(partitions)))])
+    }
+
+    @Test func aWriteIsFencedByTheContenderNodeAndTheVersionsRead() {
+        let (_, actions) = elected()
+        let write = try! #require(writes(actions).first)
+        let operations = write.operations(in: GroupPaths(group: "/g"), contender: "c1")
+        #expect(operations.first == .check(path: "/g/leader/c1", version: -1))
+        #expect(operations[1] == .create(path: "/g/assignments", data: write.summary.encoded))
+
+        var next = write
+        next.summaryVersion = 4
+        next.grants = [(.set(member: "b", Grant(epoch: 2, session: 2)), version: 7)]
+        #expect(next.operations(in: GroupPaths(group: "/g"), contender: "c1").dropFirst() == [
+            .set(path: "/g/assignments", data: next.summary.encoded, version: 4),
+            .set(path: "/g/assignments/b", data: Grant(epoch: 2, session: 2).encoded, version: 7),
+        ])
+    }
+
+    @Test func aFencedWriteStepsDownAndAConflictReadsEverythingAgain() {
+        var (machine, _) = elected()
+        #expect(machine.handle(.writeFailed(fenced: false)) == [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants])
+        #expect(machine.isLeading)
+        var (other, _) = elected()
+        #expect(other.handle(.writeFailed(fenced: true)) == [.stepDown])
+        #expect(!other.isLeading)
+        // Deposed, it ignores what it still hears.
+        #expect(other.handle(.membersChanged).isEmpty)
+    }
+
+    @Test func oneWriteAtATimeThenPlansAgain() {
+        var (machine, actions) = elected()
+        let first = try! #require(writes(actions).first)
+        // A change while the write is under way is read, but nothing is written yet.
+        #expect(writes(machine.handle(.membersListed(["a", "b"]))).isEmpty)
+        let versions = LeaderWrite.Versions(summary: 0, grants: ["a": 0, "b": 0])
+        let after = machine.handle(.written(versions))
+        #expect(machine.epoch == first.summary.epoch)
+        #expect(writes(after).isEmpty)  // nothing left to change: both granted at once
+    }
+
+    @Test func awaitedMembersAreWatchedUntilTheyAcknowledge() {
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil)
+        _ = machine.handle(.elected)
+        _ = machine.handle(.groupRead(.consistent))
+        _ = machine.handle(.partitionsRead(partitions))
+        _ = machine.handle(.membersListed(["a"]))
+        _ = machine.handle(.contendersListed([1, 2]))
+        _ = machine.handle(.grantsRead(GrantNodes()))
+        _ = machine.handle(.memberRead("a", member("a", session: 1)))
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0])))
+        // b joins: a must release some to b.
+        #expect(machine.handle(.membersChanged) == [.listMembers])
+        #expect(machine.handle(.membersListed(["a", "b"])) == [.readMember("b", watch: false)])
+        let revoke = try! #require(writes(machine.handle(.memberRead("b", member("b", session: 2)))).first)
+        #expect(revoke.summary.epoch == 2)
+        let watch = machine.handle(.written(LeaderWrite.Versions(summary: 1, grants: ["a": 1, "b": 0])))
+        #expect(watch == [.readMember("a", watch: true)])
+        #expect(machine.awaitedMembers == ["a": 2])
+        // a acknowledges epoch 2: the rest goes to b.
+        _ = machine.handle(.memberRead("a", member("a", session: 1, acked: 2)))
+        #expect(machine.awaitedMembers.isEmpty)
+    }
+
+    @Test func aProgramNamedOnlyInZooKeeperIsNeverRun() {
+        let program = Strategy.exec(path: "/usr/local/bin/allocate")
+        let (_, notConfigured) = elected(strategy: program, configured: nil)
+        #expect(!notConfigured.contains { if case .runAllocator = $0 { true } else { false } })
+        #expect(writes(notConfigured).isEmpty)
+        let (_, configured) = elected(strategy: program, configured: program)
+        #expect(configured.last == .runAllocator(program, members: ["a", "b"], partitions: partitions))
+    }
+}
