@@ -12,6 +12,7 @@ enum Reply: Sendable {
     case data([UInt8], Stat?)
     case children([String], Stat?)
     case created(String, Stat?)
+    case multi([MultiResult])
 }
 
 /// The context of one asynchronous request: passed retained to the C library as the
@@ -28,16 +29,19 @@ final class RequestContext: Sendable {
     let sentAt: ContinuousClock.Instant
     /// Who waits for the reply; `nil` for the client's own heartbeats.
     let continuation: CheckedContinuation<(Reply, Watch?), any Error>?
+    /// What the library writes into until the completion (a `multi`'s results).
+    let multi: MultiBuffers?
 
     init(
         core: ClientCore, operation: String, path: String, watch: ClientCore.WatchKind?,
-        acceptsNoNode: Bool, continuation: CheckedContinuation<(Reply, Watch?), any Error>?
+        acceptsNoNode: Bool, multi: MultiBuffers? = nil, continuation: CheckedContinuation<(Reply, Watch?), any Error>?
     ) {
         self.core = core
         self.operation = operation
         self.path = path
         self.watch = watch
         self.acceptsNoNode = acceptsNoNode
+        self.multi = multi
         self.sentAt = .now
         self.continuation = continuation
     }
@@ -46,7 +50,7 @@ final class RequestContext: Sendable {
         Unmanaged<RequestContext>.fromOpaque(pointer!).takeRetainedValue()
     }
 
-    func complete(_ rc: Int32, _ reply: Reply) {
+    func complete(_ rc: Int32, _ reply: Reply, failedOperation: Int? = nil) {
         let code = ZooKeeperError.Code(rawValue: rc)
         if code.isServerAnswer { core.heardFromServer(requestSentAt: sentAt) }
         let succeeded = rc == ZOK.rawValue || (acceptsNoNode && code == .noNode)
@@ -55,7 +59,9 @@ final class RequestContext: Sendable {
         if succeeded {
             continuation?.resume(returning: (rc == ZOK.rawValue ? reply : .stat(nil), watch))
         } else {
-            continuation?.resume(throwing: ZooKeeperError(code: code, operation: operation, path: path))
+            continuation?.resume(throwing: ZooKeeperError(
+                code: code, operation: operation, path: failedOperation.map { multi!.operations[$0].path } ?? path,
+                failedOperation: failedOperation))
         }
     }
 }
@@ -124,6 +130,17 @@ enum Callbacks {
             names = (0..<Int(vector.count)).map { String(cString: items[$0]!) }
         }
         RequestContext.take(context).complete(rc, .children(names, stat.map { Stat($0.pointee) }))
+    }
+
+    /// A `multi`: the results are in the request's buffers; a failure names the operation.
+    static let multi: void_completion_t = { rc, context in
+        let request = RequestContext.take(context)
+        let buffers = request.multi!
+        if rc == ZOK.rawValue {
+            request.complete(rc, .multi(buffers.succeeded))
+        } else {
+            request.complete(rc, .done, failedOperation: buffers.failedIndex)
+        }
     }
 
     static let created: string_stat_completion_t = { rc, value, stat, context in

@@ -94,12 +94,12 @@ final class ClientCore: Sendable {
     /// library refuses the request at once, no completion will come: the context is released
     /// here and the error thrown.
     func submit(
-        _ operation: String, path: String, watch: WatchKind? = nil, acceptsNoNode: Bool = false,
+        _ operation: String, path: String, watch: WatchKind? = nil, acceptsNoNode: Bool = false, multi: MultiBuffers? = nil,
         continuation: CheckedContinuation<(Reply, Watch?), any Error>?,
         _ start: (OpaquePointer, UnsafeMutableRawPointer) -> Int32
     ) throws(ZooKeeperError) {
         let context = RequestContext(
-            core: self, operation: operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode,
+            core: self, operation: operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode, multi: multi,
             continuation: continuation)
         let pointer = Unmanaged.passRetained(context).toOpaque()
         let rc: Int32

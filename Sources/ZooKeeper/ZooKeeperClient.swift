@@ -247,6 +247,30 @@ public final class ZooKeeperClient: Sendable {
         return (Children(names: names, stat: stat), watchSet)
     }
 
+    /// Applies `operations` as one transaction: all of them, or none.
+    /// - Returns: one result per operation.
+    /// - Throws: `ZooKeeperError` with `failedOperation`, the index of the operation that made
+    ///   the transaction fail (a `check` of a node that is gone, a `badVersion`...), and its path.
+    public func multi(_ operations: [MultiOperation]) async throws -> [MultiResult] {
+        let reply: Reply = try await withCheckedThrowingContinuation { continuation in
+            defaultACL.withACLVector { acl in
+                let buffers = MultiBuffers(operations, acl: acl)
+                defer { buffers.releaseInputs() }
+                do {
+                    try core.submit("multi", path: operations.first?.path ?? "/", multi: buffers, continuation: continuation) { handle, context in
+                        zoo_amulti(handle, Int32(operations.count), buffers.ops, buffers.results, Callbacks.multi, context)
+                    }
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }.0
+        guard case .multi(let results) = reply else {
+            throw ZooKeeperError(code: .marshallingError, operation: "multi", path: operations.first?.path)
+        }
+        return results
+    }
+
     /// Adds a credential to the session (kept for reconnections), e.g. `digest`,
     /// `user:password`, and waits for the server's answer.
     public func addAuth(scheme: String, credential: String) async throws {

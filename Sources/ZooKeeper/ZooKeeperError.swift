@@ -54,16 +54,27 @@ public struct ZooKeeperError: Error, Sendable, Equatable, CustomStringConvertibl
     public let code: Code
     /// The operation that failed, e.g. `"create"` or `"setData"`.
     public let operation: String
-    /// The znode path the operation was about, if any.
+    /// The znode path the operation was about, if any (for a `multi`, the failing operation's).
     public let path: String?
+    /// For a `multi`, the index of the operation that made it fail.
+    public let failedOperation: Int?
 
     public init(code: Code, operation: String, path: String?) {
+        self.init(code: code, operation: operation, path: path, failedOperation: nil)
+    }
+
+    /// The error of a `multi` whose operation at index `failedOperation` failed.
+    public init(code: Code, operation: String, path: String?, failedOperation: Int?) {
         self.code = code
         self.operation = operation
         self.path = path
+        self.failedOperation = failedOperation
     }
 
     public var description: String {
+        if let failedOperation, let path {
+            return "ZooKeeper \(operation) (operation \(failedOperation), \(path)): \(code) (\(code.rawValue))"
+        }
         if let path {
             return "ZooKeeper \(operation) \(path): \(code) (\(code.rawValue))"
         }
