@@ -107,6 +107,10 @@ public enum Daemon {
         } catch let error as ZooKeeperError where error.code == .authFailed {
             logger.critical("ZooKeeper refused the credential (zk-auth)")
             status = ExitStatus.configuration
+        } catch let error as ConnectError where error.noHostResolves {
+            let invalid = ConfigurationError(field: "zk", value: configuration.member.zooKeeper.connectString.description, reason: "\(error)")
+            logger.critical("\(invalid)")
+            status = ExitStatus.configuration
         } catch {
             logger.critical("\(error)")
             status = ExitStatus.failure
