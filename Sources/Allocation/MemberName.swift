@@ -9,17 +9,18 @@ public enum MemberName {
     /// The longest name, in code points.
     public static let maximumLength = 255
 
-    /// Why `name` cannot be a member's name, or `nil` if it can.
-    public static func problem(with name: String) -> String? {
+    /// Why `name` cannot be a member's name, or `nil` if it can. `role` names it in the reason:
+    /// a group's name follows the same rules and says so.
+    public static func problem(with name: String, as role: String = "member name") -> String? {
         let count = name.unicodeScalars.count
-        if count == 0 { return "the member name is empty" }
+        if count == 0 { return "the \(role) is empty" }
         if count > maximumLength {
-            return "the member name is \(count) characters long, more than \(maximumLength)"
+            return "the \(role) is \(count) characters long, more than \(maximumLength)"
         }
-        if utf8Equal(name, ".") || utf8Equal(name, "..") { return "the member name cannot be \"\(name)\"" }
-        if name.utf8.contains(UInt8(ascii: "/")) { return "the member name \"\(name)\" contains \"/\"" }
+        if utf8Equal(name, ".") || utf8Equal(name, "..") { return "the \(role) cannot be \"\(name)\"" }
+        if name.utf8.contains(UInt8(ascii: "/")) { return "the \(role) \"\(name)\" contains \"/\"" }
         if let bad = name.unicodeScalars.first(where: { !isPrintable($0) }) {
-            return "the member name \"\(name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\" "
+            return "the \(role) \"\(name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\" "
                 + "contains the unprintable character U+\(String(bad.value, radix: 16, uppercase: true))"
         }
         return nil

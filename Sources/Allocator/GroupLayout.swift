@@ -17,7 +17,7 @@ public struct GroupLayout: Sendable, Hashable {
         if let problem = ZNodePath.problem(with: root) {
             throw ConfigurationError(field: "root", value: root, reason: problem)
         }
-        if let problem = MemberName.problem(with: group) {
+        if let problem = MemberName.problem(with: group, as: "group name") {
             throw ConfigurationError(field: "group", value: group, reason: problem)
         }
         self.root = root

@@ -1,6 +1,7 @@
 import Allocation
 import Allocator
 import Foundation
+import Glibc
 import Logging
 import ZooKeeper
 
@@ -44,8 +45,10 @@ public struct DaemonConfiguration: Sendable {
 
     init(_ settings: Settings) throws {
         func value(_ field: Field) -> String? { settings.values[field]?.value }
-        func fail(_ field: Field, _ reason: String) -> ConfigurationError {
-            ConfigurationError(field: field.rawValue, value: value(field) ?? "", reason: reason + (settings.values[field].map { " (from \($0.source))" } ?? ""))
+        func fail(_ field: Field, _ reason: String, value given: String? = nil) -> ConfigurationError {
+            ConfigurationError(
+                field: field.rawValue, value: value(field) ?? given ?? "",
+                reason: reason + (settings.values[field].map { " (from \($0.source))" } ?? " (the default)"))
         }
         func milliseconds(_ field: Field, default fallback: Int, range: ClosedRange<Int>) throws -> Duration {
             guard let text = value(field) else { return .milliseconds(fallback) }
@@ -123,12 +126,22 @@ public struct DaemonConfiguration: Sendable {
             host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
         stateFile = value(.stateFile) ?? "/run/allocatord/\(group).json"
         socket = value(.socket) ?? "/run/allocatord/\(group).sock"
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: stateFile, isDirectory: &isFolder), isFolder.boolValue {
+            throw fail(.stateFile, "a folder, not a file", value: stateFile)
+        }
+        if socket.utf8.count > Self.longestSocketPath {
+            throw fail(.socket, "\(socket.utf8.count) bytes long, more than a Unix socket's path can have (\(Self.longestSocketPath))", value: socket)
+        }
         onRebalance = value(.onRebalance)
         hookTimeout = try milliseconds(.hookTimeout, default: 30_000, range: 1...3_600_000)
         self.logLevel = logLevel
         socketWriters = writers
         self.maxClients = maxClients
     }
+
+    /// The longest path a Unix socket can be bound to, in bytes (`sun_path` less its NUL).
+    static let longestSocketPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
 
     /// The fields a reload cannot apply (they need a restart), each with its value.
     public var restartOnlyFields: [String: String] {

@@ -11,6 +11,7 @@ import ZooKeeper
 struct CommandHandler: LineHandler {
     let member: GroupMember
     let broadcaster: DocumentBroadcaster
+    let publisher: DocumentPublisher
     let live: LiveSettings
 
     /// `get` and `ping` (without arguments), answered on the event loop: the document is
@@ -128,7 +129,8 @@ struct CommandHandler: LineHandler {
         object["last_rebalance_at"] = status.lastRebalanceAt.map(MemberDocument.timestamp) ?? NSNull()
         object["last_rebalance_ms"] = status.lastRebalanceDuration.map { Double($0.milliseconds) } ?? NSNull()
         object["partitions_malformed"] = status.partitionSetMalformed ?? NSNull()
-        object["last_error"] = status.lastError ?? NSNull()
+        let errors = [status.lastError, publisher.stateFileError].compactMap { $0 }
+        object["last_error"] = errors.isEmpty ? NSNull() : errors.joined(separator: "; ")
         return object
     }
 

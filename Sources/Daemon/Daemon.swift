@@ -51,7 +51,10 @@ public enum Daemon {
         let notifier = SystemdNotifier()
         let member = GroupMember(configuration: configuration.member, logger: logger)
         let broadcaster = DocumentBroadcaster()
-        let handler = CommandHandler(member: member, broadcaster: broadcaster, live: live)
+        let publisher = DocumentPublisher(
+            stateFile: StateFile(path: configuration.stateFile), broadcaster: broadcaster, notifier: notifier,
+            live: live, logger: logger)
+        let handler = CommandHandler(member: member, broadcaster: broadcaster, publisher: publisher, live: live)
         var serverConfiguration = LineServerConfiguration()
         serverConfiguration.maxClients = configuration.maxClients
         let server = LineServer(handler: handler, configuration: serverConfiguration, logger: logger)
@@ -69,9 +72,6 @@ public enum Daemon {
             return ExitStatus.failure
         }
 
-        let publisher = DocumentPublisher(
-            stateFile: StateFile(path: configuration.stateFile), broadcaster: broadcaster, notifier: notifier,
-            live: live, logger: logger)
         // The member acknowledges views to the others only once its documents are out.
         await member.reportsDeliveries()
         let publishing = Task { await publisher.publish(member) }
@@ -110,6 +110,10 @@ public enum Daemon {
             status = ExitStatus.configuration
         } catch let error as ZooKeeperError where error.code == .authFailed {
             logger.critical("ZooKeeper refused the credential (zk-auth)")
+            status = ExitStatus.configuration
+        } catch let error as ConnectError where error.noHostResolves {
+            let invalid = ConfigurationError(field: "zk", value: configuration.member.zooKeeper.connectString.description, reason: "\(error)")
+            logger.critical("\(invalid)")
             status = ExitStatus.configuration
         } catch {
             logger.critical("\(error)")

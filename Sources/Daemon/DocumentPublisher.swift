@@ -14,6 +14,7 @@ final class DocumentPublisher: Sendable {
     let logger: Logger
     private let status = Mutex("joining")
     private let readyState = Mutex(false)
+    private let writeError = Mutex<String?>(nil)
 
     init(stateFile: StateFile, broadcaster: DocumentBroadcaster, notifier: SystemdNotifier, live: LiveSettings, logger: Logger) {
         self.stateFile = stateFile
@@ -28,6 +29,10 @@ final class DocumentPublisher: Sendable {
 
     /// Whether `READY=1` went out (the first allocation was published).
     var isReady: Bool { readyState.withLock { $0 } }
+
+    /// Why the state file could not be written the last time it was tried; `nil` once a write
+    /// succeeds (`status`'s `last_error`).
+    var stateFileError: String? { writeError.withLock { $0 } }
 
     /// Publishes every document of `member` until they end, telling the member of each one
     /// delivered (`GroupMember.reportsDeliveries()` must have been called before it runs).
@@ -68,8 +73,10 @@ final class DocumentPublisher: Sendable {
         while true {
             do {
                 try stateFile.write(json)
+                writeError.withLock { $0 = nil }
                 return true
             } catch {
+                writeError.withLock { $0 = "\(error)" }
                 guard let fileLease, Date.now < fileLease, !Task.isCancelled else {
                     logger.error("cannot write the state file; going on without it: \(error)")
                     return false

@@ -160,8 +160,8 @@ public struct SharedSet: Sendable {
         let items: [String]
         do {
             items = try JSONDecoder().decode([String].self, from: Data(data))
-        } catch DecodingError.typeMismatch(_, let context) {
-            return .malformed(reason: "not a JSON list of strings (\(context.debugDescription))")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            return .malformed(reason: Self.notAListOfStrings(context))
         } catch {
             return .malformed(reason: "not valid JSON")
         }
@@ -169,6 +169,15 @@ public struct SharedSet: Sendable {
             if let problem = validate(item) { return .malformed(reason: "item \"\(item)\": \(problem)") }
         }
         return .valid(Set(items))
+    }
+
+    /// What is wrong with JSON that is not a list of strings: the element that is not a string
+    /// (`null` included), or the whole value.
+    private static func notAListOfStrings(_ context: DecodingError.Context) -> String {
+        guard let index = context.codingPath.first?.intValue else {
+            return "not a JSON list of strings (\(context.debugDescription))"
+        }
+        return "not a JSON list of strings: element \(index) is not a string (\(context.debugDescription))"
     }
 
     /// The bytes written: a JSON list of the items in UTF-8 byte order, `["a","b"]`, which

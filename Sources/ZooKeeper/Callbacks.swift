@@ -17,7 +17,8 @@ enum Reply: Sendable {
 
 /// The context of one asynchronous request: passed retained to the C library as the
 /// completion's `data` pointer, taken back exactly once by the completion (which the library
-/// calls exactly once, with `ZCLOSING` on close).
+/// calls at most once, with `ZCLOSING` on close; `ClientCore.didClose` completes those the
+/// library dropped).
 final class RequestContext: Sendable {
     let core: ClientCore
     let operation: String
@@ -51,6 +52,7 @@ final class RequestContext: Sendable {
     }
 
     func complete(_ rc: Int32, _ reply: Reply, failedOperation: Int? = nil) {
+        core.requestCompleted(self)
         let code = ZooKeeperError.Code(rawValue: rc)
         if code.isServerAnswer { core.heardFromServer(requestSentAt: sentAt) }
         let succeeded = rc == ZOK.rawValue || (acceptsNoNode && code == .noNode)

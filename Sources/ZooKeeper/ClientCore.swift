@@ -32,6 +32,8 @@ final class ClientCore: Sendable {
         var handle: Handle?
         var closing = false
         var requestsBeingSubmitted = 0
+        /// Requests handed to the library whose completion has not come yet.
+        var requestsInFlight: [ObjectIdentifier: RequestContext] = [:]
         var sessionState = SessionState.connecting
         var session: Session?
         var lastHeard: ContinuousClock.Instant?
@@ -102,17 +104,25 @@ final class ClientCore: Sendable {
             core: self, operation: operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode, multi: multi,
             continuation: continuation)
         let pointer = Unmanaged.passRetained(context).toOpaque()
+        state.withLock { $0.requestsInFlight[ObjectIdentifier(context)] = context }
         let rc: Int32
         do {
             rc = try withHandle(operation: operation, path: path) { start($0, pointer) }
         } catch {
+            requestCompleted(context)
             Unmanaged<RequestContext>.fromOpaque(pointer).release()
             throw error
         }
         if rc != ZOK.rawValue {
+            requestCompleted(context)
             Unmanaged<RequestContext>.fromOpaque(pointer).release()
             throw ZooKeeperError(code: .init(rawValue: rc), operation: operation, path: path)
         }
+    }
+
+    /// The request's completion has come (or it never reached the library).
+    func requestCompleted(_ context: RequestContext) {
+        _ = state.withLock { $0.requestsInFlight.removeValue(forKey: ObjectIdentifier(context)) }
     }
 
     /// Adds the digest credential, once, on the first connection: called from the session
@@ -155,7 +165,20 @@ final class ClientCore: Sendable {
     }
 
     /// Called once `zookeeper_close` has returned: no callback can come any more.
+    ///
+    /// The library does not always call the completions of requests in flight at the close: it
+    /// queues them, with `ZCLOSING`, for its completion thread, which ends without running them
+    /// if it was busy when the close began. Those requests end here, with `closing`, so no
+    /// caller waits for ever.
     func didClose() {
+        let dropped = state.withLock { state in
+            defer { state.requestsInFlight = [:] }
+            return Array(state.requestsInFlight.values)
+        }
+        for context in dropped {
+            context.complete(ZCLOSING.rawValue, .done)
+            Unmanaged.passUnretained(context).release()  // The reference the library held.
+        }
         publish(.closed)
         let subscribers = state.withLock { state in
             state.handle = nil

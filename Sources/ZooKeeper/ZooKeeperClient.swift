@@ -1,5 +1,6 @@
 import CZooKeeper
 import Dispatch
+import Glibc
 import Logging
 
 /// An asynchronous ZooKeeper client over the C library (`libzookeeper_mt`).
@@ -51,6 +52,8 @@ public final class ZooKeeperClient: Sendable {
     }
 
     /// Starts connecting and returns at once; `sessionStates()` tells when the session is up.
+    /// - Throws: `ConnectError` if the library cannot start (no host of the connect string
+    ///   resolves, for one).
     public static func connect(_ configuration: Configuration, logger: Logger) async throws -> ZooKeeperClient {
         setLibraryLogLevel(for: logger.logLevel)
         let core = ClientCore(logger: logger, digestCredential: configuration.digestCredential)
@@ -58,7 +61,7 @@ public final class ZooKeeperClient: Sendable {
         let hosts = configuration.connectString.description
         let resumed = configuration.session
         // zookeeper_init2 resolves host names: keep it off the cooperative pool.
-        let handle = await offCooperativePool { () -> ClientCore.Handle? in
+        let started = await offCooperativePool { () -> Result<ClientCore.Handle, ConnectError> in
             var clientID = clientid_t()
             if let resumed {
                 clientID.client_id = resumed.id
@@ -70,19 +73,17 @@ public final class ZooKeeperClient: Sendable {
                 zookeeper_init2(hosts, Callbacks.watcher, timeout, resumed == nil ? nil : id, context.toOpaque(), 0, Callbacks.log)
             }
             guard let pointer else {
+                let code = errno
                 context.release()
-                return nil
+                return .failure(ConnectError(hosts: hosts, code: code))
             }
             // By default the library resolves the host names again every time it polls the
             // socket (a getaddrinfo, with a netlink round trip, per I/O event); a DNS change
             // is still seen on every reconnection and at most this long after it otherwise.
             zoo_set_servers_resolution_delay(pointer, Self.hostResolutionInterval)
-            return ClientCore.Handle(pointer: pointer)
+            return .success(ClientCore.Handle(pointer: pointer))
         }
-        guard let handle else {
-            throw ZooKeeperError(code: .systemError, operation: "connect", path: hosts)
-        }
-        core.attach(handle)
+        core.attach(try started.get())
         return ZooKeeperClient(configuration: configuration, core: core)
     }
 

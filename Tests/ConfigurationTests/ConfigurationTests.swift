@@ -86,6 +86,8 @@ import Testing
         (["--partitions", "t:5-3"], "partitions", "t:5-3"),
         (["--state-file", "relative.json"], "state-file", "relative.json"),
         (["--socket", "relative.sock"], "socket", "relative.sock"),
+        (["--socket", "/tmp/" + String(repeating: "s", count: 103)], "socket", "/tmp/" + String(repeating: "s", count: 103)),
+        (["--state-file", "/tmp"], "state-file", "/tmp"),
         (["--on-rebalance", "  "], "on-rebalance", "  "),
         (["--rebalance-delay", "10:5"], "rebalance-delay", "10:5"),
         (["--rebalance-delay", "x"], "rebalance-delay", "x"),
@@ -106,6 +108,29 @@ import Testing
         } throws: { error in
             guard let error = error as? ConfigurationError else { return false }
             return error.field == field && error.value == value && "\(error)".contains(field)
+        }
+    }
+
+    @Test func aSocketPathOfTheMostBytesIsAccepted() throws {
+        let path = "/tmp/" + String(repeating: "s", count: 102)
+        #expect(try DaemonConfiguration.load(arguments: ["--group", "g", "--socket", path], environment: [:]).socket == path)
+    }
+
+    @Test func aDefaultSocketPathTooLongForItsGroupIsRefused() throws {
+        let group = String(repeating: "g", count: 100)
+        #expect {
+            try DaemonConfiguration.load(arguments: ["--group", group], environment: [:])
+        } throws: { error in
+            guard let error = error as? ConfigurationError else { return false }
+            return error.field == "socket" && error.value == "/run/allocatord/\(group).sock" && "\(error)".contains("(the default)")
+        }
+    }
+
+    @Test func anInvalidGroupNameIsCalledAGroupName() throws {
+        #expect {
+            try DaemonConfiguration.load(arguments: ["--group", "a/b"], environment: [:])
+        } throws: { error in
+            "\(error)" == #"invalid group "a/b": the group name "a/b" contains "/" (from --group)"#
         }
     }
 

@@ -173,12 +173,22 @@ import TestSupport
 
     @Test(arguments: [
         ["--session-timeout", "abc"], ["--strategy", "fastest"], ["--frobnicate"], ["--partitions", "t:01"],
-        ["--zk", "nohost"], ["--log-level", "loud"],
+        ["--zk", "nohost"], ["--log-level", "loud"], ["--socket", "/tmp/" + String(repeating: "s", count: 103)],
+        ["--state-file", "/tmp"],
     ])
     func invalidConfigurationExits78NamingTheField(arguments: [String]) async throws {
         let result = try await runProduct("allocatord", ["--group", "g"] + arguments)
         #expect(result.status == 78)
         #expect(result.errors.contains(arguments[0].dropFirst(2)) || result.errors.contains(arguments[0]))
+    }
+
+    @Test func aConnectStringWhoseHostsDoNotResolveExits78() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
+        let result = try await runProduct("allocatord", [
+            "--group", "g", "--zk", "nosuchhost.invalid:2181", "--state-file", folder + "/g.json", "--socket", folder + "/g.sock",
+        ])
+        #expect(result.status == 78)
+        #expect(result.errors.contains(#"invalid zk "nosuchhost.invalid:2181": no host of nosuchhost.invalid:2181 resolves"#), "\(result.errors)")
     }
 
     @Test func aStrategyMismatchExits78() async throws {

@@ -117,18 +117,30 @@ import TestSupport
             FileManager.default.contents(atPath: deepFile).flatMap { try? MemberDocument(json: $0) }?.state == .active
         })
 
-        // A file that cannot be written (a folder stands in its place): logged and retried;
-        // once it can be written, the current document goes in.
+        // A file that cannot be written any more (a folder comes in its place; a folder there at
+        // start is a configuration error): logged, retried and reported in status `last_error`;
+        // once it can be written, the current document goes in and `last_error` is null again.
         let blocked = base + "/blocked.json"
-        try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
         let daemon = try DaemonProcess(
-            zk: server.connectString, group: group, member: "b", arguments: ["--state-file", blocked])
+            zk: server.connectString, group: group, member: "b", arguments: ["--state-file", blocked, "--session-timeout", "2000"])
         defer { Task { await daemon.stop() } }
+        #expect(await eventually {
+            FileManager.default.contents(atPath: blocked).flatMap { try? MemberDocument(json: $0) }?.state == .active
+        })
+        try FileManager.default.removeItem(atPath: blocked)
+        try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
+        let status = ["--socket", daemon.socket, "status"]
         #expect(await eventually { daemon.log.contains("cannot write the state file") })
+        let reported = try await eventually {
+            try await runProduct("allocatorctl", status).output.contains(#""last_error":"cannot rename onto \#(blocked)"#)
+        }
+        let reply = try await runProduct("allocatorctl", status).output
+        #expect(reported, "\(reply)")
         try FileManager.default.removeItem(atPath: blocked)
         #expect(await eventually {
             FileManager.default.contents(atPath: blocked).flatMap { try? MemberDocument(json: $0) }?.state == .active
         })
+        #expect(try await runProduct("allocatorctl", status).output.contains(#""last_error":null"#))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.hasSuffix(".tmp") }
         #expect(leftovers.isEmpty)
     }

@@ -54,7 +54,9 @@ import ZooKeeper
     @Test(arguments: [
         ("not json", "not valid JSON"),
         (#"{"t:1": 1}"#, "not a JSON list of strings"),
-        (#"["t:1", 2]"#, "not a JSON list of strings"),
+        (#"["t:1", 2]"#, "not a JSON list of strings: element 1 is not a string"),
+        (#"["t:1", null]"#, "not a JSON list of strings: element 1 is not a string"),
+        (#"[null]"#, "not a JSON list of strings: element 0 is not a string"),
         (#""t:1""#, "not a JSON list of strings"),
         (#"["t:1", "t:x"]"#, "item \"t:x\": not topic:number"),
         ("[\"t:1\"", "not valid JSON"),

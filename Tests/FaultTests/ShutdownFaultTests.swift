@@ -1,0 +1,40 @@
+import Allocator
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+extension FaultSuite {
+    /// Stopping a member at the worst moments: SIGTERM must always end the process, with
+    /// `stopped` published and status 0 (spec §11).
+    @Suite(.serialized) struct ShutdownFaultTests {
+        /// Issue 14, item 7: a member joining a large group, sent SIGTERM within a few
+        /// milliseconds of its join, now and then never exited: the SIGTERM came during its first
+        /// rebalance, whose reads of the others' acknowledgements were in flight when the session
+        /// closed, and the ZooKeeper C library dropped their completions. Join, SIGTERM, wait,
+        /// thirty times, the SIGTERM at a different moment of the first rebalance each time.
+        @Test(.timeLimit(.minutes(3))) func sigtermWithinMillisecondsOfAJoin() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let cluster = try Cluster(zk: server.connectString, arguments: ["--session-timeout", "4000"])
+            let partitions = partitionNames("t", 0..<10_000)
+            try cluster.start("a", ["--partitions", "t:0-9999"])
+            for name in ["b", "c", "d"] { try cluster.start(name) }
+            try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(60))
+
+            for cycle in 0..<30 {
+                let joiner = try cluster.start("e", watch: false)
+                let joined = await eventually(timeout: .seconds(20)) { joiner.log.contains("joined") }
+                try #require(joined, "cycle \(cycle): e did not join; log:\n\(joiner.log)")
+                // 0 to 29 ms after the join: into the reads, the strategy's run, the handovers.
+                try await Task.sleep(for: .milliseconds(cycle))
+                joiner.signal(SIGTERM)
+                let status = await joiner.waitForExit(timeout: .seconds(5))
+                #expect(status == 0, "cycle \(cycle): SIGTERM \(cycle) ms after the join; exit status \(status.map(String.init) ?? "none: still running after 5 s"); log:\n\(joiner.log)")
+                #expect(joiner.fileDocument?.state == .stopped, "cycle \(cycle): \(joiner.fileDocument?.json ?? "no document")")
+                if status != 0 { break }
+            }
+            try await cluster.waitForAgreement(["a", "b", "c", "d"], partitions: partitions, timeout: .seconds(60), "a-d after the cycles")
+            await cluster.stopAll()
+        }
+    }
+}
