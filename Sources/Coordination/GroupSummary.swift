@@ -1,8 +1,8 @@
 import Allocation
 
 /// The node `assignments` (spec §14): the group's epoch and what followers need for their
-/// documents besides their own grant. Written by the leader in every fenced `multi`, so the
-/// epoch grows by one with each.
+/// documents and their `status` besides their own grant. Written by the leader in every fenced
+/// `multi`, so the epoch grows by one with each.
 public struct GroupSummary: Sendable, Equatable {
     /// The group's epoch: the `generation` of protocol 2.
     public var epoch: Int64
@@ -14,16 +14,27 @@ public struct GroupSummary: Sendable, Equatable {
     public var members: [String]
     /// The number of partitions in the set the leader allocated.
     public var partitionCount: Int
+    /// The members whose acknowledgement the leader waits for, with the epoch each must reach.
+    public var awaited: [String: Int64]
+    /// The partition set as the leader read it: its size in bytes, and why it does not parse
+    /// (the leader then allocates the last good one).
+    public var partitionSet: PartitionSetState
 
-    public init(epoch: Int64, leader: String, strategy: String, members: [String], partitionCount: Int) {
+    public init(
+        epoch: Int64, leader: String, strategy: String, members: [String], partitionCount: Int,
+        awaited: [String: Int64] = [:], partitionSet: PartitionSetState = PartitionSetState()
+    ) {
         self.epoch = epoch
         self.leader = leader
         self.strategy = strategy
         self.members = members
         self.partitionCount = partitionCount
+        self.awaited = awaited
+        self.partitionSet = partitionSet
     }
 
-    /// `{"epoch":E,"leader":"…","strategy":"…","members":[…],"partition_count":P}`.
+    /// `{"epoch":E,"leader":"…","strategy":"…","members":[…],"partition_count":P,"awaited":{"M":E,…},
+    /// "partition_set_bytes":B,"partition_set_error":null}`.
     public var encoded: [UInt8] {
         var output = Array("{\"epoch\":".utf8)
         JSONText.appendInteger(Int(epoch), to: &output)
@@ -35,6 +46,17 @@ public struct GroupSummary: Sendable, Equatable {
         JSONText.appendArray(members, to: &output)
         output += Array(",\"partition_count\":".utf8)
         JSONText.appendInteger(partitionCount, to: &output)
+        output += Array(",\"awaited\":{".utf8)
+        for (index, member) in awaited.keys.sorted(by: utf8Precedes).enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONText.appendString(member, to: &output)
+            output.append(UInt8(ascii: ":"))
+            JSONText.appendInteger(Int(awaited[member]!), to: &output)
+        }
+        output += Array("},\"partition_set_bytes\":".utf8)
+        JSONText.appendInteger(partitionSet.bytes, to: &output)
+        output += Array(",\"partition_set_error\":".utf8)
+        if let error = partitionSet.error { JSONText.appendString(error, to: &output) } else { output += Array("null".utf8) }
         output.append(UInt8(ascii: "}"))
         return output
     }
@@ -44,7 +66,8 @@ public struct GroupSummary: Sendable, Equatable {
         let wire: Wire = try NodeDataError.decode(Wire.self, from: data, what: "assignments")
         self.init(
             epoch: wire.epoch, leader: wire.leader, strategy: wire.strategy, members: wire.members,
-            partitionCount: wire.partition_count)
+            partitionCount: wire.partition_count, awaited: wire.awaited ?? [:],
+            partitionSet: PartitionSetState(bytes: wire.partition_set_bytes ?? 0, error: wire.partition_set_error))
     }
 
     private struct Wire: Decodable {
@@ -53,30 +76,65 @@ public struct GroupSummary: Sendable, Equatable {
         let strategy: String
         let members: [String]
         let partition_count: Int
+        let awaited: [String: Int64]?
+        let partition_set_bytes: Int?
+        let partition_set_error: String?
     }
 }
 
-/// What protocol 2 reads in an allocatord member's node (spec §4, §14): the epoch of the
-/// latest grant it has published (`acked_epoch`) and its weight. kiel members keep nothing.
+/// The partition set's node as last read: its size, and why its data does not parse, if it
+/// does not (spec §5).
+public struct PartitionSetState: Sendable, Equatable {
+    public var bytes: Int
+    public var error: String?
+
+    public init(bytes: Int = 0, error: String? = nil) {
+        self.bytes = bytes
+        self.error = error
+    }
+}
+
+/// What an allocatord member keeps in its node under protocol 2 (spec §4, §14): the epoch of
+/// the latest grant it has published (`acked_epoch`) and its weight, which the leader reads,
+/// and for the tools its host, pid and strategy. kiel members keep nothing.
 public struct MemberRecord: Sendable, Equatable {
     /// The epoch of the latest grant the member has published and acknowledges (I4); 0 before
     /// the first.
     public var ackedEpoch: Int64
     /// Its share relative to the others' (spec §14), a positive integer.
     public var weight: Int
+    public var host: String?
+    public var pid: Int32?
+    /// The strategy the member's configuration names, if any.
+    public var strategy: String?
 
-    public init(ackedEpoch: Int64 = 0, weight: Int = 1) {
+    public init(ackedEpoch: Int64 = 0, weight: Int = 1, host: String? = nil, pid: Int32? = nil, strategy: String? = nil) {
         self.ackedEpoch = ackedEpoch
         self.weight = weight
+        self.host = host
+        self.pid = pid
+        self.strategy = strategy
     }
 
-    /// The fields protocol 2 needs, as a member node's data: `{"version":2,"acked_epoch":E,"weight":W}`
-    /// (the daemon adds host, pid and strategy for the tools).
+    /// `{"version":2,"acked_epoch":E,"weight":W,"host":"…","pid":P,"strategy":"…"}` (the last
+    /// three when known).
     public var encoded: [UInt8] {
         var output = Array("{\"version\":2,\"acked_epoch\":".utf8)
         JSONText.appendInteger(Int(ackedEpoch), to: &output)
         output += Array(",\"weight\":".utf8)
         JSONText.appendInteger(weight, to: &output)
+        if let host {
+            output += Array(",\"host\":".utf8)
+            JSONText.appendString(host, to: &output)
+        }
+        if let pid {
+            output += Array(",\"pid\":".utf8)
+            JSONText.appendInteger(Int(pid), to: &output)
+        }
+        if let strategy {
+            output += Array(",\"strategy\":".utf8)
+            JSONText.appendString(strategy, to: &output)
+        }
         output.append(UInt8(ascii: "}"))
         return output
     }
@@ -86,12 +144,15 @@ public struct MemberRecord: Sendable, Equatable {
         guard let wire = try? NodeDataError.decode(Wire.self, from: data, what: "member metadata"),
               wire.version == 2, let epoch = wire.acked_epoch
         else { return nil }
-        self.init(ackedEpoch: epoch, weight: max(1, wire.weight ?? 1))
+        self.init(ackedEpoch: epoch, weight: max(1, wire.weight ?? 1), host: wire.host, pid: wire.pid, strategy: wire.strategy)
     }
 
     private struct Wire: Decodable {
         let version: Int
         let acked_epoch: Int64?
         let weight: Int?
+        let host: String?
+        let pid: Int32?
+        let strategy: String?
     }
 }

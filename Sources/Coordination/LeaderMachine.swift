@@ -42,8 +42,9 @@ public struct LeaderMachine: Sendable {
         /// The group's strategy (`nil`: the group node names none or does not parse).
         case groupRead(Strategy?)
         case groupChanged
-        /// The partition set; `nil` when it does not parse (the last good one is kept).
-        case partitionsRead([Partition]?)
+        /// The partition set; `nil` when it does not parse (the last good one is kept), with
+        /// the node's size and why it does not parse.
+        case partitionsRead([Partition]?, PartitionSetState)
         case partitionsChanged
         case membersListed([String])
         case membersChanged
@@ -79,6 +80,7 @@ public struct LeaderMachine: Sendable {
     private var phase = Phase.following
     private var strategy: Strategy?
     private var partitions: [Partition]?
+    private var partitionSet = PartitionSetState()
     private var memberNames: Set<String> = []
     private var members: [String: PartyMember] = [:]
     private var contenderSessions: Set<Int64> = []
@@ -143,8 +145,9 @@ public struct LeaderMachine: Sendable {
         switch event {
         case .groupRead(let read):
             strategy = read
-        case .partitionsRead(let read):
+        case .partitionsRead(let read, let state):
             if let read { partitions = read }
+            partitionSet = state
         case .membersListed(let names):
             let listed = Set(names)
             var actions: [Action] = []
@@ -238,7 +241,7 @@ public struct LeaderMachine: Sendable {
         awaited = rebalance.awaited
         let summary = GroupSummary(
             epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,
-            partitionCount: allocation.partitions.count)
+            partitionCount: allocation.partitions.count, awaited: rebalance.awaited, partitionSet: partitionSet)
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
         guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return watchAwaited() }

@@ -197,7 +197,7 @@ struct SimulatedMember {
                 createContender(&world)
                 return
             }
-            let ordered = names.sorted { LockName.sequence($0) < LockName.sequence($1) }
+            let ordered = ContenderName.ordered(names)
             let index = ordered.firstIndex(of: contender)!
             if index == 0 {
                 if !leader.isLeading { lead(.elected, &world) }
@@ -250,9 +250,9 @@ struct SimulatedMember {
         case .leaderPartitions:
             want(.leaderPartitions, on: layout.partitions)
             if case .success(.data(let data, _)) = result {
-                lead(.partitionsRead(SimulatedLayout.partitions(in: data)), &world)
+                lead(.partitionsRead(SimulatedLayout.partitions(in: data), PartitionSetState(bytes: data.count)), &world)
             } else {
-                lead(.partitionsRead([]), &world)
+                lead(.partitionsRead([], PartitionSetState()), &world)
             }
         case .leaderMembers:
             want(.leaderMembers, on: layout.members)
@@ -268,7 +268,7 @@ struct SimulatedMember {
         case .leaderContenders:
             want(.leaderContenders, on: layout.leaderLock)
             if case .success(.children(let names, _)) = result {
-                lead(.contendersListed(Set(names.compactMap(LockName.session))), &world)
+                lead(.contendersListed(Set(names.compactMap(ContenderName.session))), &world)
             }
         case .leaderSummary:
             var reading = grantsRead ?? GrantReading()
@@ -410,7 +410,7 @@ struct SimulatedMember {
     private mutating func createContender(_ world: inout SimulationWorld) {
         guard let session else { return }
         contenderCounter += 1
-        let name = LockName.prefix(session: session, nonce: UInt64(incarnation) << 32 | UInt64(contenderCounter))
+        let name = ContenderName.prefix(session: session, nonce: UInt64(incarnation) << 32 | UInt64(contenderCounter))
         send(.create(layout.leaderLock + "/" + name, Array(self.name.utf8), .ephemeralSequential), .createContender, &world)
     }
 
@@ -460,26 +460,4 @@ struct SimulatedMember {
 
 extension FollowerMachine {
     var isStopping: Bool { latest?.state == .stopped }
-}
-
-/// Contender names of the leader lock: `<16 hex session><16 hex nonce>__lock__<10-digit seq>`,
-/// so that a listing of the lock tells which sessions contend.
-enum LockName {
-    static func prefix(session: Int64, nonce: UInt64) -> String {
-        hex(UInt64(bitPattern: session)) + hex(nonce) + "__lock__"
-    }
-
-    static func session(_ name: String) -> Int64? {
-        guard name.utf8.count >= 32, let value = UInt64(name.prefix(16), radix: 16) else { return nil }
-        return Int64(bitPattern: value)
-    }
-
-    static func sequence(_ name: String) -> Int {
-        Int(name.suffix(10)) ?? Int.max
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
 }

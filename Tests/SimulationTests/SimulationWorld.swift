@@ -206,7 +206,7 @@ struct SimulationWorld {
         case 7:
             // An operator deletes the leader's contender node: another member leads while the
             // old leader still thinks it does, until its next write fails.
-            let contenders = zk.children(of: layout.leaderLock).sorted { LockName.sequence($0) < LockName.sequence($1) }
+            let contenders = ContenderName.ordered(zk.children(of: layout.leaderLock))
             guard let first = contenders.first else { return }
             log("operator deletes the contender \(first)")
             writeAsOperator(.delete(layout.paths.contender(first), version: -1))
