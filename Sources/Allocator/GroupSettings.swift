@@ -1,11 +1,16 @@
 import Allocation
 import Foundation
 
-/// The group's settings in the group znode (spec §3, §6): `{"strategy": "..."}`. kiel leaves
-/// the node empty.
-struct GroupSettings: Sendable, Equatable {
+/// The group's settings in the group znode (spec §3, §6, §14): `{"strategy": "...",
+/// "protocol": 2}`. kiel leaves the node empty; protocol 1 wrote no protocol.
+public struct GroupSettings: Sendable, Equatable {
+    /// The protocol this allocatord speaks (spec §14).
+    public static let protocolVersion = 2
+
     /// The strategy pinned by the first allocatord member, if any.
     var strategy: Strategy?
+    /// The protocol pinned, if any (`nil` for protocol 1's settings).
+    var protocolVersion: Int?
 
     /// Why the group's settings cannot be used.
     struct Malformed: Error, CustomStringConvertible {
@@ -18,6 +23,7 @@ struct GroupSettings: Sendable, Equatable {
     init(data: [UInt8], path: String) throws {
         guard !data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
             strategy = nil
+            protocolVersion = nil
             return
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any] else {
@@ -35,15 +41,29 @@ struct GroupSettings: Sendable, Equatable {
         default:
             throw Malformed(path: path, reason: "\"strategy\" is not a string")
         }
+        switch object["protocol"] {
+        case nil:
+            protocolVersion = nil
+        case let number as Int where number > 0:
+            protocolVersion = number
+        default:
+            throw Malformed(path: path, reason: "\"protocol\" is not a positive integer")
+        }
     }
 
+    /// Settings of this protocol with `strategy`.
     init(strategy: Strategy) {
         self.strategy = strategy
+        self.protocolVersion = Self.protocolVersion
     }
 
     var encoded: [UInt8] {
         var output = Array("{\"strategy\":".utf8)
         JSONText.appendString(strategy?.name ?? "", to: &output)
+        if let protocolVersion {
+            output += Array(",\"protocol\":".utf8)
+            JSONText.appendInteger(protocolVersion, to: &output)
+        }
         output.append(UInt8(ascii: "}"))
         return output
     }

@@ -25,4 +25,14 @@ public struct MemberStatus: Sendable {
     public var partitionSetMalformed: String?
     public var lastError: String?
     public var uptime: Duration
+    /// Protocol 2 (spec §14): whether this member leads, who does, and whom the leader waits for
+    /// (member → the epoch it must acknowledge).
+    public var role: Role = .follower
+    public var leader: String?
+    public var awaited: [String: Int64] = [:]
+
+    /// A member's part in protocol 2.
+    public enum Role: String, Sendable {
+        case leader, follower
+    }
 }

@@ -46,7 +46,7 @@ public struct Grant: Sendable, Equatable {
         var output = Array("{\"epoch\":".utf8)
         JSONText.appendInteger(Int(epoch), to: &output)
         output += Array(",\"session\":".utf8)
-        JSONText.appendString(Session.format(session), to: &output)
+        JSONText.appendString(SessionID.format(session), to: &output)
         output += Array(",\"partitions\":".utf8)
         Self.appendShare(partitions, to: &output)
         output += Array(",\"releasing\":".utf8)
@@ -60,7 +60,7 @@ public struct Grant: Sendable, Equatable {
     /// - Throws: `NodeDataError` naming what is wrong.
     public init(decoding data: [UInt8]) throws(NodeDataError) {
         let wire: Wire = try NodeDataError.decode(Wire.self, from: data, what: "grant")
-        guard let session = Session.parse(wire.session) else {
+        guard let session = SessionID.parse(wire.session) else {
             throw NodeDataError(what: "grant", reason: "\"session\" is not a session id: \(wire.session)")
         }
         self.init(
@@ -111,7 +111,7 @@ public struct Grant: Sendable, Equatable {
 }
 
 /// Session ids as ZooKeeper's tools print them: `0x` and lowercase hex.
-public enum Session {
+public enum SessionID {
     public static func format(_ id: Int64) -> String { "0x" + String(UInt64(bitPattern: id), radix: 16) }
 
     public static func parse(_ text: String) -> Int64? {

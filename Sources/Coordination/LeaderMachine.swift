@@ -79,7 +79,7 @@ public struct LeaderMachine: Sendable {
 
     private var phase = Phase.following
     private var strategy: Strategy?
-    private var partitions: [Partition]?
+    private var lastGoodPartitions: [Partition]?
     private var partitionSet = PartitionSetState()
     private var memberNames: Set<String> = []
     private var members: [String: PartyMember] = [:]
@@ -103,6 +103,9 @@ public struct LeaderMachine: Sendable {
 
     /// The members the leader waits for, with the epoch each must acknowledge.
     public var awaitedMembers: [String: Int64] { awaited }
+
+    /// The last partition set that parsed, while leading.
+    public var partitions: [Partition]? { isLeading ? lastGoodPartitions : nil }
 
     /// The epoch of the latest write.
     public var epoch: Int64 { nodes.summary?.epoch ?? 0 }
@@ -146,7 +149,7 @@ public struct LeaderMachine: Sendable {
         case .groupRead(let read):
             strategy = read
         case .partitionsRead(let read, let state):
-            if let read { partitions = read }
+            if let read { lastGoodPartitions = read }
             partitionSet = state
         case .membersListed(let names):
             let listed = Set(names)
@@ -216,7 +219,7 @@ public struct LeaderMachine: Sendable {
 
     /// Plans when nothing is under way, and writes what the plan changes.
     private mutating func planIfIdle() -> [Action] {
-        guard writeInFlight == nil, allocating == nil, let partitions, let strategy else { return [] }
+        guard writeInFlight == nil, allocating == nil, let partitions = lastGoodPartitions, let strategy else { return [] }
         let names = memberNames.sorted(by: utf8Precedes)
         guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
 

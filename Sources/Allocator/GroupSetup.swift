@@ -1,0 +1,143 @@
+import Allocation
+import Coordination
+import Logging
+import Recipes
+import ZooKeeper
+
+/// What a member does at the start of every session before it joins (spec §3, §5, §6, §14):
+/// creates the group's nodes if missing, pins or checks the group's settings (strategy and
+/// protocol), and seeds the partition set (once per process).
+struct GroupSetup {
+    let client: ZooKeeperClient
+    let configuration: MemberConfiguration
+    let paths: GroupPaths
+    let logger: Logger
+
+    /// Prepares the group; returns its strategy.
+    /// - Throws: `StrategyMismatch`, `UnconfiguredExecStrategy`, `ProtocolMismatch`, settings
+    ///   that do not parse, or the session's end.
+    func prepare(seeding: Bool) async throws -> Strategy {
+        try await client.retrying {
+            try await client.ensurePath(paths.members)
+            try await client.ensurePath(paths.partitions)
+            try await client.ensurePath(paths.leaderLock)
+        }
+        let strategy = try await pinSettings()
+        if seeding { await seed() }
+        return strategy
+    }
+
+    /// The group's settings: pinned by the first member (the configured strategy or the
+    /// default, protocol 2), checked by the others. A group of protocol 1 (settings without a
+    /// protocol) is taken over only while it has no members.
+    private func pinSettings() async throws -> Strategy {
+        let path = paths.group
+        let group = configuration.layout.group
+        while true {
+            let node = try await client.retrying { try await client.getData(path) }
+            let settings = try GroupSettings(data: node.data, path: path)
+            if let pinned = settings.strategy, settings.protocolVersion == GroupSettings.protocolVersion {
+                switch (configuration.strategy, pinned) {
+                case (let configured?, _) where configured != pinned:
+                    throw StrategyMismatch(group: group, configured: configured.name, pinned: pinned.name)
+                case (nil, .exec(let program)):
+                    throw UnconfiguredExecStrategy(group: group, path: program)
+                default:
+                    return pinned
+                }
+            }
+            if let pinned = settings.protocolVersion, pinned != GroupSettings.protocolVersion {
+                throw ProtocolMismatch(group: group, pinned: pinned)
+            }
+            if settings.strategy != nil, settings.protocolVersion == nil {
+                // Protocol 1's settings: only an empty group may move on.
+                let members = try await client.retrying { try await client.children(paths.members) }.names
+                guard members.isEmpty else { throw ProtocolMismatch(group: group, pinned: 1) }
+            }
+            let chosen = configuration.strategy ?? settings.strategy ?? Strategy.default
+            if case .exec(let program) = chosen, configuration.strategy != chosen {
+                throw UnconfiguredExecStrategy(group: group, path: program)
+            }
+            do {
+                try await client.retrying {
+                    try await client.setData(path, GroupSettings(strategy: chosen).encoded, version: node.stat.version)
+                }
+                logger.info("pinned the group's settings", metadata: ["strategy": "\(chosen.name)", "protocol": "2"])
+                return chosen
+            } catch let error as ZooKeeperError where error.code == .badVersion {
+                continue  // Someone else pinned it meanwhile (or our write went through): read again.
+            }
+        }
+    }
+
+    /// Adds the seed partitions to the set (a union).
+    private func seed() async {
+        guard !configuration.seedPartitions.isEmpty else { return }
+        do {
+            try await Self.partitionSet(client, path: paths.partitions).add(Set(configuration.seedPartitions.map(\.description)))
+        } catch let error as SharedSetError {
+            // Malformed or full: report, never overwrite; the member runs on what is there.
+            logger.error("could not seed the partition set: \(error)")
+        } catch {
+            logger.warning("could not seed the partition set: \(error)")
+        }
+    }
+
+    /// The partition set, its items checked as partitions.
+    static func partitionSet(_ client: ZooKeeperClient, path: String) -> SharedSet {
+        SharedSet(client: client, path: path) { item in
+            do throws(PartitionError) {
+                _ = try Partition(parsing: item)
+                return nil
+            } catch {
+                return error.reason
+            }
+        }
+    }
+}
+
+/// A group pinned to another protocol than this member's (spec §14).
+public struct ProtocolMismatch: Error, Sendable, Equatable, CustomStringConvertible {
+    public let group: String
+    public let pinned: Int
+
+    public var description: String {
+        "group \"\(group)\" runs protocol \(pinned) (members of an older allocatord); this member speaks protocol "
+            + "\(GroupSettings.protocolVersion): stop the group's members, or upgrade them all, then start it again"
+    }
+}
+
+/// Reads the `assignments` node and every grant node under it (the leader, on taking over).
+struct GrantReader {
+    let client: ZooKeeperClient
+    let paths: GroupPaths
+
+    func read() async throws -> GrantNodes {
+        var nodes = GrantNodes()
+        do {
+            let node = try await client.getData(paths.assignments)
+            nodes.summary = try? GroupSummary(decoding: node.data)
+            nodes.summaryVersion = node.stat.version
+        } catch let error as ZooKeeperError where error.code == .noNode {
+            return nodes
+        }
+        let names = try await client.children(paths.assignments).names
+        let client = self.client, paths = self.paths
+        nodes.grants = try await withThrowingTaskGroup(of: (String, GrantNodes.Node?).self) { group in
+            for name in names {
+                group.addTask {
+                    do {
+                        let node = try await client.getData(paths.grant(name))
+                        return (name, GrantNodes.Node(grant: try? Grant(decoding: node.data), version: node.stat.version))
+                    } catch let error as ZooKeeperError where error.code == .noNode {
+                        return (name, nil)
+                    }
+                }
+            }
+            var grants: [String: GrantNodes.Node] = [:]
+            for try await (name, node) in group { grants[name] = node }
+            return grants
+        }
+        return nodes
+    }
+}
