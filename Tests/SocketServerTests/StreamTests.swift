@@ -71,9 +71,11 @@ extension StreamTests {
             try await client.send("latest\n")
             let handler = test.handler
             #expect(await eventually { handler.watchers.value.count == 1 })
-            // 5 MB of distinct lines, far more than the kernel and the limit hold.
+            // 5 MB of distinct lines, far more than the kernel and the limit hold, at a pace a
+            // server taking every line would keep up with.
             for number in 0..<50 {
                 handler.watchers.value[0].yield(ReplyLine("\(number) " + String(repeating: "z", count: 100_000)))
+                try await Task.sleep(for: .milliseconds(20))
             }
             handler.watchers.value[0].yield("last")
             var received: [String] = []
