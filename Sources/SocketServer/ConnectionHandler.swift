@@ -252,10 +252,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func scheduleIdleCheck(in delay: TimeAmount, context: ChannelHandlerContext) {
         context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
             guard let context = self.context, !self.isClosing, let timeout = self.configuration.idleTimeout else { return }
+            // Busy (a request under way, or a stream): not idle for at least the timeout.
+            guard self.unanswered == 0 else { return self.scheduleIdleCheck(in: TimeAmount(timeout), context: context) }
             let idleUntil = self.lastActive + TimeAmount(timeout)
-            guard self.unanswered == 0, idleUntil <= .now() else {
-                return self.scheduleIdleCheck(in: max(idleUntil - .now(), .milliseconds(1)), context: context)
-            }
+            guard idleUntil <= .now() else { return self.scheduleIdleCheck(in: idleUntil - .now(), context: context) }
             self.logger.info("idle client, closing", metadata: ["idle_timeout": "\(timeout)"])
             self.stop(sending: self.handler.reply(to: .idle(timeout: timeout)), context: context)
         }
