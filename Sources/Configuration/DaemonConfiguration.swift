@@ -24,6 +24,9 @@ public struct DaemonConfiguration: Sendable {
     public var logLevel: Logger.Level
     public var socketWriters: SocketWriters
     public var maxClients: Int
+    /// How long a socket connection may stay without a request under way and without a `watch`
+    /// before it is closed; `nil` for never (`0`).
+    public var socketIdleTimeout: Duration?
 
     /// Reads the configuration from the file (if `--config` or `ALLOCATORD_CONFIG` names one),
     /// the environment (`ALLOCATORD_*`) and the flags, in rising precedence.
@@ -138,6 +141,8 @@ public struct DaemonConfiguration: Sendable {
         self.logLevel = logLevel
         socketWriters = writers
         self.maxClients = maxClients
+        let idleTimeout = try milliseconds(.socketIdleTimeout, default: 30_000, range: 0...86_400_000)
+        socketIdleTimeout = idleTimeout == .zero ? nil : idleTimeout
     }
 
     /// The longest path a Unix socket can be bound to, in bytes (`sun_path` less its NUL).
@@ -154,6 +159,7 @@ public struct DaemonConfiguration: Sendable {
             "rebalance-delay": "\(member.rebalanceDelayMin):\(member.rebalanceDelayMax)",
             "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",
             "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)",
+            "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")",
         ]
     }
 

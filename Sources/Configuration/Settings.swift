@@ -9,7 +9,7 @@ public enum Field: String, CaseIterable, Sendable {
     case stateFile = "state-file", socket, onRebalance = "on-rebalance", rebalanceDelay = "rebalance-delay"
     case logLevel = "log-level", zkAuth = "zk-auth"
     case fullReadInterval = "full-read-interval", execTimeout = "exec-timeout", hookTimeout = "hook-timeout"
-    case socketWriters = "socket-writers", maxClients = "max-clients"
+    case socketWriters = "socket-writers", maxClients = "max-clients", socketIdleTimeout = "socket-idle-timeout"
 
     var environmentVariable: String {
         "ALLOCATORD_" + rawValue.uppercased().replacingOccurrences(of: "-", with: "_")

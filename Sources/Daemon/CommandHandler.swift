@@ -15,8 +15,8 @@ struct CommandHandler: LineHandler {
     let live: LiveSettings
 
     /// `get` and `ping` (without arguments), answered on the event loop: the document is
-    /// cached, nothing to wait for.
-    func immediateReply(to line: String) -> String? {
+    /// cached, encoded once for every client, nothing to wait for.
+    func immediateReply(to line: String) -> ReplyLine? {
         switch line {
         case "get": broadcaster.latest ?? "{}"
         case "ping": #"{"ok":true}"#
@@ -37,17 +37,17 @@ struct CommandHandler: LineHandler {
             case "watch":
                 return .stream(broadcaster.subscribe())
             case "status":
-                return .line(try json(await statusObject()))
+                return .line(ReplyLine(try json(await statusObject())))
             case "members":
-                return .line(try json(await membersObject()))
+                return .line(ReplyLine(try json(await membersObject())))
             case "assignments":
                 guard let (generation, allocation) = await member.currentAllocation else {
                     throw CommandError("no_view", "no allocation yet")
                 }
-                return .line(#"{"generation":\#(generation),"assignments":\#(allocation.json)}"#)
+                return .line(ReplyLine(#"{"generation":\#(generation),"assignments":\#(allocation.json)}"#))
             case "partitions":
                 guard let partitions = await member.partitions else { throw CommandError("no_view", "no view yet") }
-                return .line(try json(["partitions": partitions.map(\.description), "count": partitions.count]))
+                return .line(ReplyLine(try json(["partitions": partitions.map(\.description), "count": partitions.count])))
             case "add", "remove":
                 try authorize(peer, command)
                 let partitions: [Partition]
@@ -57,17 +57,17 @@ struct CommandHandler: LineHandler {
                     throw CommandError("bad_spec", "\(error)")
                 }
                 let count = command == "add" ? try await member.add(partitions) : try await member.remove(partitions)
-                return .line(try json(["ok": true, "partition_count": count]))
+                return .line(ReplyLine(try json(["ok": true, "partition_count": count])))
             case "repair":
                 try authorize(peer, command)
-                return .line(try json(["ok": true, "partition_count": try await member.repair()]))
+                return .line(ReplyLine(try json(["ok": true, "partition_count": try await member.repair()])))
             default:
                 throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, members, assignments, partitions, add, remove, repair, ping")
             }
         } catch let error as CommandError {
-            return .line(Self.errorLine(code: error.code, message: error.message))
+            return .line(ReplyLine(Self.errorLine(code: error.code, message: error.message)))
         } catch {
-            return .line(Self.errorLine(code: Self.code(for: error), message: "\(error)"))
+            return .line(ReplyLine(Self.errorLine(code: Self.code(for: error), message: "\(error)")))
         }
     }
 
@@ -77,6 +77,7 @@ struct CommandHandler: LineHandler {
         case .invalidUTF8: Self.errorLine(code: "invalid_utf8", message: "the line is not UTF-8")
         case .tooManyClients(let limit): Self.errorLine(code: "too_many_clients", message: "the daemon serves at most \(limit) clients at once")
         case .tooSlow: Self.errorLine(code: "too_slow", message: "the client does not read its replies; closing the connection")
+        case .idle(let timeout): Self.errorLine(code: "idle", message: "no request for \(timeout.milliseconds) ms; closing the connection")
         }
     }
 

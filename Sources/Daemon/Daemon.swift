@@ -57,6 +57,7 @@ public enum Daemon {
         let handler = CommandHandler(member: member, broadcaster: broadcaster, publisher: publisher, live: live)
         var serverConfiguration = LineServerConfiguration()
         serverConfiguration.maxClients = configuration.maxClients
+        serverConfiguration.idleTimeout = configuration.socketIdleTimeout
         let server = LineServer(handler: handler, configuration: serverConfiguration, logger: logger)
         do {
             if let descriptor = SystemdNotifier.activatedSockets().first {
@@ -161,7 +162,10 @@ public enum Daemon {
           --exec-timeout MS          time limit of an exec: strategy      (10000)
           --hook-timeout MS          time limit of the on-rebalance hook  (30000)
           --socket-writers WHO       owner (root and this user) or any may add/remove (owner)
-          --max-clients N            simultaneous socket clients          (4096)
+          --max-clients N            simultaneous socket clients, besides 8 places
+                                     kept for root and this user          (4096)
+          --socket-idle-timeout MS   close a connection without a request or
+                                     watch for this long; 0 for never     (30000)
 
         Exit status: 0 stopped by SIGTERM/SIGINT, 1 membership failed, 78 invalid configuration.
         """

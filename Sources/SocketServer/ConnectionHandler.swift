@@ -12,9 +12,13 @@ import NIOCore
 /// - input: while ``maxQueuedRequests`` requests wait for the task, the server reads nothing
 ///   more from the socket (what one read brought is queued whole; the kernel then holds back
 ///   the client's writes);
-/// - output: before each reply line, more than `maxPendingOutputBytes` still unsent is the
-///   client's fault: it gets the `tooSlow` reply behind what it has not read, and is closed when
-///   that went out or after ``tooSlowGrace``, whichever comes first.
+/// - output: a reply stream's next line is taken once the kernel took the one before; before
+///   each reply line, more than `maxPendingOutputBytes` still unsent is the client's fault: it
+///   gets the `tooSlow` reply behind what it has not read, and is closed when that went out or
+///   after the grace period, whichever comes first. The same happens when the server's
+///   ``OutputBudget`` gives up on the connection;
+/// - time: a connection with no request under way and no stream for the idle timeout gets the
+///   `idle` reply and is closed.
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Request
     typealias OutboundIn = ByteBuffer
@@ -22,13 +26,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Requests read but not yet taken by the task, beyond which the server stops reading.
     static let maxQueuedRequests = 16
-    /// How long a client cut off as too slow has to take the rest of its output.
-    static let tooSlowGrace = TimeAmount.seconds(2)
 
     private let handler: any LineHandler
-    private let maxPendingOutputBytes: Int
-    /// The server's logger, with the peer's pid and uid once they are known.
-    private var logger: Logger
+    private let peer: PeerCredentials
+    private let configuration: LineServerConfiguration
+    private let budget: OutputBudget
+    /// The server's logger, with the peer's pid and uid.
+    private let logger: Logger
     private let requests: AsyncStream<Request>
     private let continuation: AsyncStream<Request>.Continuation
 
@@ -46,13 +50,23 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var pendingBytes = 0
     /// The latest write, which completes after all earlier ones.
     private var lastWrite: EventLoopFuture<Void>?
+    /// When the connection last had a request or its last reply written.
+    private var lastActive = NIODeadline.now()
     /// No more requests are read or replies written; the connection closes when its output
     /// went out.
     private var isClosing = false
 
-    init(handler: any LineHandler, maxPendingOutputBytes: Int, logger: Logger) {
+    init(
+        handler: any LineHandler, peer: PeerCredentials, configuration: LineServerConfiguration, budget: OutputBudget,
+        logger: Logger
+    ) {
         self.handler = handler
-        self.maxPendingOutputBytes = maxPendingOutputBytes
+        self.peer = peer
+        self.configuration = configuration
+        self.budget = budget
+        var logger = logger
+        logger[metadataKey: "peer_pid"] = "\(peer.pid)"
+        logger[metadataKey: "peer_uid"] = "\(peer.uid)"
         self.logger = logger
         (requests, continuation) = AsyncStream.makeStream()
     }
@@ -69,12 +83,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isClosing else { return }
+        lastActive = .now()
         let request = Self.unwrapInboundIn(data)
         // Answered here on the loop if it can be at once, nothing is before it, and the
         // client reads what it gets (else through the task, whose queue holds back reading).
-        if unanswered == 0, pendingBytes <= maxPendingOutputBytes / 2, case .line(let line) = request,
+        if unanswered == 0, pendingBytes <= configuration.maxPendingOutputBytes / 2, case .line(let line) = request,
            let reply = handler.immediateReply(to: line) {
-            _ = write(ReplyLine(reply))
+            _ = write(reply)
             return
         }
         unanswered += 1
@@ -90,6 +105,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         isClosing = true
+        budget.leave(ObjectIdentifier(self))
         continuation.finish()
         // Ends the handler's call or the reply stream the task is in (its onTermination runs).
         worker?.cancel()
@@ -111,26 +127,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Reads the peer's credentials and starts the task, once.
+    /// Starts the task and the idle timer, and counts the connection in the budget, once.
     private func start(context: ChannelHandlerContext) {
         guard !isStarted, !isClosing else { return }
         isStarted = true
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let (handler, requests, logger) = (handler, requests, logger)
-        PeerCredentials.of(context.channel).assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let peer):
-                guard !self.isClosing else { return }
-                self.logger[metadataKey: "peer_pid"] = "\(peer.pid)"
-                self.logger[metadataKey: "peer_uid"] = "\(peer.uid)"
-                let eventLoop = context.eventLoop
-                self.worker = Task {
-                    await Self.serve(requests, handler: handler, peer: peer, connection: connection, eventLoop: eventLoop)
-                }
-            case .failure(let error):
-                logger.warning("cannot read the peer's credentials, closing", metadata: ["error": "\(error)"])
-                context.close(promise: nil)
-            }
+        let eventLoop = context.eventLoop
+        budget.join(ObjectIdentifier(self)) {
+            eventLoop.execute { connection.value.cutOff(reason: "the server's reply memory is over its budget") }
+        }
+        if let idleTimeout = configuration.idleTimeout { scheduleIdleCheck(in: TimeAmount(idleTimeout), context: context) }
+        worker = Task { [requests, handler, peer] in
+            await ConnectionHandler.serve(requests, handler: handler, peer: peer, connection: connection, eventLoop: eventLoop)
         }
     }
 
@@ -140,22 +148,26 @@ final class ConnectionHandler: ChannelDuplexHandler {
         connection: NIOLoopBound<ConnectionHandler>, eventLoop: any EventLoop
     ) async {
         /// Queues the reply line of a request. Hops are in order, so replies are too.
-        func post(_ line: String) {
+        func post(_ line: ReplyLine) {
             eventLoop.execute {
-                _ = connection.value.write(ReplyLine(line))
+                _ = connection.value.write(line)
                 connection.value.unanswered -= 1
+                connection.value.lastActive = .now()
             }
         }
-        /// Queues a line of a stream and waits for the hop: a stream that produces faster than
-        /// the loop writes cannot pile up hops. False once the connection is closing.
+        /// Writes a line of a stream and waits until the kernel took it: the stream's next line
+        /// is taken only then. False once the connection is closing.
         func send(_ line: ReplyLine) async -> Bool {
-            (try? await eventLoop.submit { connection.value.write(line) }.get()) ?? false
+            let written = eventLoop.flatSubmit {
+                connection.value.write(line) ?? eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+            }
+            return (try? await written.get()) != nil
         }
         serving: for await request in requests {
             eventLoop.execute { connection.value.requestTaken() }
             switch request {
             case .error(let error):
-                post(handler.reply(to: error))
+                post(ReplyLine(handler.reply(to: error)))
                 if case .lineTooLong = error { break serving }
             case .line(let line):
                 switch await handler.handle(line, from: peer) {
@@ -172,19 +184,27 @@ final class ConnectionHandler: ChannelDuplexHandler {
         eventLoop.execute { connection.value.finish() }
     }
 
-    /// Queues one reply line, unless the client has left too much unread.
-    private func write(_ line: ReplyLine) -> Bool {
-        guard let context, !isClosing else { return false }
-        if pendingBytes > maxPendingOutputBytes {
-            cutOff(context: context)
-            return false
+    /// Queues one reply line, unless the client has left too much unread; returns the write,
+    /// which completes when the kernel took the line.
+    private func write(_ line: ReplyLine) -> EventLoopFuture<Void>? {
+        guard let context, !isClosing else { return nil }
+        if pendingBytes > configuration.maxPendingOutputBytes {
+            cutOff(reason: "the client does not read its replies")
+            return nil
         }
+        let connection = ObjectIdentifier(self)
+        guard case .write(let cutOffs) = budget.queue(line, on: connection) else { return nil }
         let size = line.bytes.readableBytes
         pendingBytes += size
         let written = context.writeAndFlush(Self.wrapOutboundOut(line.bytes))
-        written.assumeIsolated().whenComplete { _ in self.pendingBytes -= size }
+        let budget = budget
+        written.assumeIsolated().whenComplete { _ in
+            self.pendingBytes -= size
+            budget.sent(line, on: connection)
+        }
         lastWrite = written
-        return true
+        cutOffs.forEach { $0() }
+        return written
     }
 
     /// The task took a request: reads resume when few enough are left.
@@ -203,19 +223,42 @@ final class ConnectionHandler: ChannelDuplexHandler {
         closeAfterOutput(context: context)
     }
 
-    /// Gives up on a client that does not read: no more replies for it (the task is cancelled,
-    /// so a reply stream's producer learns at once), the `tooSlow` line behind its backlog,
-    /// and closes the connection when that went out or after the grace period.
-    private func cutOff(context: ChannelHandlerContext) {
+    /// Gives up on a client that does not keep up: the `tooSlow` line behind its backlog.
+    private func cutOff(reason: String) {
+        guard let context, !isClosing else { return }
         logger.notice(
-            "client does not read its replies, closing",
-            metadata: ["pending_bytes": "\(pendingBytes)", "limit": "\(maxPendingOutputBytes)"])
+            "client is too slow, closing: \(reason)",
+            metadata: ["pending_bytes": "\(pendingBytes)", "limit": "\(configuration.maxPendingOutputBytes)"])
+        stop(sending: handler.reply(to: .tooSlow), context: context)
+    }
+
+    /// No more requests nor replies (the task is cancelled, so a reply stream's producer learns
+    /// at once), `line` behind what the client has not read, and closes the connection when
+    /// that went out or after the grace period.
+    private func stop(sending line: String, context: ChannelHandlerContext) {
         isClosing = true
+        budget.leave(ObjectIdentifier(self))
         worker?.cancel()
-        lastWrite = context.writeAndFlush(Self.wrapOutboundOut(ReplyLine(handler.reply(to: .tooSlow)).bytes))
+        lastWrite = context.writeAndFlush(Self.wrapOutboundOut(ReplyLine(line).bytes))
         closeAfterOutput(context: context)
         let channel = context.channel
-        context.eventLoop.assumeIsolated().scheduleTask(in: Self.tooSlowGrace) { channel.close(promise: nil) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.closingGrace)) {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Closes the connection if it had no request under way and no stream for the idle
+    /// timeout; else looks again when it could have been idle that long.
+    private func scheduleIdleCheck(in delay: TimeAmount, context: ChannelHandlerContext) {
+        context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            guard let context = self.context, !self.isClosing, let timeout = self.configuration.idleTimeout else { return }
+            // Busy (a request under way, or a stream): not idle for at least the timeout.
+            guard self.unanswered == 0 else { return self.scheduleIdleCheck(in: TimeAmount(timeout), context: context) }
+            let idleUntil = self.lastActive + TimeAmount(timeout)
+            guard idleUntil <= .now() else { return self.scheduleIdleCheck(in: idleUntil - .now(), context: context) }
+            self.logger.info("idle client, closing", metadata: ["idle_timeout": "\(timeout)"])
+            self.stop(sending: self.handler.reply(to: .idle(timeout: timeout)), context: context)
+        }
     }
 
     private func closeAfterOutput(context: ChannelHandlerContext) {

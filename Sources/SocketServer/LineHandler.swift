@@ -12,13 +12,14 @@ public protocol LineHandler: Sendable {
     func reply(to error: LineProtocolError) -> String
 
     /// The reply to `line` if it can be given at once, without waiting for anything (a cached
-    /// document), or `nil` to have `handle` answer it. It runs on the server's event loop,
+    /// document, whose encoded line every connection then shares), or `nil` to have `handle`
+    /// answer it. It runs on the server's event loop,
     /// which then skips two thread hops: it must not block. Never called while an earlier
     /// request of the connection is unanswered, so replies stay in order.
-    func immediateReply(to line: String) -> String?
+    func immediateReply(to line: String) -> ReplyLine?
 }
 
 extension LineHandler {
     /// No immediate replies: `handle` answers everything.
-    public func immediateReply(to line: String) -> String? { nil }
+    public func immediateReply(to line: String) -> ReplyLine? { nil }
 }

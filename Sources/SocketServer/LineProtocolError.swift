@@ -6,10 +6,14 @@ public enum LineProtocolError: Sendable, Hashable {
     case lineTooLong(limit: Int)
     /// A request line was not valid UTF-8. The connection stays usable.
     case invalidUTF8
-    /// `limit` clients were already connected. The server sends the reply, then closes the
-    /// connection without reading from it.
+    /// `limit` clients were already connected (and the peer may not take a reserved place). The
+    /// server sends the reply, then closes the connection without reading from it.
     case tooManyClients(limit: Int)
-    /// The client let more than the configured output pile up unread. The server sends the
-    /// reply if the connection can still take it, then closes the connection.
+    /// The client let more than the configured output pile up unread, or was among the slowest
+    /// when the server's replies went over their memory budget. The server sends the reply if
+    /// the connection can still take it, then closes the connection.
     case tooSlow
+    /// The client sent no request for `timeout`, with none under way and no reply stream. The
+    /// server sends the reply, then closes the connection.
+    case idle(timeout: Duration)
 }

@@ -20,6 +20,7 @@ public final class LineServer: Sendable {
     private let configuration: LineServerConfiguration
     private let logger: Logger
     private let state = Mutex(ServerState())
+    private let budget: OutputBudget
 
     /// Makes a server that answers with `handler`; it listens once ``bind(path:)`` or
     /// ``adopt(listeningDescriptor:)`` returns.
@@ -27,6 +28,7 @@ public final class LineServer: Sendable {
         self.handler = handler
         self.configuration = configuration
         self.logger = logger
+        budget = OutputBudget(limit: configuration.maxQueuedOutputBytes)
     }
 
     /// Binds a new socket at `path` and listens on it, with the mode of the configuration.
@@ -40,7 +42,7 @@ public final class LineServer: Sendable {
         let listener: any Channel
         do {
             try SocketFile.clear(path)
-            FileDescriptorLimit.raise(toServe: configuration.maxClients, logger: logger)
+            FileDescriptorLimit.raise(toServe: configuration.maxClients + configuration.reservedClients, logger: logger)
             listener = try await bootstrap().bind(unixDomainSocketPath: path).get()
         } catch {
             abandonStart()
@@ -68,7 +70,7 @@ public final class LineServer: Sendable {
         try start(target)
         let listener: any Channel
         do {
-            FileDescriptorLimit.raise(toServe: configuration.maxClients, logger: logger)
+            FileDescriptorLimit.raise(toServe: configuration.maxClients + configuration.reservedClients, logger: logger)
             listener = try await bootstrap().withBoundSocket(listeningDescriptor).get()
         } catch {
             abandonStart()
@@ -87,7 +89,7 @@ public final class LineServer: Sendable {
     /// closed server stays closed.
     public func close() async {
         let (phase, clients) = state.withLock { state in
-            defer { (state.phase, state.clients) = (.closed, [:]) }
+            defer { (state.phase, state.clients, state.reserved) = (.closed, [:], []) }
             return (state.phase, Array(state.clients.values))
         }
         guard case .listening(let listener, let file) = phase else { return }
@@ -140,25 +142,33 @@ public final class LineServer: Sendable {
             }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.setUp(channel) }
+                // Who connected decides whether a reserved place is theirs.
+                PeerCredentials.of(channel).flatMapErrorThrowing { error in
+                    self.logger.warning("cannot read the peer's credentials, closing", metadata: ["error": "\(error)"])
+                    throw error
+                }.flatMapThrowing { try self.setUp(channel, peer: $0) }
             }
     }
 
     /// Gives a new connection its pipeline, or the refusal.
-    private func setUp(_ channel: any Channel) throws {
+    private func setUp(_ channel: any Channel, peer: PeerCredentials) throws {
         let limit = configuration.maxClients
-        switch state.withLock({ $0.admit(channel, limit: limit) }) {
+        let privileged = configuration.privilegedUsers.contains(peer.uid)
+        let admission = state.withLock {
+            $0.admit(channel, limit: limit, reservedPlaces: configuration.reservedClients, privileged: privileged)
+        }
+        switch admission {
         case .admitted:
             channel.closeFuture.whenComplete { [self] _ in
-                _ = self.state.withLock { $0.clients.removeValue(forKey: ObjectIdentifier(channel)) }
+                self.state.withLock { $0.remove(channel) }
             }
             try channel.pipeline.syncOperations.addHandlers(
                 ByteToMessageHandler(LineFrameDecoder(limit: configuration.maxLineLength)),
                 RequestDecoder(limit: configuration.maxLineLength),
-                ConnectionHandler(
-                    handler: handler, maxPendingOutputBytes: configuration.maxPendingOutputBytes, logger: logger))
+                ConnectionHandler(handler: handler, peer: peer, configuration: configuration, budget: budget, logger: logger))
         case .full:
-            logger.warning("too many clients, refusing one", metadata: ["limit": "\(limit)"])
+            logger.warning(
+                "too many clients, refusing one", metadata: ["limit": "\(limit)", "peer_uid": "\(peer.uid)"])
             try channel.pipeline.syncOperations.addHandler(
                 RefusalHandler(line: handler.reply(to: .tooManyClients(limit: limit))))
         case .closed:

@@ -27,12 +27,26 @@ struct ServerState {
     var phase = Phase.idle
     /// The connected clients, by channel.
     var clients: [ObjectIdentifier: any Channel] = [:]
+    /// Those of ``clients`` in reserved places.
+    var reserved: Set<ObjectIdentifier> = []
 
-    /// Counts a new connection in, if the server is open and has room for it.
-    mutating func admit(_ channel: any Channel, limit: Int) -> Admission {
+    /// Counts a new connection in, if the server is open and has room for it: one of `limit`
+    /// places, else, if `privileged`, one of `reservedPlaces` more.
+    mutating func admit(_ channel: any Channel, limit: Int, reservedPlaces: Int, privileged: Bool) -> Admission {
         if case .closed = phase { return .closed }
-        guard clients.count < limit else { return .full }
-        clients[ObjectIdentifier(channel)] = channel
+        let id = ObjectIdentifier(channel)
+        if clients.count - reserved.count >= limit {
+            guard privileged, reserved.count < reservedPlaces else { return .full }
+            reserved.insert(id)
+        }
+        clients[id] = channel
         return .admitted
+    }
+
+    /// Counts a closed connection out.
+    mutating func remove(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        clients[id] = nil
+        reserved.remove(id)
     }
 }

@@ -68,6 +68,12 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("config/allocatord.yaml").path
         let configuration = try DaemonConfiguration.load(arguments: ["--config", example, "--group", "orders"], environment: [:])
         #expect(configuration.maxClients == 4096)
+        #expect(configuration.socketIdleTimeout == .seconds(30))
+    }
+
+    @Test func aSocketIdleTimeoutOfZeroMeansNever() throws {
+        let configuration = try DaemonConfiguration.load(arguments: ["--group", "g", "--socket-idle-timeout", "0"], environment: [:])
+        #expect(configuration.socketIdleTimeout == nil)
     }
 
     @Test(arguments: [
@@ -96,6 +102,7 @@ import Testing
         (["--zk-auth", "nopassword"], "zk-auth", "…"),
         (["--socket-writers", "everyone"], "socket-writers", "everyone"),
         (["--max-clients", "0"], "max-clients", "0"),
+        (["--socket-idle-timeout", "-5"], "socket-idle-timeout", "-5"),
         (["--exec-timeout", "-1"], "exec-timeout", "-1"),
         (["--full-read-interval", "5"], "full-read-interval", "5"),
         (["--frobnicate", "1"], "arguments", "--frobnicate"),

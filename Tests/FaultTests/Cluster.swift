@@ -31,11 +31,15 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// Starts (or starts again) member `name`, connecting through `zk` (default: the
-    /// cluster's), with the cluster's arguments plus `extra`.
+    /// cluster's), with the cluster's arguments plus `extra`, and `environment` added to this
+    /// process's.
     @discardableResult
-    func start(_ name: String, zk: String? = nil, _ extra: [String] = [], watch: Bool = true) throws -> DaemonProcess {
+    func start(
+        _ name: String, zk: String? = nil, _ extra: [String] = [], environment: [String: String] = [:], watch: Bool = true
+    ) throws -> DaemonProcess {
         let daemon = try DaemonProcess(
-            zk: zk ?? self.zk, group: group, member: name, arguments: arguments + extra, folder: base + "/" + name)
+            zk: zk ?? self.zk, group: group, member: name, arguments: arguments + extra, environment: environment,
+            folder: base + "/" + name)
         let known = state.value[name] != nil
         state.update { $0[name] = daemon }
         all.update { $0.append(daemon) }

@@ -85,7 +85,7 @@ extension FaultSuite {
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let flags = [
                 "session-timeout", "root", "group", "member", "strategy", "partitions", "rebalance-delay", "log-level",
-                "zk-auth", "full-read-interval", "exec-timeout", "hook-timeout", "socket-writers", "max-clients", "zk", "config",
+                "zk-auth", "full-read-interval", "exec-timeout", "hook-timeout", "socket-writers", "max-clients", "socket-idle-timeout", "zk", "config",
             ]
             let nasty = [
                 "", "-1", "0", "1", "99999999999999999999999", "1e9", "nan", "0x10", "abc", " 5", "5 ", "--", "-", ":", "::",
