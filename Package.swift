@@ -73,7 +73,7 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
-        .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "TestSupport"]),
+        .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "Coordination", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Allocator", "Recipes", "TestSupport"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Allocator", "Allocation", "TestSupport"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "TestSupport"]),

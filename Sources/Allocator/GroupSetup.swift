@@ -13,17 +13,20 @@ struct GroupSetup {
     let paths: GroupPaths
     let logger: Logger
 
-    /// Prepares the group; returns its strategy.
+    /// Prepares the group; returns its strategy. Seeds the partition set when `seeding`, or
+    /// when its node had to be created (the group was deleted behind the members' back: it
+    /// starts again as a new group would).
     /// - Throws: `StrategyMismatch`, `UnconfiguredExecStrategy`, `ProtocolMismatch`, settings
     ///   that do not parse, or the session's end.
     func prepare(seeding: Bool) async throws -> Strategy {
+        let partitionsExisted = try await client.retrying { try await client.exists(paths.partitions) != nil }
         try await client.retrying {
             try await client.ensurePath(paths.members)
             try await client.ensurePath(paths.partitions)
             try await client.ensurePath(paths.leaderLock)
         }
         let strategy = try await pinSettings()
-        if seeding { await seed() }
+        if seeding || !partitionsExisted { await seed() }
         return strategy
     }
 

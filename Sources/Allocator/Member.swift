@@ -38,6 +38,8 @@ public actor Member {
     /// This session's contender node (its name under `leader/`).
     private var contender: String?
     private var contenderNonce: UInt64 = 0
+    /// The member node's version as last seen, so an acknowledgement is one conditional write.
+    private var memberNodeVersion: Int32 = 0
     private var heard: ContinuousClock.Instant?
     private var stopping = false
     private var seeded = false
@@ -46,6 +48,10 @@ public actor Member {
     private var membershipError: (any Error)?
     private var requests = RequestOrder()
     private var allocatorRetry = Duration.zero
+    private var joinRetry = Duration.zero
+    private var leaderRetryPending = false
+    /// Changes held back for the quiet time of `--rebalance-delay` (spec §12), on the leader.
+    private var debounce: (first: ContinuousClock.Instant, timer: Task<Void, Never>, events: [LeaderMachine.Event])?
 
     // What `status` and the commands report.
     private var summary: GroupSummary?
@@ -159,6 +165,10 @@ public actor Member {
             .prepare(seeding: !seeded)
         seeded = true
         follow(.sessionStarted(session: session.id, timeout: session.timeout))
+        let fullRead = configuration.fullReadInterval
+        sessionTasks.append(Task { [weak self] in
+            while (try? await Task.sleep(for: fullRead)) != nil { await self?.refresh() }
+        })
         for await input in stream {
             switch input {
             case .sessionEnded:
@@ -190,7 +200,15 @@ public actor Member {
         }
     }
 
+    /// The periodic full read (`--full-read-interval`).
+    private func refresh() {
+        follow(.refresh)
+        lead(.refresh)
+    }
+
     private func endSession() {
+        debounce?.timer.cancel()
+        debounce = nil
         sessionTasks.forEach { $0.cancel() }
         sessionTasks = []
         timer?.cancel()
@@ -204,6 +222,7 @@ public actor Member {
     private func take(_ input: Input) {
         switch input {
         case .follower(let event): follow(event)
+        case .leader(.membersChanged), .leader(.partitionsChanged): debounced(input)
         case .leader(let event): lead(event)
         case .checkLock: checkLock()
         case .completed(let number, let results):
@@ -239,7 +258,6 @@ public actor Member {
             heard = latest
             perform(follower.handle(.heard(at: latest), now: now))
         }
-        if case .grantChanged = event { changeNoticed = changeNoticed ?? now }
         if case .summaryChanged = event { changeNoticed = changeNoticed ?? now }
         if case .grantRead(let grant) = event { grantCount = grant?.partitions.count ?? 0 }
         if case .summaryRead(let read) = event, let read { summary = read }
@@ -289,15 +307,55 @@ public actor Member {
                     await member.contenderCreated(String(created.split(separator: "/").last!))
                 }
                 try await party.join(data: data, conflictWait: conflictWait)
-                let (_, watch) = try await client.retrying { try await client.existsWatching(party.memberPath) }
-                await member.watchOwnNode(watch)
-                await member.send(.follower(.joined))
+                let (stat, watch) = try await client.retrying { try await client.existsWatching(party.memberPath) }
+                await member.watchOwnNode(watch, version: stat?.version ?? 0)
+                await member.joined()
             } catch let error as PartyError {
                 await member.send(.failed(error))
             } catch {
-                await member.debug("joining failed: \(error)")
+                await member.retryJoin(record, after: error)
             }
         }
+    }
+
+    /// Joining failed for a reason that may pass (the group's nodes deleted behind the
+    /// members' back, an ACL refusing creates for a while): prepares the group again and joins
+    /// again, after 1 s, doubling up to 10 s, for as long as the session lives.
+    private func retryJoin(_ record: MemberRecord, after error: any Error) {
+        joinRetry = min(max(joinRetry * 2, .seconds(1)), .seconds(10))
+        lastError = "joining the group: \(error)"
+        logger.warning("could not join the group; preparing it and trying again in \(joinRetry): \(error)")
+        guard let client else { return }
+        let delay = joinRetry
+        let setup = GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
+        spawn { member in
+            guard (try? await Task.sleep(for: delay)) != nil else { return }
+            do {
+                _ = try await setup.prepare(seeding: false)
+                await member.joinAgain(record)
+            } catch let failure as StrategyMismatch {
+                await member.send(.failed(failure))
+            } catch let failure as UnconfiguredExecStrategy {
+                await member.send(.failed(failure))
+            } catch let failure as ProtocolMismatch {
+                await member.send(.failed(failure))
+            } catch {
+                await member.retryJoin(record, after: error)
+            }
+        }
+    }
+
+    private func joinAgain(_ record: MemberRecord) {
+        join(follower.record.ackedEpoch > record.ackedEpoch ? follower.record : record)
+    }
+
+    private func joined() {
+        if joinRetry > .zero {
+            joinRetry = .zero
+            lastError = nil
+        }
+        logger.info("joined", metadata: ["strategy": "\(strategy?.name ?? "")"])
+        follow(.joined)
     }
 
     private func contenderCreated(_ name: String) {
@@ -306,7 +364,8 @@ public actor Member {
     }
 
     /// Tells the follower when the member node is deleted while the session lives.
-    private func watchOwnNode(_ watch: Watch) {
+    private func watchOwnNode(_ watch: Watch, version: Int32) {
+        memberNodeVersion = version
         guard let client else { return }
         let path = paths.member(configuration.member)
         let logger = self.logger
@@ -314,11 +373,12 @@ public actor Member {
             guard let event = try? await watch.fired(), event.kind != .sessionEnded else { return }
             // Any change: look again (a data change re-arms the watch).
             guard let (stat, next) = try? await client.retrying({ try await client.existsWatching(path) }) else { return }
-            if stat == nil {
-                logger.warning("this member's node was deleted while its session lives; joining again")
-                await member.send(.follower(.memberNodeDeleted))
+            if let stat, stat.ephemeralOwner == client.status.session?.id {
+                await member.watchOwnNode(next, version: stat.version)
             } else {
-                await member.watchOwnNode(next)
+                // Gone, or another session's now (a kiel consumer takes names over).
+                logger.warning("this member's node was deleted or taken while its session lives; joining again")
+                await member.send(.follower(.memberNodeDeleted))
             }
         }
     }
@@ -326,9 +386,12 @@ public actor Member {
     private func readGrant() {
         let path = paths.grant(configuration.member)
         read(label: "grant") { client in
-            let (data, watch) = try await Self.readWatching(client, path)
-            let grant = data.flatMap { try? Grant(decoding: $0) }
-            return ([.follower(.grantRead(grant))], watch, .follower(.grantChanged))
+            do {
+                let node = try await client.retrying { try await client.getData(path) }
+                return ([.follower(.grantRead(try? Grant(decoding: node.data)))], nil, nil)
+            } catch let error as ZooKeeperError where error.code == .noNode {
+                return ([.follower(.grantRead(nil))], nil, nil)
+            }
         }
     }
 
@@ -357,12 +420,18 @@ public actor Member {
 
     private func acknowledge(_ record: MemberRecord) {
         guard let client else { return }
-        let path = paths.member(configuration.member)
         let data = nodeData(record)
+        let party = Party(client: client, path: paths.members, member: configuration.member)
+        let version = memberNodeVersion
+        memberNodeVersion += 1
         spawn { member in
             do {
-                try await client.retrying { _ = try await client.setData(path, data) }
+                // Only into this session's own node (Party.update checks the owner when the
+                // version is not the one expected).
+                try await party.update(data: data, version: version)
                 await member.send(.follower(.acknowledged(epoch: record.ackedEpoch)))
+            } catch is PartyError {
+                await member.send(.follower(.memberNodeDeleted))
             } catch let error as ZooKeeperError where error.code == .noNode {
                 await member.send(.follower(.memberNodeDeleted))
             } catch {
@@ -450,7 +519,9 @@ public actor Member {
                 guard stat != nil else { return await member.send(.checkLock) }
                 if let event = try? await watch.fired(), event.kind != .sessionEnded { await member.send(.checkLock) }
             } catch {
+                // The lock's node is gone (the group deleted behind our back): contend again.
                 await member.debug("checking the leader lock failed: \(error)")
+                await member.contenderLost()
             }
         }
     }
@@ -459,6 +530,17 @@ public actor Member {
         guard !leader.isLeading else { return }
         logger.info("leading the group")
         lead(.elected)
+    }
+
+    /// Contends again after a second, the lock's node made again if it is gone.
+    private func contendLater() {
+        guard let client else { return }
+        let lock = paths.leaderLock
+        spawn { member in
+            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+            try? await client.retrying { try await client.ensurePath(lock) }
+            await member.createContender()
+        }
     }
 
     /// This session's contender node is gone (deleted by hand): contend again.
@@ -479,6 +561,7 @@ public actor Member {
                 await member.contenderCreated(String(created.split(separator: "/").last!))
             } catch {
                 await member.debug("contending failed: \(error)")
+                await member.contendLater()
             }
         }
     }
@@ -504,9 +587,34 @@ public actor Member {
         }
     }
 
+    /// A change of members or partitions reaches the leader after the configured quiet time
+    /// (spec §12): `MIN` ms after the last change, never more than `MAX` after the first.
+    private func debounced(_ input: Input) {
+        guard case .leader(let event) = input else { return }
+        let quiet = configuration.rebalanceDelayMin
+        guard quiet > .zero else { return lead(event) }
+        let now = ContinuousClock.now
+        let first = debounce?.first ?? now
+        var events = debounce?.events ?? []
+        if !events.contains(event) { events.append(event) }
+        debounce?.timer.cancel()
+        let due = min(now + quiet, first + max(configuration.rebalanceDelayMax, quiet))
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(until: due)) != nil else { return }
+            await self?.debounceElapsed()
+        }
+        debounce = (first, timer, events)
+    }
+
+    private func debounceElapsed() {
+        let events = debounce?.events ?? []
+        debounce = nil
+        for event in events { lead(event) }
+    }
+
     private func readGroup() {
         let path = paths.group
-        read(label: "group") { client in
+        read(label: "group", forLeader: true) { client in
             let (node, watch) = try await client.retrying { try await client.getDataWatching(path) }
             let settings = try? GroupSettings(data: node.data, path: path)
             return ([.leader(.groupRead(settings?.strategy))], watch, .leader(.groupChanged))
@@ -517,7 +625,7 @@ public actor Member {
         guard let client else { return }
         let set = GroupSetup.partitionSet(client, path: paths.partitions)
         let logger = self.logger
-        read(label: "partitions") { _ in
+        read(label: "partitions", forLeader: true) { _ in
             let (snapshot, watch) = try await set.readWatching()
             switch snapshot.contents {
             case .valid(let items):
@@ -532,7 +640,7 @@ public actor Member {
 
     private func listMembers() {
         let path = paths.members
-        read(label: "members") { client in
+        read(label: "members", forLeader: true) { client in
             let (children, watch) = try await client.retrying { try await client.childrenWatching(path) }
             return ([.leader(.membersListed(children.names))], watch, .leader(.membersChanged))
         }
@@ -540,7 +648,7 @@ public actor Member {
 
     private func readMember(_ name: String, watch: Bool) {
         let path = paths.member(name)
-        read(label: "member \(name)") { client in
+        read(label: "member \(name)", forLeader: true) { client in
             do {
                 if watch {
                     let (node, nodeWatch) = try await client.retrying { try await client.getDataWatching(path) }
@@ -560,7 +668,7 @@ public actor Member {
 
     private func listContenders() {
         let path = paths.leaderLock
-        read(label: "contenders") { client in
+        read(label: "contenders", forLeader: true) { client in
             let (children, watch) = try await client.retrying { try await client.childrenWatching(path) }
             return ([.leader(.contendersListed(Set(children.names.compactMap(ContenderName.session))))], watch, .leader(.contendersChanged))
         }
@@ -568,7 +676,7 @@ public actor Member {
 
     private func readGrants() {
         let paths = self.paths
-        read(label: "grants") { client in
+        read(label: "grants", forLeader: true) { client in
             let nodes = try await client.retrying { try await GrantReader(client: client, paths: paths).read() }
             return ([.leader(.grantsRead(nodes))], nil, nil)
         }
@@ -642,7 +750,7 @@ public actor Member {
     /// Starts a read whose results go back in request order, and arms the watch it returns:
     /// when it fires, `onChange` goes to the machines.
     private func read(
-        label: String,
+        label: String, forLeader: Bool = false,
         _ body: @escaping @Sendable (ZooKeeperClient) async throws -> ([Input], Watch?, Input?)
     ) {
         guard let client else { return }
@@ -661,9 +769,26 @@ public actor Member {
                 }
             } catch {
                 await member.debug("reading the \(label) failed: \(error)")
+                if forLeader { await member.leaderReadFailed() }
             }
             await member.send(.completed(number, results))
         }
+    }
+
+    /// A read of the leader failed other than by the connection (a node of the group deleted
+    /// behind its back): it reads everything again a second later.
+    private func leaderReadFailed() {
+        guard leader.isLeading, !leaderRetryPending else { return }
+        leaderRetryPending = true
+        spawn { member in
+            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+            await member.retryLeaderReads()
+        }
+    }
+
+    private func retryLeaderReads() {
+        leaderRetryPending = false
+        lead(.writeFailed(fenced: false))
     }
 
     /// Runs `body` as one of the session's tasks.
@@ -760,4 +885,15 @@ extension MultiOperation {
 extension FollowerMachine {
     /// Whether `stopped` was published.
     var hasStopped: Bool { latest?.state == .stopped }
+}
+
+/// Why a command of a member could not be carried out.
+public enum MemberError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notConnected
+
+    public var description: String {
+        switch self {
+        case .notConnected: "not connected to ZooKeeper; try again when the member is active"
+        }
+    }
 }

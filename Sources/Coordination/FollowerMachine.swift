@@ -5,8 +5,11 @@ import Allocation
 /// performs the actions and reports what happened as events.
 ///
 /// The story: on a new session the member joins (its leader-lock contender, then its member
-/// node), then reads and watches its own grant node and the group's `assignments` node. It
-/// publishes exactly the partitions of the latest grant it has read for *this* session (I2),
+/// node), then reads and watches the group's `assignments` node, and reads its own grant node
+/// whenever the summary there says it changed: a summary is published (its epoch, members,
+/// counts) only together with the grant it names, so a document's generation always goes
+/// with its share. It publishes exactly the partitions of the latest grant it has read for
+/// *this* session (I2),
 /// under a lease counted from the last time the server answered; and once a document with a
 /// grant is delivered (file written, streams sent) it acknowledges that grant's epoch in its
 /// member node (I4), so the leader may give what the grant no longer holds to others. Losing
@@ -20,8 +23,7 @@ public struct FollowerMachine: Sendable {
         /// Create this session's contender node in the leader lock unless it has one, then the
         /// member node with `record`; report `.joined`.
         case join(MemberRecord)
-        /// Read the member's grant node and watch it (an existence watch if it is missing);
-        /// report `.grantRead`, and `.grantChanged` when the watch fires.
+        /// Read the member's grant node; report `.grantRead`.
         case readGrant
         /// Read the `assignments` node and watch it; report `.summaryRead` and `.summaryChanged`.
         case readSummary
@@ -51,7 +53,6 @@ public struct FollowerMachine: Sendable {
         case joined
         /// The grant node's content; `nil` when there is none.
         case grantRead(Grant?)
-        case grantChanged
         case summaryRead(GroupSummary?)
         case summaryChanged
         /// The member node is gone while the session lives.
@@ -60,6 +61,9 @@ public struct FollowerMachine: Sendable {
         /// This many publications are delivered so far.
         case delivered(count: Int)
         case tick
+        /// Read the summary and the grant again, whatever the watches said (a periodic check
+        /// that no lost watch or tampered node leaves the member stale for long).
+        case refresh
         case stop
     }
 
@@ -80,6 +84,10 @@ public struct FollowerMachine: Sendable {
     /// Whether a grant was read in this session (before that, the member is `joining`).
     private var granted = false
     private var summary: GroupSummary?
+    /// A summary read whose grant is being read: published once the grant is in.
+    private var pendingSummary: GroupSummary?
+    /// The next summary read reads the grant too.
+    private var grantCheckDue = false
     /// The epoch acknowledged in this session (written to the member node).
     private var acknowledged: Int64 = 0
     /// An acknowledgement that waits for a publication's delivery: its epoch and the count of
@@ -117,6 +125,7 @@ public struct FollowerMachine: Sendable {
             grant = nil
             granted = false
             summary = nil
+            pendingSummary = nil
             acknowledged = 0
             pendingAcknowledgement = nil
             acknowledgementInFlight = nil
@@ -125,7 +134,7 @@ public struct FollowerMachine: Sendable {
             guard session != nil else { break }
             connection = .connected
             // Watches survive a reconnection, but read again anyway: cheap, and certain.
-            if !stopping { actions += [.readGrant, .readSummary] }
+            if !stopping { actions += [.readSummary] }
         case .disconnected:
             if session != nil { connection = .disconnected }
         case .sessionEnded:
@@ -137,7 +146,7 @@ public struct FollowerMachine: Sendable {
         case .heard(let instant):
             lastHeard = max(lastHeard ?? instant, instant)
         case .joined:
-            if !stopping { actions += [.readGrant, .readSummary] }
+            if !stopping { actions += [.readSummary] }
         case .grantRead(let read):
             guard session != nil else { break }
             if let read, read.session == session?.id {
@@ -148,10 +157,22 @@ public struct FollowerMachine: Sendable {
                 // No grant for this session: none yet, one of an earlier session, or deleted.
                 grant = nil
             }
-        case .grantChanged:
-            if session != nil, !stopping { actions.append(.readGrant) }
+            if let pending = pendingSummary {
+                summary = pending
+                pendingSummary = nil
+            }
         case .summaryRead(let read):
-            if let read, read.epoch >= summary?.epoch ?? 0 { summary = read }
+            guard let read, session != nil, read.epoch >= max(summary?.epoch ?? 0, pendingSummary?.epoch ?? 0) else { break }
+            let named = read.grants[member]
+            if named != nil, named != grant?.epoch || grant == nil || grantCheckDue {
+                grantCheckDue = false
+                // The grant changed: publish this summary with it, once it is read.
+                pendingSummary = read
+                actions.append(.readGrant)
+            } else {
+                if named == nil { grant = nil }
+                summary = read
+            }
         case .summaryChanged:
             if session != nil, !stopping { actions.append(.readSummary) }
         case .memberNodeDeleted:
@@ -168,6 +189,9 @@ public struct FollowerMachine: Sendable {
             deliveredCount = max(deliveredCount, count)
         case .tick:
             break
+        case .refresh:
+            grantCheckDue = true
+            if session != nil, !stopping { actions.append(.readSummary) }
         case .stop:
             stopping = true
         }

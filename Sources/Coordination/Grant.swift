@@ -77,7 +77,9 @@ public struct Grant: Sendable, Equatable {
         let unknown_holdings: Bool?
     }
 
-    static func appendShare(_ partitions: Set<Partition>, to output: inout [UInt8]) {
+    /// Appends `partitions` as `{"TOPIC":[ID,...]}`, topics in UTF-8 order, ids ascending (the
+    /// shape of a document's `allocation`).
+    public static func appendShare(_ partitions: Set<Partition>, to output: inout [UInt8]) {
         var byTopic: [String: [Int]] = [:]
         for partition in partitions { byTopic[partition.topic, default: []].append(partition.id) }
         output.append(UInt8(ascii: "{"))

@@ -14,6 +14,12 @@ public struct GroupSummary: Sendable, Equatable {
     public var members: [String]
     /// The number of partitions in the set the leader allocated.
     public var partitionCount: Int
+    /// `Allocation.digest` of the strategy's whole mapping the leader grants toward (spec §4):
+    /// `allocatorctl plan` and other implementations can be checked against it.
+    public var digest: String
+    /// Each grant node's epoch, by member: a follower reads its grant only when its entry
+    /// changed, and publishes the summary's epoch only with the grant it names.
+    public var grants: [String: Int64]
     /// The members whose acknowledgement the leader waits for, with the epoch each must reach.
     public var awaited: [String: Int64]
     /// The partition set as the leader read it: its size in bytes, and why it does not parse
@@ -21,9 +27,11 @@ public struct GroupSummary: Sendable, Equatable {
     public var partitionSet: PartitionSetState
 
     public init(
-        epoch: Int64, leader: String, strategy: String, members: [String], partitionCount: Int,
-        awaited: [String: Int64] = [:], partitionSet: PartitionSetState = PartitionSetState()
+        epoch: Int64, leader: String, strategy: String, members: [String], partitionCount: Int, digest: String = "",
+        grants: [String: Int64] = [:], awaited: [String: Int64] = [:], partitionSet: PartitionSetState = PartitionSetState()
     ) {
+        self.grants = grants
+        self.digest = digest
         self.epoch = epoch
         self.leader = leader
         self.strategy = strategy
@@ -33,8 +41,8 @@ public struct GroupSummary: Sendable, Equatable {
         self.partitionSet = partitionSet
     }
 
-    /// `{"epoch":E,"leader":"…","strategy":"…","members":[…],"partition_count":P,"awaited":{"M":E,…},
-    /// "partition_set_bytes":B,"partition_set_error":null}`.
+    /// `{"epoch":E,"leader":"…","strategy":"…","members":[…],"partition_count":P,"digest":"…","grants":{"M":E,…},
+    /// "awaited":{"M":E,…},"partition_set_bytes":B,"partition_set_error":null}`.
     public var encoded: [UInt8] {
         var output = Array("{\"epoch\":".utf8)
         JSONText.appendInteger(Int(epoch), to: &output)
@@ -46,14 +54,13 @@ public struct GroupSummary: Sendable, Equatable {
         JSONText.appendArray(members, to: &output)
         output += Array(",\"partition_count\":".utf8)
         JSONText.appendInteger(partitionCount, to: &output)
-        output += Array(",\"awaited\":{".utf8)
-        for (index, member) in awaited.keys.sorted(by: utf8Precedes).enumerated() {
-            if index > 0 { output.append(UInt8(ascii: ",")) }
-            JSONText.appendString(member, to: &output)
-            output.append(UInt8(ascii: ":"))
-            JSONText.appendInteger(Int(awaited[member]!), to: &output)
-        }
-        output += Array("},\"partition_set_bytes\":".utf8)
+        output += Array(",\"digest\":".utf8)
+        JSONText.appendString(digest, to: &output)
+        output += Array(",\"grants\":".utf8)
+        Self.appendEpochs(grants, to: &output)
+        output += Array(",\"awaited\":".utf8)
+        Self.appendEpochs(awaited, to: &output)
+        output += Array(",\"partition_set_bytes\":".utf8)
         JSONText.appendInteger(partitionSet.bytes, to: &output)
         output += Array(",\"partition_set_error\":".utf8)
         if let error = partitionSet.error { JSONText.appendString(error, to: &output) } else { output += Array("null".utf8) }
@@ -61,12 +68,23 @@ public struct GroupSummary: Sendable, Equatable {
         return output
     }
 
+    private static func appendEpochs(_ epochs: [String: Int64], to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "{"))
+        for (index, member) in epochs.keys.sorted(by: utf8Precedes).enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONText.appendString(member, to: &output)
+            output.append(UInt8(ascii: ":"))
+            JSONText.appendInteger(Int(epochs[member]!), to: &output)
+        }
+        output.append(UInt8(ascii: "}"))
+    }
+
     /// The summary in the node's data.
     public init(decoding data: [UInt8]) throws(NodeDataError) {
         let wire: Wire = try NodeDataError.decode(Wire.self, from: data, what: "assignments")
         self.init(
             epoch: wire.epoch, leader: wire.leader, strategy: wire.strategy, members: wire.members,
-            partitionCount: wire.partition_count, awaited: wire.awaited ?? [:],
+            partitionCount: wire.partition_count, digest: wire.digest ?? "", grants: wire.grants ?? [:], awaited: wire.awaited ?? [:],
             partitionSet: PartitionSetState(bytes: wire.partition_set_bytes ?? 0, error: wire.partition_set_error))
     }
 
@@ -76,6 +94,8 @@ public struct GroupSummary: Sendable, Equatable {
         let strategy: String
         let members: [String]
         let partition_count: Int
+        let digest: String?
+        let grants: [String: Int64]?
         let awaited: [String: Int64]?
         let partition_set_bytes: Int?
         let partition_set_error: String?

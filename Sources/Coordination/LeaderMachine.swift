@@ -63,6 +63,8 @@ public struct LeaderMachine: Sendable {
         case allocated(Allocation?)
         /// This member no longer leads (its session ended).
         case deposed
+        /// Read everything again (a periodic check that no lost watch leaves the leader stale).
+        case refresh
     }
 
     private enum Phase: Equatable {
@@ -92,6 +94,8 @@ public struct LeaderMachine: Sendable {
     /// A program's allocation being computed, for these inputs.
     private var allocating: (members: [String], partitions: [Partition])?
     private var allocated: (members: [String], partitions: [Partition], allocation: Allocation)?
+    /// The digest of the last target, computed once per target.
+    private var lastDigest: (allocation: Allocation, digest: String)?
 
     public init(member: String, configuredStrategy: Strategy?) {
         self.member = member
@@ -120,6 +124,8 @@ public struct LeaderMachine: Sendable {
         case .deposed:
             self = LeaderMachine(member: member, configuredStrategy: configuredStrategy)
             return []
+        case .refresh where phase == .leading && writeInFlight == nil && allocating == nil:
+            actions = readEverything()
         default:
             guard phase != .following else { return [] }
             actions = take(event)
@@ -199,7 +205,7 @@ public struct LeaderMachine: Sendable {
         case .partitionsChanged: return [.readPartitions]
         case .membersChanged: return [.listMembers]
         case .contendersChanged: return [.listContenders]
-        case .elected, .deposed: break
+        case .elected, .deposed, .refresh: break
         }
         return []
     }
@@ -244,7 +250,8 @@ public struct LeaderMachine: Sendable {
         awaited = rebalance.awaited
         let summary = GroupSummary(
             epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,
-            partitionCount: allocation.partitions.count, awaited: rebalance.awaited, partitionSet: partitionSet)
+            partitionCount: allocation.partitions.count, digest: digest(of: allocation), grants: rebalance.grants.mapValues(\.epoch),
+            awaited: rebalance.awaited, partitionSet: partitionSet)
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
         guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return watchAwaited() }
@@ -253,6 +260,16 @@ public struct LeaderMachine: Sendable {
             grants: rebalance.writes.map { ($0, nodes.grants[$0.member]?.version) })
         writeInFlight = write
         return [.write(write)]
+    }
+}
+
+extension LeaderMachine {
+    /// `allocation.digest`, computed again only for a new target.
+    fileprivate mutating func digest(of allocation: Allocation) -> String {
+        if let lastDigest, lastDigest.allocation == allocation { return lastDigest.digest }
+        let digest = allocation.digest
+        lastDigest = (allocation, digest)
+        return digest
     }
 }
 

@@ -1,6 +1,7 @@
 import Allocation
 import Allocator
 import Configuration
+import Coordination
 import Recipes
 import Foundation
 import Glibc
@@ -9,7 +10,7 @@ import ZooKeeper
 
 /// The socket's commands (spec §9), one line each, answered with one JSON object a line.
 struct CommandHandler: LineHandler {
-    let member: GroupMember
+    let member: Member
     let broadcaster: DocumentBroadcaster
     let publisher: DocumentPublisher
     let live: LiveSettings
@@ -41,12 +42,11 @@ struct CommandHandler: LineHandler {
             case "members":
                 return .line(ReplyLine(try json(await membersObject())))
             case "assignments":
-                guard let (generation, allocation) = await member.currentAllocation else {
-                    throw CommandError("no_view", "no allocation yet")
-                }
-                return .line(ReplyLine(#"{"generation":\#(generation),"assignments":\#(allocation.json)}"#))
+                let (summary, grants) = try await member.commands().assignments()
+                guard let summary else { throw CommandError("no_view", "no allocation yet") }
+                return .line(ReplyLine(Self.assignmentsLine(epoch: summary.epoch, grants: grants)))
             case "partitions":
-                guard let partitions = await member.partitions else { throw CommandError("no_view", "no view yet") }
+                let partitions = try await member.commands().partitions()
                 return .line(ReplyLine(try json(["partitions": partitions.map(\.description), "count": partitions.count])))
             case "add", "remove":
                 try authorize(peer, command)
@@ -56,11 +56,12 @@ struct CommandHandler: LineHandler {
                 } catch {
                     throw CommandError("bad_spec", "\(error)")
                 }
-                let count = command == "add" ? try await member.add(partitions) : try await member.remove(partitions)
+                let commands = try await member.commands()
+                let count = command == "add" ? try await commands.add(partitions) : try await commands.remove(partitions)
                 return .line(ReplyLine(try json(["ok": true, "partition_count": count])))
             case "repair":
                 try authorize(peer, command)
-                return .line(ReplyLine(try json(["ok": true, "partition_count": try await member.repair()])))
+                return .line(ReplyLine(try json(["ok": true, "partition_count": try await member.commands().repair()])))
             default:
                 throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, members, assignments, partitions, add, remove, repair, ping")
             }
@@ -81,6 +82,20 @@ struct CommandHandler: LineHandler {
         }
     }
 
+    /// `{"generation":E,"assignments":{"MEMBER":{"TOPIC":[ID,...]}}}`: every grant's partitions,
+    /// members and topics in UTF-8 order, ids ascending.
+    static func assignmentsLine(epoch: Int64, grants: [String: Grant]) -> String {
+        var output = Array("{\"generation\":\(epoch),\"assignments\":{".utf8)
+        for (index, member) in grants.keys.sorted(by: utf8Precedes).enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONText.appendString(member, to: &output)
+            output.append(UInt8(ascii: ":"))
+            Grant.appendShare(grants[member]!.partitions, to: &output)
+        }
+        output += Array("}}".utf8)
+        return String(decoding: output, as: UTF8.self)
+    }
+
     /// `{"error":{"code":…,"message":…}}`.
     static func errorLine(code: String, message: String) -> String {
         (try? json(["error": ["code": code, "message": message]])) ?? #"{"error":{"code":"internal","message":""}}"#
@@ -89,6 +104,7 @@ struct CommandHandler: LineHandler {
     private static func code(for error: any Error) -> String {
         switch error {
         case is MemberError: "not_connected"
+        case is RepairError: "not_leader"
         case let error as SharedSetError:
             switch error {
             case .malformed: "partition_set_malformed"
@@ -130,24 +146,41 @@ struct CommandHandler: LineHandler {
         object["last_rebalance_at"] = status.lastRebalanceAt.map(MemberDocument.timestamp) ?? NSNull()
         object["last_rebalance_ms"] = status.lastRebalanceDuration.map { Double($0.milliseconds) } ?? NSNull()
         object["partitions_malformed"] = status.partitionSetMalformed ?? NSNull()
+        object["role"] = status.role.rawValue
+        object["leader"] = status.leader ?? NSNull()
+        object["awaited"] = status.awaited
         let errors = [status.lastError, publisher.stateFileError].compactMap { $0 }
         object["last_error"] = errors.isEmpty ? NSNull() : errors.joined(separator: "; ")
         return object
     }
 
+    /// Every member with its record, its role and whether the leader awaits it (spec §14);
+    /// `agree` once nobody is awaited and every member is allocatord's.
     private func membersObject() async throws -> [String: Any] {
-        let report = try await member.memberReport()
-        let agreed = Set(report.map { "\($0.metadata?.generation ?? -1)/\($0.metadata?.digest ?? "")" }).count == 1
-            && report.allSatisfy { $0.metadata != nil }
+        let commands = try await member.commands()
+        let report = try await commands.members()
+        let summary = try await commands.assignments().summary
+        let awaited = summary?.awaited ?? [:]
         return [
             "members": report.map { entry -> [String: Any] in
-                guard let metadata = entry.metadata else { return ["member": entry.member, "metadata": NSNull()] }
-                return [
-                    "member": entry.member, "host": metadata.host, "pid": metadata.pid, "strategy": metadata.strategy,
-                    "generation": metadata.generation, "digest": metadata.digest,
+                var object: [String: Any] = [
+                    "member": entry.member, "role": entry.leads ? "leader" : "follower",
+                    "awaited": awaited[entry.member] != nil,
                 ]
+                guard let record = entry.record else {
+                    object["metadata"] = NSNull()
+                    return object
+                }
+                object["host"] = record.host ?? NSNull()
+                object["pid"] = record.pid.map { Int($0) } ?? NSNull()
+                object["strategy"] = record.strategy ?? NSNull()
+                object["acked_epoch"] = record.ackedEpoch
+                object["weight"] = record.weight
+                return object
             },
-            "agree": agreed,
+            "epoch": summary?.epoch ?? 0,
+            "digest": summary?.digest ?? "",
+            "agree": awaited.isEmpty && summary != nil && report.allSatisfy { $0.record != nil },
         ]
     }
 

@@ -49,7 +49,7 @@ public enum Daemon {
     ) async -> Int32 {
         let live = LiveSettings(configuration, logger: logger)
         let notifier = SystemdNotifier()
-        let member = GroupMember(configuration: configuration.member, logger: logger)
+        let member = Member(configuration: configuration.member, logger: logger)
         let broadcaster = DocumentBroadcaster()
         let publisher = DocumentPublisher(
             stateFile: StateFile(path: configuration.stateFile), broadcaster: broadcaster, notifier: notifier,
@@ -109,6 +109,9 @@ public enum Daemon {
         } catch let error as UnconfiguredExecStrategy {
             logger.critical("\(error)")
             status = ExitStatus.configuration
+        } catch let error as ProtocolMismatch {
+            logger.critical("\(error)")
+            status = ExitStatus.configuration
         } catch let error as ZooKeeperError where error.code == .authFailed {
             logger.critical("ZooKeeper refused the credential (zk-auth)")
             status = ExitStatus.configuration
@@ -130,7 +133,7 @@ public enum Daemon {
     }
 
     /// Sends `WATCHDOG=1` at half the timeout, only while the member's event handling answers.
-    private static func keepWatchdogFed(member: GroupMember, notifier: SystemdNotifier, timeout: Duration) async {
+    private static func keepWatchdogFed(member: Member, notifier: SystemdNotifier, timeout: Duration) async {
         while (try? await Task.sleep(for: timeout / 2)) != nil {
             _ = await member.status  // Waits for the member's actor: no answer, no feeding.
             notifier.watchdog()

@@ -35,8 +35,8 @@ final class DocumentPublisher: Sendable {
     var stateFileError: String? { writeError.withLock { $0 } }
 
     /// Publishes every document of `member` until they end, telling the member of each one
-    /// delivered (`GroupMember.reportsDeliveries()` must have been called before it runs).
-    func publish(_ member: GroupMember) async {
+    /// delivered (`Member.reportsDeliveries()` must have been called before it runs).
+    func publish(_ member: Member) async {
         stateFile.removeLeftovers()
         let documents = member.documents
         var previous: MemberDocument?

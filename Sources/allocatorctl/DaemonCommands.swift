@@ -104,7 +104,8 @@ struct Watch: ParsableCommand {
 }
 
 struct Members: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the group's members and whether they agree.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the group's members: who leads, what each acknowledged, whom the leader awaits.")
 
     @Flag(help: "Print the daemon's raw answer.") var json = false
 
@@ -116,15 +117,21 @@ struct Members: ParsableCommand {
         }
         let object = (try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any]) ?? [:]
         let members = object["members"] as? [[String: Any]] ?? []
-        let rows = [["MEMBER", "HOST", "PID", "STRATEGY", "GENERATION", "DIGEST"]] + members.map { member in
-            ["member", "host", "pid", "strategy", "generation", "digest"].map { key in
-                member[key].map { "\($0)" } ?? "-"
+        let columns = ["member", "role", "host", "pid", "strategy", "acked_epoch", "awaited"]
+        let rows = [columns.map { $0.uppercased() }] + members.map { member in
+            columns.map { key in
+                switch member[key] {
+                case nil, is NSNull: "-"
+                case let flag as Bool: flag ? "yes" : "no"
+                case let value?: "\(value)"
+                }
             }
         }
-        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
             print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
         }
-        print((object["agree"] as? Bool ?? false) ? "all members agree" : "members do not agree (yet)")
+        let epoch = object["epoch"].map { " at epoch \($0)" } ?? ""
+        print((object["agree"] as? Bool ?? false) ? "all members agree\(epoch)" : "members do not agree (yet)\(epoch)")
     }
 }

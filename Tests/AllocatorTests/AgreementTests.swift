@@ -20,9 +20,9 @@ import ZooKeeper
         try await checkAgreement([a, b, c], partitionCount: 16)
 
         // Partitions added and removed through members.
-        #expect(try await c.member.add(try PartitionSpec(parsing: "orders:12-15,audit:0").partitions) == 21)
+        #expect(try await c.member.commands().add(try PartitionSpec(parsing: "orders:12-15,audit:0").partitions) == 21)
         try await checkAgreement([a, b, c], partitionCount: 21)
-        #expect(try await a.member.remove(try PartitionSpec(parsing: "payments:0-3").partitions) == 17)
+        #expect(try await a.member.commands().remove(try PartitionSpec(parsing: "payments:0-3").partitions) == 17)
         try await checkAgreement([a, b, c], partitionCount: 17)
 
         // A graceful leave: the others rebalance at once.

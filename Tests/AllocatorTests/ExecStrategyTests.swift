@@ -69,7 +69,7 @@ import TestSupport
         let good = try await a.waitFor("active") { $0.state == .active && $0.partitionCount == 4 }
 
         try write("#!/usr/bin/python3\n" + body + "\n", to: path)
-        _ = try await a.member.add([Partition(topic: "t", id: 4)])
+        _ = try await a.member.commands().add([Partition(topic: "t", id: 4)])
         #expect(await eventually(timeout: .seconds(5)) { await a.member.status.lastError?.contains(reason) == true })
         let kept = try #require(a.latest)
         #expect(kept.state == .active)

@@ -1,5 +1,6 @@
 import Allocation
 import Allocator
+import Coordination
 import Recipes
 import Testing
 import TestSupport
@@ -58,7 +59,7 @@ import ZooKeeper
         #expect(member.latest?.strategy == "consistent")
         let zk = try await server.client()
         defer { Task { await zk.close() } }
-        #expect(try await zk.getData("/kiel/groups/\(group)").data == Array(#"{"strategy":"consistent"}"#.utf8))
+        #expect(try await zk.getData("/kiel/groups/\(group)").data == Array(#"{"strategy":"consistent","protocol":2}"#.utf8))
     }
 
     @Test func unparsableGroupSettingsAreRefused() async throws {
@@ -85,31 +86,31 @@ import ZooKeeper
 
         for garbage in ["not json", #"{"t:1": 1}"#, #"["t:1", 2]"#, #"["t:01"]"#, #"["t:1", "bad topic:2"]"#] {
             try await zk.setData(path, Array(garbage.utf8))
+            // Every member reports it (the leader tells the others through the summary).
             #expect(await eventually { await a.member.status.partitionSetMalformed != nil })
-            // Still active, on the last good view, with the same shares.
+            #expect(await eventually { await b.member.status.partitionSetMalformed != nil })
+            // Still active, with the last good set's shares.
             for (member, before) in zip([a, b], good) {
                 #expect(member.latest?.state == .active)
-                #expect(member.latest?.generation == before.generation)
                 #expect(member.latest?.allocation == before.allocation)
+                #expect(member.latest?.partitionCount == 6)
             }
             // Nobody writes over it: not a seed, not an add.
-            await #expect(throws: SharedSetError.self) { _ = try await a.member.add([Partition(topic: "t", id: 9)]) }
+            await #expect(throws: SharedSetError.self) { _ = try await a.member.commands().add([Partition(topic: "t", id: 9)]) }
             #expect(try await zk.getData(path).data == Array(garbage.utf8))
         }
 
-        // A member joining now has no good view: it stays joining, with an empty share.
+        // A member joining now gets its share of the last good set, which the leader keeps.
         let c = try RunningMember(server, group: group, name: "c")
         defer { Task { await c.stop() } }
-        try await c.waitFor("joining") { $0.state == .joining }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(c.latest?.state == .joining)
-        #expect(c.latest?.allocation.isEmpty == true)
-
-        // repair writes the last good view back, conditionally on the bad data's version.
-        #expect(try await a.member.repair() == 6)
         try await waitForAgreement([a, b, c], partitionCount: 6)
-        #expect(await a.member.status.partitionSetMalformed == nil)
-        await #expect(throws: SharedSetError.self) { _ = try await a.member.repair() }
+
+        // repair writes the last good set back, conditionally on the bad data's version.
+        let leader = try #require(await [a, b, c].asyncFirst { await $0.member.status.role == .leader })
+        #expect(try await leader.member.commands().repair() == 6)
+        #expect(await eventually { await a.member.status.partitionSetMalformed == nil })
+        try await waitForAgreement([a, b, c], partitionCount: 6)
+        await #expect(throws: SharedSetError.self) { _ = try await a.member.commands().repair() }
     }
 
     @Test func aRootGivenAsChrootOrAsRootGivesTheSameLayout() async throws {
@@ -148,30 +149,36 @@ import ZooKeeper
             try await stranger.create("\(base)/groups/\(group)/members/intruder", mode: .ephemeral)
         }
         // Members with the credential still change it.
-        #expect(try await b.member.add([Partition(topic: "t", id: 4)]) == 5)
+        #expect(try await b.member.commands().add([Partition(topic: "t", id: 4)]) == 5)
     }
 
-    @Test func memberMetadataTellsGenerationAndDigest() async throws {
+    @Test func memberRecordsTellWhatEachAcknowledged() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
         let a = try RunningMember(server, group: group, name: "a", seed: "t:0-7")
         let b = try RunningMember(server, group: group, name: "b")
         defer { Task { await a.stop(); await b.stop() } }
-        let documents = try await waitForAgreement([a, b], partitionCount: 8)
+        try await waitForAgreement([a, b], partitionCount: 8)
         let zk = try await server.client()
         defer { Task { await zk.close() } }
-        let expected = Strategy.consistent.allocate(members: ["a", "b"], partitions: try PartitionSpec(parsing: "t:0-7").partitions)
         for name in ["a", "b"] {
             let path = "/kiel/groups/\(group)/members/\(name)"
-            #expect(try await eventually {
-                MemberMetadata(decoding: try await zk.getData(path).data)?.generation == documents[0].generation
-            })
-            let metadata = try #require(MemberMetadata(decoding: try await zk.getData(path).data))
-            #expect(metadata.digest == expected.digest)
-            #expect(metadata.strategy == "consistent")
-            #expect(metadata.host == "test-host")
-            #expect(metadata.pid == 42)
-            #expect(metadata.version == 1)
+            let grant = try Grant(decoding: try await zk.getData("/kiel/groups/\(group)/assignments/\(name)").data)
+            #expect(try await eventually { MemberRecord(decoding: try await zk.getData(path).data)?.ackedEpoch == grant.epoch })
+            let record = try #require(MemberRecord(decoding: try await zk.getData(path).data))
+            #expect(record.host == "test-host")
+            #expect(record.pid == 42)
+            #expect(record.strategy == "consistent")
+            #expect(record.weight == 1)
         }
+        #expect(try await zk.getData("/kiel/groups/\(group)").data == Array(#"{"strategy":"consistent","protocol":2}"#.utf8))
+    }
+}
+
+extension Array {
+    /// The first element satisfying an asynchronous condition.
+    func asyncFirst(where condition: (Element) async -> Bool) async -> Element? {
+        for element in self where await condition(element) { return element }
+        return nil
     }
 }

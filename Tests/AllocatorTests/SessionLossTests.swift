@@ -96,7 +96,7 @@ import ZooKeeper
         // 150 ms each way: well under a third of the session timeout.
         proxy.delay(.milliseconds(150))
         let before = b.history.value.count
-        _ = try await a.member.add([Partition(topic: "u", id: 0), Partition(topic: "u", id: 1)])
+        _ = try await a.member.commands().add([Partition(topic: "u", id: 0), Partition(topic: "u", id: 1)])
         try await waitForAgreement([a, b], partitionCount: 12)
         #expect(!b.history.value.dropFirst(before).contains { $0.state == .suspended || $0.state == .lost })
     }

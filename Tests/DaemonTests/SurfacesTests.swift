@@ -141,6 +141,9 @@ import TestSupport
             FileManager.default.contents(atPath: blocked).flatMap { try? MemberDocument(json: $0) }?.state == .active
         })
         #expect(try await runProduct("allocatorctl", status).output.contains(#""last_error":null"#))
+        // Once the daemons are stopped (a renewal may be writing its temporary file right now).
+        await daemon.stop()
+        await deep.stop()
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.hasSuffix(".tmp") }
         #expect(leftovers.isEmpty)
     }

@@ -37,7 +37,7 @@ extension FaultSuite {
         /// A JSON object of the daemon's status, through its socket.
         static func status(_ daemon: DaemonProcess) async -> [String: Any]? {
             let socket = daemon.socket
-            guard let line = await Task.detached(operation: { RawSocket.command("status", to: socket) }).value else { return nil }
+            guard let line = await RawSocket.command("status", to: socket) else { return nil }
             return (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
         }
 
@@ -167,10 +167,15 @@ extension FaultSuite {
                 let add = try await runProduct("allocatorctl", ["--socket", cluster["a"].socket, "add", "t:\(count)"])
                 #expect(add.status == 0, "\(add.errors)")
                 count += 1
-                // The error is reported (the good round before cleared the last one); the last
-                // good allocation (and its generation) stays.
+                // The leader, which runs the program (spec §14), reports the error (the good
+                // round before cleared the last one); the last good allocation (and its
+                // generation) stays.
                 let reported = await eventually(timeout: .seconds(5)) {
-                    (await Self.status(cluster["a"])?["last_error"] as? String)?.isEmpty == false
+                    for name in ["a", "b"] {
+                        guard let status = await Self.status(cluster[name]), status["role"] as? String == "leader" else { continue }
+                        return (status["last_error"] as? String)?.isEmpty == false
+                    }
+                    return false
                 }
                 #expect(reported, "\(bad): no error reported")
                 #expect(cluster["a"].process.isRunning && cluster["b"].process.isRunning, "\(bad)")

@@ -52,8 +52,9 @@ final class Cluster: @unchecked Sendable {
     var names: [String] { state.value.keys.sorted() }
 
     /// Waits until `members` (default: all) are active on one generation with exactly these
-    /// members, their shares splitting `partitions` (if given) among them, and the observer has
-    /// seen each one's latest document. Returns the instant the group was seen settled.
+    /// members, their shares splitting `partitions` (if given) among them, the leader awaiting
+    /// nobody, and the observer has seen each one's latest document. Returns the instant the
+    /// group was seen settled.
     @discardableResult
     func waitForAgreement(
         _ members: [String]? = nil, partitions: Set<String>? = nil, timeout: Duration = .seconds(20),
@@ -71,9 +72,14 @@ final class Cluster: @unchecked Sendable {
             }
             if let partitions, shares.count != partitions.count || Set(shares) != partitions { return false }
             // The observer has caught up with the file.
-            return zip(members, documents).allSatisfy { member, document in
+            guard zip(members, documents).allSatisfy({ member, document in
                 observer.documents(of: member).contains { $0.document == document }
-            }
+            }) else { return false }
+            // The leader awaits nobody (spec §14): the plan is complete, not only covering.
+            let socket = daemons[0].socket
+            let status = await RawSocket.command("status", to: socket)
+            let object = status.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            return (object?["awaited"] as? [String: Any])?.isEmpty == true
         }
         guard agreed else {
             throw Timeout(what: "\(what) of \(members): " + daemons.map { "\n\($0.fileDocument?.json ?? "none")" }.joined()

@@ -60,5 +60,13 @@ final class RawSocket {
         return socket.readLine()
     }
 
+    /// `command(_:to:)` on a Dispatch thread: its blocking reads must not hold one of the Swift
+    /// concurrency pool's few threads (on 2 cores, two such waits starve every other test).
+    static func command(_ line: String, to path: String) async -> String? {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: command(line, to: path)) }
+        }
+    }
+
     deinit { close(descriptor) }
 }

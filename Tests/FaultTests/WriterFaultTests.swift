@@ -109,7 +109,7 @@ extension FaultSuite {
             let settled = try await cluster.waitForAgreement(partitions: expected, timeout: .seconds(20), "the final set")
             // The set as stored, read through a member, is exactly what the writes imply.
             let socket = cluster["a"].socket
-            let listed = try #require(await Task.detached { RawSocket.command("partitions", to: socket) }.value)
+            let listed = try #require(await RawSocket.command("partitions", to: socket))
             struct Listed: Decodable { var partitions: [String] }
             let stored = try JSONDecoder().decode(Listed.self, from: Data(listed.utf8))
             #expect(Set(stored.partitions) == expected)

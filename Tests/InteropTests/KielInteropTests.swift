@@ -22,8 +22,8 @@ import TestSupport
         try await checkSameMapping([a, b], kiel, members: ["a", "b", "kiel-peer"], partitions: "t:0-13,u:0-3,v:0")
 
         // allocatord adds and removes under the same lock; kiel sees them.
-        _ = try await b.member.add(try PartitionSpec(parsing: "w:0-1").partitions)
-        _ = try await a.member.remove(try PartitionSpec(parsing: "t:0-3").partitions)
+        _ = try await b.member.commands().add(try PartitionSpec(parsing: "w:0-1").partitions)
+        _ = try await a.member.commands().remove(try PartitionSpec(parsing: "t:0-3").partitions)
         try await checkSameMapping([a, b], kiel, members: ["a", "b", "kiel-peer"], partitions: "t:4-13,u:0-3,v:0,w:0-1")
 
         // One leaves.
@@ -58,11 +58,14 @@ import TestSupport
             guard case PartyError.nameTaken(member: "same", _, _) = error else { return false }
             return true
         }
-        // It dropped the share first, and never published it again.
-        let states = a.history.value.map(\.state)
-        let lost = try #require(states.firstIndex(of: .lost))
-        #expect(!states[lost...].contains(.active))
+        // Its session lived until it stopped, so its share stayed its own (the leader gives
+        // nothing away before a session ends or its member acknowledges); it stopped with an
+        // empty share and never published one again.
         #expect(await eventually { a.latest?.state == .stopped })
+        let states = a.history.value.map(\.state)
+        let stopped = try #require(states.firstIndex(of: .stopped))
+        #expect(states[stopped...].allSatisfy { $0 == .stopped })
+        #expect(a.latest?.allocation.isEmpty == true)
     }
 
     /// Waits until kiel and every allocatord member show the view, then compares: kiel's whole

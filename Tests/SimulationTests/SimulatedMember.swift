@@ -46,7 +46,7 @@ struct SimulatedMember {
         case createMember(MemberRecord)
         case checkMemberOwner(MemberRecord)
         case watchOwnMember
-        case readGrant, existsGrant, readSummary, existsSummary
+        case readGrant, readSummary, existsSummary
         case acknowledge(Int64)
         case leaderGroup, leaderPartitions, leaderMembers, leaderMember(String), leaderContenders
         case leaderSummary, leaderGrantList, leaderGrant(String)
@@ -56,7 +56,7 @@ struct SimulatedMember {
 
     private enum Interest: Hashable {
         case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String)
-        case predecessor, ownMember, grant, summary
+        case predecessor, ownMember, summary
     }
 
     /// A `readGrants` under way: the summary node, the list, and the grant nodes still to come.
@@ -143,7 +143,7 @@ struct SimulatedMember {
             retryJoinAt = (world.zk.now + 50, record)
         case .createContender:
             retryJoinAt = (world.zk.now + 50, follower.record)
-        case .readGrant, .existsGrant: send(.getData(layout.grant(name), watch: true), .readGrant, &world)
+        case .readGrant: send(.getData(layout.grant(name), watch: false), .readGrant, &world)
         case .readSummary, .existsSummary: send(.getData(layout.assignments, watch: true), .readSummary, &world)
         case .leaderGroup, .leaderPartitions, .leaderMembers, .leaderMember, .leaderContenders, .leaderSummary,
              .leaderGrantList, .leaderGrant:
@@ -207,19 +207,10 @@ struct SimulatedMember {
         case .watchPredecessor:
             if case .success(.exists(nil)) = result { checkLock(&world) } else { want(.predecessor, on: lastPredecessor(reply)) }
         case .readGrant:
-            switch result {
-            case .success(.data(let data, _)):
-                want(.grant, on: layout.grant(name))
+            if case .success(.data(let data, _)) = result {
                 follow(.grantRead(try? Grant(decoding: data)), &world)
-            default:
-                send(.exists(layout.grant(name), watch: true), .existsGrant, &world)
-            }
-        case .existsGrant:
-            if case .success(.exists(nil)) = result {
-                want(.grant, on: layout.grant(name))
-                follow(.grantRead(nil), &world)
             } else {
-                send(.getData(layout.grant(name), watch: true), .readGrant, &world)
+                follow(.grantRead(nil), &world)
             }
         case .readSummary:
             switch result {
@@ -342,7 +333,6 @@ struct SimulatedMember {
             } else {
                 send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
             }
-        case .grant: follow(.grantChanged, &world)
         case .summary: follow(.summaryChanged, &world)
         }
     }
@@ -358,7 +348,7 @@ struct SimulatedMember {
                 } else {
                     send(.create(layout.member(name), record.encoded, .ephemeral), .createMember(record), &world)
                 }
-            case .readGrant: send(.getData(layout.grant(name), watch: true), .readGrant, &world)
+            case .readGrant: send(.getData(layout.grant(name), watch: false), .readGrant, &world)
             case .readSummary: send(.getData(layout.assignments, watch: true), .readSummary, &world)
             case .publish(let publication): outbox.append(publication)
             case .acknowledge(let record):

@@ -262,12 +262,13 @@ struct SimulationWorld {
                 granted[partition] = member
             }
         }
-        // I2: a live member's file holds only what its session's grant holds.
+        // I2: a live member's file holds only what its session's grant holds (a grant whose
+        // holdings are unknown, after its node was lost, may hold anything unheld).
         for member in members where member.isLive {
             guard let session = member.session, zk.isAlive(session),
                   let file = files[member.name], file.incarnation == member.incarnation,
                   let lease = file.publication.lease, milliseconds(lease) > now,
-                  let grant = grants[member.name], grant.session == session
+                  let grant = grants[member.name], grant.session == session, !grant.unknownHoldings
             else { continue }
             let outside = file.publication.partitions.subtracting(grant.held)
             if !outside.isEmpty {

@@ -4,9 +4,9 @@ import Foundation
 import Logging
 import ZooKeeper
 
-/// A `GroupMember` running in the test process, with every document it published.
+/// A `Member` running in the test process, with every document it published.
 public final class RunningMember: Sendable {
-    public let member: GroupMember
+    public let member: Member
     public let run: Task<Void, any Error>
     public let history = Shared<[MemberDocument]>([])
     /// When each document was seen, on the monotonic clock.
@@ -33,7 +33,7 @@ public final class RunningMember: Sendable {
             execTimeout: execTimeout, host: "test-host", pid: 42)
         var logger = Logger(label: "member")
         logger.logLevel = .warning
-        let member = GroupMember(configuration: configuration, logger: logger)
+        let member = Member(configuration: configuration, logger: logger)
         self.member = member
         let history = history
         let timeline = timeline

@@ -1,0 +1,91 @@
+import Allocation
+import Allocator
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+import ZooKeeper
+
+extension FaultSuite {
+    /// Group data changed behind the members' back (spec §13; issue 14, items 1, 4 and 6): never
+    /// two owners of a partition, and the members recover by themselves.
+    @Suite(.serialized) struct TamperingFaultTests {
+        static let arguments = ["--session-timeout", "2000"]
+        let partitions = partitionNames("t", 0..<12)
+
+        /// Item 1: a and b run `consistent`; the group node is rewritten to `round-robin`; c
+        /// joins without `--strategy`. Only the leader computes: the group moves to round-robin
+        /// as one, with no partition held twice (protocol 1 held t:3 and t:10 twice for 10 s).
+        @Test(.timeLimit(.minutes(1))) func strategyRewrittenBehindTheMembersBack() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments)
+            try cluster.start("a", ["--partitions", "t:0-11", "--strategy", "consistent"])
+            try cluster.start("b", ["--strategy", "consistent"])
+            try await cluster.waitForAgreement(partitions: partitions)
+
+            let zk = try await server.client()
+            defer { Task { await zk.close() } }
+            try await zk.setData("/kiel/groups/\(cluster.group)", Array(#"{"strategy":"round-robin","protocol":2}"#.utf8))
+            try cluster.start("c")
+            let settled = try await cluster.waitForAgreement(partitions: partitions, "after the rewrite")
+            let expected = Strategy.roundRobin.allocate(members: ["a", "b", "c"], partitions: try PartitionSpec(parsing: "t:0-11").partitions)
+            for name in ["a", "b", "c"] {
+                #expect(cluster[name].fileDocument?.allocation == expected.share(of: name), "\(name)")
+                #expect(cluster[name].fileDocument?.strategy == "round-robin")
+            }
+            await cluster.stopAll()
+            cluster.expectNoOverlap("strategy rewritten in the group node, a member joins without --strategy", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
+        }
+
+        /// Item 4: the whole group subtree is deleted while three members run: they make it
+        /// again (the seed partitions too, as for a new group) and agree, by themselves.
+        @Test(.timeLimit(.minutes(1))) func groupSubtreeDeletedWhileMembersRun() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments)
+            for name in ["a", "b", "c"] { try cluster.start(name, ["--partitions", "t:0-11"]) }
+            try await cluster.waitForAgreement(partitions: partitions)
+
+            let zk = try await server.client()
+            defer { Task { await zk.close() } }
+            try await deleteRecursively("/kiel/groups/\(cluster.group)", zk)
+            let settled = try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(30), "after the subtree was deleted")
+            #expect(try await zk.exists("/kiel/groups/\(cluster.group)/assignments") != nil)
+            await cluster.stopAll()
+            cluster.expectNoOverlap("the group's subtree deleted while members run", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
+        }
+
+        /// Item 6: a live member's node deleted by hand, again and again (an operator, or a kiel
+        /// consumer of the same name): its session lives, so its partitions are never given to
+        /// another before it has published their release.
+        @Test(.timeLimit(.minutes(2))) func memberNodeDeletedWhileItsSessionLives() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments)
+            for name in ["a", "b", "c"] { try cluster.start(name, name == "a" ? ["--partitions", "t:0-11"] : []) }
+            try await cluster.waitForAgreement(partitions: partitions)
+
+            let zk = try await server.client()
+            defer { Task { await zk.close() } }
+            for round in 0..<20 {
+                let victim = ["a", "b", "c"][round % 3]
+                try? await zk.delete("/kiel/groups/\(cluster.group)/members/\(victim)")
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...150)))
+            }
+            let settled = try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(30), "after the deletions")
+            await cluster.stopAll()
+            cluster.expectNoOverlap("live members' nodes deleted by hand, 20 times", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
+        }
+
+        private func deleteRecursively(_ path: String, _ zk: ZooKeeperClient) async throws {
+            for child in (try? await zk.children(path).names) ?? [] {
+                try await deleteRecursively(path + "/" + child, zk)
+            }
+            do {
+                try await zk.delete(path)
+            } catch let error as ZooKeeperError where error.code == .noNode {
+            } catch let error as ZooKeeperError where error.code == .notEmpty {
+                // A member made a child meanwhile: once more.
+                try await deleteRecursively(path, zk)
+            }
+        }
+    }
+}
