@@ -79,9 +79,9 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),
-        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Allocation"]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Allocation", "TestSupport"]),
         .testTarget(name: "SocketServerTests", dependencies: ["SocketServer", "TestSupport"]),
         .testTarget(name: "FaultTests", dependencies: ["Allocator", "Allocation", "TestSupport"]),
-        .testTarget(name: "SimulationTests", dependencies: ["Coordination", "Allocation"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Coordination", "Allocation", "TestSupport"]),
     ]
 )

@@ -7,27 +7,36 @@ import ZooKeeper
 /// What a member does at the start of every session before it joins (spec §3, §5, §6, §14):
 /// creates the group's nodes if missing, pins or checks the group's settings (strategy and
 /// protocol), and seeds the partition set (once per process).
-struct GroupSetup {
+struct GroupSetup: Sendable {
     let client: ZooKeeperClient
     let configuration: MemberConfiguration
     let paths: GroupPaths
     let logger: Logger
 
     /// Prepares the group; returns its strategy. Seeds the partition set when `seeding`, or
-    /// when its node had to be created (the group was deleted behind the members' back: it
-    /// starts again as a new group would).
+    /// when its node is new (`seedIfFresh`).
     /// - Throws: `StrategyMismatch`, `UnconfiguredExecStrategy`, `ProtocolMismatch`, settings
     ///   that do not parse, or the session's end.
     func prepare(seeding: Bool) async throws -> Strategy {
-        let partitionsExisted = try await client.retrying { try await client.exists(paths.partitions) != nil }
         try await client.retrying {
             try await client.ensurePath(paths.members)
             try await client.ensurePath(paths.partitions)
             try await client.ensurePath(paths.leaderLock)
         }
         let strategy = try await pinSettings()
-        if seeding || !partitionsExisted { await seed() }
+        if seeding { await seed() } else { await seedIfFresh() }
         return strategy
+    }
+
+    /// Seeds the partition set if its node was made anew and never written (the group was
+    /// deleted behind the members' back: it starts again as a new group would).
+    func seedIfFresh() async {
+        // Made by `ensurePath` (empty) or by a reader of the set (`[]`), and not written since.
+        guard let stat = try? await client.retrying({ try await client.exists(paths.partitions) }),
+              stat.version == 0, stat.dataLength <= 2
+        else { return }
+        logger.notice("the partition set was made anew; seeding it")
+        await seed()
     }
 
     /// The group's settings: pinned by the first member (the configured strategy or the

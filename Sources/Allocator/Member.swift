@@ -169,6 +169,12 @@ public actor Member {
         sessionTasks.append(Task { [weak self] in
             while (try? await Task.sleep(for: fullRead)) != nil { await self?.refresh() }
         })
+        // The leader looks again at the members it awaits every half session timeout, should a
+        // watch have been lost: an acknowledgement is never missed for long.
+        let awaitedCheck = session.timeout / 2
+        sessionTasks.append(Task { [weak self] in
+            while (try? await Task.sleep(for: awaitedCheck)) != nil { await self?.lookAgainAtAwaited() }
+        })
         for await input in stream {
             switch input {
             case .sessionEnded:
@@ -198,6 +204,10 @@ public actor Member {
             try await client.waitUntilConnected()
             try await client.ensurePath(chroot)
         }
+    }
+
+    private func lookAgainAtAwaited() {
+        for name in leader.awaitedMembers.keys.sorted(by: utf8Precedes) { lead(.memberChanged(name)) }
     }
 
     /// The periodic full read (`--full-read-interval`).
@@ -308,7 +318,12 @@ public actor Member {
                 }
                 try await party.join(data: data, conflictWait: conflictWait)
                 let (stat, watch) = try await client.retrying { try await client.existsWatching(party.memberPath) }
-                await member.watchOwnNode(watch, version: stat?.version ?? 0)
+                guard let stat, stat.ephemeralOwner == session.id else {
+                    // Deleted (or taken) again right after the join: once more.
+                    await member.send(.follower(.memberNodeDeleted))
+                    return
+                }
+                await member.watchOwnNode(watch, version: stat.version)
                 await member.joined()
             } catch let error as PartyError {
                 await member.send(.failed(error))
@@ -422,6 +437,7 @@ public actor Member {
         guard let client else { return }
         let data = nodeData(record)
         let party = Party(client: client, path: paths.members, member: configuration.member)
+        let logger = self.logger
         let version = memberNodeVersion
         memberNodeVersion += 1
         spawn { member in
@@ -435,7 +451,9 @@ public actor Member {
             } catch let error as ZooKeeperError where error.code == .noNode {
                 await member.send(.follower(.memberNodeDeleted))
             } catch {
-                await member.debug("acknowledging failed: \(error)")
+                logger.warning("could not acknowledge epoch \(record.ackedEpoch), trying again: \(error)")
+                try? await Task.sleep(for: .milliseconds(100))
+                await member.send(.follower(.acknowledgementFailed(epoch: record.ackedEpoch)))
             }
         }
     }
@@ -625,8 +643,10 @@ public actor Member {
         guard let client else { return }
         let set = GroupSetup.partitionSet(client, path: paths.partitions)
         let logger = self.logger
+        let setup = GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
         read(label: "partitions", forLeader: true) { _ in
             let (snapshot, watch) = try await set.readWatching()
+            if snapshot.version == 0, snapshot.size <= 2 { await setup.seedIfFresh() }
             switch snapshot.contents {
             case .valid(let items):
                 let partitions = items.compactMap { try? Partition(parsing: $0) }.sorted()

@@ -58,6 +58,9 @@ public struct FollowerMachine: Sendable {
         /// The member node is gone while the session lives.
         case memberNodeDeleted
         case acknowledged(epoch: Int64)
+        /// The acknowledgement could not be written (for a reason other than the node being
+        /// gone): it is written again.
+        case acknowledgementFailed(epoch: Int64)
         /// This many publications are delivered so far.
         case delivered(count: Int)
         case tick
@@ -185,6 +188,11 @@ public struct FollowerMachine: Sendable {
         case .acknowledged(let epoch):
             acknowledgementInFlight = nil
             acknowledged = max(acknowledged, epoch)
+        case .acknowledgementFailed(let epoch):
+            if acknowledgementInFlight == epoch {
+                acknowledgementInFlight = nil
+                if pendingAcknowledgement == nil { pendingAcknowledgement = (epoch, 0) }
+            }
         case .delivered(let count):
             deliveredCount = max(deliveredCount, count)
         case .tick:

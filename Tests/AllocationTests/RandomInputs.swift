@@ -1,3 +1,4 @@
+import TestSupport
 import Allocation
 
 /// Random members and partitions for property tests, drawn from a seeded generator.

@@ -1,6 +1,7 @@
 import Allocation
 import Coordination
 import Testing
+import TestSupport
 
 /// The leader's planning on its own: revoke, acknowledge, grant; sessions that end; member
 /// and grant nodes lost behind the leader's back; and, on random histories, I1 and I3.

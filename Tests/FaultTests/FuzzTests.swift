@@ -33,7 +33,7 @@ extension FaultSuite {
             }.start()
             Thread {
                 defer { done.update { $0 += 1 } }
-                var random = SplitMix(seed: seed)
+                var random = SplitMix64(seed: seed)
                 for _ in 0..<300 {
                     guard let connection = RawSocket(path: socket, timeout: 2) else { continue }
                     let length = Int(random.next() % 3000)
@@ -79,7 +79,7 @@ extension FaultSuite {
         /// is killed after a second (StopTests says why not SIGTERM), or exits 1 (F5).
         @Test(.timeLimit(.minutes(1))) func configurationFuzz() async throws {
             let seed = UInt64.random(in: 0...UInt64.max)
-            var random = SplitMix(seed: seed)
+            var random = SplitMix64(seed: seed)
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cfgfuzz-\(UUID().uuidString.prefix(8))").path
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -187,18 +187,5 @@ extension FaultSuite {
             daemon.signal(SIGTERM)
             #expect(await daemon.waitForExit(timeout: .seconds(5)) == 0)
         }
-    }
-}
-
-/// A small deterministic generator, so a failing fuzz run can be repeated from its seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 private typealias ZK = SimulatedZooKeeper
 

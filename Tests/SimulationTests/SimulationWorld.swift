@@ -1,3 +1,4 @@
+import TestSupport
 import Allocation
 import Coordination
 import FoundationEssentials
