@@ -141,7 +141,11 @@ public actor Member {
         logger.info("stopping")
         if let inputs {
             inputs.yield(.follower(.stop))
-            try? await Task.sleep(for: .seconds(1))
+            // The follower leaves (closes the session) once `stopped` is delivered; at most a
+            // second is given to that.
+            for _ in 0..<100 where self.inputs != nil {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
         }
         await client?.close()
     }
