@@ -20,52 +20,52 @@ import ZooKeeper
 public actor Member {
     /// Every document this member publishes, in order. Ends after `stopped`.
     public nonisolated let documents: AsyncStream<MemberDocument>
-    private let documentSink: AsyncStream<MemberDocument>.Continuation
+    let documentSink: AsyncStream<MemberDocument>.Continuation
 
     public nonisolated let configuration: MemberConfiguration
-    private let logger: Logger
-    private let startedAt = ContinuousClock.now
-    private let paths: GroupPaths
+    let logger: Logger
+    let startedAt = ContinuousClock.now
+    let paths: GroupPaths
 
-    private var follower: FollowerMachine
-    private var leader: LeaderMachine
-    private var client: ZooKeeperClient?
-    private var connection = SessionState.connecting
-    private var inputs: AsyncStream<Input>.Continuation?
+    var follower: FollowerMachine
+    var leader: LeaderMachine
+    var client: ZooKeeperClient?
+    var connection = SessionState.connecting
+    var inputs: AsyncStream<Input>.Continuation?
     /// Every task of the session (requests, watches, the timer); cancelled when it ends.
-    private var sessionTasks: [Task<Void, Never>] = []
-    private var timer: Task<Void, Never>?
+    var sessionTasks: [Task<Void, Never>] = []
+    var timer: Task<Void, Never>?
     /// This session's contender node (its name under `leader/`).
-    private var contender: String?
-    private var contenderNonce: UInt64 = 0
+    var contender: String?
+    var contenderNonce: UInt64 = 0
     /// The member node's version as last seen, so an acknowledgement is one conditional write.
-    private var memberNodeVersion: Int32 = 0
-    private var heard: ContinuousClock.Instant?
-    private var stopping = false
-    private var seeded = false
-    private var strategy: Strategy?
+    var memberNodeVersion: Int32 = 0
+    var heard: ContinuousClock.Instant?
+    var stopping = false
+    var seeded = false
+    var strategy: Strategy?
     /// What made membership impossible; `run()` throws it.
-    private var membershipError: (any Error)?
-    private var requests = RequestOrder()
-    private var allocatorRetry = Duration.zero
-    private var joinRetry = Duration.zero
-    private var leaderRetryPending = false
+    var membershipError: (any Error)?
+    var requests = RequestOrder()
+    var allocatorRetry = Duration.zero
+    var joinRetry = Duration.zero
+    var leaderRetryPending = false
     /// Changes held back for the quiet time of `--rebalance-delay` (spec §12), on the leader.
-    private var debounce: (first: ContinuousClock.Instant, timer: Task<Void, Never>, events: [LeaderMachine.Event])?
+    var debounce: (first: ContinuousClock.Instant, timer: Task<Void, Never>, events: [LeaderMachine.Event])?
 
     // What `status` and the commands report.
-    private var summary: GroupSummary?
-    private var grantCount = 0
-    private var published: MemberDocument?
-    private var lastRebalance: (at: Date, duration: Duration)?
-    private var changeNoticed: ContinuousClock.Instant?
-    private var lastError: String?
+    var summary: GroupSummary?
+    var grantCount = 0
+    var published: MemberDocument?
+    var lastRebalance: (at: Date, duration: Duration)?
+    var changeNoticed: ContinuousClock.Instant?
+    var lastError: String?
 
     // Deliveries (see `reportsDeliveries`).
-    private var reportingDeliveries = false
-    private var yielded = 0
+    var reportingDeliveries = false
+    var yielded = 0
 
-    fileprivate enum Input: Sendable {
+    enum Input: Sendable {
         case follower(FollowerMachine.Event)
         case leader(LeaderMachine.Event)
         /// See whether this member's contender is the lowest.
@@ -150,7 +150,7 @@ public actor Member {
         await client?.close()
     }
 
-    private func runSession(_ client: ZooKeeperClient) async throws {
+    func runSession(_ client: ZooKeeperClient) async throws {
         self.client = client
         connection = .connecting
         let (stream, inputs) = AsyncStream.makeStream(of: Input.self)
@@ -196,7 +196,7 @@ public actor Member {
     }
 
     /// The chroot of the connect string, created if missing (the C library does not).
-    private func ensureChroot() async throws {
+    func ensureChroot() async throws {
         guard let chroot = configuration.zooKeeper.connectString.chroot else { return }
         var plain = configuration.zooKeeper
         plain.connectString = plain.connectString.withoutChroot
@@ -210,17 +210,13 @@ public actor Member {
         }
     }
 
-    private func lookAgainAtAwaited() {
-        for name in leader.awaitedMembers.keys.sorted(by: utf8Precedes) { lead(.memberChanged(name)) }
-    }
-
     /// The periodic full read (`--full-read-interval`).
-    private func refresh() {
+    func refresh() {
         follow(.refresh)
         lead(.refresh)
     }
 
-    private func endSession() {
+    func endSession() {
         debounce?.timer.cancel()
         debounce = nil
         sessionTasks.forEach { $0.cancel() }
@@ -233,7 +229,7 @@ public actor Member {
         _ = leader.handle(.deposed)
     }
 
-    private func take(_ input: Input) {
+    func take(_ input: Input) {
         switch input {
         case .follower(let event): follow(event)
         case .leader(.membersChanged), .leader(.partitionsChanged): debounced(input)
@@ -245,7 +241,7 @@ public actor Member {
         }
     }
 
-    private func sessionChanged(to state: SessionState) {
+    func sessionChanged(to state: SessionState) {
         let previous = connection
         connection = state
         switch state {
@@ -266,7 +262,7 @@ public actor Member {
 
     // MARK: The follower
 
-    private func follow(_ event: FollowerMachine.Event) {
+    func follow(_ event: FollowerMachine.Event) {
         let now = ContinuousClock.now
         if let latest = client?.status.lastHeardFromServer, latest != heard {
             heard = latest
@@ -278,7 +274,7 @@ public actor Member {
         perform(follower.handle(event, now: now))
     }
 
-    private func perform(_ actions: [FollowerMachine.Action]) {
+    func perform(_ actions: [FollowerMachine.Action]) {
         for action in actions {
             switch action {
             case .join(let record): join(record)
@@ -295,7 +291,7 @@ public actor Member {
     }
 
     /// The member node's data: the record and, for the tools, host, pid and strategy.
-    private func nodeData(_ record: MemberRecord) -> [UInt8] {
+    func nodeData(_ record: MemberRecord) -> [UInt8] {
         var record = record
         record.host = configuration.host
         record.pid = configuration.pid
@@ -303,106 +299,7 @@ public actor Member {
         return record.encoded
     }
 
-    private func join(_ record: MemberRecord) {
-        guard let client, let session = client.status.session else { return }
-        let data = nodeData(record)
-        let needsContender = contender == nil
-        contenderNonce += 1
-        let prefix = ContenderName.prefix(session: session.id, nonce: contenderNonce)
-        let party = Party(client: client, path: paths.members, member: configuration.member)
-        let paths = self.paths
-        let conflictWait = session.timeout * 3 / 2
-        spawn { member in
-            do {
-                if needsContender {
-                    let created = try await client.retrying {
-                        try await client.create(paths.contender(prefix), data: Array(party.member.utf8), mode: .ephemeralSequential)
-                    }
-                    await member.contenderCreated(String(created.split(separator: "/").last!))
-                }
-                try await party.join(data: data, conflictWait: conflictWait)
-                let (stat, watch) = try await client.retrying { try await client.existsWatching(party.memberPath) }
-                guard let stat, stat.ephemeralOwner == session.id else {
-                    // Deleted (or taken) again right after the join: once more.
-                    await member.send(.follower(.memberNodeDeleted))
-                    return
-                }
-                await member.watchOwnNode(watch, version: stat.version)
-                await member.joined()
-            } catch let error as PartyError {
-                await member.send(.failed(error))
-            } catch {
-                await member.retryJoin(record, after: error)
-            }
-        }
-    }
-
-    /// Joining failed for a reason that may pass (the group's nodes deleted behind the
-    /// members' back, an ACL refusing creates for a while): prepares the group again and joins
-    /// again, after 1 s, doubling up to 10 s, for as long as the session lives.
-    private func retryJoin(_ record: MemberRecord, after error: any Error) {
-        joinRetry = min(max(joinRetry * 2, .seconds(1)), .seconds(10))
-        lastError = "joining the group: \(error)"
-        logger.warning("could not join the group; preparing it and trying again in \(joinRetry): \(error)")
-        guard let client else { return }
-        let delay = joinRetry
-        let setup = GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
-        spawn { member in
-            guard (try? await Task.sleep(for: delay)) != nil else { return }
-            do {
-                _ = try await setup.prepare(seeding: false)
-                await member.joinAgain(record)
-            } catch let failure as StrategyMismatch {
-                await member.send(.failed(failure))
-            } catch let failure as UnconfiguredExecStrategy {
-                await member.send(.failed(failure))
-            } catch let failure as ProtocolMismatch {
-                await member.send(.failed(failure))
-            } catch {
-                await member.retryJoin(record, after: error)
-            }
-        }
-    }
-
-    private func joinAgain(_ record: MemberRecord) {
-        join(follower.record.ackedEpoch > record.ackedEpoch ? follower.record : record)
-    }
-
-    private func joined() {
-        if joinRetry > .zero {
-            joinRetry = .zero
-            lastError = nil
-        }
-        logger.info("joined", metadata: ["strategy": "\(strategy?.name ?? "")"])
-        follow(.joined)
-    }
-
-    private func contenderCreated(_ name: String) {
-        contender = name
-        checkLock()
-    }
-
-    /// Tells the follower when the member node is deleted while the session lives.
-    private func watchOwnNode(_ watch: Watch, version: Int32) {
-        memberNodeVersion = version
-        guard let client else { return }
-        let path = paths.member(configuration.member)
-        let logger = self.logger
-        spawn { member in
-            guard let event = try? await watch.fired(), event.kind != .sessionEnded else { return }
-            // Any change: look again (a data change re-arms the watch).
-            guard let (stat, next) = try? await client.retrying({ try await client.existsWatching(path) }) else { return }
-            if let stat, stat.ephemeralOwner == client.status.session?.id {
-                await member.watchOwnNode(next, version: stat.version)
-            } else {
-                // Gone, or another session's now (a kiel consumer takes names over).
-                logger.warning("this member's node was deleted or taken while its session lives; joining again")
-                await member.send(.follower(.memberNodeDeleted))
-            }
-        }
-    }
-
-    private func readGrant() {
+    func readGrant() {
         let path = paths.grant(configuration.member)
         read(label: "grant") { client in
             do {
@@ -414,7 +311,7 @@ public actor Member {
         }
     }
 
-    private func readSummary() {
+    func readSummary() {
         let path = paths.assignments
         read(label: "summary") { client in
             let (data, watch) = try await Self.readWatching(client, path)
@@ -423,7 +320,7 @@ public actor Member {
     }
 
     /// A node's data with a watch, or `nil` with a watch on its creation if it does not exist.
-    private static func readWatching(_ client: ZooKeeperClient, _ path: String) async throws -> ([UInt8]?, Watch) {
+    static func readWatching(_ client: ZooKeeperClient, _ path: String) async throws -> ([UInt8]?, Watch) {
         try await client.retrying {
             while true {
                 do {
@@ -437,7 +334,7 @@ public actor Member {
         }
     }
 
-    private func acknowledge(_ record: MemberRecord) {
+    func acknowledge(_ record: MemberRecord) {
         guard let client else { return }
         let data = nodeData(record)
         let party = Party(client: client, path: paths.members, member: configuration.member)
@@ -462,7 +359,7 @@ public actor Member {
         }
     }
 
-    private func wake(at instant: ContinuousClock.Instant) {
+    func wake(at instant: ContinuousClock.Instant) {
         timer?.cancel()
         timer = Task { [weak self] in
             guard (try? await Task.sleep(until: instant)) != nil else { return }
@@ -470,10 +367,10 @@ public actor Member {
         }
     }
 
-    private func tick() { follow(.tick) }
+    func tick() { follow(.tick) }
 
     /// Makes the follower's publication the member's document.
-    private func publish(_ publication: Publication) {
+    func publish(_ publication: Publication) {
         var share: [String: [Int]] = [:]
         for partition in publication.partitions { share[partition.topic, default: []].append(partition.id) }
         var document = MemberDocument(
@@ -516,264 +413,13 @@ public actor Member {
         follow(.delivered(count: deliveredCount))
     }
 
-    private var deliveredCount = 0
-
-    // MARK: The leader lock
-
-    private func checkLock() {
-        guard let client, let contender else { return }
-        let lock = paths.leaderLock
-        let paths = self.paths
-        spawn { member in
-            do {
-                let names = try await client.retrying { try await client.children(lock) }.names
-                guard names.contains(contender) else {
-                    await member.contenderLost()
-                    return
-                }
-                let ordered = ContenderName.ordered(names)
-                let index = ordered.firstIndex(of: contender)!
-                if index == 0 {
-                    await member.elected()
-                    return
-                }
-                let (stat, watch) = try await client.retrying { try await client.existsWatching(paths.contender(ordered[index - 1])) }
-                guard stat != nil else { return await member.send(.checkLock) }
-                if let event = try? await watch.fired(), event.kind != .sessionEnded { await member.send(.checkLock) }
-            } catch {
-                // The lock's node is gone (the group deleted behind our back): contend again.
-                await member.debug("checking the leader lock failed: \(error)")
-                await member.contenderLost()
-            }
-        }
-    }
-
-    private func elected() {
-        guard !leader.isLeading else { return }
-        logger.info("leading the group")
-        lead(.elected)
-    }
-
-    /// Contends again after a second, the lock's node made again if it is gone.
-    private func contendLater() {
-        guard let client else { return }
-        let lock = paths.leaderLock
-        spawn { member in
-            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
-            try? await client.retrying { try await client.ensurePath(lock) }
-            await member.createContender()
-        }
-    }
-
-    /// This session's contender node is gone (deleted by hand): contend again.
-    private func contenderLost() {
-        logger.warning("this member's leader-lock node was deleted; contending again")
-        contender = nil
-        if leader.isLeading { lead(.writeFailed(fenced: true)) } else { createContender() }
-    }
-
-    private func createContender() {
-        guard let client, let session = client.status.session, contender == nil else { return }
-        contenderNonce += 1
-        let path = paths.contender(ContenderName.prefix(session: session.id, nonce: contenderNonce))
-        let name = Array(configuration.member.utf8)
-        spawn { member in
-            do {
-                let created = try await client.retrying { try await client.create(path, data: name, mode: .ephemeralSequential) }
-                await member.contenderCreated(String(created.split(separator: "/").last!))
-            } catch {
-                await member.debug("contending failed: \(error)")
-                await member.contendLater()
-            }
-        }
-    }
-
-    // MARK: The leader
-
-    private func lead(_ event: LeaderMachine.Event) {
-        for action in leader.handle(event) {
-            switch action {
-            case .readGroup: readGroup()
-            case .readPartitions: readPartitions()
-            case .listMembers: listMembers()
-            case .readMember(let name, let watch): readMember(name, watch: watch)
-            case .listContenders: listContenders()
-            case .readGrants: readGrants()
-            case .write(let write): self.write(write)
-            case .runAllocator(let strategy, let members, let partitions): runAllocator(strategy, members, partitions)
-            case .stepDown:
-                logger.warning("no longer leading: the leader lock's node is gone")
-                contender = nil
-                createContender()
-            }
-        }
-    }
-
-    /// A change of members or partitions reaches the leader after the configured quiet time
-    /// (spec §12): `MIN` ms after the last change, never more than `MAX` after the first.
-    private func debounced(_ input: Input) {
-        guard case .leader(let event) = input else { return }
-        let quiet = configuration.rebalanceDelayMin
-        guard quiet > .zero else { return lead(event) }
-        let now = ContinuousClock.now
-        let first = debounce?.first ?? now
-        var events = debounce?.events ?? []
-        if !events.contains(event) { events.append(event) }
-        debounce?.timer.cancel()
-        let due = min(now + quiet, first + max(configuration.rebalanceDelayMax, quiet))
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(until: due)) != nil else { return }
-            await self?.debounceElapsed()
-        }
-        debounce = (first, timer, events)
-    }
-
-    private func debounceElapsed() {
-        let events = debounce?.events ?? []
-        debounce = nil
-        for event in events { lead(event) }
-    }
-
-    private func readGroup() {
-        let path = paths.group
-        read(label: "group", forLeader: true) { client in
-            let (node, watch) = try await client.retrying { try await client.getDataWatching(path) }
-            let settings = try? GroupSettings(data: node.data, path: path)
-            return ([.leader(.groupRead(settings?.strategy))], watch, .leader(.groupChanged))
-        }
-    }
-
-    private func readPartitions() {
-        guard let client else { return }
-        let set = GroupSetup.partitionSet(client, path: paths.partitions)
-        let logger = self.logger
-        let setup = GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
-        read(label: "partitions", forLeader: true) { _ in
-            let (snapshot, watch) = try await set.readWatching()
-            if snapshot.version == 0, snapshot.size <= 2 { await setup.seedIfFresh() }
-            switch snapshot.contents {
-            case .valid(let items):
-                let partitions = items.compactMap { try? Partition(parsing: $0) }.sorted()
-                return ([.leader(.partitionsRead(partitions, PartitionSetState(bytes: snapshot.size)))], watch, .leader(.partitionsChanged))
-            case .malformed(let reason):
-                logger.error("the partition set at \(set.path) does not parse (\(reason)); keeping the last good one; fix it or run `allocatorctl repair`")
-                return ([.leader(.partitionsRead(nil, PartitionSetState(bytes: snapshot.size, error: reason)))], watch, .leader(.partitionsChanged))
-            }
-        }
-    }
-
-    private func listMembers() {
-        let path = paths.members
-        read(label: "members", forLeader: true) { client in
-            let (children, watch) = try await client.retrying { try await client.childrenWatching(path) }
-            return ([.leader(.membersListed(children.names))], watch, .leader(.membersChanged))
-        }
-    }
-
-    private func readMember(_ name: String, watch: Bool) {
-        let path = paths.member(name)
-        read(label: "member \(name)", forLeader: true) { client in
-            do {
-                if watch {
-                    let (node, nodeWatch) = try await client.retrying { try await client.getDataWatching(path) }
-                    return ([.leader(.memberRead(name, Self.partyMember(name, node)))], nodeWatch, .leader(.memberChanged(name)))
-                }
-                let node = try await client.retrying { try await client.getData(path) }
-                return ([.leader(.memberRead(name, Self.partyMember(name, node)))], nil, nil)
-            } catch let error as ZooKeeperError where error.code == .noNode {
-                return ([.leader(.memberRead(name, nil))], nil, nil)
-            }
-        }
-    }
-
-    private static func partyMember(_ name: String, _ node: NodeData) -> PartyMember {
-        PartyMember(name: name, session: node.stat.ephemeralOwner, record: MemberRecord(decoding: node.data))
-    }
-
-    private func listContenders() {
-        let path = paths.leaderLock
-        read(label: "contenders", forLeader: true) { client in
-            let (children, watch) = try await client.retrying { try await client.childrenWatching(path) }
-            return ([.leader(.contendersListed(Set(children.names.compactMap(ContenderName.session))))], watch, .leader(.contendersChanged))
-        }
-    }
-
-    private func readGrants() {
-        let paths = self.paths
-        read(label: "grants", forLeader: true) { client in
-            let nodes = try await client.retrying { try await GrantReader(client: client, paths: paths).read() }
-            return ([.leader(.grantsRead(nodes))], nil, nil)
-        }
-    }
-
-    private func write(_ write: LeaderWrite) {
-        guard let client, let contender else {
-            lead(.writeFailed(fenced: true))
-            return
-        }
-        let operations = write.operations(in: paths, contender: contender).map(MultiOperation.init)
-        let number = requests.start()
-        let logger = self.logger
-        spawn { member in
-            var results: [Input]
-            do {
-                let outcome = try await client.multi(operations)
-                var versions = LeaderWrite.Versions(summary: 0, grants: [:])
-                if case .setData(let stat) = outcome[LeaderWrite.summaryIndex] { versions.summary = stat.version }
-                for (index, (change, _)) in write.grants.enumerated() {
-                    if case .setData(let stat) = outcome[LeaderWrite.firstGrantIndex + index] { versions.grants[change.member] = stat.version }
-                }
-                logger.info("granted", metadata: [
-                    "epoch": "\(write.summary.epoch)", "changes": "\(write.grants.count)",
-                    "awaited": "\(write.summary.awaited.keys.sorted(by: utf8Precedes))",
-                ])
-                results = [.leader(.written(versions))]
-            } catch let error as ZooKeeperError {
-                let fenced = error.failedOperation == LeaderWrite.fenceIndex
-                logger.notice("the leader's write failed: \(error)")
-                results = [.leader(.writeFailed(fenced: fenced))]
-            } catch {
-                results = [.leader(.writeFailed(fenced: false))]
-            }
-            await member.send(.completed(number, results))
-        }
-    }
-
-    private func runAllocator(_ strategy: Strategy, _ members: [String], _ partitions: [Partition]) {
-        let timeout = configuration.execTimeout
-        let retry = allocatorRetry
-        spawn { member in
-            do {
-                let allocation = try await strategy.allocate(members: members, partitions: partitions, execTimeout: timeout)
-                await member.allocatorSucceeded()
-                await member.send(.leader(.allocated(allocation)))
-            } catch {
-                let delay = await member.allocatorFailed("\(error)", after: retry)
-                try? await Task.sleep(for: delay)
-                await member.send(.leader(.allocated(nil)))
-            }
-        }
-    }
-
-    private func allocatorSucceeded() {
-        if allocatorRetry > .zero { lastError = nil }
-        allocatorRetry = .zero
-    }
-
-    /// Records the allocator's failure; returns how long to wait before trying again (1 s,
-    /// doubling up to 30 s): the failure may have been passing.
-    private func allocatorFailed(_ error: String, after previous: Duration) -> Duration {
-        allocatorRetry = min(max(previous * 2, .seconds(1)), .seconds(30))
-        lastError = error
-        logger.error("the allocator failed; keeping the grants as they are, trying again in \(allocatorRetry): \(error)")
-        return allocatorRetry
-    }
+    var deliveredCount = 0
 
     // MARK: Requests
 
     /// Starts a read whose results go back in request order, and arms the watch it returns:
     /// when it fires, `onChange` goes to the machines.
-    private func read(
+    func read(
         label: String, forLeader: Bool = false,
         _ body: @escaping @Sendable (ZooKeeperClient) async throws -> ([Input], Watch?, Input?)
     ) {
@@ -799,35 +445,19 @@ public actor Member {
         }
     }
 
-    /// A read of the leader failed other than by the connection (a node of the group deleted
-    /// behind its back): it reads everything again a second later.
-    private func leaderReadFailed() {
-        guard leader.isLeading, !leaderRetryPending else { return }
-        leaderRetryPending = true
-        spawn { member in
-            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
-            await member.retryLeaderReads()
-        }
-    }
-
-    private func retryLeaderReads() {
-        leaderRetryPending = false
-        lead(.writeFailed(fenced: false))
-    }
-
     /// Runs `body` as one of the session's tasks.
-    private func spawn(_ body: @escaping @Sendable (Member) async -> Void) {
+    func spawn(_ body: @escaping @Sendable (Member) async -> Void) {
         sessionTasks.append(Task { [weak self] in
             guard let self else { return }
             await body(self)
         })
     }
 
-    private func send(_ input: Input) {
+    func send(_ input: Input) {
         inputs?.yield(input)
     }
 
-    private func debug(_ message: String) {
+    func debug(_ message: String) {
         logger.debug("\(message)")
     }
 
@@ -872,7 +502,7 @@ public actor Member {
 }
 
 /// Releases results in the order their requests were made.
-private struct RequestOrder {
+struct RequestOrder {
     private var next = 0
     private var due = 0
     private var done: [Int: [Member.Input]] = [:]

@@ -1,5 +1,6 @@
 import CZooKeeper
 import Logging
+import Synchronization
 
 // Every callback the C library makes lands in this file. They run on the library's
 // completion thread (the log callback on any of its threads), never on the Swift concurrency
@@ -51,7 +52,22 @@ final class RequestContext: Sendable {
         Unmanaged<RequestContext>.fromOpaque(pointer!).takeRetainedValue()
     }
 
+    /// Whether the request has ended: by its completion, or by `ClientCore.didClose` for a
+    /// completion the library dropped. Whichever comes first ends it; the other does nothing.
+    private let ended = Atomic(false)
+
+    /// Claims the request's end; false if it had ended already.
+    func claimEnd() -> Bool {
+        ended.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+    }
+
     func complete(_ rc: Int32, _ reply: Reply, failedOperation: Int? = nil) {
+        guard claimEnd() else { return }
+        endClaimed(rc, reply, failedOperation: failedOperation)
+    }
+
+    /// Ends a request whose end this caller claimed.
+    func endClaimed(_ rc: Int32, _ reply: Reply, failedOperation: Int? = nil) {
         core.requestCompleted(self)
         let code = ZooKeeperError.Code(rawValue: rc)
         if code.isServerAnswer { core.heardFromServer(requestSentAt: sentAt) }

@@ -1,0 +1,177 @@
+import Allocation
+import Coordination
+import Foundation
+import Logging
+import Recipes
+import ZooKeeper
+
+/// Joining the group and the leader lock: the contender node, the member node, what to do
+/// when either is deleted behind the member's back.
+extension Member {
+    func join(_ record: MemberRecord) {
+        guard let client, let session = client.status.session else { return }
+        let data = nodeData(record)
+        let needsContender = contender == nil
+        contenderNonce += 1
+        let prefix = ContenderName.prefix(session: session.id, nonce: contenderNonce)
+        let party = Party(client: client, path: paths.members, member: configuration.member)
+        let paths = self.paths
+        let conflictWait = session.timeout * 3 / 2
+        spawn { member in
+            do {
+                if needsContender {
+                    let created = try await client.retrying {
+                        try await client.create(paths.contender(prefix), data: Array(party.member.utf8), mode: .ephemeralSequential)
+                    }
+                    await member.contenderCreated(String(created.split(separator: "/").last!))
+                }
+                try await party.join(data: data, conflictWait: conflictWait)
+                let (stat, watch) = try await client.retrying { try await client.existsWatching(party.memberPath) }
+                guard let stat, stat.ephemeralOwner == session.id else {
+                    // Deleted (or taken) again right after the join: once more.
+                    await member.send(.follower(.memberNodeDeleted))
+                    return
+                }
+                await member.watchOwnNode(watch, version: stat.version)
+                await member.joined()
+            } catch let error as PartyError {
+                await member.send(.failed(error))
+            } catch {
+                await member.retryJoin(record, after: error)
+            }
+        }
+    }
+
+    /// Joining failed for a reason that may pass (the group's nodes deleted behind the
+    /// members' back, an ACL refusing creates for a while): prepares the group again and joins
+    /// again, after 1 s, doubling up to 10 s, for as long as the session lives.
+    func retryJoin(_ record: MemberRecord, after error: any Error) {
+        joinRetry = min(max(joinRetry * 2, .seconds(1)), .seconds(10))
+        lastError = "joining the group: \(error)"
+        logger.warning("could not join the group; preparing it and trying again in \(joinRetry): \(error)")
+        guard let client else { return }
+        let delay = joinRetry
+        let setup = GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
+        spawn { member in
+            guard (try? await Task.sleep(for: delay)) != nil else { return }
+            do {
+                _ = try await setup.prepare(seeding: false)
+                await member.joinAgain(record)
+            } catch let failure as StrategyMismatch {
+                await member.send(.failed(failure))
+            } catch let failure as UnconfiguredExecStrategy {
+                await member.send(.failed(failure))
+            } catch let failure as ProtocolMismatch {
+                await member.send(.failed(failure))
+            } catch {
+                await member.retryJoin(record, after: error)
+            }
+        }
+    }
+
+    func joinAgain(_ record: MemberRecord) {
+        join(follower.record.ackedEpoch > record.ackedEpoch ? follower.record : record)
+    }
+
+    func joined() {
+        if joinRetry > .zero {
+            joinRetry = .zero
+            lastError = nil
+        }
+        logger.info("joined", metadata: ["strategy": "\(strategy?.name ?? "")"])
+        follow(.joined)
+    }
+
+    func contenderCreated(_ name: String) {
+        contender = name
+        checkLock()
+    }
+
+    /// Tells the follower when the member node is deleted while the session lives.
+    func watchOwnNode(_ watch: Watch, version: Int32) {
+        memberNodeVersion = version
+        guard let client else { return }
+        let path = paths.member(configuration.member)
+        let logger = self.logger
+        spawn { member in
+            guard let event = try? await watch.fired(), event.kind != .sessionEnded else { return }
+            // Any change: look again (a data change re-arms the watch).
+            guard let (stat, next) = try? await client.retrying({ try await client.existsWatching(path) }) else { return }
+            if let stat, stat.ephemeralOwner == client.status.session?.id {
+                await member.watchOwnNode(next, version: stat.version)
+            } else {
+                // Gone, or another session's now (a kiel consumer takes names over).
+                logger.warning("this member's node was deleted or taken while its session lives; joining again")
+                await member.send(.follower(.memberNodeDeleted))
+            }
+        }
+    }
+
+    func checkLock() {
+        guard let client, let contender else { return }
+        let lock = paths.leaderLock
+        let paths = self.paths
+        spawn { member in
+            do {
+                let names = try await client.retrying { try await client.children(lock) }.names
+                guard names.contains(contender) else {
+                    await member.contenderLost()
+                    return
+                }
+                let ordered = ContenderName.ordered(names)
+                let index = ordered.firstIndex(of: contender)!
+                if index == 0 {
+                    await member.elected()
+                    return
+                }
+                let (stat, watch) = try await client.retrying { try await client.existsWatching(paths.contender(ordered[index - 1])) }
+                guard stat != nil else { return await member.send(.checkLock) }
+                if let event = try? await watch.fired(), event.kind != .sessionEnded { await member.send(.checkLock) }
+            } catch {
+                // The lock's node is gone (the group deleted behind our back): contend again.
+                await member.debug("checking the leader lock failed: \(error)")
+                await member.contenderLost()
+            }
+        }
+    }
+
+    func elected() {
+        guard !leader.isLeading else { return }
+        logger.info("leading the group")
+        lead(.elected)
+    }
+
+    /// Contends again after a second, the lock's node made again if it is gone.
+    func contendLater() {
+        guard let client else { return }
+        let lock = paths.leaderLock
+        spawn { member in
+            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+            try? await client.retrying { try await client.ensurePath(lock) }
+            await member.createContender()
+        }
+    }
+
+    /// This session's contender node is gone (deleted by hand): contend again.
+    func contenderLost() {
+        logger.warning("this member's leader-lock node was deleted; contending again")
+        contender = nil
+        if leader.isLeading { lead(.writeFailed(fenced: true)) } else { createContender() }
+    }
+
+    func createContender() {
+        guard let client, let session = client.status.session, contender == nil else { return }
+        contenderNonce += 1
+        let path = paths.contender(ContenderName.prefix(session: session.id, nonce: contenderNonce))
+        let name = Array(configuration.member.utf8)
+        spawn { member in
+            do {
+                let created = try await client.retrying { try await client.create(path, data: name, mode: .ephemeralSequential) }
+                await member.contenderCreated(String(created.split(separator: "/").last!))
+            } catch {
+                await member.debug("contending failed: \(error)")
+                await member.contendLater()
+            }
+        }
+    }
+}
