@@ -93,8 +93,7 @@ final class ClientCore: Sendable {
     }
 
     /// Hands a request to the library, with a context its completion takes back. If the
-    /// library refuses the request at once, no completion will come: the context is released
-    /// here and the error thrown.
+    /// library refuses the request at once, the error is thrown (see below for the context).
     func submit(
         _ operation: String, path: String, watch: WatchKind? = nil, acceptsNoNode: Bool = false, multi: MultiBuffers? = nil,
         continuation: CheckedContinuation<(Reply, Watch?), any Error>?,
@@ -109,13 +108,23 @@ final class ClientCore: Sendable {
         do {
             rc = try withHandle(operation: operation, path: path) { start($0, pointer) }
         } catch {
-            requestCompleted(context)
+            // The library never saw it, but `didClose` may have ended it meanwhile (it was in
+            // the table): only the first to claim it ends it.
             Unmanaged<RequestContext>.fromOpaque(pointer).release()
+            guard context.claimEnd() else { return }
+            requestCompleted(context)
             throw error
         }
         if rc != ZOK.rawValue {
+            // Refused. Before it queues the completion the library refuses only with bad
+            // arguments or an unusable handle; after (a send failing as the close begins) it
+            // calls the completion later, with `ZCLOSING`: whichever comes first ends the
+            // request, and the reference is left to that completion.
+            guard context.claimEnd() else { return }
             requestCompleted(context)
-            Unmanaged<RequestContext>.fromOpaque(pointer).release()
+            if rc == ZBADARGUMENTS.rawValue || rc == ZINVALIDSTATE.rawValue {
+                Unmanaged<RequestContext>.fromOpaque(pointer).release()
+            }
             throw ZooKeeperError(code: .init(rawValue: rc), operation: operation, path: path)
         }
     }
