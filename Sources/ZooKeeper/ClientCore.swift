@@ -116,15 +116,12 @@ final class ClientCore: Sendable {
             throw error
         }
         if rc != ZOK.rawValue {
-            // Refused. Before it queues the completion the library refuses only with bad
-            // arguments or an unusable handle; after (a send failing as the close begins) it
-            // calls the completion later, with `ZCLOSING`: whichever comes first ends the
-            // request, and the reference is left to that completion.
+            // Refused; the library may still call the completion (a send failing as the close
+            // begins leaves it queued, called later with `ZCLOSING`): whichever comes first ends
+            // the request, and the reference is left to that completion (if none comes, one
+            // small context leaks: a refusal happens only around the close).
             guard context.claimEnd() else { return }
             requestCompleted(context)
-            if rc == ZBADARGUMENTS.rawValue || rc == ZINVALIDSTATE.rawValue {
-                Unmanaged<RequestContext>.fromOpaque(pointer).release()
-            }
             throw ZooKeeperError(code: .init(rawValue: rc), operation: operation, path: path)
         }
     }
