@@ -536,11 +536,6 @@ extension MultiOperation {
     }
 }
 
-extension FollowerMachine {
-    /// Whether `stopped` was published.
-    var hasStopped: Bool { latest?.state == .stopped }
-}
-
 /// Why a command of a member could not be carried out.
 public enum MemberError: Error, Sendable, Equatable, CustomStringConvertible {
     case notConnected

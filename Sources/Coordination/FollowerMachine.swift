@@ -117,6 +117,9 @@ public struct FollowerMachine: Sendable {
     /// The latest publication.
     public var latest: Publication? { published }
 
+    /// Whether `stopped` was published.
+    public var hasStopped: Bool { published?.state == .stopped }
+
     /// Takes one event at `now`; returns what to do, in order.
     public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []

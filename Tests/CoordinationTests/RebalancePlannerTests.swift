@@ -53,6 +53,14 @@ import TestSupport
             return rebalance
         }
 
+        /// Plans, then `members` acknowledge, `times` times over.
+        mutating func planAndAcknowledge(_ members: [String], times: Int) {
+            for _ in 0..<times {
+                plan()
+                for member in members { acknowledge(member) }
+            }
+        }
+
         /// What each member would publish with every grant acknowledged.
         var settled: Bool {
             let target = input.target
@@ -109,11 +117,7 @@ import TestSupport
         var group = Group(partitions: "t:0-11")
         group.join("a", session: 1)
         group.join("b", session: 2)
-        for _ in 0..<3 {
-            group.plan()
-            group.acknowledge("a")
-            group.acknowledge("b")
-        }
+        group.planAndAcknowledge(["a", "b"], times: 3)
         #expect(group.settled)
         let held = group.grants["b"]!.partitions
         // An operator deletes b's node; b's session (and its contender node) lives.
@@ -122,8 +126,13 @@ import TestSupport
         #expect(group.grants["b"]!.releasing == held)
         #expect(group.grants["a"]!.partitions.isDisjoint(with: held))
         #expect(group.plan().writes.isEmpty)
-        // b joins again with the same session and acknowledges: now a may have them.
+        // b joins again with the same session and acknowledges: its release is over, and the
+        // strategy gives it its share again.
         group.members["b"] = PartyMember(name: "b", session: 2, record: MemberRecord(ackedEpoch: group.grants["b"]!.epoch))
+        group.plan()
+        #expect(group.grants["b"]!.releasing.isEmpty)
+        #expect(group.grants["b"]!.partitions == held)
+        // Its session ends: a has everything at once.
         group.end("b")
         group.plan()
         #expect(group.grants["a"]!.partitions == Set(group.partitions))
@@ -133,11 +142,7 @@ import TestSupport
         var group = Group(partitions: "t:0-11")
         group.join("a", session: 1)
         group.join("b", session: 2)
-        for _ in 0..<3 {
-            group.plan()
-            group.acknowledge("a")
-            group.acknowledge("b")
-        }
+        group.planAndAcknowledge(["a", "b"], times: 3)
         // Someone deletes b's grant node; a new leader reads what is left.
         group.grants["b"] = nil
         group.partitions.append(Partition(topic: "u", id: 0))

@@ -126,7 +126,7 @@ struct SimulatedMember {
             grantsRead = nil
             lead(.deposed, &world)
             follow(.sessionEnded, &world)
-            if !exited, !follower.isStopping { startSession(&world) } else { exited = true }
+            if !exited, !follower.hasStopped { startSession(&world) } else { exited = true }
         }
     }
 
@@ -448,6 +448,3 @@ struct SimulatedMember {
     }
 }
 
-extension FollowerMachine {
-    var isStopping: Bool { latest?.state == .stopped }
-}

@@ -293,7 +293,7 @@ struct SimulationWorld {
         throw SimulationFailure(description: "not settled within \(limit) ms: \(settledReport)")
     }
 
-    private var liveMembers: [SimulatedMember] { members.filter { $0.isLive && !$0.follower.isStopping } }
+    private var liveMembers: [SimulatedMember] { members.filter { $0.isLive && !$0.follower.hasStopped } }
 
     var isSettled: Bool { settledReport.isEmpty }
 
