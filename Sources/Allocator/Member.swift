@@ -54,7 +54,6 @@ public actor Member {
     var debounce: (first: ContinuousClock.Instant, timer: Task<Void, Never>, events: [LeaderMachine.Event])?
 
     // What `status` and the commands report.
-    var summary: GroupSummary?
     var grantCount = 0
     var published: MemberDocument?
     var lastRebalance: (at: Date, duration: Duration)?
@@ -270,7 +269,6 @@ public actor Member {
         }
         if case .summaryChanged = event { changeNoticed = changeNoticed ?? now }
         if case .grantRead(let grant) = event { grantCount = grant?.partitions.count ?? 0 }
-        if case .summaryRead(let read) = event, let read { summary = read }
         perform(follower.handle(event, now: now))
     }
 
@@ -469,6 +467,9 @@ public actor Member {
     /// What `status` reports (spec §9, §14).
     public var status: MemberStatus {
         let connection = client?.status
+        // The summary that goes with the published document (a newer one read is published
+        // only with its grant), so that `status` never runs ahead of the file.
+        let summary = follower.summary
         return MemberStatus(
             connection: connection?.state ?? .connecting,
             sessionID: connection?.session?.id,

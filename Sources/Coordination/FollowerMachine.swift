@@ -86,7 +86,8 @@ public struct FollowerMachine: Sendable {
     private var grant: Grant?
     /// Whether a grant was read in this session (before that, the member is `joining`).
     private var granted = false
-    private var summary: GroupSummary?
+    /// The summary that goes with the latest grant read: the one the publications show.
+    public private(set) var summary: GroupSummary?
     /// A summary read whose grant is being read: published once the grant is in.
     private var pendingSummary: GroupSummary?
     /// The next summary read reads the grant too.

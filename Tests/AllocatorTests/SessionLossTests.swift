@@ -89,11 +89,13 @@ import ZooKeeper
         let proxy = try TCPProxy(port: server.firstPort)
         defer { proxy.stop() }
         let group = uniqueGroup()
-        let a = try RunningMember(server, group: group, name: "a", seed: "t:0-9", sessionTimeout: .seconds(3))
-        let b = try RunningMember(server, group: group, name: "b", through: proxy, sessionTimeout: .seconds(3))
+        // The session timeout leaves room for a busy machine: the client gives up on a connection
+        // that is silent for two thirds of it, and a loaded test machine adds its own delays.
+        let a = try RunningMember(server, group: group, name: "a", seed: "t:0-9", sessionTimeout: .seconds(6))
+        let b = try RunningMember(server, group: group, name: "b", through: proxy, sessionTimeout: .seconds(6))
         defer { Task { await a.stop(); await b.stop() } }
         try await waitForAgreement([a, b], partitionCount: 10)
-        // 150 ms each way: well under a third of the session timeout.
+        // 150 ms each way: well under a tenth of the session timeout.
         proxy.delay(.milliseconds(150))
         let before = b.history.value.count
         _ = try await a.member.commands().add([Partition(topic: "u", id: 0), Partition(topic: "u", id: 1)])
