@@ -55,6 +55,8 @@ public actor Member {
 
     // What `status` and the commands report.
     var grantCount = 0
+    /// Since when each member the published summary names as awaited has been awaited.
+    var awaitedSince: [String: ContinuousClock.Instant] = [:]
     var published: MemberDocument?
     var lastRebalance: (at: Date, duration: Duration)?
     var changeNoticed: ContinuousClock.Instant?
@@ -270,6 +272,10 @@ public actor Member {
         if case .summaryChanged = event { changeNoticed = changeNoticed ?? now }
         if case .grantRead(let grant) = event { grantCount = grant?.partitions.count ?? 0 }
         perform(follower.handle(event, now: now))
+        let awaited = follower.summary?.awaited ?? [:]
+        if awaited.count != awaitedSince.count || !awaited.keys.allSatisfy({ awaitedSince[$0] != nil }) {
+            awaitedSince = awaited.keys.reduce(into: [:]) { since, name in since[name] = awaitedSince[name] ?? now }
+        }
     }
 
     func perform(_ actions: [FollowerMachine.Action]) {
@@ -490,7 +496,8 @@ public actor Member {
             uptime: ContinuousClock.now - startedAt,
             role: leader.isLeading ? .leader : .follower,
             leader: summary?.leader,
-            awaited: summary?.awaited ?? [:])
+            awaited: summary?.awaited ?? [:],
+            awaitedFor: awaitedSince.mapValues { ContinuousClock.now - $0 })
     }
 
     /// Group-wide commands and reports, on this member's session.

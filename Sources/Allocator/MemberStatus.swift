@@ -30,6 +30,10 @@ public struct MemberStatus: Sendable {
     public var role: Role = .follower
     public var leader: String?
     public var awaited: [String: Int64] = [:]
+    /// How long each awaited member has been awaited, as this member saw it: since the first
+    /// summary it published that named it awaited (a plan that goes on to another epoch and
+    /// still awaits it keeps counting).
+    public var awaitedFor: [String: Duration] = [:]
 
     /// A member's part in protocol 2.
     public enum Role: String, Sendable {

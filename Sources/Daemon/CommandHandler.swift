@@ -149,6 +149,7 @@ struct CommandHandler: LineHandler {
         object["role"] = status.role.rawValue
         object["leader"] = status.leader ?? NSNull()
         object["awaited"] = status.awaited
+        object["awaited_ms"] = status.awaitedFor.mapValues(\.milliseconds)
         let errors = [status.lastError, publisher.stateFileError].compactMap { $0 }
         object["last_error"] = errors.isEmpty ? NSNull() : errors.joined(separator: "; ")
         return object

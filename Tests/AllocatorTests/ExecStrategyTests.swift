@@ -80,18 +80,24 @@ import TestSupport
 
     @Test func aFailureIsTriedAgainWithoutAChange() async throws {
         let server = try await TestZooKeeper.shared.value
-        // Fails on its first run only (as a program might while its machine is overloaded).
+        // Fails on its first run only (as a program might while its machine is overloaded); the
+        // second run waits until the test has seen the first one's error (a busy machine may
+        // otherwise retry and clear it before the test looks).
         let path = try program(Self.roundRobin.replacingOccurrences(of: "import json, sys\n", with: """
-            import json, os, sys
-            marker = os.path.join(os.path.dirname(sys.argv[0]), "ran-once")
-            if not os.path.exists(marker):
-                open(marker, "w").close()
+            import json, os, sys, time
+            folder = os.path.dirname(sys.argv[0])
+            if not os.path.exists(os.path.join(folder, "ran-once")):
+                open(os.path.join(folder, "ran-once"), "w").close()
                 sys.exit(1)
+            while not os.path.exists(os.path.join(folder, "go")):
+                time.sleep(0.01)
 
             """))
-        let a = try RunningMember(server, group: uniqueGroup(), name: "a", strategy: .exec(path: path), seed: "t:0-3")
+        let a = try RunningMember(
+            server, group: uniqueGroup(), name: "a", strategy: .exec(path: path), seed: "t:0-3", execTimeout: .seconds(60))
         defer { Task { await a.stop() } }
-        #expect(await eventually { await a.member.status.lastError?.contains("exited with status 1") == true })
+        #expect(await eventually(timeout: .seconds(30)) { await a.member.status.lastError?.contains("exited with status 1") == true })
+        FileManager.default.createFile(atPath: (path as NSString).deletingLastPathComponent + "/go", contents: nil)
         // Nothing changes in the group; the member tries again by itself.
         let active = try await a.waitFor("active after the retry") { $0.state == .active }
         #expect(active.allocation["t"] == [0, 1, 2, 3])
@@ -101,7 +107,8 @@ import TestSupport
         let server = try await TestZooKeeper.shared.value
         let a = try RunningMember(server, group: uniqueGroup(), name: "a", strategy: .exec(path: "/nonexistent/allocate"), seed: "t:0")
         defer { Task { await a.stop() } }
-        #expect(await eventually { await a.member.status.lastError?.contains("could not start") == true })
+        // A generous wait: under load the join and the election come first.
+        #expect(await eventually(timeout: .seconds(30)) { await a.member.status.lastError?.contains("could not start") == true })
         #expect(a.latest?.state == .joining)
         #expect(a.latest?.allocation.isEmpty == true)
     }
