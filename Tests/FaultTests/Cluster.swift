@@ -101,24 +101,30 @@ final class Cluster: @unchecked Sendable {
         #expect(report.unexplained.isEmpty, "\(report)\n\(timeline)", sourceLocation: sourceLocation)
         // F1 (fixed by handovers): nothing is taken from an unreactive holder under its lease.
         #expect(report.unreactiveHandovers.isEmpty, "\(report)\n\(self.timeline(around: Array(Set(report.unreactiveHandovers.map(\.partition)).prefix(2))))", sourceLocation: sourceLocation)
-        #expect(report.unowned.isEmpty, "unowned: \(report.unowned)\n\(self.timeline(around: Array(report.unowned.prefix(2))))", sourceLocation: sourceLocation)
+        let origin = observer.observations.map(\.madeAt).min() ?? settledAt
+        #expect(
+            report.unowned.isEmpty,
+            "unowned at +\((settledAt - origin).milliseconds) ms: \(report.unowned)\n\(self.timeline(around: Array(report.unowned.prefix(2))))",
+            sourceLocation: sourceLocation)
         #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)\n\(self.timeline(around: report.shared))", sourceLocation: sourceLocation)
         FaultSummary.write(schedule, report, lostUpdates: lostUpdates)
         return report
     }
 
-    /// Every observation, one a line: time since the first, member, source, state, generation,
-    /// lease left, and the share's partitions among `partitions` (all if empty).
+    /// Every observation, one a line: when its member made it (since the first), how much later
+    /// the observer saw it if that was 5 ms or more, member, source, state, generation, lease
+    /// left, and the share's partitions among `partitions` (all if empty).
     func timeline(around partitions: [String] = []) -> String {
-        let observations = observer.observations.sorted { $0.at < $1.at }
-        guard let origin = observations.first?.at else { return "" }
+        let observations = observer.observations.sorted { $0.madeAt < $1.madeAt }
+        guard let origin = observations.first?.madeAt else { return "" }
         let wanted = Set(partitions)
         return observations.map { observation in
             let document = observation.document
             let share = document.allocation.flatMap { topic, ids in ids.map { "\(topic):\($0)" } }
                 .filter { wanted.isEmpty || wanted.contains($0) }.sorted()
             let lease = observation.leaseEnd.map { "\(($0 - observation.at).milliseconds)ms" } ?? "-"
-            return "+\((observation.at - origin).milliseconds) \(observation.member) \(observation.source) \(document.state) "
+            let lag = (observation.at - observation.madeAt).milliseconds
+            return "+\((observation.madeAt - origin).milliseconds)\(lag >= 5 ? " (seen +\(lag))" : "") \(observation.member) \(observation.source) \(document.state) "
                 + "gen \(document.generation) members \(document.members) lease \(lease) share(\(document.allocation.values.map(\.count).reduce(0, +))) \(share)"
         }.joined(separator: "\n")
     }

@@ -18,10 +18,17 @@ public final class Observer: Sendable {
         public var wall: Date
         public var document: MemberDocument
         public var source: String
+        /// When the member made the document: from its `updated_at`, which the member stamps
+        /// just before it delivers a document whose state, generation or share changed (a
+        /// renewal keeps it). A test process starved of CPU may read a stream or a file late;
+        /// the overlap checker places documents where their members made them, so that the lag
+        /// does not count as a member holding its old share longer. `at` for synthetic ones.
+        public var madeAt: ContinuousClock.Instant
 
         public init(member: String, at: ContinuousClock.Instant, wall: Date, document: MemberDocument, source: String = "test") {
             self.member = member
             self.at = at
+            self.madeAt = at
             self.wall = wall
             self.document = document
             self.source = source
@@ -35,6 +42,9 @@ public final class Observer: Sendable {
     }
 
     public let started = ContinuousClock.now
+    /// The wall clock at `started`: documents' `updated_at` onto the monotonic clock, all by
+    /// the same offset (so that documents made in the same millisecond tie exactly).
+    private let startedWall = Date.now
     private let state = Mutex(State())
     private let pollInterval: Duration
 
@@ -57,6 +67,18 @@ public final class Observer: Sendable {
     public init(pollInterval: Duration = .milliseconds(3)) {
         self.pollInterval = pollInterval
         Thread { [self] in pollLoop() }.start()
+    }
+
+    /// A document seen at `at` (wall clock `wall`), placed where its member made it: at
+    /// `updated_at` plus its rounding (a millisecond), never after `at`, at most 10 s before.
+    private func sighting(
+        member: String, at: ContinuousClock.Instant, wall: Date, document: MemberDocument, source: String
+    ) -> Observation {
+        var observation = Observation(member: member, at: at, wall: wall, document: document, source: source)
+        let sinceStart = document.updatedAt.timeIntervalSince(startedWall) + 0.001
+        let made = started + .microseconds(Int64((sinceStart * 1_000_000).rounded(.down)))
+        observation.madeAt = min(at, max(made, at - .seconds(10)))
+        return observation
     }
 
     /// Polls `path`, a member's state file.
@@ -134,7 +156,7 @@ public final class Observer: Sendable {
                 guard let data = FileManager.default.contents(atPath: file.path),
                       let document = try? MemberDocument(json: data) else { continue }
                 state.withLock { $0.files[index].seen = identity }
-                record(Observation(member: file.member, at: at, wall: wall, document: document, source: "file"))
+                record(sighting(member: file.member, at: at, wall: wall, document: document, source: "file"))
             }
             let (seconds, attoseconds) = pollInterval.components
             usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
@@ -162,7 +184,7 @@ public final class Observer: Sendable {
                 let line = buffer[buffer.startIndex..<newline]
                 buffer = Data(buffer[buffer.index(after: newline)...])
                 if let document = try? MemberDocument(json: line) {
-                    record(Observation(member: member, at: at, wall: wall, document: document, source: "watch"))
+                    record(sighting(member: member, at: at, wall: wall, document: document, source: "watch"))
                 }
             }
         }
@@ -271,23 +293,30 @@ public struct OverlapChecker: Sendable {
         self.allowance = allowance
         self.handoverAllowance = handoverAllowance
         self.observationCount = observations.count
-        origin = observations.map(\.at).min() ?? end
+        origin = observations.map(\.madeAt).min() ?? end
         var holdings: [Holding] = []
         for (member, seen) in Dictionary(grouping: observations, by: \.member) {
-            let ordered = seen.sorted { $0.at < $1.at }
+            // Each document where its member made it; a renewal keeps its document's
+            // `updated_at`, so it is placed where the document was, the latest lease last.
+            let ordered = seen.enumerated().sorted { first, second in
+                let (a, b) = (first.element, second.element)
+                if a.madeAt != b.madeAt { return a.madeAt < b.madeAt }
+                let (leaseA, leaseB) = (a.document.validUntil ?? .distantPast, b.document.validUntil ?? .distantPast)
+                return leaseA != leaseB ? leaseA < leaseB : first.offset < second.offset
+            }.map(\.element)
             for (index, observation) in ordered.enumerated() {
                 let document = observation.document
                 guard document.state == .active || document.state == .suspended, let leaseEnd = observation.leaseEnd else { continue }
-                let next = index + 1 < ordered.count ? ordered[index + 1].at : end
+                let next = index + 1 < ordered.count ? ordered[index + 1].madeAt : end
                 let until = min(next, leaseEnd)
-                guard until > observation.at else { continue }
+                guard until > observation.madeAt else { continue }
                 // The member did not drop the share itself: its lease ran out first, or it never
                 // published again while observed.
                 let endedByLease = leaseEnd < next || index + 1 == ordered.count
                 for (topic, ids) in document.allocation {
                     for id in ids {
                         holdings.append(Holding(
-                            member: member, partition: "\(topic):\(id)", start: observation.at, end: until,
+                            member: member, partition: "\(topic):\(id)", start: observation.madeAt, end: until,
                             generation: document.generation, state: document.state, members: document.members,
                             endedByLease: endedByLease))
                     }
