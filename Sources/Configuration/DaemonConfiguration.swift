@@ -27,6 +27,9 @@ public struct DaemonConfiguration: Sendable {
     /// How long a socket connection may stay without a request under way and without a `watch`
     /// before it is closed; `nil` for never (`0`).
     public var socketIdleTimeout: Duration?
+    /// What the operator should hear about once logging is up (a password visible in argv, a
+    /// credential file others can read).
+    public var warnings: [String] = []
 
     /// Reads the configuration from the file (if `--config` or `ALLOCATORD_CONFIG` names one),
     /// the environment (`ALLOCATORD_*`) and the flags, in rising precedence.
@@ -43,10 +46,12 @@ public struct DaemonConfiguration: Sendable {
         merged.merge(fromEnvironment)
         settings.values[.config] = nil
         merged.merge(settings)
-        return try DaemonConfiguration(merged)
+        return try DaemonConfiguration(merged, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"])
     }
 
-    init(_ settings: Settings) throws {
+    /// - Parameter credentialsDirectory: systemd's `$CREDENTIALS_DIRECTORY`: its `zk-auth`
+    ///   (`LoadCredential=zk-auth:PATH`) is the credential when no other is configured.
+    init(_ settings: Settings, credentialsDirectory: String? = nil) throws {
         func value(_ field: Field) -> String? { settings.values[field]?.value }
         func fail(_ field: Field, _ reason: String, value given: String? = nil) -> ConfigurationError {
             ConfigurationError(
@@ -70,13 +75,8 @@ public struct DaemonConfiguration: Sendable {
         } catch {
             throw fail(.zk, error.reason)
         }
-        var credential: String?
-        if let auth = value(.zkAuth) {
-            guard let colon = auth.firstIndex(of: ":"), colon != auth.startIndex, auth.index(after: colon) != auth.endIndex else {
-                throw ConfigurationError(field: "zk-auth", value: "…", reason: "not USER:PASSWORD")
-            }
-            credential = auth
-        }
+        let (credential, credentialWarning) = try Self.credential(settings, credentialsDirectory: credentialsDirectory)
+        warnings += credentialWarning.map { [$0] } ?? []
         let sessionTimeout = try milliseconds(.sessionTimeout, default: 10_000, range: 400...3_600_000)
         let layout: GroupLayout
         do {
@@ -143,6 +143,66 @@ public struct DaemonConfiguration: Sendable {
         self.maxClients = maxClients
         let idleTimeout = try milliseconds(.socketIdleTimeout, default: 30_000, range: 0...86_400_000)
         socketIdleTimeout = idleTimeout == .zero ? nil : idleTimeout
+    }
+
+    /// The digest credential (`USER:PASSWORD`) from `zk-auth`, the file `zk-auth-file` names, or
+    /// systemd's credential `zk-auth`, in that order; and a warning if the password is where
+    /// other users can see it (argv, a file others may read). The password is never part of
+    /// an error.
+    private static func credential(
+        _ settings: Settings, credentialsDirectory: String?
+    ) throws -> (credential: String?, warning: String?) {
+        func parsed(_ text: String, _ field: Field, from source: String) throws -> String {
+            guard let colon = text.firstIndex(of: ":"), colon != text.startIndex, text.index(after: colon) != text.endIndex,
+                  !text.contains(where: \.isNewline)
+            else {
+                throw ConfigurationError(field: field.rawValue, value: "…", reason: "not USER:PASSWORD (from \(source))")
+            }
+            return text
+        }
+        let given = settings.values[.zkAuth], file = settings.values[.zkAuthFile]
+        if let given, let file {
+            throw ConfigurationError(
+                field: "zk-auth-file", value: file.value,
+                reason: "give the credential once: zk-auth is set too (from \(given.source))")
+        }
+        if let given {
+            let credential = try parsed(given.value, .zkAuth, from: given.source)
+            let visible = given.source == "--zk-auth"
+                ? "the password given with --zk-auth can be read by every user of this host (ps, /proc); use --zk-auth-file PATH or systemd's LoadCredential=zk-auth:PATH"
+                : nil
+            return (credential, visible)
+        }
+        let path: String, source: String
+        if let file {
+            guard file.value.hasPrefix("/") else {
+                throw ConfigurationError(field: "zk-auth-file", value: file.value, reason: "not an absolute path (from \(file.source))")
+            }
+            (path, source) = (file.value, file.source)
+        } else if let folder = credentialsDirectory, FileManager.default.fileExists(atPath: folder + "/zk-auth") {
+            (path, source) = (folder + "/zk-auth", "systemd's credential zk-auth")
+        } else {
+            return (nil, nil)
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ConfigurationError(field: "zk-auth-file", value: path, reason: "\(String(cString: strerror(errno))) (from \(source))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw ConfigurationError(field: "zk-auth-file", value: path, reason: "not a regular file (from \(source))")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(field: "zk-auth-file", value: path, reason: "cannot be read by this user (from \(source))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(field: "zk-auth-file", value: path, reason: "not UTF-8 (from \(source))")
+        }
+        // One line; its line break (and nothing else) is not part of the password.
+        var line = Substring(text)
+        if line.hasSuffix("\r\n") { line = line.dropLast(2) } else if line.hasSuffix("\n") { line = line.dropLast() }
+        let credential = try parsed(String(line), .zkAuthFile, from: path)
+        let othersMayRead = info.st_mode & (S_IRGRP | S_IROTH) != 0
+        return (credential, othersMayRead ? "\(path) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it" : nil)
     }
 
     /// The longest path a Unix socket can be bound to, in bytes (`sun_path` less its NUL).

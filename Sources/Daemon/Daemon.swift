@@ -28,6 +28,8 @@ public enum Daemon {
             print(usage)
             return ExitStatus.success
         }
+        let checkOnly = arguments.contains("--check-config")
+        let arguments = arguments.filter { $0 != "--check-config" }
         let configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(arguments: arguments, environment: environment)
@@ -35,13 +37,26 @@ public enum Daemon {
             FileHandle.standardError.write(Data("allocatord: \(error)\n".utf8))
             return ExitStatus.configuration
         }
+        if checkOnly {
+            // Checked as a start would check it, short of anything that connects or binds.
+            for warning in configuration.warnings { FileHandle.standardError.write(Data("allocatord: warning: \(warning)\n".utf8)) }
+            let member = configuration.member
+            print("""
+                allocatord: the configuration is valid: group \(member.layout.group) at \(member.layout.groupPath) \
+                on \(member.zooKeeper.connectString), member \(member.member), \
+                strategy \(member.strategy?.name ?? "the group's"), state file \(configuration.stateFile), socket \(configuration.socket)
+                """)
+            return ExitStatus.success
+        }
         let journal = environment["JOURNAL_STREAM"] != nil
         DaemonLogHandler.level.withLock { $0 = configuration.logLevel }
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0, journal: journal) }
         let reloadConfiguration: @Sendable () throws -> DaemonConfiguration = {
             try DaemonConfiguration.load(arguments: arguments, environment: environment)
         }
-        return await run(configuration, reload: reloadConfiguration, logger: Logger(label: "allocatord"))
+        let logger = Logger(label: "allocatord")
+        for warning in configuration.warnings { logger.warning("\(warning)") }
+        return await run(configuration, reload: reloadConfiguration, logger: logger)
     }
 
     static func run(
@@ -142,6 +157,7 @@ public enum Daemon {
 
     static let usage = """
         USAGE: allocatord --group NAME [options]
+               allocatord --check-config [options]   validate, print a summary, exit (0 or 78)
 
         Shares the partitions of a group's topics among its members through ZooKeeper, and
         publishes this member's share in a JSON file and on a Unix socket.
@@ -161,6 +177,8 @@ public enum Daemon {
           --rebalance-delay MIN[:MAX]  quiet time before rebalancing, ms  (0)
           --log-level LEVEL          trace, debug, info, notice, warning, error, critical (info)
           --zk-auth USER:PASSWORD    digest credential; its ACLs go on the znodes created
+                                     (visible in ps: prefer the next, or LoadCredential=zk-auth:PATH)
+          --zk-auth-file PATH        a file holding USER:PASSWORD (one line)
           --full-read-interval MS    full re-read of the view             (300000)
           --exec-timeout MS          time limit of an exec: strategy      (10000)
           --hook-timeout MS          time limit of the on-rebalance hook  (30000)

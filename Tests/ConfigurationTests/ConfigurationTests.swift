@@ -63,6 +63,77 @@ import Testing
         #expect(configuration.member.zooKeeper.digestCredential == "user:secret")
     }
 
+    /// Spec §16: the password can come from a file or from systemd's credentials, never only
+    /// from argv; argv and a file others can read are warned about; errors never show it.
+    @Suite struct Credentials {
+        private func secretFile(_ text: String, mode: mode_t = 0o600, in folder: String? = nil, name: String = "zk-auth") throws -> String {
+            let folder = folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("creds-\(UUID().uuidString.prefix(8))").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let path = folder + "/" + name
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            chmod(path, mode)
+            return path
+        }
+
+        @Test func aFileHoldsTheCredentialWithoutItsLineBreak() throws {
+            let path = try secretFile("user:s3cret:with:colons\n")
+            let configuration = try DaemonConfiguration.load(arguments: ["--group", "g", "--zk-auth-file", path], environment: [:])
+            #expect(configuration.member.zooKeeper.digestCredential == "user:s3cret:with:colons")
+            #expect(configuration.warnings.isEmpty)
+        }
+
+        @Test func systemdsCredentialIsTakenWhenNothingElseIsConfigured() throws {
+            let path = try secretFile("svc:from-systemd")
+            let folder = (path as NSString).deletingLastPathComponent
+            let environment = ["CREDENTIALS_DIRECTORY": folder]
+            let configuration = try DaemonConfiguration.load(arguments: ["--group", "g"], environment: environment)
+            #expect(configuration.member.zooKeeper.digestCredential == "svc:from-systemd")
+            // A credential configured explicitly wins.
+            let file = try secretFile("other:one")
+            let explicit = try DaemonConfiguration.load(arguments: ["--group", "g", "--zk-auth-file", file], environment: environment)
+            #expect(explicit.member.zooKeeper.digestCredential == "other:one")
+            // No credentials folder, or none named zk-auth in it: no credential.
+            let none = try DaemonConfiguration.load(arguments: ["--group", "g"], environment: ["CREDENTIALS_DIRECTORY": "/nonexistent"])
+            #expect(none.member.zooKeeper.digestCredential == nil)
+        }
+
+        @Test func aPasswordInArgvOrInAFileOthersCanReadIsWarnedAbout() throws {
+            let argv = try DaemonConfiguration.load(arguments: ["--group", "g", "--zk-auth", "user:pw"], environment: [:])
+            #expect(argv.warnings.count == 1 && argv.warnings[0].contains("--zk-auth-file"))
+            #expect(!argv.warnings[0].contains("pw"))
+            // From the environment (not shown by ps to other users): no warning.
+            let environment = try DaemonConfiguration.load(arguments: ["--group", "g"], environment: ["ALLOCATORD_ZK_AUTH": "user:pw"])
+            #expect(environment.warnings.isEmpty)
+            let readable = try secretFile("user:pw\n", mode: 0o644)
+            let file = try DaemonConfiguration.load(arguments: ["--group", "g", "--zk-auth-file", readable], environment: [:])
+            #expect(file.warnings.count == 1 && file.warnings[0].contains("mode 644"))
+        }
+
+        @Test func badCredentialFilesAreRefusedByNameWithoutThePassword() throws {
+            let twoLines = try secretFile("user:secret\nmore\n")
+            let noColon = try secretFile("usersecret")
+            let empty = try secretFile("")
+            let folder = (try secretFile("x:y") as NSString).deletingLastPathComponent
+            let cases: [([String], String)] = [
+                (["--zk-auth-file", twoLines], "zk-auth-file"),
+                (["--zk-auth-file", noColon], "zk-auth-file"),
+                (["--zk-auth-file", empty], "zk-auth-file"),
+                (["--zk-auth-file", folder], "zk-auth-file"),
+                (["--zk-auth-file", "/nonexistent/zk-auth"], "zk-auth-file"),
+                (["--zk-auth-file", "relative/zk-auth"], "zk-auth-file"),
+                (["--zk-auth-file", noColon, "--zk-auth", "user:secret"], "zk-auth-file"),
+            ]
+            for (arguments, field) in cases {
+                #expect {
+                    try DaemonConfiguration.load(arguments: ["--group", "g"] + arguments, environment: [:])
+                } throws: { error in
+                    guard let error = error as? ConfigurationError else { return false }
+                    return error.field == field && !"\(error)".contains("secret")
+                }
+            }
+        }
+    }
+
     @Test func theShippedExampleIsValid() throws {
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("config/allocatord.yaml").path

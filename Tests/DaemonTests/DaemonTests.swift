@@ -182,6 +182,26 @@ import TestSupport
         #expect(result.errors.contains(arguments[0].dropFirst(2)) || result.errors.contains(arguments[0]))
     }
 
+    /// `--check-config` (spec §16): exit 0 or 78 with the field and the value, without
+    /// connecting anywhere: a listener in place of ZooKeeper never sees a connection.
+    @Test func checkConfigValidatesWithoutConnecting() async throws {
+        let listener = try LoopbackListener()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
+        let valid = try await runProduct("allocatord", [
+            "--check-config", "--group", "orders", "--zk", "127.0.0.1:\(listener.port)", "--member", "m1",
+            "--state-file", folder + "/orders.json", "--socket", folder + "/orders.sock",
+        ])
+        #expect(valid.status == 0, "\(valid.errors)")
+        #expect(valid.output.contains("the configuration is valid: group orders") && valid.output.contains("member m1"), "\(valid.output)")
+        #expect(listener.acceptedAny == false, "--check-config connected to ZooKeeper")
+        #expect(!FileManager.default.fileExists(atPath: folder), "--check-config made the state folder")
+
+        let invalid = try await runProduct("allocatord", ["--check-config", "--group", "orders", "--session-timeout", "fast"])
+        #expect(invalid.status == 78)
+        #expect(invalid.errors.contains("session-timeout") && invalid.errors.contains("fast"), "\(invalid.errors)")
+        #expect(invalid.output.isEmpty)
+    }
+
     @Test func aConnectStringWhoseHostsDoNotResolveExits78() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
         let result = try await runProduct("allocatord", [
@@ -201,4 +221,31 @@ import TestSupport
         #expect(await b.waitForExit() == 78)
         #expect(b.log.contains("\"range\""))
     }
+}
+
+/// A TCP socket listening on a free loopback port, that can tell whether anyone connected.
+final class LoopbackListener {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        self.descriptor = descriptor
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(descriptor, raw, length) == 0 && listen(descriptor, 16) == 0 && getsockname(descriptor, raw, &length) == 0
+            }
+        }
+        guard descriptor >= 0, bound else { throw POSIXError(.EADDRNOTAVAIL) }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether a connection is waiting to be accepted (accepts it).
+    var acceptedAny: Bool { accept(descriptor, nil, nil) >= 0 }
+
+    deinit { close(descriptor) }
 }

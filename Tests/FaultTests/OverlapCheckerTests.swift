@@ -40,6 +40,22 @@ extension FaultSuite {
             #expect(report.ok, "\(report)")
         }
 
+        /// Documents are placed where their members made them, so documents made in the same
+        /// millisecond tie: the share and then `stopped` (seen in either order) end the holding
+        /// at once; renewals seen out of order still count the latest lease.
+        @Test func documentsMadeInTheSameMillisecondKeepTheirOrder() {
+            var stopped = seen("a", at: 100, .stopped)
+            let share = seen("a", at: 100, .active, [1], lease: 1000)
+            stopped.at = t0 + .milliseconds(400)  // seen later, made together
+            let renewal = seen("b", at: 0, .active, [2], lease: 3000)
+            let report = checker([
+                stopped, share,
+                renewal, seen("b", at: 0, .active, [2], lease: 1000),
+                seen("c", at: 200, .active, [1], lease: 3000, generation: 2, members: ["b", "c"]),
+            ]).check(settledAt: t0 + .milliseconds(2000), expected: ["t:1", "t:2"])
+            #expect(report.ok, "\(report)")
+        }
+
         @Test func twoHoldersAtOnceAreAnOverlap() {
             let report = checker([
                 seen("a", at: 0, .active, [0, 1]),

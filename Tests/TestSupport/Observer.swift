@@ -296,13 +296,18 @@ public struct OverlapChecker: Sendable {
         origin = observations.map(\.madeAt).min() ?? end
         var holdings: [Holding] = []
         for (member, seen) in Dictionary(grouping: observations, by: \.member) {
-            // Each document where its member made it; a renewal keeps its document's
-            // `updated_at`, so it is placed where the document was, the latest lease last.
+            // Each document where its member made it. Documents made in the same millisecond:
+            // the older generation first; renewals (a renewal keeps its document's `updated_at`)
+            // by their leases; `stopped` last; else in the order seen.
             let ordered = seen.enumerated().sorted { first, second in
-                let (a, b) = (first.element, second.element)
-                if a.madeAt != b.madeAt { return a.madeAt < b.madeAt }
-                let (leaseA, leaseB) = (a.document.validUntil ?? .distantPast, b.document.validUntil ?? .distantPast)
-                return leaseA != leaseB ? leaseA < leaseB : first.offset < second.offset
+                let (a, b) = (first.element.document, second.element.document)
+                if first.element.madeAt != second.element.madeAt { return first.element.madeAt < second.element.madeAt }
+                if a.generation != b.generation { return a.generation < b.generation }
+                if !a.differsInSubstance(from: b) {
+                    return (a.validUntil ?? .distantPast, first.offset) < (b.validUntil ?? .distantPast, second.offset)
+                }
+                if (a.state == .stopped) != (b.state == .stopped) { return b.state == .stopped }
+                return first.offset < second.offset
             }.map(\.element)
             for (index, observation) in ordered.enumerated() {
                 let document = observation.document
