@@ -23,6 +23,11 @@ extension Member {
             case .readGrants: readGrants()
             case .write(let write): self.write(write)
             case .runAllocator(let strategy, let members, let partitions): runAllocator(strategy, members, partitions)
+            case .planAfter(let delay):
+                spawn { member in
+                    guard (try? await Task.sleep(for: delay)) != nil else { return }
+                    await member.send(.leader(.roundDue))
+                }
             case .stepDown:
                 logger.warning("no longer leading: the leader lock's node is gone")
                 contender = nil

@@ -300,6 +300,7 @@ public actor Member {
         record.host = configuration.host
         record.pid = configuration.pid
         record.strategy = configuration.strategy?.name
+        record.release = ProductVersion.current
         return record.encoded
     }
 

@@ -127,17 +127,23 @@ public struct MemberRecord: Sendable, Equatable {
     public var pid: Int32?
     /// The strategy the member's configuration names, if any.
     public var strategy: String?
+    /// The allocatord version the member runs (`ProductVersion`), if known.
+    public var release: String?
 
-    public init(ackedEpoch: Int64 = 0, weight: Int = 1, host: String? = nil, pid: Int32? = nil, strategy: String? = nil) {
+    public init(
+        ackedEpoch: Int64 = 0, weight: Int = 1, host: String? = nil, pid: Int32? = nil, strategy: String? = nil,
+        release: String? = nil
+    ) {
         self.ackedEpoch = ackedEpoch
         self.weight = weight
         self.host = host
         self.pid = pid
         self.strategy = strategy
+        self.release = release
     }
 
-    /// `{"version":2,"acked_epoch":E,"weight":W,"host":"…","pid":P,"strategy":"…"}` (the last
-    /// three when known).
+    /// `{"version":2,"acked_epoch":E,"weight":W,"host":"…","pid":P,"strategy":"…",
+    /// "allocatord":"0.4.0"}` (the last four when known; `version` is the record's format).
     public var encoded: [UInt8] {
         var output = Array("{\"version\":2,\"acked_epoch\":".utf8)
         JSONText.appendInteger(Int(ackedEpoch), to: &output)
@@ -155,6 +161,10 @@ public struct MemberRecord: Sendable, Equatable {
             output += Array(",\"strategy\":".utf8)
             JSONText.appendString(strategy, to: &output)
         }
+        if let release {
+            output += Array(",\"allocatord\":".utf8)
+            JSONText.appendString(release, to: &output)
+        }
         output.append(UInt8(ascii: "}"))
         return output
     }
@@ -164,7 +174,9 @@ public struct MemberRecord: Sendable, Equatable {
         guard let wire = try? NodeDataError.decode(Wire.self, from: data, what: "member metadata"),
               wire.version == 2, let epoch = wire.acked_epoch
         else { return nil }
-        self.init(ackedEpoch: epoch, weight: max(1, wire.weight ?? 1), host: wire.host, pid: wire.pid, strategy: wire.strategy)
+        self.init(
+            ackedEpoch: epoch, weight: max(1, wire.weight ?? 1), host: wire.host, pid: wire.pid, strategy: wire.strategy,
+            release: wire.allocatord)
     }
 
     private struct Wire: Decodable {
@@ -174,5 +186,6 @@ public struct MemberRecord: Sendable, Equatable {
         let host: String?
         let pid: Int32?
         let strategy: String?
+        let allocatord: String?
     }
 }

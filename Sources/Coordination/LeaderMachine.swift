@@ -32,6 +32,8 @@ public struct LeaderMachine: Sendable {
         case write(LeaderWrite)
         /// Run the group's `exec:` program for these members and partitions; report `.allocated`.
         case runAllocator(Strategy, members: [String], partitions: [Partition])
+        /// Report `.roundDue` after this long (see `acknowledgementRound`).
+        case planAfter(Duration)
         /// This member no longer leads (the fence failed): contend again.
         case stepDown
     }
@@ -65,7 +67,18 @@ public struct LeaderMachine: Sendable {
         case deposed
         /// Read everything again (a periodic check that no lost watch leaves the leader stale).
         case refresh
+        /// The time asked for by `.planAfter` has passed: plan with the acknowledgements in.
+        case roundDue
     }
+
+    /// How long the leader waits, once an acknowledgement is in, for the other members it
+    /// awaits before it writes what the acknowledgements free. The members that lose
+    /// partitions in one plan all acknowledge the same epoch at about the same time: waiting
+    /// for the round makes one write (and one notification of every follower) of them instead
+    /// of one per member, and a member that does not acknowledge (paused, cut off) holds the
+    /// others' partitions back at most this long; its own, until it acknowledges or its session
+    /// ends (spec §14, Liveness).
+    public static let acknowledgementRound = Duration.milliseconds(50)
 
     private enum Phase: Equatable {
         case following
@@ -96,6 +109,11 @@ public struct LeaderMachine: Sendable {
     private var allocated: (members: [String], partitions: [Partition], allocation: Allocation)?
     /// The digest of the last target, computed once per target.
     private var lastDigest: (allocation: Allocation, digest: String)?
+    /// Whether anything but an awaited member's acknowledgement came in since the last plan.
+    private var changedSincePlan = true
+    /// An acknowledgement round's `.planAfter` is out: `.roundDue` will come.
+    private var roundTimerSet = false
+    private var roundDue = false
 
     public init(member: String, configuredStrategy: Strategy?) {
         self.member = member
@@ -126,8 +144,12 @@ public struct LeaderMachine: Sendable {
             return []
         case .refresh where phase == .leading && writeInFlight == nil && allocating == nil:
             actions = readEverything()
+        case .roundDue:
+            roundTimerSet = false
+            roundDue = true
         default:
             guard phase != .following else { return [] }
+            if !event.isAcknowledgement(awaited: awaited) { changedSincePlan = true }
             actions = take(event)
         }
         if case .reading(let reads) = phase {
@@ -147,6 +169,7 @@ public struct LeaderMachine: Sendable {
         awaited = [:]
         writeInFlight = nil
         allocating = nil
+        changedSincePlan = true
         return reads
     }
 
@@ -205,7 +228,7 @@ public struct LeaderMachine: Sendable {
         case .partitionsChanged: return [.readPartitions]
         case .membersChanged: return [.listMembers]
         case .contendersChanged: return [.listContenders]
-        case .elected, .deposed, .refresh: break
+        case .elected, .deposed, .refresh, .roundDue: break
         }
         return []
     }
@@ -228,6 +251,16 @@ public struct LeaderMachine: Sendable {
         guard writeInFlight == nil, allocating == nil, let partitions = lastGoodPartitions, let strategy else { return [] }
         let names = memberNames.sorted(by: utf8Precedes)
         guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
+        // Only acknowledgements since the last plan, and some members still to come: wait
+        // for the round (one write for all of them), at most `acknowledgementRound`.
+        if !changedSincePlan, !roundDue, awaited.contains(where: { hasAcknowledged($0.key, $0.value) }),
+           awaited.contains(where: { !hasAcknowledged($0.key, $0.value) }) {
+            guard !roundTimerSet else { return [] }
+            roundTimerSet = true
+            return [.planAfter(Self.acknowledgementRound)]
+        }
+        changedSincePlan = false
+        roundDue = false
 
         let allocation: Allocation
         if strategy.isPure {
@@ -264,6 +297,13 @@ public struct LeaderMachine: Sendable {
 }
 
 extension LeaderMachine {
+    /// Whether `member`'s node, as last read, acknowledges `epoch` (a node gone or of another
+    /// session counts as news for the planner, not as a member still to come).
+    fileprivate func hasAcknowledged(_ member: String, _ epoch: Int64) -> Bool {
+        guard let node = members[member], let record = node.record else { return true }
+        return record.ackedEpoch >= epoch
+    }
+
     /// `allocation.digest`, computed again only for a new target.
     fileprivate mutating func digest(of allocation: Allocation) -> String {
         if let lastDigest, lastDigest.allocation == allocation { return lastDigest.digest }
@@ -347,6 +387,17 @@ extension LeaderMachine.Action {
 }
 
 extension LeaderMachine.Event {
+    /// Whether this is only news of an awaited member's node (its acknowledgement, or its watch
+    /// firing for one), or a write's outcome; anything else is a change to plan for at once.
+    fileprivate func isAcknowledgement(awaited: [String: Int64]) -> Bool {
+        switch self {
+        case .memberChanged(let name): awaited[name] != nil
+        case .memberRead(let name, let node): awaited[name] != nil && node != nil
+        case .written: true
+        default: false
+        }
+    }
+
     fileprivate var isReadResult: Bool {
         switch self {
         case .groupRead, .partitionsRead, .membersListed, .contendersListed, .grantsRead, .memberRead: true

@@ -139,6 +139,7 @@ struct CommandHandler: LineHandler {
             "partitions_znode_limit": status.partitionSetLimit,
             "uptime_ms": status.uptime.milliseconds,
             "watchers": broadcaster.subscriberCount,
+            "version": ProductVersion.current,
         ]
         object["session_id"] = status.sessionID.map { "0x" + String($0, radix: 16) } ?? NSNull()
         object["session_timeout_ms"] = status.sessionTimeout.map { $0.milliseconds } ?? NSNull()
@@ -174,6 +175,7 @@ struct CommandHandler: LineHandler {
                 }
                 object["host"] = record.host ?? NSNull()
                 object["pid"] = record.pid.map { Int($0) } ?? NSNull()
+                object["allocatord"] = record.release ?? NSNull()
                 object["strategy"] = record.strategy ?? NSNull()
                 object["acked_epoch"] = record.ackedEpoch
                 object["weight"] = record.weight

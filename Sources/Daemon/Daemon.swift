@@ -1,3 +1,4 @@
+import Allocation
 import Allocator
 import Configuration
 import Dispatch
@@ -26,6 +27,10 @@ public enum Daemon {
     public static func main(arguments: [String], environment: [String: String]) async -> Int32 {
         if arguments.contains("--help") || arguments.contains("-h") {
             print(usage)
+            return ExitStatus.success
+        }
+        if arguments.contains("--version") {
+            print("allocatord \(ProductVersion.current)")
             return ExitStatus.success
         }
         let checkOnly = arguments.contains("--check-config")
@@ -158,6 +163,7 @@ public enum Daemon {
     static let usage = """
         USAGE: allocatord --group NAME [options]
                allocatord --check-config [options]   validate, print a summary, exit (0 or 78)
+               allocatord --version
 
         Shares the partitions of a group's topics among its members through ZooKeeper, and
         publishes this member's share in a JSON file and on a Unix socket.

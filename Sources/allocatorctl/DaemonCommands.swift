@@ -117,7 +117,7 @@ struct Members: ParsableCommand {
         }
         let object = (try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any]) ?? [:]
         let members = object["members"] as? [[String: Any]] ?? []
-        let columns = ["member", "role", "host", "pid", "strategy", "acked_epoch", "awaited"]
+        let columns = ["member", "role", "host", "pid", "allocatord", "strategy", "acked_epoch", "awaited"]
         let rows = [columns.map { $0.uppercased() }] + members.map { member in
             columns.map { key in
                 switch member[key] {

@@ -202,6 +202,13 @@ import TestSupport
         #expect(invalid.output.isEmpty)
     }
 
+    @Test func bothProgramsPrintTheOneVersion() async throws {
+        let daemon = try await runProduct("allocatord", ["--version"])
+        #expect(daemon.status == 0 && daemon.output == "allocatord \(ProductVersion.current)\n", "\(daemon.output)")
+        let client = try await runProduct("allocatorctl", ["--version"])
+        #expect(client.status == 0 && client.output == "allocatorctl \(ProductVersion.current)\n", "\(client.output)")
+    }
+
     @Test func aConnectStringWhoseHostsDoNotResolveExits78() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
         let result = try await runProduct("allocatord", [

@@ -159,9 +159,12 @@ import TestSupport
         let status = try await runProduct("allocatorctl", socket + ["status"])
         #expect(status.status == 0)
         #expect(status.output.contains(#""state":"active""#))
+        #expect(status.output.contains(#""version":"\#(ProductVersion.current)""#), "\(status.output)")
         let members = try await runProduct("allocatorctl", socket + ["members"])
         #expect(members.status == 0)
         #expect(members.output.contains("MEMBER"))
+        // Each member's version, from its node: a rolling upgrade's progress.
+        #expect(members.output.contains("ALLOCATORD") && members.output.contains(ProductVersion.current), "\(members.output)")
         #expect(try await eventually { try await runProduct("allocatorctl", socket + ["members"]).output.contains("all members agree") })
         #expect(try await runProduct("allocatorctl", socket + ["members", "--json"]).output.contains(#""agree":true"#))
         // The daemon answers with an error: 1.

@@ -57,7 +57,7 @@ final class Cluster: @unchecked Sendable {
     /// group was seen settled.
     @discardableResult
     func waitForAgreement(
-        _ members: [String]? = nil, partitions: Set<String>? = nil, timeout: Duration = .seconds(20),
+        _ members: [String]? = nil, partitions: Set<String>? = nil, timeout: Duration = .seconds(30),
         _ what: String = "agreement"
     ) async throws -> ContinuousClock.Instant {
         let members = (members ?? names).sorted(by: utf8Precedes)

@@ -29,6 +29,8 @@ struct SimulatedMember {
     var deliveredCount = 0
     /// The next `.tick` the follower asked for (simulated milliseconds).
     var wake: Int64?
+    /// When the leader's acknowledgement round is due (its `.planAfter`).
+    var roundDueAt: Int64?
     /// When to try again to create a member node held by another session.
     var retryJoinAt: (at: Int64, record: MemberRecord)?
     var lastPing: Int64 = 0
@@ -389,6 +391,8 @@ struct SimulatedMember {
                 send(.multi(ops), .leaderWrite(write), &world)
             case .runAllocator:
                 lead(.allocated(nil), &world)
+            case .planAfter(let delay):
+                roundDueAt = world.zk.now + delay.milliseconds
             case .stepDown:
                 world.log("\(label) steps down")
                 contender = nil
@@ -427,6 +431,10 @@ struct SimulatedMember {
         if let wake, now >= wake {
             self.wake = nil
             follow(.tick, &world)
+        }
+        if let due = roundDueAt, now >= due {
+            roundDueAt = nil
+            lead(.roundDue, &world)
         }
         if let retry = retryJoinAt, now >= retry.at {
             retryJoinAt = nil

@@ -53,7 +53,7 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Waits until the state file's document satisfies `condition`.
     @discardableResult
     public func waitForFile(
-        timeout: Duration = .seconds(15), _ what: String = "", _ condition: @escaping @Sendable (MemberDocument) -> Bool
+        timeout: Duration = .seconds(30), _ what: String = "", _ condition: @escaping @Sendable (MemberDocument) -> Bool
     ) async throws -> MemberDocument {
         let met = await eventually(timeout: timeout) { [self] in fileDocument.map(condition) ?? false }
         guard met, let document = fileDocument else {

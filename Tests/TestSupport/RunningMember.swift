@@ -49,7 +49,7 @@ public final class RunningMember: Sendable {
     /// Waits until the latest document satisfies `condition`; returns it.
     @discardableResult
     public func waitFor(
-        timeout: Duration = .seconds(15), _ description: String = "",
+        timeout: Duration = .seconds(30), _ description: String = "",
         _ condition: @escaping @Sendable (MemberDocument) -> Bool
     ) async throws -> MemberDocument {
         let history = history
@@ -80,7 +80,7 @@ public struct Timeout: Error, CustomStringConvertible {
 @discardableResult
 public func waitForAgreement(
     _ members: [RunningMember], memberNames: [String]? = nil, partitionCount: Int? = nil,
-    coveredByThese: Bool = true, timeout: Duration = .seconds(15)
+    coveredByThese: Bool = true, timeout: Duration = .seconds(30)
 ) async throws -> [MemberDocument] {
     let expectedMembers = (memberNames ?? members.map(\.name)).sorted(by: utf8Precedes)
     let agreed = await eventually(timeout: timeout) {

@@ -108,10 +108,12 @@ public func uniquePath(_ name: String = #function) -> String {
     return "/tests-\(safe.prefix(40))-\(UUID().uuidString.prefix(8))"
 }
 
-/// Waits until `condition` holds, checking every 10 ms, for at most `timeout`.
+/// Waits until `condition` holds, checking every 10 ms, for at most `timeout`: generous by
+/// default, because the suite runs all at once on a machine that may be busy besides
+/// (`scripts/test --under-load`), and a test that passes never waits for the timeout.
 /// - Returns: whether it held in time.
 public func eventually(
-    timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool
+    timeout: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool
 ) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
