@@ -42,7 +42,7 @@ struct GroupSetup: Sendable {
     /// The group's settings: pinned by the first member (the configured strategy or the
     /// default, protocol 2), checked by the others. A group of protocol 1 (settings without a
     /// protocol) is taken over only while it has no members.
-    private func pinSettings() async throws -> Strategy {
+    func pinSettings() async throws -> Strategy {
         let path = paths.group
         let group = configuration.layout.group
         while true {

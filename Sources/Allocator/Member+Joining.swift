@@ -17,8 +17,12 @@ extension Member {
         let party = Party(client: client, path: paths.members, member: configuration.member)
         let paths = self.paths
         let conflictWait = session.timeout * 3 / 2
+        // Joining again in the same session: the node was deleted behind the member's back,
+        // perhaps with the whole group (its settings too), so the group is prepared again.
+        let setup = joinedInSession ? GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger) : nil
         spawn { member in
             do {
+                if let setup { _ = try await setup.prepare(seeding: false) }
                 if needsContender {
                     let created = try await client.retrying {
                         try await client.create(paths.contender(prefix), data: Array(party.member.utf8), mode: .ephemeralSequential)
@@ -26,16 +30,20 @@ extension Member {
                     await member.contenderCreated(String(created.split(separator: "/").last!))
                 }
                 try await party.join(data: data, conflictWait: conflictWait)
-                let (stat, watch) = try await client.retrying { try await client.existsWatching(party.memberPath) }
-                guard let stat, stat.ephemeralOwner == session.id else {
+                guard let stat = try await party.ownNode() else {
                     // Deleted (or taken) again right after the join: once more.
                     await member.send(.follower(.memberNodeDeleted))
                     return
                 }
-                await member.watchOwnNode(watch, version: stat.version)
-                await member.joined()
+                await member.joined(nodeVersion: stat.version)
             } catch let error as PartyError {
                 await member.send(.failed(error))
+            } catch let failure as StrategyMismatch {
+                await member.send(.failed(failure))
+            } catch let failure as UnconfiguredExecStrategy {
+                await member.send(.failed(failure))
+            } catch let failure as ProtocolMismatch {
+                await member.send(.failed(failure))
             } catch {
                 await member.retryJoin(record, after: error)
             }
@@ -73,7 +81,9 @@ extension Member {
         join(follower.record.ackedEpoch > record.ackedEpoch ? follower.record : record)
     }
 
-    func joined() {
+    func joined(nodeVersion: Int32) {
+        memberNodeVersion = nodeVersion
+        joinedInSession = true
         if joinRetry > .zero {
             joinRetry = .zero
             lastError = nil
@@ -87,24 +97,34 @@ extension Member {
         checkLock()
     }
 
-    /// Tells the follower when the member node is deleted while the session lives.
-    func watchOwnNode(_ watch: Watch, version: Int32) {
-        memberNodeVersion = version
+    /// Tells the follower if the member node is gone, or another session's (a kiel consumer
+    /// takes names over), while this session lives.
+    func checkMemberNode() {
         guard let client else { return }
-        let path = paths.member(configuration.member)
+        let party = Party(client: client, path: paths.members, member: configuration.member)
         let logger = self.logger
         spawn { member in
-            guard let event = try? await watch.fired(), event.kind != .sessionEnded else { return }
-            // Any change: look again (a data change re-arms the watch).
-            guard let (stat, next) = try? await client.retrying({ try await client.existsWatching(path) }) else { return }
-            if let stat, stat.ephemeralOwner == client.status.session?.id {
-                await member.watchOwnNode(next, version: stat.version)
-            } else {
-                // Gone, or another session's now (a kiel consumer takes names over).
+            let node: Stat?
+            do {
+                node = try await party.ownNode()
+            } catch {
+                // A failed look (the connection dropped) proves nothing: the next summary that
+                // leaves this member out asks again.
+                await member.send(.follower(.memberNodeFound))
+                return
+            }
+            guard let stat = node else {
                 logger.warning("this member's node was deleted or taken while its session lives; joining again")
                 await member.send(.follower(.memberNodeDeleted))
+                return
             }
+            await member.memberNodeSeen(version: stat.version)
         }
+    }
+
+    func memberNodeSeen(version: Int32) {
+        memberNodeVersion = max(memberNodeVersion, version)
+        follow(.memberNodeFound)
     }
 
     func checkLock() {

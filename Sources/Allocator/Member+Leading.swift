@@ -63,8 +63,17 @@ extension Member {
 
     func readGroup() {
         let path = paths.group
+        let logger = self.logger
+        let setup = client.map { GroupSetup(client: $0, configuration: configuration, paths: paths, logger: logger) }
         read(label: "group", forLeader: true) { client in
             let (node, watch) = try await client.retrying { try await client.getDataWatching(path) }
+            if node.data.isEmpty, let setup {
+                // The group node made anew (the group's nodes deleted behind the members'
+                // back): the leader pins the settings again, as the group's first member did,
+                // and plans; the summary it writes tells deleted members to join again.
+                logger.notice("the group's settings are gone; pinning them again")
+                return ([.leader(.groupRead(try await setup.pinSettings()))], watch, .leader(.groupChanged))
+            }
             let settings = try? GroupSettings(data: node.data, path: path)
             return ([.leader(.groupRead(settings?.strategy))], watch, .leader(.groupChanged))
         }
@@ -199,10 +208,14 @@ extension Member {
     /// A read of the leader failed other than by the connection (a node of the group deleted
     /// behind its back): it reads everything again a second later.
     func leaderReadFailed() {
-        guard leader.isLeading, !leaderRetryPending else { return }
+        guard leader.isLeading, !leaderRetryPending, let client else { return }
         leaderRetryPending = true
+        // A read fails for good when the group's nodes are gone (deleted behind the members'
+        // back): the leader makes them again, as a member does before it joins, then reads.
+        let setup = GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
         spawn { member in
             guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+            _ = try? await setup.prepare(seeding: false)
             await member.retryLeaderReads()
         }
     }

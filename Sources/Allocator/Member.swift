@@ -49,6 +49,8 @@ public actor Member {
     var requests = RequestOrder()
     var allocatorRetry = Duration.zero
     var joinRetry = Duration.zero
+    /// Whether the member node was made in this session (a join after that is a re-join).
+    var joinedInSession = false
     var leaderRetryPending = false
     /// Changes held back for the quiet time of `--rebalance-delay` (spec §12), on the leader.
     var debounce: (first: ContinuousClock.Instant, timer: Task<Void, Never>, events: [LeaderMachine.Event])?
@@ -158,6 +160,7 @@ public actor Member {
         self.inputs = inputs
         requests = RequestOrder()
         contender = nil
+        joinedInSession = false
         leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy)
         sessionTasks.append(Task { [weak self] in
             for await state in client.sessionStates() { await self?.sessionChanged(to: state) }
@@ -286,6 +289,7 @@ public actor Member {
             case .readSummary: readSummary()
             case .publish(let publication): publish(publication)
             case .acknowledge(let record): acknowledge(record)
+            case .checkMemberNode: checkMemberNode()
             case .wake(let at): wake(at: at)
             case .leave:
                 logger.info("leaving the group")

@@ -14,8 +14,9 @@ import Allocation
 /// grant is delivered (file written, streams sent) it acknowledges that grant's epoch in its
 /// member node (I4), so the leader may give what the grant no longer holds to others. Losing
 /// the connection publishes `suspended`, and `lost` when the lease runs out; a session's end
-/// drops its grant. A member node deleted behind its back is created again at once: the
-/// session, and so the grant and its lease, lives on. `stop` publishes `stopped` and leaves
+/// drops its grant. A member node deleted behind its back (seen when a summary leaves it out,
+/// or an acknowledgement finds it gone) is created again at once: the session, and so the
+/// grant and its lease, lives on. `stop` publishes `stopped` and leaves
 /// once that is delivered.
 public struct FollowerMachine: Sendable {
     /// What the machine asks its driver to do.
@@ -32,6 +33,9 @@ public struct FollowerMachine: Sendable {
         /// Write the member node's record (an acknowledgement); report `.acknowledged`, or
         /// `.memberNodeDeleted` if the node is gone.
         case acknowledge(MemberRecord)
+        /// Look whether the member node exists and is this session's; report
+        /// `.memberNodeFound`, or `.memberNodeDeleted` if not (nothing if the look failed).
+        case checkMemberNode
         /// Report `.tick` at this instant (or later).
         case wake(at: ContinuousClock.Instant)
         /// Close the session (which removes the member's nodes at once).
@@ -57,6 +61,8 @@ public struct FollowerMachine: Sendable {
         case summaryChanged
         /// The member node is gone while the session lives.
         case memberNodeDeleted
+        /// The member node is there, this session's.
+        case memberNodeFound
         case acknowledged(epoch: Int64)
         /// The acknowledgement could not be written (for a reason other than the node being
         /// gone): it is written again.
@@ -86,6 +92,13 @@ public struct FollowerMachine: Sendable {
     private var grant: Grant?
     /// Whether a grant was read in this session (before that, the member is `joining`).
     private var granted = false
+    /// Whether the member node is made in this session (and not known to be deleted since).
+    private var joined = false
+    /// A `.join` is under way (one at a time: the driver retries it until it succeeds or the
+    /// session ends).
+    private var joinInFlight = false
+    /// A `.checkMemberNode` is under way (one at a time).
+    private var checkInFlight = false
     /// The summary that goes with the latest grant read: the one the publications show.
     public private(set) var summary: GroupSummary?
     /// A summary read whose grant is being read: published once the grant is in.
@@ -136,7 +149,10 @@ public struct FollowerMachine: Sendable {
             acknowledged = 0
             pendingAcknowledgement = nil
             acknowledgementInFlight = nil
-            if !stopping { actions.append(.join(record)) }
+            joined = false
+            joinInFlight = false
+            checkInFlight = false
+            if !stopping { actions += join() }
         case .reconnected:
             guard session != nil else { break }
             connection = .connected
@@ -147,12 +163,17 @@ public struct FollowerMachine: Sendable {
         case .sessionEnded:
             session = nil
             connection = .none
+            joined = false
+            joinInFlight = false
+            checkInFlight = false
             grant = nil
             pendingAcknowledgement = nil
             acknowledgementInFlight = nil
         case .heard(let instant):
             lastHeard = max(lastHeard ?? instant, instant)
         case .joined:
+            joined = true
+            joinInFlight = false
             if !stopping { actions += [.readSummary] }
         case .grantRead(let read):
             guard session != nil else { break }
@@ -169,6 +190,14 @@ public struct FollowerMachine: Sendable {
                 pendingSummary = nil
             }
         case .summaryRead(let read):
+            // The leader lists every member node it sees: a summary without this member's (once
+            // it is made), or none at all (the group's nodes deleted by hand), says the node may
+            // be gone; the member looks. Watching its own node instead would wake it on each of
+            // its own acknowledgements.
+            if joined, !checkInFlight, session != nil, !stopping, !(read?.members.contains(member) ?? false) {
+                checkInFlight = true
+                actions.append(.checkMemberNode)
+            }
             guard let read, session != nil, read.epoch >= max(summary?.epoch ?? 0, pendingSummary?.epoch ?? 0) else { break }
             let named = read.grants[member]
             if named != nil, named != grant?.epoch || grant == nil || grantCheckDue {
@@ -182,13 +211,17 @@ public struct FollowerMachine: Sendable {
             }
         case .summaryChanged:
             if session != nil, !stopping { actions.append(.readSummary) }
+        case .memberNodeFound:
+            checkInFlight = false
         case .memberNodeDeleted:
+            joined = false
+            checkInFlight = false
             // An acknowledgement that did not reach the node is written again after the join.
             if let epoch = acknowledgementInFlight, pendingAcknowledgement == nil {
                 pendingAcknowledgement = (epoch, 0)
             }
             acknowledgementInFlight = nil
-            if session != nil, !stopping { actions.append(.join(record)) }
+            if session != nil, !stopping { actions += join() }
         case .acknowledged(let epoch):
             acknowledgementInFlight = nil
             acknowledged = max(acknowledged, epoch)
@@ -216,6 +249,13 @@ public struct FollowerMachine: Sendable {
         }
         if let wake = nextWake(now: now) { actions.append(.wake(at: wake)) }
         return actions
+    }
+
+    /// Joins unless a join is under way already.
+    private mutating func join() -> [Action] {
+        guard !joinInFlight else { return [] }
+        joinInFlight = true
+        return [.join(record)]
     }
 
     // MARK: Publishing

@@ -8,7 +8,9 @@ import FoundationEssentials
 /// its current session, so a grant written for an earlier process (or an earlier session of
 /// this one) is never published, however late a ZooKeeper server shows it.
 public struct Grant: Sendable, Equatable {
-    /// The epoch of the write that last changed this grant; what the member acknowledges.
+    /// The epoch of the write that last changed this grant's `partitions` (or gave it
+    /// `releasing`); what the member acknowledges. A write that only ends a release
+    /// (`releasing` emptied once acknowledged) keeps it: the member publishes nothing new.
     public var epoch: Int64
     /// The grantee's session (the `ephemeralOwner` of its member node when granted).
     public var session: Int64

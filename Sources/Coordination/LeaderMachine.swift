@@ -149,7 +149,7 @@ public struct LeaderMachine: Sendable {
             roundDue = true
         default:
             guard phase != .following else { return [] }
-            if !event.isAcknowledgement(awaited: awaited) { changedSincePlan = true }
+            if !isOnlyAcknowledgement(event) { changedSincePlan = true }
             actions = take(event)
         }
         if case .reading(let reads) = phase {
@@ -297,6 +297,23 @@ public struct LeaderMachine: Sendable {
 }
 
 extension LeaderMachine {
+    /// Whether `event` is only news of a member's acknowledgement (its node's watch firing, or
+    /// the node read again with the same session and weight), or a write's outcome; anything
+    /// else is a change to plan for at once.
+    fileprivate func isOnlyAcknowledgement(_ event: Event) -> Bool {
+        switch event {
+        case .memberChanged, .written: true
+        case .memberRead(let name, let node):
+            if let node, let known = members[name], known.session == node.session,
+               known.record?.weight == node.record?.weight {
+                true
+            } else {
+                false
+            }
+        default: false
+        }
+    }
+
     /// Whether `member`'s node, as last read, acknowledges `epoch` (a node gone or of another
     /// session counts as news for the planner, not as a member still to come).
     fileprivate func hasAcknowledged(_ member: String, _ epoch: Int64) -> Bool {
@@ -387,17 +404,6 @@ extension LeaderMachine.Action {
 }
 
 extension LeaderMachine.Event {
-    /// Whether this is only news of an awaited member's node (its acknowledgement, or its watch
-    /// firing for one), or a write's outcome; anything else is a change to plan for at once.
-    fileprivate func isAcknowledgement(awaited: [String: Int64]) -> Bool {
-        switch self {
-        case .memberChanged(let name): awaited[name] != nil
-        case .memberRead(let name, let node): awaited[name] != nil && node != nil
-        case .written: true
-        default: false
-        }
-    }
-
     fileprivate var isReadResult: Bool {
         switch self {
         case .groupRead, .partitionsRead, .membersListed, .contendersListed, .grantsRead, .memberRead: true

@@ -103,14 +103,17 @@ public enum RebalancePlanner {
             grants[member] = nil
             deleted.insert(member)
         }
-        // Releases that are acknowledged end.
+        // Releases that are acknowledged end. The grant keeps its epoch if nothing else
+        // changes in it: what its member publishes is the same, so it need not read it again
+        // nor acknowledge it (the summary's `grants` does not name it as changed).
+        var releasesEnded = Set<String>()
         for (member, grant) in grants where grant.hasUnacknowledgedHoldings {
             guard let node = input.members[member], node.session == grant.session,
                   let record = node.record, record.ackedEpoch >= grant.epoch
             else { continue }
             grants[member]!.releasing = []
             grants[member]!.unknownHoldings = false
-            written.insert(member)
+            releasesEnded.insert(member)
         }
         let eligible = input.members.values.filter { node in
             node.record != nil && (grants[node.name].map { $0.session == node.session } ?? true)
@@ -153,9 +156,9 @@ public enum RebalancePlanner {
         }
 
         var writes: [GrantWrite] = []
-        for member in written.union(deleted).sorted(by: utf8Precedes) {
-            if var grant = grants[member], written.contains(member) {
-                grant.epoch = epoch
+        for member in written.union(releasesEnded).union(deleted).sorted(by: utf8Precedes) {
+            if var grant = grants[member], written.contains(member) || releasesEnded.contains(member) {
+                if written.contains(member) { grant.epoch = epoch }
                 grants[member] = grant
                 writes.append(input.grants[member] == nil ? .create(member: member, grant) : .set(member: member, grant))
             } else if deleted.contains(member) {

@@ -8,7 +8,8 @@ import ZooKeeper
 ///   two processes own the same partitions). A name held by another live session is waited
 ///   for, up to `conflictWait` (it may be this member's own previous incarnation, whose session
 ///   has not expired yet), then refused with `PartyError.nameTaken`.
-/// - A create whose reply was lost is recognised on retry by the node's owner session.
+/// - A create whose reply was lost is recognised on retry by the node's owner session; a node this
+///   session owns already is kept as it is (its data is never set back).
 /// - `leave` deletes the node only if this session owns it.
 ///
 /// A `Party` belongs to one session (one `ZooKeeperClient`); after an expiry, make a new one.
@@ -64,8 +65,9 @@ public struct Party: Sendable {
                 return try await createOrFindHolder(data: data)
             }
             if stat.ephemeralOwner == client.status.session?.id {
-                // Ours: an earlier create whose reply was lost. Bring the data up to date.
-                try await client.setData(memberPath, data)
+                // Ours: an earlier create whose reply was lost, or an earlier join of this
+                // session. Its data stays: it is this session's own, and as new as anything the
+                // session wrote into it since (overwriting it could set it back).
                 return nil
             }
             return stat.ephemeralOwner

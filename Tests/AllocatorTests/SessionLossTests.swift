@@ -69,7 +69,7 @@ import ZooKeeper
         let held = Set(partitions(of: try #require(b.latest)))
         let d = try RunningMember(server, group: group, name: "d", sessionTimeout: timeout)
         defer { Task { await d.stop() } }
-        try await waitForAgreement([a, c, d], partitionCount: 12, timeout: .seconds(20))
+        try await waitForAgreement([a, c, d], partitionCount: 12, timeout: .seconds(60))
 
         let lease = try #require(b.history.value.compactMap(\.validUntil).max())
         var takenOver = Set<Partition>()

@@ -23,7 +23,7 @@ extension FaultSuite {
 
             for cycle in 0..<30 {
                 let joiner = try cluster.start("e", watch: false)
-                let joined = await eventually(timeout: .seconds(20)) { joiner.log.contains("joined") }
+                let joined = await eventually(timeout: .seconds(60)) { joiner.log.contains("joined") }
                 try #require(joined, "cycle \(cycle): e did not join; log:\n\(joiner.log)")
                 // 0 to 29 ms after the join: into the reads, the strategy's run, the handovers.
                 try await Task.sleep(for: .milliseconds(cycle))

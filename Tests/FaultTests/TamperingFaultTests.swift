@@ -50,10 +50,12 @@ extension FaultSuite {
             defer { Task { await zk.close() } }
             try await deleteRecursively("/kiel/groups/\(cluster.group)", zk)
             // Recovered: the leader writes the group's grants again, at a newer epoch.
-            #expect(await eventually(timeout: .seconds(30)) {
+            let recovered = await eventually(timeout: .seconds(30)) {
                 (try? await zk.exists("/kiel/groups/\(cluster.group)/assignments")) != nil
                     && ["a", "b", "c"].allSatisfy { (cluster[$0].fileDocument?.generation ?? 0) > before }
-            })
+            }
+            let logs = ["a", "b", "c"].map { "\n--- \($0):\n\(cluster[$0].log.suffix(2500))" }.joined()
+            #expect(recovered, "not recovered: \(logs)")
             let settled = try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(30), "after the subtree was deleted")
             #expect(try await zk.getData("/kiel/groups/\(cluster.group)").data == Array(#"{"strategy":"consistent","protocol":2}"#.utf8))
             await cluster.stopAll()

@@ -106,7 +106,7 @@ extension FaultSuite {
             #expect(failures.value.isEmpty, "\(failures.value)")
             await kiel.stop()
 
-            let settled = try await cluster.waitForAgreement(partitions: expected, timeout: .seconds(20), "the final set")
+            let settled = try await cluster.waitForAgreement(partitions: expected, timeout: .seconds(60), "the final set")
             // The set as stored, read through a member, is exactly what the writes imply.
             let socket = cluster["a"].socket
             let listed = try #require(await RawSocket.command("partitions", to: socket))

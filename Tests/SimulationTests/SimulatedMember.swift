@@ -47,7 +47,7 @@ struct SimulatedMember {
         case watchPredecessor
         case createMember(MemberRecord)
         case checkMemberOwner(MemberRecord)
-        case watchOwnMember
+        case checkOwnMember
         case readGrant, readSummary, existsSummary
         case acknowledge(Int64)
         case leaderGroup, leaderPartitions, leaderMembers, leaderMember(String), leaderContenders
@@ -58,7 +58,7 @@ struct SimulatedMember {
 
     private enum Interest: Hashable {
         case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String)
-        case predecessor, ownMember, summary
+        case predecessor, summary
     }
 
     /// A `readGrants` under way: the summary node, the list, and the grant nodes still to come.
@@ -152,7 +152,7 @@ struct SimulatedMember {
             // Read everything again, as after a failed write.
             if leader.isLeading { lead(.writeFailed(fenced: false), &world) }
         case .lockCheck, .watchPredecessor: checkLock(&world)
-        case .watchOwnMember: send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
+        case .checkOwnMember: follow(.memberNodeFound, &world)  // the next summary that leaves it out asks again
         case .ping, .close: break
         }
     }
@@ -173,7 +173,6 @@ struct SimulatedMember {
         case .createMember(let record):
             switch result {
             case .success:
-                send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
                 follow(.joined, &world)
             case .failure(.nodeExists):
                 send(.getData(layout.member(name), watch: false), .checkMemberOwner(record), &world)
@@ -182,14 +181,17 @@ struct SimulatedMember {
             }
         case .checkMemberOwner(let record):
             if case .success(.data(_, let stat)) = result, stat.ephemeralOwner == session {
-                send(.setData(layout.member(name), record.encoded, version: -1), .acknowledge(record.ackedEpoch), &world)
-                send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
+                // Ours (an earlier join of this session): its data stays, as the daemon's Party.
                 follow(.joined, &world)
             } else {
                 retryJoinAt = (world.zk.now + 100, record)  // held by another session: wait
             }
-        case .watchOwnMember:
-            if case .success(.exists(nil)) = result { follow(.memberNodeDeleted, &world) } else { want(.ownMember, on: layout.member(name)) }
+        case .checkOwnMember:
+            switch result {
+            case .success(.exists(let stat?)) where stat.ephemeralOwner == session: follow(.memberNodeFound, &world)
+            case .success: follow(.memberNodeDeleted, &world)
+            default: follow(.memberNodeFound, &world)  // the look failed: proves nothing
+            }
         case .lockCheck:
             guard case .success(.children(let names, _)) = result else { return }
             guard let contender, names.contains(contender) else {
@@ -329,12 +331,6 @@ struct SimulatedMember {
         case .leaderContenders: lead(.contendersChanged, &world)
         case .leaderMember(let member): lead(.memberChanged(member), &world)
         case .predecessor: checkLock(&world)
-        case .ownMember:
-            if event.kind == .nodeDeleted {
-                follow(.memberNodeDeleted, &world)
-            } else {
-                send(.exists(layout.member(name), watch: true), .watchOwnMember, &world)
-            }
         case .summary: follow(.summaryChanged, &world)
         }
     }
@@ -355,6 +351,7 @@ struct SimulatedMember {
             case .publish(let publication): outbox.append(publication)
             case .acknowledge(let record):
                 send(.setData(layout.member(name), record.encoded, version: -1), .acknowledge(record.ackedEpoch), &world)
+            case .checkMemberNode: send(.exists(layout.member(name), watch: false), .checkOwnMember, &world)
             case .wake(let at): wake = world.milliseconds(at)
             case .leave:
                 world.log("\(label) leaves")
