@@ -302,10 +302,14 @@ public struct FollowerMachine: Sendable {
     /// A grant not yet acknowledged is acknowledged once the latest publication, which holds
     /// nothing outside it, is delivered (and every one before it).
     private mutating func awaitDeliveryOfGrant() {
-        guard let grant, let published, grant.epoch > acknowledged, grant.epoch != acknowledgementInFlight,
-              grant.epoch != pendingAcknowledgement?.epoch, published.partitions.isSubset(of: grant.partitions)
+        // A grant the summary names whose node is gone (deleted by hand once more): the member
+        // publishes nothing, which is inside any grant, so it may acknowledge that epoch; the
+        // leader waits for it otherwise.
+        let epoch = grant?.epoch ?? (pendingSummary == nil ? summary?.grants[member] : nil)
+        guard let epoch, let published, epoch > acknowledged, epoch != acknowledgementInFlight,
+              epoch != pendingAcknowledgement?.epoch, published.partitions.isSubset(of: grant?.partitions ?? [])
         else { return }
-        pendingAcknowledgement = (grant.epoch, publishedCount)
+        pendingAcknowledgement = (epoch, publishedCount)
     }
 
     /// Acknowledges the latest grant once the publication that shows it is delivered (I2, I4).
