@@ -1,4 +1,5 @@
 import Allocation
+import ExecAllocation
 import Coordination
 import Foundation
 import Logging
@@ -23,6 +24,9 @@ extension Member {
             case .readGrants: readGrants()
             case .write(let write): self.write(write)
             case .runAllocator(let strategy, let members, let partitions): runAllocator(strategy, members, partitions)
+            case .reportIgnoredWeights(let strategy, let members):
+                logger.warning(
+                    "the group's strategy \(strategy) ignores weights; these members have a weight other than 1: \(members.joined(separator: ", ")) (consistent and sticky honour weights)")
             case .stepDown:
                 logger.warning("no longer leading: the leader lock's node is gone")
                 contender = nil

@@ -34,6 +34,10 @@ public struct LeaderMachine: Sendable {
         case runAllocator(Strategy, members: [String], partitions: [Partition])
         /// This member no longer leads (the fence failed): contend again.
         case stepDown
+        /// Log that the group's strategy ignores weights although these members have a weight
+        /// other than 1 (`round-robin`, `range`); asked once for each strategy and set of
+        /// such members.
+        case reportIgnoredWeights(Strategy, members: [String])
     }
 
     /// What happened.
@@ -96,6 +100,8 @@ public struct LeaderMachine: Sendable {
     private var allocated: (members: [String], partitions: [Partition], allocation: Allocation)?
     /// The digest of the last target, computed once per target.
     private var lastDigest: (allocation: Allocation, digest: String)?
+    /// The last `reportIgnoredWeights` asked for.
+    private var ignoredWeights: (strategy: Strategy, members: [String])?
 
     public init(member: String, configuredStrategy: Strategy?) {
         self.member = member
@@ -229,10 +235,16 @@ public struct LeaderMachine: Sendable {
         let names = memberNames.sorted(by: utf8Precedes)
         guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
 
+        var actions: [Action] = []
         let allocation: Allocation
-        if strategy.isPure {
-            allocation = strategy.allocate(members: names, partitions: partitions)
-        } else {
+        switch strategy.computation {
+        case .pure(let pure):
+            let weights = MemberWeights(names.compactMap { name in members[name]?.record.map { (name, $0.weight) } })
+            if !pure.honoursWeights { actions += reportIgnoredWeights(strategy, weights: weights, names: names) }
+            allocation = pure.allocate(
+                members: names, partitions: partitions, weights: weights,
+                current: pure.usesCurrentHoldings ? currentHoldings() : CurrentHoldings())
+        case .program:
             guard strategy == configuredStrategy else { return [] }  // never run a program ZooKeeper names
             if let allocated, allocated.members == names, allocated.partitions == partitions {
                 allocation = allocated.allocation
@@ -254,12 +266,35 @@ public struct LeaderMachine: Sendable {
             awaited: rebalance.awaited, partitionSet: partitionSet)
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
-        guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return watchAwaited() }
+        guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return actions + watchAwaited() }
         let write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
             grants: rebalance.writes.map { ($0, nodes.grants[$0.member]?.version) })
         writeInFlight = write
-        return [.write(write)]
+        return actions + [.write(write)]
+    }
+
+    /// What each member may hold now, by its grant node: its `partitions` and its `releasing`.
+    /// Both count as held for `sticky`: a partition being released is still where it was
+    /// until its member acknowledges, so the target stays the same through a plan's revoke
+    /// and grant steps, and a change during a plan may give it back to its holder at no cost.
+    /// A grant of an earlier session of the member counts as the member's (the planner frees
+    /// it by I3 before anything moves).
+    private func currentHoldings() -> CurrentHoldings {
+        CurrentHoldings(nodes.grants.compactMap { name, node in node.grant.map { (name, Array($0.held)) } })
+    }
+
+    /// `reportIgnoredWeights` if some of `names` have a weight other than 1 and that was not
+    /// reported last.
+    private mutating func reportIgnoredWeights(_ strategy: Strategy, weights: MemberWeights, names: [String]) -> [Action] {
+        let weighted = names.filter { weights[$0] != 1 }
+        guard !weighted.isEmpty else {
+            ignoredWeights = nil
+            return []
+        }
+        if let ignoredWeights, ignoredWeights.strategy == strategy, ignoredWeights.members == weighted { return [] }
+        ignoredWeights = (strategy, weighted)
+        return [.reportIgnoredWeights(strategy, members: weighted)]
     }
 }
 

@@ -24,7 +24,7 @@ import TestSupport
             let members = inputs.members(inputs.int(in: 0...14))
             let partitions = inputs.partitions(inputs.int(in: 0...60), topics: inputs.int(in: 1...3))
             requests.append(ExecRequest(members: inputs.shuffled(members), partitions: inputs.shuffled(partitions)).json)
-            expected.append(Strategy.consistent.allocate(members: members, partitions: partitions).json)
+            expected.append(PureStrategy.consistent.allocate(members: members, partitions: partitions).json)
         }
         let answers = try runPython(driver, input: requests.joined(separator: "\n") + "\n")
         #expect(answers.count == expected.count)

@@ -40,7 +40,7 @@ import Testing
         #expect(machine.handle(.grantsRead(GrantNodes())).isEmpty)
         let actions = machine.handle(.memberRead("a", member("a", session: 1)))
         let write = try! #require(writes(actions).first)
-        let digest = Strategy.consistent.allocate(members: ["a"], partitions: partitions).digest
+        let digest = PureStrategy.consistent.allocate(members: ["a"], partitions: partitions).digest
         #expect(write.summary == GroupSummary(
             epoch: 1, leader: "a", strategy: "consistent", members: ["a"], partitionCount: 6, digest: digest, grants: ["a": 1]))
         #expect(write.summaryVersion == nil)

@@ -389,6 +389,8 @@ struct SimulatedMember {
                 send(.multi(ops), .leaderWrite(write), &world)
             case .runAllocator:
                 lead(.allocated(nil), &world)
+            case .reportIgnoredWeights(let strategy, let members):
+                world.log("\(label): \(strategy) ignores the weights of \(members)")
             case .stepDown:
                 world.log("\(label) steps down")
                 contender = nil

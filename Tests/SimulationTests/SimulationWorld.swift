@@ -300,7 +300,7 @@ struct SimulationWorld {
     private var settledReport: String {
         let live = liveMembers
         guard !live.isEmpty else { return "" }
-        let expected = Strategy.consistent.allocate(members: live.map(\.name), partitions: partitionSet)
+        let expected = PureStrategy.consistent.allocate(members: live.map(\.name), partitions: partitionSet)
         var problems: [String] = []
         var epochs = Set<Int64>()
         for member in live {
