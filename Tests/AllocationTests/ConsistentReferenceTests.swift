@@ -33,7 +33,7 @@ import TestSupport
 }
 
 /// The text of the first ```python block after `marker`.
-private func pythonBlock(after marker: String, in document: String) -> String? {
+func pythonBlock(after marker: String, in document: String) -> String? {
     guard let markerRange = document.range(of: marker),
           let start = document.range(of: "```python\n", range: markerRange.upperBound..<document.endIndex),
           let end = document.range(of: "```", range: start.upperBound..<document.endIndex)
@@ -43,7 +43,7 @@ private func pythonBlock(after marker: String, in document: String) -> String? {
 
 /// Runs `program` with python3, `input` on its standard input (from a file, so that neither
 /// side can block the other), and returns its output lines.
-private func runPython(_ program: String, input: String) throws -> [String] {
+func runPython(_ program: String, input: String) throws -> [String] {
     let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-reference-\(UUID().uuidString)")
     try Data(input.utf8).write(to: inputFile)
     defer { try? FileManager.default.removeItem(at: inputFile) }
