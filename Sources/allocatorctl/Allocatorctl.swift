@@ -151,9 +151,12 @@ struct Plan: AsyncParsableCommand {
         }
         var holders: [Partition: String] = [:]
         var holdings: [(member: String, partitions: [Partition])] = []
-        for (member, share) in mapping {
+        // In UTF-8 order, so that the fault reported does not depend on the dictionary's order.
+        for member in mapping.keys.sorted(by: utf8Precedes) {
+            let share = mapping[member, default: [:]]
             var held: [Partition] = []
-            for (topic, ids) in share {
+            for topic in share.keys.sorted(by: utf8Precedes) {
+                let ids = share[topic, default: []]
                 for id in ids {
                     let partition: Partition
                     do {
