@@ -11,7 +11,7 @@ struct Allocatorctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The command-line client of allocatord.",
         discussion: "The daemon's socket: --socket PATH, or --group G for /run/allocatord/G.sock.",
-        subcommands: [Get.self, Watch.self, Status.self, Members.self, Add.self, Remove.self, Repair.self, Ping.self, Plan.self])
+        subcommands: [Get.self, Watch.self, Status.self, Members.self, Add.self, Remove.self, Repair.self, SetStrategy.self, Ping.self, Plan.self])
 
     /// Runs the command with the spec's exit codes: ArgumentParser's usage errors (64) become 2.
     static func main() async {

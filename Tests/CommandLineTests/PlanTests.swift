@@ -122,6 +122,8 @@ import TestSupport
         (["plan", "--strategy", "range", "--members", "a", "--partitions-file", "/nonexistent"], 2, "cannot read"),
         (["plan", "--strategy", "exec:/nonexistent/allocate", "--members", "a", "--partitions", "t:0"], 1, "could not start"),
         (["frobnicate"], 2, "frobnicate"),
+        (["set-strategy"], 2, "Missing expected argument"),
+        (["--socket", "/nonexistent/allocatord.sock", "set-strategy", "sticky"], 3, "/nonexistent/allocatord.sock"),
     ] as [([String], Int32, String)])
     func refusesBadInputWithTheSpecsExitCodes(arguments: [String], status: Int32, message: String) async throws {
         let result = try await runProduct("allocatorctl", arguments)
