@@ -143,28 +143,31 @@ struct Plan: AsyncParsableCommand {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("--current: cannot read \(path)")
         }
-        let mapping: [String: [String: [Int]]]
+        let mapping: [(member: String, share: MappingText.Share)]
         do {
-            mapping = try JSONDecoder().decode([String: [String: [Int]]].self, from: data)
+            mapping = try MappingText.parse(Array(data))
         } catch {
-            throw ValidationError("--current: \(path) is not a mapping {\"MEMBER\": {\"TOPIC\": [ID, ...]}}")
+            throw ValidationError("--current: \(path) is \(error)")
         }
-        var holders: [Partition: String] = [:]
+        var seen = Set<Partition>()
         var holdings: [(member: String, partitions: [Partition])] = []
-        // In UTF-8 order, so that the fault reported does not depend on the dictionary's order.
-        for member in mapping.keys.sorted(by: utf8Precedes) {
-            let share = mapping[member, default: [:]]
+        // In UTF-8 order, so that the fault reported does not depend on the file's order.
+        for (member, share) in mapping.sorted(by: { utf8Precedes($0.member, $1.member) }) {
             var held: [Partition] = []
-            for topic in share.keys.sorted(by: utf8Precedes) {
-                let ids = share[topic, default: []]
+            for (topic, ids) in share.sorted(by: { utf8Precedes($0.topic, $1.topic) }) {
                 for id in ids {
-                    let partition: Partition
-                    do {
-                        partition = try Partition(parsing: "\(topic):\(id)")
-                    } catch {
-                        throw ValidationError("--current: \(error)")
+                    let partition = Partition(topic: topic, id: id)
+                    if held.isEmpty || held.last!.topic != topic || id < 0 {
+                        // Checked once a topic (and for a negative id): the spec's rules.
+                        do {
+                            _ = try Partition(parsing: partition.description)
+                        } catch {
+                            throw ValidationError("--current: \(error)")
+                        }
                     }
-                    if let other = holders.updateValue(member, forKey: partition) {
+                    guard seen.insert(partition).inserted else {
+                        let other = held.contains(partition) ? member
+                            : holdings.first { $0.partitions.contains(partition) }?.member ?? member
                         let who = other.utf8.elementsEqual(member.utf8) ? "twice by \"\(member)\"" : "by both \"\(other)\" and \"\(member)\""
                         throw ValidationError("--current: \(partition) is held \(who)")
                     }
