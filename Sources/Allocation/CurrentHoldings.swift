@@ -35,13 +35,31 @@ public struct CurrentHoldings: Sendable, Equatable {
     /// For each of `partitions` (sorted, unique), the index in `members` (sorted, unique) of
     /// the member holding it now, or -1 if no member of `members` does.
     func holders(members: [String], partitions: [Partition]) -> [Int] {
-        var holderOf: [Partition: Int] = [:]
-        holderOf.reserveCapacity(partitions.count)
-        for (member, held) in holdings {
-            guard let index = nameIndex(member, in: members) else { continue }
-            for partition in held where holderOf[partition] == nil { holderOf[partition] = index }
+        // Partition → index by topic bytes, then id: a member's holdings come topic by topic,
+        // so a topic is looked up once a run and each partition costs an integer lookup.
+        var indices: [[UInt8]: [Int: Int]] = [:]
+        var run: (topic: String, ids: [Int: Int])?
+        for (index, partition) in partitions.enumerated() {
+            if run.map({ !utf8Equal($0.topic, partition.topic) }) ?? true {
+                if let run { indices[Array(run.topic.utf8)] = run.ids }
+                run = (partition.topic, indices[Array(partition.topic.utf8)] ?? [:])
+            }
+            run!.ids[partition.id] = index
         }
-        return partitions.map { holderOf[$0] ?? -1 }
+        if let run { indices[Array(run.topic.utf8)] = run.ids }
+
+        var holders = Array(repeating: -1, count: partitions.count)
+        for (member, held) in holdings {
+            guard let memberIndex = nameIndex(member, in: members) else { continue }
+            var topic: (name: String, ids: [Int: Int]?)?
+            for partition in held {
+                if topic.map({ !utf8Equal($0.name, partition.topic) }) ?? true {
+                    topic = (partition.topic, indices[Array(partition.topic.utf8)])
+                }
+                if let index = topic!.ids?[partition.id], holders[index] < 0 { holders[index] = memberIndex }
+            }
+        }
+        return holders
     }
 
     public static func == (a: CurrentHoldings, b: CurrentHoldings) -> Bool {

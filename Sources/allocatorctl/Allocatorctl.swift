@@ -149,12 +149,15 @@ struct Plan: AsyncParsableCommand {
         } catch {
             throw ValidationError("--current: \(path) is \(error)")
         }
-        var seen = Set<Partition>()
+        var seen: [[UInt8]: Set<Int>] = [:]  // topic bytes → ids held (Partition hashing cost 10 ms here)
         var holdings: [(member: String, partitions: [Partition])] = []
         // In UTF-8 order, so that the fault reported does not depend on the file's order.
         for (member, share) in mapping.sorted(by: { utf8Precedes($0.member, $1.member) }) {
             var held: [Partition] = []
             for (topic, ids) in share.sorted(by: { utf8Precedes($0.topic, $1.topic) }) {
+                let topicKey = Array(topic.utf8)
+                var seenInTopic = seen.removeValue(forKey: topicKey) ?? []  // out of the dictionary: no copy on insert
+                defer { seen[topicKey] = seenInTopic }
                 for id in ids {
                     let partition = Partition(topic: topic, id: id)
                     if held.isEmpty || held.last!.topic != topic || id < 0 {
@@ -165,7 +168,7 @@ struct Plan: AsyncParsableCommand {
                             throw ValidationError("--current: \(error)")
                         }
                     }
-                    guard seen.insert(partition).inserted else {
+                    guard seenInTopic.insert(id).inserted else {
                         let other = held.contains(partition) ? member
                             : holdings.first { $0.partitions.contains(partition) }?.member ?? member
                         let who = other.utf8.elementsEqual(member.utf8) ? "twice by \"\(member)\"" : "by both \"\(other)\" and \"\(member)\""
