@@ -239,7 +239,7 @@ def issue13(ctl, folder, samples, chain, runs, results):
                        leave_ratio=statistics.mean(lr), unweighted_join_ratio=unweighted[0],
                        unweighted_leave_ratio=unweighted[1])
             results["issue13_weighted"].append(row)
-            print("| %s | %d | %.3f | %.2f | %.2f | %.2f / %.2f |" % (
+            print("| %s | %d | %.4f | %.2f | %.2f | %.2f / %.2f |" % (
                 strategy, n, row["worst_quota_error"], row["join_ratio"], row["leave_ratio"],
                 unweighted[0], unweighted[1]), flush=True)
     print()
