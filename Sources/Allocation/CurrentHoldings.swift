@@ -5,7 +5,7 @@
 /// Members or partitions that are no longer in the group are allowed (that is what a leave or
 /// a removed partition looks like) and ignored by the strategy. A partition listed for two
 /// members counts as held by the one whose name comes first in UTF-8 order.
-public struct CurrentHoldings: Sendable, Equatable {
+public struct CurrentHoldings: Sendable {
     /// Member → partitions, members in UTF-8 order, each once.
     let holdings: [(member: String, partitions: [Partition])]
 
@@ -28,9 +28,6 @@ public struct CurrentHoldings: Sendable, Equatable {
             (member, share.flatMap { topic, ids in ids.map { Partition(topic: topic, id: $0) } })
         })
     }
-
-    /// Whether nobody holds anything.
-    public var isEmpty: Bool { holdings.allSatisfy(\.partitions.isEmpty) }
 
     /// For each of `partitions` (sorted, unique), the index in `members` (sorted, unique) of
     /// the member holding it now, or -1 if no member of `members` does.
@@ -60,10 +57,5 @@ public struct CurrentHoldings: Sendable, Equatable {
             }
         }
         return holders
-    }
-
-    public static func == (a: CurrentHoldings, b: CurrentHoldings) -> Bool {
-        a.holdings.count == b.holdings.count
-            && zip(a.holdings, b.holdings).allSatisfy { utf8Equal($0.member, $1.member) && Set($0.partitions) == Set($1.partitions) }
     }
 }
