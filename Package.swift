@@ -7,6 +7,7 @@ import PackageDescription
 //   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock
 //   SocketServer           Surfaces: a protocol-agnostic line server on a Unix socket (SwiftNIO)
 //   Allocation             pure, deterministic allocation strategies (no I/O)
+//   ExecAllocation         exec: allocators and hooks as child programs (no ZooKeeper: allocatorctl links it)
 //   Coordination           protocol 2's pure state machines: the leader's planning, the follower's life
 //   Allocator              the member's state machine (spec §7), joining the layers above
 //   allocatord             the daemon executable
@@ -38,6 +39,12 @@ let package = Package(
             name: "Configuration",
             dependencies: ["Allocator", "Allocation", "ZooKeeper", "Yams", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Allocation"),
+        .target(
+            name: "ExecAllocation",
+            dependencies: [
+                "Allocation", .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .target(name: "Coordination", dependencies: ["Allocation"]),
         .target(
             name: "SocketServer",
@@ -49,20 +56,20 @@ let package = Package(
         .target(
             name: "Allocator",
             dependencies: [
-                "ZooKeeper", "Recipes", "Allocation", "Coordination", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                "ZooKeeper", "Recipes", "Allocation", "ExecAllocation", "Coordination",
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "Daemon",
             dependencies: [
-                "Allocator", "Allocation", "Recipes", "ZooKeeper", "Configuration", "SocketServer", "SystemdNotifier",
+                "Allocator", "Allocation", "ExecAllocation", "Recipes", "ZooKeeper", "Configuration", "SocketServer",
+                "SystemdNotifier",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(name: "allocatord", dependencies: ["Daemon"]),
         .executableTarget(
             name: "allocatorctl",
-            dependencies: ["Allocation", "Allocator", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Allocation", "ExecAllocation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "TestSupport",
             dependencies: [
@@ -73,7 +80,7 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
-        .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "Coordination", "TestSupport"]),
+        .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "Coordination", "ExecAllocation", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Allocator", "Recipes", "TestSupport"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Allocator", "Allocation", "TestSupport"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "TestSupport"]),

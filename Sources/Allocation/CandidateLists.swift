@@ -1,6 +1,6 @@
 import Dispatch
 
-/// For each partition of the `consistent` strategy, its best few members, best first (highest
+/// For each partition the greedy of `consistent` and `sticky` places, its best few members, best first (highest
 /// score, then lowest member index), with their scores, in flat arrays.
 struct CandidateLists {
     /// How many best members each partition keeps before it needs a new scan. Most

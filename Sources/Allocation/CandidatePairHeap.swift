@@ -1,4 +1,4 @@
-/// A binary max-heap of (partition, member) pairs of the `consistent` strategy, the best pair
+/// A binary max-heap of (partition, member) pairs of the greedy of `consistent` and `sticky`, the best pair
 /// on top: higher score first, then lower partition index, then lower member index, the
 /// total order of docs/strategies.md.
 struct CandidatePairHeap {

@@ -1,4 +1,4 @@
-/// The pairs the `consistent` strategy's greedy still has to look at, best first: each free
+/// The pairs the greedy of `consistent` and `sticky` still has to look at, best first: each free
 /// partition's best remaining candidate.
 ///
 /// Almost every partition is taken by its first candidate, so the first pairs are sorted once

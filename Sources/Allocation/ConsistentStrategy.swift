@@ -1,65 +1,26 @@
-/// `consistent` (spec §6): rendezvous (highest-random-weight) hashing with exact capacities.
+/// `consistent` (spec §6, §14): rendezvous (highest-random-weight) hashing with exact
+/// capacities, members weighted.
 ///
 /// Every (partition, member) pair has a score, `wymix(fnv1a64(member) ^ fnv1a64(partition))`
-/// (see `score`). Going through all pairs from the best (highest score; ties: lower partition
-/// index, then lower member index), a pair is taken when its partition is still free and its
-/// member is not full. With P partitions and N members, a member is full at ⌊P/N⌋+1
-/// partitions, or at ⌊P/N⌋ once P mod N members have reached ⌊P/N⌋+1. So every member ends
-/// with ⌊P/N⌋ or ⌈P/N⌉, and a partition moves only when a change of members or capacities
-/// takes its member away. docs/strategies.md has the whole definition and a reference
-/// implementation in Python.
-///
-/// Instead of sorting all P·N pairs, each partition keeps a short list of its best members
-/// (`CandidateLists`, scored on all cores for large inputs) and a queue holds each free
-/// partition's best remaining pair (`CandidatePairQueue`); a pair whose member is full is
-/// replaced by the partition's next listed candidate, and an exhausted list is refilled from a
-/// scan of the members not yet full (fullness only grows, so the order is the same). Cost: P·N
-/// scores plus O(P log P) sorting and heap work.
+/// (see `score`); a member of weight w scores as the best of w copies (`RendezvousMembers`).
+/// Going through all pairs from the best (highest score; ties: lower partition index, then
+/// lower member index), a pair is taken when its partition is still free and its member is not
+/// full (`CapacityGreedy`). Member j is full at ⌊P·w/W⌋ + 1 partitions, or at ⌊P·w/W⌋ once
+/// the P − Σ⌊P·w/W⌋ extra slots are taken (or at once if P·w/W is a whole number); with equal
+/// weights that is ⌊P/N⌋ + 1, or ⌊P/N⌋ once P mod N members have reached ⌊P/N⌋ + 1. So every
+/// member ends within one partition of its quota, and a partition moves only when a change of
+/// members or capacities takes its member away. docs/strategies.md has the whole definition
+/// and a reference implementation in Python.
 enum ConsistentStrategy {
-    /// The holder of each of the sorted partitions; `members` sorted, unique and not empty.
-    static func owners(members: [String], partitions: [Partition]) -> [Int] {
-        let memberCount = members.count
-        let partitionCount = partitions.count
-        let memberHashes = members.map { FNV1a64.hash($0.utf8) }
-        let partitionHashes = partitionHashes(partitions)
-        var lists = CandidateLists(partitionCount: partitionCount, memberCount: memberCount)
-        var cursors = [Int](repeating: 0, count: partitionCount)
-        var loads = [Int](repeating: 0, count: memberCount)
-
-        let (floor, extraSlots) = partitionCount.quotientAndRemainder(dividingBy: memberCount)
-        var remainingExtraSlots = extraSlots
-        // A member is full at `limit` partitions: ⌊P/N⌋+1 while extra slots remain, then ⌊P/N⌋.
-        var limit = remainingExtraSlots > 0 ? floor + 1 : floor
-
-        lists.fillAll(partitionHashes: partitionHashes, memberHashes: memberHashes)
-        var queue = CandidatePairQueue((0..<partitionCount).map { lists.pair(partition: $0, at: 0) })
-        var owners = Array(repeating: 0, count: partitionCount)
-        while let pair = queue.popBest() {
-            let member = Int(pair.member)
-            if loads[member] < limit {
-                owners[pair.partition] = member
-                loads[member] += 1
-                if loads[member] == floor + 1 {
-                    remainingExtraSlots -= 1
-                    if remainingExtraSlots == 0 { limit = floor }
-                }
-                continue
-            }
-            // The member is full: on to the partition's next candidate that is not.
-            let partition = pair.partition
-            var cursor = cursors[partition] + 1
-            while cursor < lists.count(partition) && loads[lists.member(partition, at: cursor)] >= limit {
-                cursor += 1
-            }
-            if cursor == lists.count(partition) {
-                // Every listed candidate is full; list the best of those that are not. There is
-                // one, as long as a partition is free.
-                lists.refill(partition, key: partitionHashes[partition], hashes: memberHashes) { loads[$0] < limit }
-                cursor = 0
-            }
-            cursors[partition] = cursor
-            queue.push(lists.pair(partition: partition, at: cursor))
-        }
+    /// The holder of each of the sorted partitions; `members` sorted, unique and not empty,
+    /// `weights` one per member.
+    static func owners(members: [String], weights: [Int], partitions: [Partition]) -> [Int] {
+        let quotas = WeightedQuotas(partitionCount: partitions.count, weights: weights)
+        var capacities = Capacities(sharing: quotas)
+        var owners = Array(repeating: 0, count: partitions.count)
+        CapacityGreedy.place(
+            Array(partitions.indices), partitionHashes: partitionHashes(partitions),
+            members: RendezvousMembers(names: members, weights: weights), capacities: &capacities, owners: &owners)
         return owners
     }
 

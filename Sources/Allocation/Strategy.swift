@@ -1,17 +1,21 @@
 /// How a group's partitions are divided among its members (spec §6), named as in the group's
-/// settings and on the command line: `round-robin`, `range`, `consistent`, `exec:/ABS/PATH`.
+/// settings and on the command line: `round-robin`, `range`, `consistent`, `sticky`,
+/// `exec:/ABS/PATH`.
 ///
-/// The pure strategies are functions of the members and the partitions only; each sorts the
-/// members by UTF-8 bytes and the partitions in `Partition` order and drops duplicates itself,
-/// so their order and repetition in the input do not matter. docs/strategies.md describes each
+/// All but `exec:` are computed here (`pure`, a `PureStrategy`); each sorts the members by
+/// UTF-8 bytes and the partitions in `Partition` order and drops duplicates itself, so their
+/// order and repetition in the input do not matter. docs/strategies.md describes each
 /// precisely enough to reimplement.
 public enum Strategy: Hashable, Sendable, CustomStringConvertible {
     /// kiel's `naive_allocator`: the i-th partition in string order goes to member i mod N.
     case roundRobin
     /// Kafka's RangeAssignor, per topic: contiguous runs of ids, the first members one more.
     case range
-    /// Rendezvous hashing with exact floor/ceil capacities: balanced and sticky.
+    /// Rendezvous hashing with exact weighted capacities: balanced and mostly sticky, stateless.
     case consistent
+    /// Keeps every current holding that fits the weighted quotas (spec §14): computed only by
+    /// protocol 2's leader, which knows the grants.
+    case sticky
     /// An external program computes the allocation; see `ExecRequest` and
     /// `Allocation.validated(mapping:members:partitions:)`.
     case exec(path: String)
@@ -26,9 +30,10 @@ public enum Strategy: Hashable, Sendable, CustomStringConvertible {
         case "round-robin": self = .roundRobin
         case "range": self = .range
         case "consistent": self = .consistent
+        case "sticky": self = .sticky
         default:
             guard name.hasPrefix("exec:") else {
-                throw StrategyError(input: name, reason: "not one of round-robin, range, consistent, exec:PATH")
+                throw StrategyError(input: name, reason: "not one of round-robin, range, consistent, sticky, exec:PATH")
             }
             let path = String(name.dropFirst("exec:".count))
             guard path.hasPrefix("/"), path != "/" else {
@@ -39,12 +44,24 @@ public enum Strategy: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The name `init(parsing:)` reads back: `round-robin`, `range`, `consistent`, `exec:PATH`.
+    /// The strategy of the group that computes as `pure` does.
+    public init(_ pure: PureStrategy) {
+        switch pure {
+        case .roundRobin: self = .roundRobin
+        case .range: self = .range
+        case .consistent: self = .consistent
+        case .sticky: self = .sticky
+        }
+    }
+
+    /// The name `init(parsing:)` reads back: `round-robin`, `range`, `consistent`, `sticky`,
+    /// `exec:PATH`.
     public var name: String {
         switch self {
         case .roundRobin: "round-robin"
         case .range: "range"
         case .consistent: "consistent"
+        case .sticky: "sticky"
         case .exec(let path): "exec:\(path)"
         }
     }
@@ -52,30 +69,28 @@ public enum Strategy: Hashable, Sendable, CustomStringConvertible {
     /// The same as `name`.
     public var description: String { name }
 
-    /// Whether `allocate(members:partitions:)` can compute this strategy (everything but `exec`).
-    public var isPure: Bool {
-        if case .exec = self { return false }
-        return true
+    /// What computes a strategy: this target, or a program.
+    public enum Computation: Hashable, Sendable {
+        /// Computed here, purely.
+        case pure(PureStrategy)
+        /// `exec:PATH`: a program computes it. Send it `ExecRequest(members:partitions:).json`
+        /// and check its answer with `Allocation.validated(mapping:members:partitions:)`.
+        case program(path: String)
     }
 
-    /// The allocation this strategy gives `members` and `partitions` (any order, duplicates
-    /// ignored). With no members the allocation is empty; with no partitions every member
-    /// holds nothing.
-    ///
-    /// - Precondition: `isPure`. An `exec` strategy runs a program, which this pure layer does
-    ///   not do: send it `ExecRequest(members:partitions:).json` and check its answer with
-    ///   `Allocation.validated(mapping:members:partitions:)`.
-    public func allocate(members: [String], partitions: [Partition]) -> Allocation {
-        let members = sortedUniqueNames(members)
-        guard !members.isEmpty else { return Allocation(members: [], partitions: [], owners: []) }
-        let partitions = sortedUniquePartitions(partitions)
-        let owners: [Int]
+    /// What computes this strategy.
+    public var computation: Computation {
         switch self {
-        case .roundRobin: owners = RoundRobinStrategy.owners(memberCount: members.count, partitionCount: partitions.count)
-        case .range: owners = RangeStrategy.owners(memberCount: members.count, partitions: partitions)
-        case .consistent: owners = ConsistentStrategy.owners(members: members, partitions: partitions)
-        case .exec(let path): preconditionFailure("the exec:\(path) strategy runs a program; use ExecRequest and Allocation.validated")
+        case .roundRobin: .pure(.roundRobin)
+        case .range: .pure(.range)
+        case .consistent: .pure(.consistent)
+        case .sticky: .pure(.sticky)
+        case .exec(let path): .program(path: path)
         }
-        return Allocation(members: members, partitions: partitions, owners: owners)
+    }
+
+    /// The strategy as this target computes it, or `nil` for `exec:`.
+    public var pure: PureStrategy? {
+        if case .pure(let pure) = computation { pure } else { nil }
     }
 }

@@ -60,6 +60,33 @@ public struct GroupCommands: Sendable {
         return items.count
     }
 
+    /// Sets the group's strategy, writing the group node at the version read (`StrategyChange`
+    /// tells what a running group does and what is refused).
+    /// - Throws: `StrategyChangeError`, or the session's end.
+    public func setStrategy(_ strategy: Strategy, force: Bool) async throws -> StrategyChange {
+        let path = paths.group
+        let node = try await client.retrying { try await client.getData(path) }
+        let settings = try GroupSettings(data: node.data, path: path)
+        let group = String(path.split(separator: "/").last ?? "")
+        let reports = force ? [] : try await self.members()
+        if let refusal = StrategyChange.refusal(to: strategy, settings: settings, group: group, members: reports, force: force) {
+            throw refusal
+        }
+        let previous = settings.strategy ?? strategy
+        guard previous != strategy else { return StrategyChange(previous: previous, strategy: strategy, written: false) }
+        let wanted = GroupSettings(strategy: strategy).encoded
+        do {
+            _ = try await client.retrying { try await client.setData(path, wanted, version: node.stat.version) }
+        } catch let error as ZooKeeperError where error.code == .badVersion {
+            // A retry after a lost reply finds the version moved on by its own first write.
+            guard try await client.retrying({ try await client.getData(path) }).data == wanted else {
+                throw StrategyChangeError.changedMeanwhile(path: path)
+            }
+        }
+        logger.notice("set the group's strategy", metadata: ["strategy": "\(strategy.name)", "previous": "\(previous.name)"])
+        return StrategyChange(previous: previous, strategy: strategy, written: true)
+    }
+
     /// The grants and the summary as they stand.
     public func assignments() async throws -> (summary: GroupSummary?, grants: [String: Grant]) {
         let nodes = try await client.retrying { try await GrantReader(client: client, paths: paths).read() }

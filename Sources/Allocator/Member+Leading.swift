@@ -1,4 +1,5 @@
 import Allocation
+import ExecAllocation
 import Coordination
 import Foundation
 import Logging
@@ -28,6 +29,9 @@ extension Member {
                     guard (try? await Task.sleep(for: delay)) != nil else { return }
                     await member.send(.leader(.roundDue))
                 }
+            case .reportIgnoredWeights(let strategy, let members):
+                logger.warning(
+                    "the group's strategy \(strategy) ignores weights; these members have a weight other than 1: \(members.joined(separator: ", ")) (consistent and sticky honour weights)")
             case .stepDown:
                 logger.warning("no longer leading: the leader lock's node is gone")
                 contender = nil
@@ -102,7 +106,7 @@ extension Member {
         let path = paths.members
         read(label: "members", forLeader: true) { client in
             let (children, watch) = try await client.retrying { try await client.childrenWatching(path) }
-            return ([.leader(.membersListed(children.names))], watch, .leader(.membersChanged))
+            return ([.leader(.membersListed(children.names, changes: children.stat.cversion))], watch, .leader(.membersChanged))
         }
     }
 

@@ -88,7 +88,7 @@ public actor Member {
         logger[metadataKey: "member"] = "\(configuration.member)"
         self.logger = logger
         paths = GroupPaths(group: configuration.layout.groupPath)
-        follower = FollowerMachine(member: configuration.member)
+        follower = FollowerMachine(member: configuration.member, weight: configuration.weight)
         leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy)
         (documents, documentSink) = AsyncStream.makeStream(of: MemberDocument.self)
     }

@@ -8,6 +8,9 @@ public struct MemberConfiguration: Sendable {
     public var layout: GroupLayout
     /// This member's name: its znode's name.
     public var member: String
+    /// Its share relative to the others' (spec §14), 1 to `MemberWeights.maximum`: published in
+    /// its member node, honoured by `consistent` and `sticky`.
+    public var weight: Int
     /// The strategy to use; `nil` adopts the group's, or `Strategy.default` for a new group.
     public var strategy: Strategy?
     /// Partitions added to the group's set on start (a union, never a replacement).
@@ -25,7 +28,7 @@ public struct MemberConfiguration: Sendable {
     public var pid: Int32
 
     public init(
-        zooKeeper: ZooKeeperClient.Configuration, layout: GroupLayout, member: String,
+        zooKeeper: ZooKeeperClient.Configuration, layout: GroupLayout, member: String, weight: Int = 1,
         strategy: Strategy? = nil, seedPartitions: [Partition] = [],
         rebalanceDelayMin: Duration = .zero, rebalanceDelayMax: Duration = .zero,
         fullReadInterval: Duration = .seconds(300), execTimeout: Duration = .seconds(10),
@@ -34,6 +37,7 @@ public struct MemberConfiguration: Sendable {
         self.zooKeeper = zooKeeper
         self.layout = layout
         self.member = member
+        self.weight = weight
         self.strategy = strategy
         self.seedPartitions = seedPartitions
         self.rebalanceDelayMin = rebalanceDelayMin

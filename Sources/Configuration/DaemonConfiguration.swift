@@ -86,6 +86,13 @@ public struct DaemonConfiguration: Sendable {
         }
         let member = value(.member) ?? ProcessInfo.processInfo.hostName
         if let problem = MemberName.problem(with: member) { throw fail(.member, problem) }
+        var weight = 1
+        if let text = value(.weight) {
+            guard let number = Int(text), (1...MemberWeights.maximum).contains(number) else {
+                throw fail(.weight, "not a whole number from 1 to \(MemberWeights.maximum)")
+            }
+            weight = number
+        }
         var strategy: Strategy?
         if let name = value(.strategy) {
             do {
@@ -122,7 +129,7 @@ public struct DaemonConfiguration: Sendable {
         configFile = value(.config)
         self.member = MemberConfiguration(
             zooKeeper: .init(connectString: connectString, sessionTimeout: sessionTimeout, digestCredential: credential),
-            layout: layout, member: member, strategy: strategy, seedPartitions: seed,
+            layout: layout, member: member, weight: weight, strategy: strategy, seedPartitions: seed,
             rebalanceDelayMin: delayMin, rebalanceDelayMax: delayMax,
             fullReadInterval: try milliseconds(.fullReadInterval, default: 300_000, range: 1_000...86_400_000),
             execTimeout: try milliseconds(.execTimeout, default: 10_000, range: 1...3_600_000),
@@ -214,7 +221,7 @@ public struct DaemonConfiguration: Sendable {
         return [
             "zk": zk.connectString.description, "session-timeout": "\(zk.sessionTimeout)",
             "zk-auth": zk.digestCredential ?? "", "root": member.layout.root, "group": member.layout.group,
-            "member": member.member, "strategy": member.strategy?.name ?? "",
+            "member": member.member, "weight": "\(member.weight)", "strategy": member.strategy?.name ?? "",
             "partitions": member.seedPartitions.map(\.description).joined(separator: ","),
             "rebalance-delay": "\(member.rebalanceDelayMin):\(member.rebalanceDelayMax)",
             "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",

@@ -5,7 +5,7 @@ import Yams
 /// A configuration field, by the name it has in the file and as a flag (`--NAME`); its
 /// environment variable is `ALLOCATORD_` and the name in capitals with `_` for `-`.
 public enum Field: String, CaseIterable, Sendable {
-    case config, zk, sessionTimeout = "session-timeout", root, group, member, strategy, partitions
+    case config, zk, sessionTimeout = "session-timeout", root, group, member, weight, strategy, partitions
     case stateFile = "state-file", socket, onRebalance = "on-rebalance", rebalanceDelay = "rebalance-delay"
     case logLevel = "log-level", zkAuth = "zk-auth", zkAuthFile = "zk-auth-file"
     case fullReadInterval = "full-read-interval", execTimeout = "exec-timeout", hookTimeout = "hook-timeout"

@@ -36,6 +36,10 @@ public struct LeaderMachine: Sendable {
         case planAfter(Duration)
         /// This member no longer leads (the fence failed): contend again.
         case stepDown
+        /// Log that the group's strategy ignores weights although these members have a weight
+        /// other than 1 (`round-robin`, `range`); asked once for each strategy and set of
+        /// such members.
+        case reportIgnoredWeights(Strategy, members: [String])
     }
 
     /// What happened.
@@ -48,7 +52,11 @@ public struct LeaderMachine: Sendable {
         /// the node's size and why it does not parse.
         case partitionsRead([Partition]?, PartitionSetState)
         case partitionsChanged
-        case membersListed([String])
+        /// The names under `members/`, and that node's `cversion` (how many times its children
+        /// changed) if known: more changes than names come and gone means a node was deleted
+        /// and made again under the same name (a kiel consumer taking a name over), so every
+        /// member node is read again.
+        case membersListed([String], changes: Int32? = nil)
         case membersChanged
         /// A member node, or `nil` if it is gone.
         case memberRead(String, PartyMember?)
@@ -114,6 +122,10 @@ public struct LeaderMachine: Sendable {
     /// An acknowledgement round's `.planAfter` is out: `.roundDue` will come.
     private var roundTimerSet = false
     private var roundDue = false
+    /// The `cversion` of `members/` at the last listing.
+    private var membersChanges: Int32?
+    /// The last `reportIgnoredWeights` asked for.
+    private var ignoredWeights: (strategy: Strategy, members: [String])?
 
     public init(member: String, configuredStrategy: Strategy?) {
         self.member = member
@@ -165,6 +177,7 @@ public struct LeaderMachine: Sendable {
         phase = .reading(reads: 0)
         members = [:]
         memberNames = []
+        membersChanges = nil
         watched = []
         awaited = [:]
         writeInFlight = nil
@@ -180,15 +193,24 @@ public struct LeaderMachine: Sendable {
         case .partitionsRead(let read, let state):
             if let read { lastGoodPartitions = read }
             partitionSet = state
-        case .membersListed(let names):
+        case .membersListed(let names, let changes):
             let listed = Set(names)
-            var actions: [Action] = []
-            for name in listed.subtracting(memberNames).sorted(by: utf8Precedes) {
-                actions.append(.readMember(name, watch: false))
+            let added = listed.subtracting(memberNames), removed = memberNames.subtracting(listed)
+            var reread = added
+            if let changes, let known = membersChanges, changes - known > Int32(added.count + removed.count) {
+                reread = listed
             }
-            for name in memberNames.subtracting(listed) {
+            membersChanges = changes ?? membersChanges
+            for name in removed {
                 members[name] = nil
                 watched.remove(name)
+            }
+            var actions: [Action] = []
+            for name in reread.sorted(by: utf8Precedes) {
+                members[name] = nil  // planned again once read
+                watched.remove(name)
+                actions.append(.readMember(name, watch: awaited[name] != nil))
+                if awaited[name] != nil { watched.insert(name) }
             }
             memberNames = listed
             return actions
@@ -262,10 +284,16 @@ public struct LeaderMachine: Sendable {
         changedSincePlan = false
         roundDue = false
 
+        var actions: [Action] = []
         let allocation: Allocation
-        if strategy.isPure {
-            allocation = strategy.allocate(members: names, partitions: partitions)
-        } else {
+        switch strategy.computation {
+        case .pure(let pure):
+            let weights = MemberWeights(names.compactMap { name in members[name]?.record.map { (name, $0.weight) } })
+            if !pure.honoursWeights { actions += reportIgnoredWeights(strategy, weights: weights, names: names) }
+            allocation = pure.allocate(
+                members: names, partitions: partitions, weights: weights,
+                current: pure.usesCurrentHoldings ? currentHoldings() : CurrentHoldings())
+        case .program:
             guard strategy == configuredStrategy else { return [] }  // never run a program ZooKeeper names
             if let allocated, allocated.members == names, allocated.partitions == partitions {
                 allocation = allocated.allocation
@@ -287,12 +315,35 @@ public struct LeaderMachine: Sendable {
             awaited: rebalance.awaited, partitionSet: partitionSet)
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
-        guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return watchAwaited() }
+        guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return actions + watchAwaited() }
         let write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
             grants: rebalance.writes.map { ($0, nodes.grants[$0.member]?.version) })
         writeInFlight = write
-        return [.write(write)]
+        return actions + [.write(write)]
+    }
+
+    /// What each member may hold now, by its grant node: its `partitions` and its `releasing`.
+    /// Both count as held for `sticky`: a partition being released is still where it was
+    /// until its member acknowledges, so the target stays the same through a plan's revoke
+    /// and grant steps, and a change during a plan may give it back to its holder at no cost.
+    /// A grant of an earlier session of the member counts as the member's (the planner frees
+    /// it by I3 before anything moves).
+    private func currentHoldings() -> CurrentHoldings {
+        CurrentHoldings(nodes.grants.compactMap { name, node in node.grant.map { (name, Array($0.held)) } })
+    }
+
+    /// `reportIgnoredWeights` if some of `names` have a weight other than 1 and that was not
+    /// reported last.
+    private mutating func reportIgnoredWeights(_ strategy: Strategy, weights: MemberWeights, names: [String]) -> [Action] {
+        let weighted = names.filter { weights[$0] != 1 }
+        guard !weighted.isEmpty else {
+            ignoredWeights = nil
+            return []
+        }
+        if let ignoredWeights, ignoredWeights.strategy == strategy, ignoredWeights.members == weighted { return [] }
+        ignoredWeights = (strategy, weighted)
+        return [.reportIgnoredWeights(strategy, members: weighted)]
     }
 }
 

@@ -59,11 +59,27 @@ struct CommandHandler: LineHandler {
                 let commands = try await member.commands()
                 let count = command == "add" ? try await commands.add(partitions) : try await commands.remove(partitions)
                 return .line(ReplyLine(try json(["ok": true, "partition_count": count])))
+            case "set-strategy":
+                try authorize(peer, command)
+                let words = argument.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+                guard (1...2).contains(words.count), words.count == 1 || words[1] == "force" else {
+                    throw CommandError("bad_strategy", "set-strategy NAME [force]")
+                }
+                let strategy: Strategy
+                do {
+                    strategy = try Strategy(parsing: words[0])
+                } catch {
+                    throw CommandError("bad_strategy", "\(error)")
+                }
+                let change = try await member.commands().setStrategy(strategy, force: words.count == 2)
+                return .line(ReplyLine(try json([
+                    "ok": true, "strategy": change.strategy.name, "previous": change.previous.name, "changed": change.written,
+                ])))
             case "repair":
                 try authorize(peer, command)
                 return .line(ReplyLine(try json(["ok": true, "partition_count": try await member.commands().repair()])))
             default:
-                throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, members, assignments, partitions, add, remove, repair, ping")
+                throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, members, assignments, partitions, add, remove, repair, set-strategy, ping")
             }
         } catch let error as CommandError {
             return .line(ReplyLine(Self.errorLine(code: error.code, message: error.message)))
@@ -111,6 +127,13 @@ struct CommandHandler: LineHandler {
             case .tooLarge: "partition_set_too_large"
             case .invalidItem: "bad_spec"
             case .notMalformed: "not_malformed"
+            case .changedMeanwhile: "conflict"
+            }
+        case let error as StrategyChangeError:
+            switch error {
+            case .program: "bad_strategy"
+            case .notPinned: "not_pinned"
+            case .membersConfigured: "members_configured"
             case .changedMeanwhile: "conflict"
             }
         case is ZooKeeperError: "zookeeper"

@@ -175,7 +175,10 @@ public enum Daemon {
           --root PATH                root of the group layout             (/kiel)
           --group NAME               the group                            (required)
           --member NAME              this member's name                   (the host name)
-          --strategy NAME            round-robin, range, consistent, exec:PATH (the group's, else consistent)
+          --weight N                 this member's share relative to the others', 1-100;
+                                     consistent and sticky honour it      (1)
+          --strategy NAME            round-robin, range, consistent, sticky, exec:PATH
+                                     (the group's, else consistent)
           --partitions SPEC          seed partitions, TOPIC:IDS[,TOPIC:IDS...]
           --state-file PATH          the JSON document                    (/run/allocatord/GROUP.json)
           --socket PATH              the Unix socket                      (/run/allocatord/GROUP.sock)

@@ -1,4 +1,5 @@
 import Allocator
+import ExecAllocation
 import Logging
 import Synchronization
 

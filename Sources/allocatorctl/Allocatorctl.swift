@@ -1,5 +1,5 @@
 import Allocation
-import Allocator
+import ExecAllocation
 import ArgumentParser
 import Foundation
 
@@ -12,7 +12,7 @@ struct Allocatorctl: AsyncParsableCommand {
         abstract: "The command-line client of allocatord.",
         discussion: "The daemon's socket: --socket PATH, or --group G for /run/allocatord/G.sock.",
         version: "allocatorctl \(ProductVersion.current)",
-        subcommands: [Get.self, Watch.self, Status.self, Members.self, Add.self, Remove.self, Repair.self, Ping.self, Plan.self])
+        subcommands: [Get.self, Watch.self, Status.self, Members.self, Add.self, Remove.self, Repair.self, SetStrategy.self, Ping.self, Plan.self])
 
     /// Runs the command with the spec's exit codes: ArgumentParser's usage errors (64) become 2.
     static func main() async {
@@ -56,7 +56,7 @@ struct Plan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the mapping a strategy gives for members and partitions, as {\"MEMBER\": {\"TOPIC\": [ID, ...]}}.")
 
-    @Option(help: "round-robin, range, consistent or exec:PATH.")
+    @Option(help: "round-robin, range, consistent, sticky or exec:PATH.")
     var strategy: String
 
     @Option(help: "Member names, comma-separated.")
@@ -70,6 +70,12 @@ struct Plan: AsyncParsableCommand {
 
     @Option(name: .customLong("partitions-file"), help: "A file with one partition (TOPIC:ID) a line.")
     var partitionsFile: String?
+
+    @Option(help: "Members' weights as NAME=W[,NAME=W...], W from 1 to \(MemberWeights.maximum); others weigh 1 (consistent, sticky).")
+    var weights: String?
+
+    @Option(help: "sticky: a file with the current mapping, in the shape plan prints.")
+    var current: String?
 
     @Option(name: .customLong("exec-timeout"), help: "How long an exec: strategy may run, in milliseconds.")
     var execTimeout = 10_000
@@ -93,12 +99,88 @@ struct Plan: AsyncParsableCommand {
         }
         let names = try memberNames()
         let partitions = try partitionList()
+        let weights = try memberWeights(of: names)
+        if current != nil && strategy != .sticky {
+            throw ValidationError("--current: only sticky looks at the current mapping, not \(strategy)")
+        }
+        if !weights.areAllOne(for: names) && strategy.pure?.honoursWeights != true {
+            FileHandle.standardError.write(Data("allocatorctl: \(strategy) ignores --weights\n".utf8))
+        }
+        let holdings = try current.map(currentHoldings(in:)) ?? CurrentHoldings()
         do {
-            let allocation = try await strategy.allocate(members: names, partitions: partitions, execTimeout: .milliseconds(execTimeout))
+            let allocation = try await strategy.allocate(
+                members: names, partitions: partitions, weights: weights, current: holdings, execTimeout: .milliseconds(execTimeout))
             print(allocation.json)
         } catch {
             throw CommandFailure(status: ExitStatus.daemonError, description: "\(error)")
         }
+    }
+
+    /// `--weights NAME=W,...`: each name one of `names` (split at its last `=`), each weight a
+    /// whole number from 1 to `MemberWeights.maximum`.
+    private func memberWeights(of names: [String]) throws -> MemberWeights {
+        guard let weights, !weights.isEmpty else { return MemberWeights() }
+        var result: [(member: String, weight: Int)] = []
+        for entry in weights.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let equals = entry.lastIndex(of: "=") else {
+                throw ValidationError("--weights: \"\(entry)\" is not NAME=WEIGHT")
+            }
+            let name = String(entry[..<equals])
+            guard let weight = Int(entry[entry.index(after: equals)...]), (1...MemberWeights.maximum).contains(weight) else {
+                throw ValidationError("--weights: the weight of \"\(name)\" is not a whole number from 1 to \(MemberWeights.maximum)")
+            }
+            guard names.contains(where: { $0.utf8.elementsEqual(name.utf8) }) else {
+                throw ValidationError("--weights: \"\(name)\" is not one of the members")
+            }
+            result.append((name, weight))
+        }
+        return MemberWeights(result)
+    }
+
+    /// The mapping in the file `--current` names, `{"MEMBER": {"TOPIC": [ID, ...]}}`: every
+    /// partition valid and held by one member only. Members and partitions no longer in the
+    /// group are allowed (sticky ignores them).
+    private func currentHoldings(in path: String) throws -> CurrentHoldings {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--current: cannot read \(path)")
+        }
+        let mapping: [(member: String, share: MappingText.Share)]
+        do {
+            mapping = try MappingText.parse(Array(data))
+        } catch {
+            throw ValidationError("--current: \(path) is \(error)")
+        }
+        var seen: [[UInt8]: Set<Int>] = [:]  // topic bytes → ids held (Partition hashing cost 10 ms here)
+        var holdings: [(member: String, partitions: [Partition])] = []
+        // In UTF-8 order, so that the fault reported does not depend on the file's order.
+        for (member, share) in mapping.sorted(by: { utf8Precedes($0.member, $1.member) }) {
+            var held: [Partition] = []
+            for (topic, ids) in share.sorted(by: { utf8Precedes($0.topic, $1.topic) }) {
+                let topicKey = Array(topic.utf8)
+                var seenInTopic = seen.removeValue(forKey: topicKey) ?? []  // out of the dictionary: no copy on insert
+                defer { seen[topicKey] = seenInTopic }
+                for id in ids {
+                    let partition = Partition(topic: topic, id: id)
+                    if held.isEmpty || held.last!.topic != topic || id < 0 {
+                        // Checked once a topic (and for a negative id): the spec's rules.
+                        do {
+                            _ = try Partition(parsing: partition.description)
+                        } catch {
+                            throw ValidationError("--current: \(error)")
+                        }
+                    }
+                    guard seenInTopic.insert(id).inserted else {
+                        let other = held.contains(partition) ? member
+                            : holdings.first { $0.partitions.contains(partition) }?.member ?? member
+                        let who = other.utf8.elementsEqual(member.utf8) ? "twice by \"\(member)\"" : "by both \"\(other)\" and \"\(member)\""
+                        throw ValidationError("--current: \(partition) is held \(who)")
+                    }
+                    held.append(partition)
+                }
+            }
+            holdings.append((member, held))
+        }
+        return CurrentHoldings(holdings)
     }
 
     private func memberNames() throws -> [String] {

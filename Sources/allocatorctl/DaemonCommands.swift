@@ -91,6 +91,21 @@ struct Remove: SimpleCommand {
     var line: String { "remove \(spec)" }
 }
 
+struct SetStrategy: SimpleCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-strategy",
+        abstract: "Change the group's strategy (written at the group node's version read).",
+        discussion: """
+            The leader plans with the new strategy at once and moves what it moves with the usual
+            handover. Refused for exec:PATH (configure every member instead), and while live
+            members are configured with another strategy (they would refuse to join again),
+            unless --force.
+            """)
+    @Argument(help: "round-robin, range, consistent or sticky") var name: String
+    @Flag(help: "Change it even though members are configured with another strategy.") var force = false
+    var line: String { "set-strategy \(name)" + (force ? " force" : "") }
+}
+
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the document now and after every change, until interrupted.")
 

@@ -6,7 +6,7 @@ import Testing
     let members = ["b", "a", "é", "z", "Z", "idle-1", "idle-2", "idle-3"]
 
     @Test func sharesHaveIDsInNumericOrder() {
-        let allocation = Strategy.roundRobin.allocate(members: ["a"], partitions: partitions)
+        let allocation = PureStrategy.roundRobin.allocate(members: ["a"], partitions: partitions)
         #expect(allocation.share(of: "a") == ["t": [0, 1, 2, 3, 10, 11], "u": [0]])
         #expect(allocation.partitions(of: "a").map(\.description) == ["t:0", "t:1", "t:10", "t:11", "t:2", "t:3", "u:0"])
         #expect(allocation.share(of: "nobody") == [:])
@@ -15,45 +15,45 @@ import Testing
     }
 
     @Test func mappingListsEveryMemberAndJSONIsCanonical() {
-        let allocation = Strategy.roundRobin.allocate(members: ["b", "a", "é", "z", "Z", "b"], partitions: partitions)
+        let allocation = PureStrategy.roundRobin.allocate(members: ["b", "a", "é", "z", "Z", "b"], partitions: partitions)
         #expect(allocation.members == ["Z", "a", "b", "z", "é"])
         #expect(allocation.mapping == [
             "Z": ["t": [0, 3]], "a": ["t": [1], "u": [0]], "b": ["t": [10]], "z": ["t": [11]], "é": ["t": [2]],
         ])
         #expect(allocation.json == #"{"Z":{"t":[0,3]},"a":{"t":[1],"u":[0]},"b":{"t":[10]},"z":{"t":[11]},"é":{"t":[2]}}"#)
-        let idle = Strategy.roundRobin.allocate(members: ["x", "y"], partitions: [Partition(topic: "t", id: 0)])
+        let idle = PureStrategy.roundRobin.allocate(members: ["x", "y"], partitions: [Partition(topic: "t", id: 0)])
         #expect(idle.mapping == ["x": ["t": [0]], "y": [:]])
         #expect(idle.json == #"{"x":{"t":[0]},"y":{}}"#)
     }
 
     @Test func jsonEscapesLikePython() {
-        let allocation = Strategy.roundRobin.allocate(members: ["q\"b\\s"], partitions: [])
+        let allocation = PureStrategy.roundRobin.allocate(members: ["q\"b\\s"], partitions: [])
         #expect(allocation.json == #"{"q\"b\\s":{}}"#)
     }
 
     @Test func digestIsFNV1aOfTheJSON() {
         // Values computed in Python from the documented definition.
-        #expect(Strategy.consistent.allocate(members: [], partitions: partitions).digest == "08f44b07b5901a25")
-        let allocation = Strategy.roundRobin.allocate(members: ["x", "y"], partitions: [Partition(topic: "t", id: 0)])
+        #expect(PureStrategy.consistent.allocate(members: [], partitions: partitions).digest == "08f44b07b5901a25")
+        let allocation = PureStrategy.roundRobin.allocate(members: ["x", "y"], partitions: [Partition(topic: "t", id: 0)])
         #expect(allocation.digest == fnv1a64Hex(#"{"x":{"t":[0]},"y":{}}"#))
-        let other = Strategy.roundRobin.allocate(members: ["y", "x"], partitions: [Partition(topic: "t", id: 0)])
+        let other = PureStrategy.roundRobin.allocate(members: ["y", "x"], partitions: [Partition(topic: "t", id: 0)])
         #expect(other.digest == allocation.digest)
-        let swapped = Strategy.roundRobin.allocate(members: ["w", "y"], partitions: [Partition(topic: "t", id: 0)])
+        let swapped = PureStrategy.roundRobin.allocate(members: ["w", "y"], partitions: [Partition(topic: "t", id: 0)])
         #expect(swapped.digest != allocation.digest)
     }
 
     @Test func emptyInputs() {
-        let none = Strategy.consistent.allocate(members: [], partitions: partitions)
+        let none = PureStrategy.consistent.allocate(members: [], partitions: partitions)
         #expect(none.members.isEmpty && none.partitions.isEmpty && none.mapping.isEmpty && none.json == "{}")
-        for strategy in [Strategy.roundRobin, .range, .consistent] {
+        for strategy in [PureStrategy.roundRobin, .range, .consistent, .sticky] {
             let idle = strategy.allocate(members: ["a", "b"], partitions: [])
             #expect(idle.mapping == ["a": [:], "b": [:]])
-            #expect(idle == Strategy.roundRobin.allocate(members: ["b", "a"], partitions: []))
+            #expect(idle == PureStrategy.roundRobin.allocate(members: ["b", "a"], partitions: []))
         }
     }
 
     @Test func keepsCanonicallyEquivalentMembersApart() {
-        let allocation = Strategy.roundRobin.allocate(members: ["é", "e\u{301}"], partitions: partitions)
+        let allocation = PureStrategy.roundRobin.allocate(members: ["é", "e\u{301}"], partitions: partitions)
         #expect(allocation.members.count == 2)
         #expect(allocation.partitions(of: "e\u{301}").count == 4)
         #expect(allocation.partitions(of: "é").count == 3)
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func validatesAnExternalMapping() throws {
-        let expected = Strategy.roundRobin.allocate(members: members, partitions: partitions)
+        let expected = PureStrategy.roundRobin.allocate(members: members, partitions: partitions)
         var mapping = expected.mapping
         let idle = expected.members.filter { expected.partitions(of: $0).isEmpty }
         #expect(idle.count == 1)

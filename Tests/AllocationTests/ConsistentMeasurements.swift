@@ -13,29 +13,29 @@ struct ConsistentMeasurements {
         let samples = 20
         let partitions = (0..<partitionCount).map { Partition(topic: "topic-\($0 % 10)", id: $0 / 10) }
         let members = (0..<memberCount).map { "host-\($0)" }
-        let before = Strategy.consistent.allocate(members: members, partitions: partitions)
+        let before = PureStrategy.consistent.allocate(members: members, partitions: partitions)
         let owners = ownerIndices(before)
         let root = Double(partitionCount).squareRoot()
 
         var joins: [(moved: Int, optimal: Double)] = []
         for sample in 0..<samples {
-            let after = Strategy.consistent.allocate(members: members + ["joiner-\(sample)"], partitions: partitions)
+            let after = PureStrategy.consistent.allocate(members: members + ["joiner-\(sample)"], partitions: partitions)
             joins.append((movedCount(owners, before.members, after), Double(partitionCount) / Double(memberCount + 1)))
         }
         var leaves: [(moved: Int, optimal: Double)] = []
         for sample in 0..<samples {
             let leaver = before.members[(sample * 7919) % memberCount]
-            let after = Strategy.consistent.allocate(members: members.filter { $0 != leaver }, partitions: partitions)
+            let after = PureStrategy.consistent.allocate(members: members.filter { $0 != leaver }, partitions: partitions)
             leaves.append((movedCount(owners, before.members, after), Double(before.partitions(of: leaver).count)))
         }
 
         // Partitions added (1%, new ids) or removed (1%, every 100th): how many of the others move.
         let added = (0..<partitionCount / 100).map { Partition(topic: "topic-\($0 % 10)", id: partitionCount / 10 + $0 / 10) }
-        let grown = Strategy.consistent.allocate(members: members, partitions: partitions + added)
+        let grown = PureStrategy.consistent.allocate(members: members, partitions: partitions + added)
         let movedOnAdd = zip(before.partitions, owners).filter { partition, owner in
             grown.owner(of: partition) != before.members[owner]
         }.count
-        let shrunk = Strategy.consistent.allocate(members: members, partitions: partitions.enumerated().filter { $0.offset % 100 != 0 }.map(\.element))
+        let shrunk = PureStrategy.consistent.allocate(members: members, partitions: partitions.enumerated().filter { $0.offset % 100 != 0 }.map(\.element))
         let movedOnRemove = zip(before.partitions, owners).filter { partition, owner in
             shrunk.owner(of: partition).map { $0 != before.members[owner] } ?? false
         }.count
@@ -68,7 +68,7 @@ struct ConsistentMeasurements {
         var times: [Double] = []
         for _ in 0..<7 {
             let start = ContinuousClock.now
-            let allocation = Strategy.consistent.allocate(members: members, partitions: partitions)
+            let allocation = PureStrategy.consistent.allocate(members: members, partitions: partitions)
             let elapsed = ContinuousClock.now - start
             times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
             #expect(allocation.partitions.count == 100_000)

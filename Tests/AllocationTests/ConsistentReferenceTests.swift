@@ -24,7 +24,7 @@ import TestSupport
             let members = inputs.members(inputs.int(in: 0...14))
             let partitions = inputs.partitions(inputs.int(in: 0...60), topics: inputs.int(in: 1...3))
             requests.append(ExecRequest(members: inputs.shuffled(members), partitions: inputs.shuffled(partitions)).json)
-            expected.append(Strategy.consistent.allocate(members: members, partitions: partitions).json)
+            expected.append(PureStrategy.consistent.allocate(members: members, partitions: partitions).json)
         }
         let answers = try runPython(driver, input: requests.joined(separator: "\n") + "\n")
         #expect(answers.count == expected.count)
@@ -33,7 +33,7 @@ import TestSupport
 }
 
 /// The text of the first ```python block after `marker`.
-private func pythonBlock(after marker: String, in document: String) -> String? {
+func pythonBlock(after marker: String, in document: String) -> String? {
     guard let markerRange = document.range(of: marker),
           let start = document.range(of: "```python\n", range: markerRange.upperBound..<document.endIndex),
           let end = document.range(of: "```", range: start.upperBound..<document.endIndex)
@@ -43,7 +43,7 @@ private func pythonBlock(after marker: String, in document: String) -> String? {
 
 /// Runs `program` with python3, `input` on its standard input (from a file, so that neither
 /// side can block the other), and returns its output lines.
-private func runPython(_ program: String, input: String) throws -> [String] {
+func runPython(_ program: String, input: String) throws -> [String] {
     let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-reference-\(UUID().uuidString)")
     try Data(input.utf8).write(to: inputFile)
     defer { try? FileManager.default.removeItem(at: inputFile) }

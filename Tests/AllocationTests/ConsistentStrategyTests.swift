@@ -9,7 +9,7 @@ import Testing
         for round in 0..<300 {
             let members = inputs.members(inputs.int(in: 1...(round < 100 ? 6 : round < 200 ? 30 : 90)))
             let partitions = inputs.partitions(inputs.int(in: 0...(round < 150 ? 20 : 150)), topics: inputs.int(in: 1...4))
-            let allocation = Strategy.consistent.allocate(members: members, partitions: partitions)
+            let allocation = PureStrategy.consistent.allocate(members: members, partitions: partitions)
             let expected = allPairsGreedy(members: members, partitions: partitions)
             #expect(allocation.partitions.count == expected.count)
             for (partition, owner) in expected {
@@ -25,7 +25,7 @@ import Testing
         var inputs = RandomInputs(seed: UInt64(memberCount * partitionCount))
         let members = (0..<memberCount).map { "\(inputs.memberName())-\($0)" }
         let partitions = (0..<partitionCount).map { Partition(topic: "t\($0 % 7)", id: $0) }
-        let allocation = Strategy.consistent.allocate(members: members, partitions: partitions)
+        let allocation = PureStrategy.consistent.allocate(members: members, partitions: partitions)
         let expected = allPairsGreedy(members: members, partitions: partitions)
         for (partition, owner) in expected {
             #expect(allocation.owner(of: partition).map { Array($0.utf8) } == Array(owner.utf8), "\(partition)")
@@ -36,7 +36,7 @@ import Testing
         // Pinned so that any change of hash, mixing or tie-break is noticed: it changes every
         // deployed group's allocation.
         let partitions = try PartitionSpec(parsing: "orders:0-5,payments:0-2").partitions
-        let allocation = Strategy.consistent.allocate(members: ["host-a", "host-b", "host-c", "hôte-d"], partitions: partitions)
+        let allocation = PureStrategy.consistent.allocate(members: ["host-a", "host-b", "host-c", "hôte-d"], partitions: partitions)
         let expected = allPairsGreedy(members: ["host-a", "host-b", "host-c", "hôte-d"], partitions: partitions)
         #expect(allocation.json == pinnedKnownResult)
         #expect(allocation.digest == "7a7af3dc1d55750c")
@@ -54,13 +54,13 @@ import Testing
         let samples = 8
         for _ in 0..<samples {
             let members = Set((0..<memberCount).map { _ in inputs.memberName() + "-\(inputs.int(in: 0...999_999))" })
-            let before = Strategy.consistent.allocate(members: Array(members), partitions: partitions)
+            let before = PureStrategy.consistent.allocate(members: Array(members), partitions: partitions)
 
-            let joined = Strategy.consistent.allocate(members: Array(members) + ["joiner-\(inputs.int(in: 0...999_999))"], partitions: partitions)
+            let joined = PureStrategy.consistent.allocate(members: Array(members) + ["joiner-\(inputs.int(in: 0...999_999))"], partitions: partitions)
             joinExcess += Double(moved(before, joined)) - Double(partitionCount) / Double(memberCount + 1)
 
             let leaver = before.members[inputs.int(in: 0...(memberCount - 1))]
-            let left = Strategy.consistent.allocate(members: before.members.filter { $0 != leaver }, partitions: partitions)
+            let left = PureStrategy.consistent.allocate(members: before.members.filter { $0 != leaver }, partitions: partitions)
             leaveExcess += Double(moved(before, left) - before.partitions(of: leaver).count)
         }
         #expect(joinExcess / Double(samples) <= bound, "join: \(joinExcess / Double(samples)) over optimal")

@@ -16,7 +16,7 @@ import TestSupport
             let request = "{\"members\":" + jsonArray(inputs.shuffled(members)) + ",\"partitions\":"
                 + jsonArray(inputs.shuffled(partitions.map(\.description))) + "}"
             let answer = try kiel.allocate(request)
-            let allocation = Strategy.roundRobin.allocate(members: members, partitions: partitions)
+            let allocation = PureStrategy.roundRobin.allocate(members: members, partitions: partitions)
             #expect(answer == kielShape(allocation), "request \(request)")
         }
     }

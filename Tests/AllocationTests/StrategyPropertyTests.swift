@@ -4,10 +4,10 @@ import Testing
 /// Properties every pure strategy must have, over random members (non-ASCII, emoji, names that
 /// differ only in case or normalization) and partitions, with repeats and in any order.
 @Suite struct StrategyPropertyTests {
-    static let strategies: [Strategy] = [.roundRobin, .range, .consistent]
+    static let strategies: [PureStrategy] = [.roundRobin, .range, .consistent, .sticky]
 
     @Test(arguments: strategies)
-    func givesEveryPartitionToExactlyOneGivenMember(strategy: Strategy) {
+    func givesEveryPartitionToExactlyOneGivenMember(strategy: PureStrategy) {
         var inputs = RandomInputs(seed: 1)
         for _ in 0..<150 {
             let members = inputs.members(inputs.int(in: 1...12))
@@ -29,7 +29,7 @@ import Testing
     }
 
     @Test(arguments: strategies)
-    func dependsOnlyOnTheSetsNotOnOrderOrRepeats(strategy: Strategy) {
+    func dependsOnlyOnTheSetsNotOnOrderOrRepeats(strategy: PureStrategy) {
         var inputs = RandomInputs(seed: 2)
         for _ in 0..<100 {
             let members = inputs.members(inputs.int(in: 1...10))
@@ -44,8 +44,8 @@ import Testing
         }
     }
 
-    @Test(arguments: [Strategy.roundRobin, .consistent])
-    func balancesTheTotals(strategy: Strategy) {
+    @Test(arguments: [PureStrategy.roundRobin, .consistent, .sticky])
+    func balancesTheTotals(strategy: PureStrategy) {
         var inputs = RandomInputs(seed: 3)
         for _ in 0..<100 {
             let allocation = strategy.allocate(
@@ -59,7 +59,7 @@ import Testing
     @Test func rangeGivesContiguousRunsPerTopicFirstMembersOneMore() {
         var inputs = RandomInputs(seed: 4)
         for _ in 0..<100 {
-            let allocation = Strategy.range.allocate(
+            let allocation = PureStrategy.range.allocate(
                 members: inputs.members(inputs.int(in: 1...8)),
                 partitions: inputs.partitions(inputs.int(in: 0...100), topics: inputs.int(in: 1...4)))
             let topics = Set(allocation.partitions.map(\.topic))
@@ -79,7 +79,7 @@ import Testing
 
     @Test func rangeExample() throws {
         let partitions = try PartitionSpec(parsing: "orders:0-6,payments:0-1").partitions
-        let allocation = Strategy.range.allocate(members: ["c", "a", "b"], partitions: partitions)
+        let allocation = PureStrategy.range.allocate(members: ["c", "a", "b"], partitions: partitions)
         #expect(allocation.mapping == [
             "a": ["orders": [0, 1, 2], "payments": [0]],
             "b": ["orders": [3, 4], "payments": [1]],
@@ -92,7 +92,7 @@ import Testing
         for _ in 0..<100 {
             let members = inputs.members(inputs.int(in: 1...9))
             let partitions = inputs.partitions(inputs.int(in: 0...80), topics: 3)
-            let allocation = Strategy.roundRobin.allocate(members: members, partitions: partitions)
+            let allocation = PureStrategy.roundRobin.allocate(members: members, partitions: partitions)
             let sortedMembers = allocation.members
             let sortedStrings = Set(partitions.map(\.description)).sorted { utf8Precedes($0, $1) }
             for (index, text) in sortedStrings.enumerated() {

@@ -6,6 +6,7 @@ import Testing
         ("round-robin", Strategy.roundRobin),
         ("range", .range),
         ("consistent", .consistent),
+        ("sticky", .sticky),
         ("exec:/usr/local/bin/allocate", .exec(path: "/usr/local/bin/allocate")),
         ("exec:/a b/c:d", .exec(path: "/a b/c:d")),
     ])
@@ -13,7 +14,8 @@ import Testing
         #expect(try Strategy(parsing: name) == strategy)
         #expect(strategy.name == name)
         #expect(strategy.description == name)
-        #expect(strategy.isPure == !name.hasPrefix("exec:"))
+        #expect((strategy.pure == nil) == name.hasPrefix("exec:"))
+        if let pure = strategy.pure { #expect(Strategy(pure) == strategy && pure.description == name) }
     }
 
     @Test(arguments: [

@@ -44,7 +44,7 @@ import TestSupport
         let b = try RunningMember(server, group: group, name: "b", strategy: .exec(path: path))
         defer { Task { await a.stop(); await b.stop() } }
         let documents = try await waitForAgreement([a, b], partitionCount: 6)
-        let expected = Strategy.roundRobin.allocate(members: ["a", "b"], partitions: try PartitionSpec(parsing: "t:0-4,u:0").partitions)
+        let expected = PureStrategy.roundRobin.allocate(members: ["a", "b"], partitions: try PartitionSpec(parsing: "t:0-4,u:0").partitions)
         for document in documents {
             #expect(document.strategy == "exec:\(path)")
             #expect(document.allocation == expected.share(of: document.member))

@@ -152,13 +152,15 @@ import ZooKeeper
         #expect(try await b.member.commands().add([Partition(topic: "t", id: 4)]) == 5)
     }
 
-    @Test func memberRecordsTellWhatEachAcknowledged() async throws {
+    @Test func memberRecordsTellWhatEachAcknowledgedAndItsWeight() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
         let a = try RunningMember(server, group: group, name: "a", seed: "t:0-7")
-        let b = try RunningMember(server, group: group, name: "b")
+        let b = try RunningMember(server, group: group, name: "b", weight: 3)
         defer { Task { await a.stop(); await b.stop() } }
-        try await waitForAgreement([a, b], partitionCount: 8)
+        let documents = try await waitForAgreement([a, b], partitionCount: 8)
+        // The leader read b's weight from its record: 8·1/4 and 8·3/4.
+        #expect(documents.map { partitions(of: $0).count } == [2, 6])
         let zk = try await server.client()
         defer { Task { await zk.close() } }
         for name in ["a", "b"] {
@@ -169,7 +171,7 @@ import ZooKeeper
             #expect(record.host == "test-host")
             #expect(record.pid == 42)
             #expect(record.strategy == "consistent")
-            #expect(record.weight == 1)
+            #expect(record.weight == (name == "b" ? 3 : 1))
         }
         #expect(try await zk.getData("/kiel/groups/\(group)").data == Array(#"{"strategy":"consistent","protocol":2}"#.utf8))
     }

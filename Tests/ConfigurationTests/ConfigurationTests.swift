@@ -20,6 +20,7 @@ import Testing
         #expect(configuration.member.layout.groupPath == "/kiel/groups/orders")
         #expect(configuration.member.member == ProcessInfo.processInfo.hostName)
         #expect(configuration.member.strategy == nil)
+        #expect(configuration.member.weight == 1)
         #expect(configuration.member.seedPartitions.isEmpty)
         #expect(configuration.stateFile == "/run/allocatord/orders.json")
         #expect(configuration.socket == "/run/allocatord/orders.sock")
@@ -37,6 +38,7 @@ import Testing
             member: file-member
             session-timeout: 5000
             strategy: range
+            weight: 3
             partitions: t:0-3
             rebalance-delay: "100:900"
             on-rebalance: /usr/bin/true
@@ -50,6 +52,7 @@ import Testing
         #expect(configuration.member.zooKeeper.connectString.description == "env-host:2181/kiel")
         #expect(configuration.member.zooKeeper.sessionTimeout == .milliseconds(7000))
         #expect(configuration.member.strategy == .range)
+        #expect(configuration.member.weight == 3)
         #expect(configuration.member.seedPartitions.map(\.description) == ["t:0", "t:1", "t:2", "t:3"])
         #expect(configuration.member.rebalanceDelayMin == .milliseconds(100))
         #expect(configuration.member.rebalanceDelayMax == .milliseconds(900))
@@ -158,6 +161,9 @@ import Testing
         (["--group", ".."], "group", ".."),
         (["--member", "x/y"], "member", "x/y"),
         (["--strategy", "fastest"], "strategy", "fastest"),
+        (["--weight", "0"], "weight", "0"),
+        (["--weight", "101"], "weight", "101"),
+        (["--weight", "1.5"], "weight", "1.5"),
         (["--strategy", "exec:relative"], "strategy", "exec:relative"),
         (["--partitions", "t:01"], "partitions", "t:01"),
         (["--partitions", "t:5-3"], "partitions", "t:5-3"),

@@ -30,6 +30,20 @@ import Testing
         actions.compactMap { if case .write(let write) = $0 { write } else { nil } }
     }
 
+    /// A member node deleted and made again under the same name between two listings (a kiel
+    /// consumer taking the name over) changes no name: the members node's `cversion` tells,
+    /// and every member is read again.
+    @Test func aNameMadeAgainBetweenTwoListingsIsReadAgain() {
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil)
+        _ = machine.handle(.elected)
+        _ = machine.handle(.membersListed(["a", "b"], changes: 2))
+        // One more name, one change: only the new one is read.
+        #expect(machine.handle(.membersListed(["a", "b", "c"], changes: 3)) == [.readMember("c", watch: false)])
+        // Same names, two changes more (b deleted and made again): all are read again.
+        #expect(machine.handle(.membersListed(["a", "b", "c"], changes: 5))
+            == [.readMember("a", watch: false), .readMember("b", watch: false), .readMember("c", watch: false)])
+    }
+
     @Test func writesOnlyOnceEverythingIsRead() {
         var machine = LeaderMachine(member: "a", configuredStrategy: nil)
         _ = machine.handle(.elected)
@@ -40,7 +54,7 @@ import Testing
         #expect(machine.handle(.grantsRead(GrantNodes())).isEmpty)
         let actions = machine.handle(.memberRead("a", member("a", session: 1)))
         let write = try! #require(writes(actions).first)
-        let digest = Strategy.consistent.allocate(members: ["a"], partitions: partitions).digest
+        let digest = PureStrategy.consistent.allocate(members: ["a"], partitions: partitions).digest
         #expect(write.summary == GroupSummary(
             epoch: 1, leader: "a", strategy: "consistent", members: ["a"], partitionCount: 6, digest: digest, grants: ["a": 1]))
         #expect(write.summaryVersion == nil)

@@ -13,7 +13,7 @@ import TestSupport
         var contenderSessions: Set<Int64> = []
         var grants: [String: Grant] = [:]
         var partitions: [Partition]
-        var strategy = Strategy.consistent
+        var strategy = PureStrategy.consistent
 
         init(partitions: String) {
             self.partitions = try! PartitionSpec(parsing: partitions).partitions

@@ -27,7 +27,7 @@ extension FaultSuite {
                 let candidates = sets.filter { $0.count == document.partitionCount }
                 let published = Set(partitions(of: document))
                 let matches = candidates.contains { set in
-                    let share = strategy.allocate(members: document.members, partitions: set).partitions(of: document.member)
+                    let share = strategy.pure!.allocate(members: document.members, partitions: set).partitions(of: document.member)
                     return published.isSubset(of: Set(share))
                 }
                 #expect(matches, "not the strategy's result for any view: \(document.json)", sourceLocation: sourceLocation)

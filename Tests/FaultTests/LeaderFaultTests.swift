@@ -51,8 +51,8 @@ extension FaultSuite {
         /// (spec §14: the leader revokes them first and awaits its acknowledgement).
         func followerLosingPartitions(to joiner: String, members: [String], followers: [String]) throws -> String {
             let set = partitions.map { try! Partition(parsing: $0) }.sorted()
-            let before = Strategy.consistent.allocate(members: members, partitions: set)
-            let after = Strategy.consistent.allocate(members: (members + [joiner]).sorted(), partitions: set)
+            let before = PureStrategy.consistent.allocate(members: members, partitions: set)
+            let after = PureStrategy.consistent.allocate(members: (members + [joiner]).sorted(), partitions: set)
             let loser = followers.first { !Set(before.partitions(of: $0)).isSubset(of: Set(after.partitions(of: $0))) }
             return try #require(loser, "no follower loses a partition to \(joiner)")
         }

@@ -28,7 +28,7 @@ extension FaultSuite {
             try await zk.setData("/kiel/groups/\(cluster.group)", Array(#"{"strategy":"round-robin","protocol":2}"#.utf8))
             try cluster.start("c")
             let settled = try await cluster.waitForAgreement(partitions: partitions, "after the rewrite")
-            let expected = Strategy.roundRobin.allocate(members: ["a", "b", "c"], partitions: try PartitionSpec(parsing: "t:0-11").partitions)
+            let expected = PureStrategy.roundRobin.allocate(members: ["a", "b", "c"], partitions: try PartitionSpec(parsing: "t:0-11").partitions)
             for name in ["a", "b", "c"] {
                 #expect(cluster[name].fileDocument?.allocation == expected.share(of: name), "\(name)")
                 #expect(cluster[name].fileDocument?.strategy == "round-robin")

@@ -75,7 +75,7 @@ import TestSupport
     ) async throws {
         let partitions = try PartitionSpec(parsing: spec).partitions
         try await waitForAgreement(members, memberNames: names, partitionCount: partitions.count, coveredByThese: false)
-        let expected = Strategy.roundRobin.allocate(members: names, partitions: partitions)
+        let expected = PureStrategy.roundRobin.allocate(members: names, partitions: partitions)
         // Settled once each allocatord member publishes its whole share (handovers done).
         #expect(await eventually { members.allSatisfy { $0.latest?.allocation == expected.share(of: $0.name) } })
         let kielAgrees = await eventually(timeout: .seconds(15)) {

@@ -31,23 +31,25 @@ import Testing
 
     /// Every schedule: its steps, then settling; the first failure with its seed and trace.
     static func runSchedules() -> Result<String, SimulationFailure> {
-        var steps = 0, faults = 0, epochs: Int64 = 0, slowestSettle: Int64 = 0
+        var steps = 0, faults = 0, epochs: Int64 = 0, slowestSettle: Int64 = 0, sticky = 0
         for seed in seeds {
             var world = SimulationWorld(seed: seed)
+            if world.strategy == .sticky { sticky += 1 }
             for name in ["a", "b", "c"] { world.start(name) }
             do {
                 for _ in 0..<stepsPerSchedule { try world.step() }
                 slowestSettle = max(slowestSettle, try world.settle(within: 30_000))
             } catch {
                 let trace = world.trace.suffix(120).joined(separator: "\n")
-                return .failure(SimulationFailure(description: "seed \(seed) after \(world.steps) steps: \(error)\n\(trace)"))
+                return .failure(SimulationFailure(
+                    description: "seed \(seed) (\(world.strategy), weighted: \(!world.weights.areAllOne(for: ["b", "c", "e"]))) after \(world.steps) steps: \(error)\n\(trace)"))
             }
             steps += world.steps
             faults += world.faultCount
             epochs += world.epoch
             if Environment.value("SIMULATION_TRACE") != nil { print(world.trace.joined(separator: "\n")) }
         }
-        return .success("simulation: \(seeds.count) schedules, \(steps) steps, \(faults) faults, \(epochs) epochs written, settled within \(slowestSettle) ms at most")
+        return .success("simulation: \(seeds.count) schedules (\(sticky) sticky), \(steps) steps, \(faults) faults, \(epochs) epochs written, settled within \(slowestSettle) ms at most")
     }
 }
 

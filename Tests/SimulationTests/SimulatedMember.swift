@@ -251,7 +251,7 @@ struct SimulatedMember {
             }
         case .leaderMembers:
             want(.leaderMembers, on: layout.members)
-            if case .success(.children(let names, _)) = result { lead(.membersListed(names), &world) }
+            if case .success(.children(let names, let stat)) = result { lead(.membersListed(names, changes: stat.cversion), &world) }
         case .leaderMember(let member):
             if case .success(.data(let data, let stat)) = result {
                 if case .getData(_, true) = reply.request { want(.leaderMember(member), on: layout.member(member)) }
@@ -390,6 +390,8 @@ struct SimulatedMember {
                 lead(.allocated(nil), &world)
             case .planAfter(let delay):
                 roundDueAt = world.zk.now + delay.milliseconds
+            case .reportIgnoredWeights(let strategy, let members):
+                world.log("\(label): \(strategy) ignores the weights of \(members)")
             case .stepDown:
                 world.log("\(label) steps down")
                 contender = nil

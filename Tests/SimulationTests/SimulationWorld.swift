@@ -60,15 +60,23 @@ struct SimulationWorld {
     var faultCount = 0
     private var checkedZxid: Int64 = -1
     private let names = ["a", "b", "c", "d", "e"]
+    /// The group's strategy and the members' weights, drawn from the seed (by a generator of
+    /// their own, so the schedule's draws stay as they were): `consistent` or `sticky`, with
+    /// equal weights or weights 1 to 3.
+    let strategy: PureStrategy
+    let weights: MemberWeights
 
     init(seed: UInt64, partitions: Int = 12) {
         random = SplitMix64(seed: seed)
+        var variant = SplitMix64(seed: seed ^ 0x5713_C4F0_0D5E_ED13)
+        strategy = variant.next() % 2 == 0 ? .consistent : .sticky
+        weights = variant.next() % 2 == 0 ? MemberWeights() : MemberWeights([("b", 2), ("c", 3), ("e", 2)])
         partitionSet = (0..<partitions).map { Partition(topic: "t", id: $0) }
         let setup = zk.openSession(timeout: 60_000)
         for path in ["/kiel", "/kiel/groups", layout.group, layout.members, layout.leaderLock] {
             _ = zk.send(.create(path, [], .persistent), from: setup)
         }
-        _ = zk.send(.setData(layout.group, Array(#"{"strategy":"consistent","protocol":2}"#.utf8), version: -1), from: setup)
+        _ = zk.send(.setData(layout.group, Array(#"{"strategy":"\#(strategy)","protocol":2}"#.utf8), version: -1), from: setup)
         _ = zk.send(.create(layout.partitions, SimulatedLayout.encode(partitionSet), .persistent), from: setup)
         _ = zk.send(.close, from: setup)
         while zk.pendingDeliveries.contains(where: { $0.session == setup }) {
@@ -94,7 +102,7 @@ struct SimulationWorld {
     /// Starts a member process (a new incarnation if the name was used before).
     mutating func start(_ name: String) {
         let incarnation = members.filter { $0.name == name }.count
-        var member = SimulatedMember(name: name, incarnation: incarnation, layout: layout, timeout: timeout)
+        var member = SimulatedMember(name: name, incarnation: incarnation, layout: layout, timeout: timeout, weight: weights[name])
         log("start \(member.label)")
         member.startSession(&self)
         members.append(member)
@@ -300,7 +308,11 @@ struct SimulationWorld {
     private var settledReport: String {
         let live = liveMembers
         guard !live.isEmpty else { return "" }
-        let expected = Strategy.consistent.allocate(members: live.map(\.name), partitions: partitionSet)
+        // sticky: its own result is a fixed point, so a settled group's grants are what sticky
+        // gives them (and so within the quotas).
+        let expected = strategy.allocate(
+            members: live.map(\.name), partitions: partitionSet, weights: weights,
+            current: strategy == .sticky ? grantHoldings : CurrentHoldings())
         var problems: [String] = []
         var epochs = Set<Int64>()
         for member in live {
@@ -321,6 +333,13 @@ struct SimulationWorld {
 }
 
 extension SimulationWorld {
+    /// What the grant nodes hold (`partitions` and `releasing`), by member.
+    var grantHoldings: CurrentHoldings {
+        CurrentHoldings(zk.children(of: layout.assignments).compactMap { member in
+            zk.node(layout.grant(member)).flatMap { try? Grant(decoding: $0.data) }.map { (member, Array($0.held)) }
+        })
+    }
+
     /// The group's epoch in ZooKeeper.
     var epoch: Int64 {
         zk.node(layout.assignments).flatMap { try? GroupSummary(decoding: $0.data) }?.epoch ?? 0

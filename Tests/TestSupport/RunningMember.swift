@@ -18,7 +18,7 @@ public final class RunningMember: Sendable {
 
     public init(
         _ server: TestZooKeeper, group: String, name: String, root: String = "/kiel", chroot: String = "",
-        through proxy: TCPProxy? = nil,
+        through proxy: TCPProxy? = nil, weight: Int = 1,
         strategy: Strategy? = .consistent, seed: String? = nil, sessionTimeout: Duration = .seconds(4),
         credential: String? = nil,
         rebalanceDelay: (Duration, Duration) = (.zero, .zero), execTimeout: Duration = .seconds(5)
@@ -27,7 +27,7 @@ public final class RunningMember: Sendable {
             zooKeeper: .init(
                 connectString: try ConnectString(parsing: (proxy?.address ?? server.connectString) + chroot),
                 sessionTimeout: sessionTimeout, digestCredential: credential),
-            layout: try GroupLayout(root: root, group: group), member: name, strategy: strategy,
+            layout: try GroupLayout(root: root, group: group), member: name, weight: weight, strategy: strategy,
             seedPartitions: try seed.map { try PartitionSpec(parsing: $0).partitions } ?? [],
             rebalanceDelayMin: rebalanceDelay.0, rebalanceDelayMax: rebalanceDelay.1,
             execTimeout: execTimeout, host: "test-host", pid: 42)

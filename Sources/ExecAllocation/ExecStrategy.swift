@@ -2,14 +2,20 @@ import Allocation
 import Foundation
 
 extension Strategy {
-    /// The allocation this strategy gives: computed here for the pure strategies, by running
-    /// the program for `exec:PATH` (which may take up to `execTimeout`).
+    /// The allocation this strategy gives: computed at once for the pure strategies (with the
+    /// `weights` and `current` holdings those that use them use), by running the program for
+    /// `exec:PATH` (which may take up to `execTimeout`; a program gets neither).
     /// - Throws: `ExecStrategyError` if the program fails.
-    public func allocate(members: [String], partitions: [Partition], execTimeout: Duration) async throws -> Allocation {
-        if case .exec(let path) = self {
+    public func allocate(
+        members: [String], partitions: [Partition], weights: MemberWeights = MemberWeights(),
+        current: CurrentHoldings = CurrentHoldings(), execTimeout: Duration
+    ) async throws(ExecStrategyError) -> Allocation {
+        switch computation {
+        case .pure(let strategy):
+            return strategy.allocate(members: members, partitions: partitions, weights: weights, current: current)
+        case .program(let path):
             return try await ExecStrategy(path: path, timeout: execTimeout).allocate(members: members, partitions: partitions)
         }
-        return allocate(members: members, partitions: partitions)
     }
 }
 
