@@ -122,6 +122,14 @@ public struct LeaderMachine: Sendable {
     /// An acknowledgement round's `.planAfter` is out: `.roundDue` will come.
     private var roundTimerSet = false
     private var roundDue = false
+    /// The strategy's last result and what it was computed from: the leader plans after every
+    /// event (each read, each acknowledgement), the strategy runs again only when its inputs
+    /// changed (at P = 10 000 it was most of a leader's CPU).
+    private var lastTarget: (inputs: TargetInputs, allocation: Allocation)?
+    /// Whether anything the plan depends on may have changed since the last plan: the leader
+    /// hears of many events per change (every read, every acknowledgement) and plans only
+    /// after those that can change something.
+    private var planNeeded = true
     /// The `cversion` of `members/` at the last listing.
     private var membersChanges: Int32?
     /// The last `reportIgnoredWeights` asked for.
@@ -159,9 +167,11 @@ public struct LeaderMachine: Sendable {
         case .roundDue:
             roundTimerSet = false
             roundDue = true
+            planNeeded = true
         default:
             guard phase != .following else { return [] }
             if !isOnlyAcknowledgement(event) { changedSincePlan = true }
+            if mayChangeThePlan(event) { planNeeded = true }
             actions = take(event)
         }
         if case .reading(let reads) = phase {
@@ -183,6 +193,7 @@ public struct LeaderMachine: Sendable {
         writeInFlight = nil
         allocating = nil
         changedSincePlan = true
+        planNeeded = true
         return reads
     }
 
@@ -270,7 +281,9 @@ public struct LeaderMachine: Sendable {
 
     /// Plans when nothing is under way, and writes what the plan changes.
     private mutating func planIfIdle() -> [Action] {
-        guard writeInFlight == nil, allocating == nil, let partitions = lastGoodPartitions, let strategy else { return [] }
+        guard planNeeded, writeInFlight == nil, allocating == nil, let partitions = lastGoodPartitions, let strategy else {
+            return []
+        }
         let names = memberNames.sorted(by: utf8Precedes)
         guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
         // Only acknowledgements since the last plan, and some members still to come: wait
@@ -283,6 +296,7 @@ public struct LeaderMachine: Sendable {
         }
         changedSincePlan = false
         roundDue = false
+        planNeeded = false
 
         var actions: [Action] = []
         let allocation: Allocation
@@ -290,9 +304,17 @@ public struct LeaderMachine: Sendable {
         case .pure(let pure):
             let weights = MemberWeights(names.compactMap { name in members[name]?.record.map { (name, $0.weight) } })
             if !pure.honoursWeights { actions += reportIgnoredWeights(strategy, weights: weights, names: names) }
-            allocation = pure.allocate(
-                members: names, partitions: partitions, weights: weights,
-                current: pure.usesCurrentHoldings ? currentHoldings() : CurrentHoldings())
+            let inputs = TargetInputs(
+                strategy: strategy, members: names, partitions: partitions, weights: weights,
+                holdings: pure.usesCurrentHoldings ? nodes.grants.compactMapValues { $0.grant?.held } : nil)
+            if let lastTarget, lastTarget.inputs == inputs {
+                allocation = lastTarget.allocation
+            } else {
+                allocation = pure.allocate(
+                    members: names, partitions: partitions, weights: weights,
+                    current: pure.usesCurrentHoldings ? currentHoldings() : CurrentHoldings())
+                lastTarget = (inputs, allocation)
+            }
         case .program:
             guard strategy == configuredStrategy else { return [] }  // never run a program ZooKeeper names
             if let allocated, allocated.members == names, allocated.partitions == partitions {
@@ -365,6 +387,18 @@ extension LeaderMachine {
         }
     }
 
+    /// Whether `event` may change what a plan makes: not a member node's watch firing (its
+    /// read follows), a member node read again unchanged, the contenders listed unchanged, or a
+    /// write's outcome (what changed while it was under way is planned for by its own event).
+    fileprivate func mayChangeThePlan(_ event: Event) -> Bool {
+        switch event {
+        case .memberChanged, .written: false
+        case .memberRead(let name, let node): members[name] != node || !memberNames.contains(name)
+        case .contendersListed(let sessions): sessions != contenderSessions
+        default: true
+        }
+    }
+
     /// Whether `member`'s node, as last read, acknowledges `epoch` (a node gone or of another
     /// session counts as news for the planner, not as a member still to come).
     fileprivate func hasAcknowledged(_ member: String, _ epoch: Int64) -> Bool {
@@ -379,6 +413,16 @@ extension LeaderMachine {
         lastDigest = (allocation, digest)
         return digest
     }
+}
+
+/// What a pure strategy's result depends on.
+private struct TargetInputs: Equatable {
+    var strategy: Strategy
+    var members: [String]
+    var partitions: [Partition]
+    var weights: MemberWeights
+    /// Each member's current holdings, for a strategy that uses them (`sticky`).
+    var holdings: [String: Set<Partition>]?
 }
 
 /// The `assignments` node and the grant nodes under it, with their versions.
