@@ -36,17 +36,19 @@ extension Member {
                     return
                 }
                 await member.joined(nodeVersion: stat.version)
-            } catch let error as PartyError {
-                await member.send(.failed(error))
-            } catch let failure as StrategyMismatch {
-                await member.send(.failed(failure))
-            } catch let failure as UnconfiguredExecStrategy {
-                await member.send(.failed(failure))
-            } catch let failure as ProtocolMismatch {
-                await member.send(.failed(failure))
             } catch {
-                await member.retryJoin(record, after: error)
+                await member.joinFailed(record, error)
             }
+        }
+    }
+
+    /// A join (or the group's preparation for one) failed: for good if no retry can help (the
+    /// name is another session's, the group's strategy or protocol is not this member's), else
+    /// it is tried again.
+    func joinFailed(_ record: MemberRecord, _ error: any Error) {
+        switch error {
+        case is PartyError, is StrategyMismatch, is UnconfiguredExecStrategy, is ProtocolMismatch: send(.failed(error))
+        default: retryJoin(record, after: error)
         }
     }
 
@@ -65,14 +67,8 @@ extension Member {
             do {
                 _ = try await setup.prepare(seeding: false)
                 await member.joinAgain(record)
-            } catch let failure as StrategyMismatch {
-                await member.send(.failed(failure))
-            } catch let failure as UnconfiguredExecStrategy {
-                await member.send(.failed(failure))
-            } catch let failure as ProtocolMismatch {
-                await member.send(.failed(failure))
             } catch {
-                await member.retryJoin(record, after: error)
+                await member.joinFailed(record, error)
             }
         }
     }

@@ -43,10 +43,10 @@ import TestSupport
         try await a.waitFor("a alone") { $0.members == ["a"] && $0.allocation["t"] == [0, 1, 2, 3, 4, 5] }
     }
 
-    @Test func aKielConsumerTakingOurNameMakesUsDropTheShareAndStop() async throws {
+    @Test(.timeLimit(.minutes(1))) func aKielConsumerTakingOurNameMakesUsDropTheShareAndStop() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
-        let a = try RunningMember(server, group: group, name: "same", strategy: .roundRobin, seed: "t:0-3", sessionTimeout: .milliseconds(800))
+        let a = try RunningMember(server, group: group, name: "same", strategy: .roundRobin, seed: "t:0-3", sessionTimeout: .seconds(2))
         try await a.waitFor("active") { $0.state == .active && $0.allocation["t"]?.count == 4 }
 
         // kiel deletes another session's node of its name and creates its own.
