@@ -198,6 +198,14 @@ public struct FollowerMachine: Sendable {
                 checkInFlight = true
                 actions.append(.checkMemberNode)
             }
+            // The summary node gone after one was read (the group's nodes deleted by hand): the
+            // grant under it is gone too, and with it the leader's memory of what this member
+            // holds. Publish nothing until a grant is read again, before a new leader can give
+            // the share to anyone.
+            if read == nil, summary != nil || pendingSummary != nil {
+                grant = nil
+                pendingSummary = nil
+            }
             guard let read, session != nil, read.epoch >= max(summary?.epoch ?? 0, pendingSummary?.epoch ?? 0) else { break }
             let named = read.grants[member]
             if named != nil, named != grant?.epoch || grant == nil || grantCheckDue {

@@ -180,7 +180,9 @@ extension FaultSuite {
                 #expect(reported, "\(bad): no error reported")
                 #expect(cluster["a"].process.isRunning && cluster["b"].process.isRunning, "\(bad)")
                 let now = try #require(cluster["a"].fileDocument)
-                #expect(now.generation == last.generation && now.allocation == last.allocation, "\(bad): \(now.json)")
+                #expect(
+                    now.generation == last.generation && now.allocation == last.allocation,
+                    "\(bad): \(last.json) then \(now.json)\n--- a:\n\(cluster["a"].log.suffix(3000))\n--- b:\n\(cluster["b"].log.suffix(3000))")
                 // Good again: the next view is allocated.
                 try mode("good")
                 let fix = try await runProduct("allocatorctl", ["--socket", cluster["b"].socket, "add", "u:\(count)"])

@@ -75,11 +75,14 @@ final class Cluster: @unchecked Sendable {
             guard zip(members, documents).allSatisfy({ member, document in
                 observer.documents(of: member).contains { $0.document == document }
             }) else { return false }
-            // The leader awaits nobody (spec §14): the plan is complete, not only covering.
+            // The leader awaits nobody (spec §14): the plan is complete, not only covering. The
+            // status must be of the files' generation: a document is published (and `status`
+            // moves on) a moment before its file is written.
             let socket = daemons[0].socket
             let status = await RawSocket.command("status", to: socket)
             let object = status.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             return (object?["awaited"] as? [String: Any])?.isEmpty == true
+                && (object?["generation"] as? Int).map(Int64.init) == documents[0]?.generation
         }
         guard agreed else {
             throw Timeout(what: "\(what) of \(members): " + daemons.map { "\n\($0.fileDocument?.json ?? "none")" }.joined()
