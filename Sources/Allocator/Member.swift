@@ -253,6 +253,9 @@ public actor Member {
             if case .suspended = previous {
                 logger.info("reconnected within the session")
                 follow(.reconnected)
+                // Requests that failed with the connection may have carried news: a leader
+                // reads everything again (watches survive, answers in flight do not).
+                lead(.refresh)
             }
         case .suspended:
             logger.warning("connection lost; the share stays valid until its lease runs out")

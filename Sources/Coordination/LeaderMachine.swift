@@ -388,12 +388,14 @@ extension LeaderMachine {
     }
 
     /// Whether `event` may change what a plan makes: not a member node's watch firing (its
-    /// read follows), a member node read again unchanged, the contenders listed unchanged, or a
-    /// write's outcome (what changed while it was under way is planned for by its own event).
+    /// read follows), a member node read again unchanged (an awaited member's read always
+    /// counts: the periodic look at awaited members is the safety net of a plan under way),
+    /// the contenders listed unchanged, or a write's outcome (what changed while it was under
+    /// way is planned for by its own event).
     fileprivate func mayChangeThePlan(_ event: Event) -> Bool {
         switch event {
         case .memberChanged, .written: false
-        case .memberRead(let name, let node): members[name] != node || !memberNames.contains(name)
+        case .memberRead(let name, let node): members[name] != node || !memberNames.contains(name) || awaited[name] != nil
         case .contendersListed(let sessions): sessions != contenderSessions
         default: true
         }
