@@ -91,6 +91,21 @@ final class Cluster: @unchecked Sendable {
         return .now
     }
 
+    /// After a member woke from a pause past its session (`woke`), it published nothing as valid
+    /// before it had dropped its share and read its grant anew: its first document has an
+    /// empty share (`lost` or `joining`), and every later share is of a newer generation than
+    /// `before`, the document it held when paused.
+    func expectNoOldShareAfterWaking(
+        _ member: String, woke: ContinuousClock.Instant, before: MemberDocument, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let after = observer.documents(of: member).filter { $0.at > woke }.map(\.document)
+        let first = try #require(after.first, sourceLocation: sourceLocation)
+        #expect(first.allocation.isEmpty && [.lost, .joining].contains(first.state), "first after waking: \(first.json)", sourceLocation: sourceLocation)
+        for document in after where !document.allocation.isEmpty {
+            #expect(document.generation > before.generation, "republished an old share: \(document.json)", sourceLocation: sourceLocation)
+        }
+    }
+
     /// Runs the overlap checker over everything observed; records an issue for each finding.
     /// Handovers from a member that could not react (finding F1 of docs/faults.md) are
     /// recorded as a known, intermittent issue; every other overlap fails the test.

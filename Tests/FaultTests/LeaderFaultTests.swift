@@ -89,12 +89,7 @@ extension FaultSuite {
             // The old leader wakes deposed (its session is over): it leads no more, and it shows
             // no share until it has a grant of its new session.
             #expect(try await leader(of: cluster, among: ["a", "b", "c"]) != "a")
-            let after = cluster.observer.documents(of: "a").filter { $0.at > woke }.map(\.document)
-            let first = try #require(after.first)
-            #expect(first.allocation.isEmpty && [.lost, .joining].contains(first.state), "first after SIGCONT: \(first.json)")
-            for document in after where !document.allocation.isEmpty {
-                #expect(document.generation > before.generation, "republished an old share: \(document.json)")
-            }
+            try cluster.expectNoOldShareAfterWaking("a", woke: woke, before: before)
             await cluster.stopAll()
             cluster.expectNoOverlap("SIGSTOP of the leader past its session timeout, SIGCONT", settledAt: settled, partitions: partitions, handoverAllowance: Self.allowance)
         }

@@ -47,12 +47,7 @@ extension FaultSuite {
             // After waking, b published nothing as valid before it had dropped its share and read
             // the view anew: first an empty share (lost or joining), and every later share is of
             // a newer generation than the one it held when paused.
-            let after = cluster.observer.documents(of: "b").filter { $0.at > woke }.map(\.document)
-            let first = try #require(after.first)
-            #expect(first.allocation.isEmpty && [.lost, .joining].contains(first.state), "first after SIGCONT: \(first.json)")
-            for document in after where !document.allocation.isEmpty {
-                #expect(document.generation > before.generation, "republished an old share: \(document.json)")
-            }
+            try cluster.expectNoOldShareAfterWaking("b", woke: woke, before: before)
             await cluster.stopAll()
             cluster.expectNoOverlap("SIGSTOP past the session timeout, SIGCONT", settledAt: settled, partitions: partitions)
         }
