@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "SystemdNotifier", dependencies: ["CSystemd"]),
         .target(
             name: "Configuration",
-            dependencies: ["Allocator", "Allocation", "ZooKeeper", "Yams", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["Allocator", "Allocation", "Coordination", "ZooKeeper", "Yams", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Allocation"),
         .target(
             name: "ExecAllocation",

@@ -1,5 +1,6 @@
 import Coordination
 import Foundation
+import Glibc
 
 extension Lease {
     /// The wall-clock time of a monotonic instant, for the published document.
@@ -7,5 +8,15 @@ extension Lease {
         let offset = ContinuousClock.now.duration(to: instant)
         let (seconds, attoseconds) = offset.components
         return Date.now.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
+    }
+
+    /// The same moment on the host's `CLOCK_BOOTTIME` in nanoseconds (spec §8): a clock that
+    /// counts suspend and is never stepped, so same-host readers can hold a lease to it even
+    /// when the wall clock is set back.
+    static func bootTime(of instant: ContinuousClock.Instant) -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &now)
+        let (seconds, attoseconds) = ContinuousClock.now.duration(to: instant).components
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) + seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

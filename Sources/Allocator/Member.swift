@@ -63,6 +63,8 @@ public actor Member {
     var lastRebalance: (at: Date, duration: Duration)?
     var changeNoticed: ContinuousClock.Instant?
     var lastError: String?
+    /// Releases the release timeout forced (consumer handover).
+    var forcedReleases = 0
 
     // Deliveries (see `reportsDeliveries`).
     var reportingDeliveries = false
@@ -88,7 +90,7 @@ public actor Member {
         logger[metadataKey: "member"] = "\(configuration.member)"
         self.logger = logger
         paths = GroupPaths(group: configuration.layout.groupPath)
-        follower = FollowerMachine(member: configuration.member, weight: configuration.weight)
+        follower = FollowerMachine(member: configuration.member, weight: configuration.weight, handover: configuration.handover)
         leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy)
         (documents, documentSink) = AsyncStream.makeStream(of: MemberDocument.self)
     }
@@ -136,21 +138,31 @@ public actor Member {
     }
 
     /// Publishes `stopped`, then closes the session (the member's nodes go at once, so the
-    /// others rebalance at once); `run()` then returns. Without ZooKeeper, or if the delivery
-    /// of `stopped` takes longer than a second, the session is closed anyway.
+    /// others rebalance at once); `run()` then returns. With consumer handover the share is
+    /// first published as `revoking` and the member waits for its consumer's release (or the
+    /// release timeout). Without ZooKeeper, or if the delivery of `stopped` takes longer than a
+    /// second (plus the release timeout), the session is closed anyway.
     public func stop() async {
         guard !stopping else { return }
         stopping = true
         logger.info("stopping")
         if let inputs {
             inputs.yield(.follower(.stop))
-            // The follower leaves (closes the session) once `stopped` is delivered; at most a
-            // second is given to that.
-            for _ in 0..<100 where self.inputs != nil {
+            // The follower leaves (closes the session) once `stopped` is delivered.
+            var limit = ContinuousClock.now + .seconds(1)
+            if case .consumer(let releaseTimeout) = configuration.handover { limit += releaseTimeout }
+            while self.inputs != nil, ContinuousClock.now < limit {
                 try? await Task.sleep(for: .milliseconds(10))
             }
         }
         await client?.close()
+    }
+
+    /// The consumer has stopped working on everything revoked up to `epoch` (`release EPOCH`,
+    /// spec §15): the member may acknowledge what it lost. Without consumer handover it does
+    /// nothing.
+    public func release(epoch: Int64) {
+        follow(.released(epoch: epoch))
     }
 
     func runSession(_ client: ZooKeeperClient) async throws {
@@ -297,6 +309,12 @@ public actor Member {
             case .leave:
                 logger.info("leaving the group")
                 if let client { sessionTasks.append(Task { await client.close() }) }
+            case .releaseTimedOut(let partitions):
+                forcedReleases += 1
+                logger.warning("the consumer did not release in time; released anyway", metadata: [
+                    "partitions": "\(partitions.sorted().map(\.description).joined(separator: ","))",
+                    "forced_releases": "\(forcedReleases)",
+                ])
             }
         }
     }
@@ -383,13 +401,12 @@ public actor Member {
 
     /// Makes the follower's publication the member's document.
     func publish(_ publication: Publication) {
-        var share: [String: [Int]] = [:]
-        for partition in publication.partitions { share[partition.topic, default: []].append(partition.id) }
         var document = MemberDocument(
             group: configuration.layout.group, member: configuration.member, state: publication.state,
             generation: publication.epoch, strategy: publication.strategy ?? strategy?.name,
-            allocation: share.mapValues { $0.sorted() }, members: publication.members,
-            partitionCount: publication.partitionCount, validUntil: publication.lease.map(Lease.wallClock),
+            allocation: MemberDocument.share(publication.partitions), revoking: MemberDocument.share(publication.revoking),
+            members: publication.members, partitionCount: publication.partitionCount,
+            validUntil: publication.lease.map(Lease.wallClock), validUntilBoottime: publication.lease.map(Lease.bootTime),
             updatedAt: published?.updatedAt ?? Date.now)
         if published.map(document.differsInSubstance) ?? true {
             document.updatedAt = Date.now
@@ -505,7 +522,9 @@ public actor Member {
             role: leader.isLeading ? .leader : .follower,
             leader: summary?.leader,
             awaited: summary?.awaited ?? [:],
-            awaitedFor: awaitedSince.mapValues { ContinuousClock.now - $0 })
+            awaitedFor: awaitedSince.mapValues { ContinuousClock.now - $0 },
+            revokingCount: follower.latest?.revoking.count ?? 0,
+            forcedReleases: forcedReleases)
     }
 
     /// Group-wide commands and reports, on this member's session.

@@ -1,4 +1,5 @@
 import Allocation
+import Coordination
 import ZooKeeper
 
 /// What a group member needs to know to run.
@@ -23,6 +24,8 @@ public struct MemberConfiguration: Sendable {
     public var fullReadInterval: Duration
     /// How long an `exec:` strategy may run.
     public var execTimeout: Duration
+    /// Who hands over what the member loses: the daemon, or its consumer (spec §15).
+    public var handover: FollowerMachine.Handover
     /// Written into the member's metadata (spec §4).
     public var host: String
     public var pid: Int32
@@ -32,7 +35,7 @@ public struct MemberConfiguration: Sendable {
         strategy: Strategy? = nil, seedPartitions: [Partition] = [],
         rebalanceDelayMin: Duration = .zero, rebalanceDelayMax: Duration = .zero,
         fullReadInterval: Duration = .seconds(300), execTimeout: Duration = .seconds(10),
-        host: String, pid: Int32
+        handover: FollowerMachine.Handover = .daemon, host: String, pid: Int32
     ) {
         self.zooKeeper = zooKeeper
         self.layout = layout
@@ -44,6 +47,7 @@ public struct MemberConfiguration: Sendable {
         self.rebalanceDelayMax = rebalanceDelayMax
         self.fullReadInterval = fullReadInterval
         self.execTimeout = execTimeout
+        self.handover = handover
         self.host = host
         self.pid = pid
     }

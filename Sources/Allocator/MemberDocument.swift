@@ -12,19 +12,26 @@ public struct MemberDocument: Sendable, Hashable {
     public var strategy: String?
     /// This member's share: topic → ids in numeric order. Empty unless `active` or `suspended`.
     public var allocation: [String: [Int]]
+    /// Partitions taken from this member that its consumer has not released yet (spec §15):
+    /// still this member's under the lease. Empty without consumer handover.
+    public var revoking: [String: [Int]]
     /// The members of the view, sorted by UTF-8 bytes.
     public var members: [String]
     /// The number of partitions in the view.
     public var partitionCount: Int
-    /// Until when no other member can have been given this share; `nil` exactly when the share
-    /// is empty. Readers must treat the share as empty once it is past.
+    /// Until when no other member can have been given this share (`allocation` and
+    /// `revoking`); `nil` exactly when the share is empty. Readers must treat the share as
+    /// empty once it is past.
     public var validUntil: Date?
+    /// The same moment on the host's `CLOCK_BOOTTIME`, in nanoseconds (spec §8).
+    public var validUntilBoottime: Int64?
     /// When `state`, `generation` or `allocation` last changed.
     public var updatedAt: Date
 
     public init(
         group: String, member: String, state: MemberState, generation: Int64, strategy: String?,
-        allocation: [String: [Int]], members: [String], partitionCount: Int, validUntil: Date?, updatedAt: Date
+        allocation: [String: [Int]], revoking: [String: [Int]] = [:], members: [String], partitionCount: Int,
+        validUntil: Date?, validUntilBoottime: Int64? = nil, updatedAt: Date
     ) {
         self.group = group
         self.member = member
@@ -32,15 +39,26 @@ public struct MemberDocument: Sendable, Hashable {
         self.generation = generation
         self.strategy = strategy
         self.allocation = allocation
+        self.revoking = revoking
         self.members = members
         self.partitionCount = partitionCount
         self.validUntil = validUntil
+        self.validUntilBoottime = validUntilBoottime
         self.updatedAt = updatedAt
     }
 
-    /// Whether `other` differs in what `updatedAt` tracks: state, generation or allocation.
+    /// Partitions in the document's shape: topic → ids in numeric order.
+    public static func share(_ partitions: Set<Partition>) -> [String: [Int]] {
+        var share: [String: [Int]] = [:]
+        for partition in partitions { share[partition.topic, default: []].append(partition.id) }
+        return share.mapValues { $0.sorted() }
+    }
+
+    /// Whether `other` differs in what `updatedAt` tracks: state, generation, allocation or
+    /// revoking.
     public func differsInSubstance(from other: MemberDocument) -> Bool {
         state != other.state || generation != other.generation || allocation != other.allocation
+            || revoking != other.revoking
     }
 
     /// The document as one line of JSON (no newline), keys in the spec's order, topics in
@@ -48,22 +66,31 @@ public struct MemberDocument: Sendable, Hashable {
     public var json: String {
         var output: [UInt8] = []
         func raw(_ text: String) { output += text.utf8 }
+        func share(_ share: [String: [Int]]) {
+            raw("{")
+            for (index, topic) in share.keys.sorted(by: utf8Precedes).enumerated() {
+                if index > 0 { raw(",") }
+                JSONText.appendString(topic, to: &output)
+                raw(":[" + share[topic, default: []].map(String.init).joined(separator: ",") + "]")
+            }
+            raw("}")
+        }
         raw("{\"group\":")
         JSONText.appendString(group, to: &output)
         raw(",\"member\":")
         JSONText.appendString(member, to: &output)
         raw(",\"state\":\"\(state.rawValue)\",\"generation\":\(generation),\"strategy\":")
         if let strategy { JSONText.appendString(strategy, to: &output) } else { raw("null") }
-        raw(",\"allocation\":{")
-        for (index, topic) in allocation.keys.sorted(by: utf8Precedes).enumerated() {
-            if index > 0 { raw(",") }
-            JSONText.appendString(topic, to: &output)
-            raw(":[" + allocation[topic, default: []].map(String.init).joined(separator: ",") + "]")
-        }
-        raw("},\"members\":")
+        raw(",\"allocation\":")
+        share(allocation)
+        raw(",\"revoking\":")
+        share(revoking)
+        raw(",\"members\":")
         JSONText.appendArray(members, to: &output)
         raw(",\"partition_count\":\(partitionCount),\"valid_until\":")
         raw(validUntil.map { "\"\(Self.timestamp($0))\"" } ?? "null")
+        raw(",\"valid_until_boottime_ns\":")
+        raw(validUntilBoottime.map(String.init) ?? "null")
         raw(",\"updated_at\":\"\(Self.timestamp(updatedAt))\"}")
         return String(decoding: output, as: UTF8.self)
     }
@@ -100,8 +127,9 @@ public struct MemberDocument: Sendable, Hashable {
         let document: MemberDocument
 
         enum Keys: String, CodingKey {
-            case group, member, state, generation, strategy, allocation, members
+            case group, member, state, generation, strategy, allocation, revoking, members
             case partitionCount = "partition_count", validUntil = "valid_until", updatedAt = "updated_at"
+            case validUntilBoottime = "valid_until_boottime_ns"
         }
 
         init(from decoder: any Decoder) throws {
@@ -123,9 +151,11 @@ public struct MemberDocument: Sendable, Hashable {
                 generation: try container.decode(Int64.self, forKey: .generation),
                 strategy: try container.decodeIfPresent(String.self, forKey: .strategy),
                 allocation: try container.decode([String: [Int]].self, forKey: .allocation),
+                revoking: try container.decodeIfPresent([String: [Int]].self, forKey: .revoking) ?? [:],
                 members: try container.decode([String].self, forKey: .members),
                 partitionCount: try container.decode(Int.self, forKey: .partitionCount),
                 validUntil: try date(.validUntil),
+                validUntilBoottime: try container.decodeIfPresent(Int64.self, forKey: .validUntilBoottime),
                 updatedAt: updatedAt)
         }
     }

@@ -34,6 +34,10 @@ public struct MemberStatus: Sendable {
     /// summary it published that named it awaited (a plan that goes on to another epoch and
     /// still awaits it keeps counting).
     public var awaitedFor: [String: Duration] = [:]
+    /// Consumer handover (spec §15): how many partitions wait for the consumer's release, and
+    /// how many times the release timeout released them instead.
+    public var revokingCount = 0
+    public var forcedReleases = 0
 
     /// A member's part in protocol 2.
     public enum Role: String, Sendable {

@@ -1,5 +1,6 @@
 import Allocation
 import Allocator
+import Coordination
 import Foundation
 import Glibc
 import Logging
@@ -125,6 +126,13 @@ public struct DaemonConfiguration: Sendable {
         if let hook = value(.onRebalance), hook.trimmingCharacters(in: .whitespaces).isEmpty {
             throw fail(.onRebalance, "empty command")
         }
+        let releaseTimeout = try milliseconds(.releaseTimeout, default: 30_000, range: 1...3_600_000)
+        let handover: FollowerMachine.Handover
+        switch value(.handover) ?? "daemon" {
+        case "daemon": handover = .daemon
+        case "consumer": handover = .consumer(releaseTimeout: releaseTimeout)
+        default: throw fail(.handover, "not daemon or consumer")
+        }
 
         configFile = value(.config)
         self.member = MemberConfiguration(
@@ -133,7 +141,7 @@ public struct DaemonConfiguration: Sendable {
             rebalanceDelayMin: delayMin, rebalanceDelayMax: delayMax,
             fullReadInterval: try milliseconds(.fullReadInterval, default: 300_000, range: 1_000...86_400_000),
             execTimeout: try milliseconds(.execTimeout, default: 10_000, range: 1...3_600_000),
-            host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
+            handover: handover, host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
         stateFile = value(.stateFile) ?? "/run/allocatord/\(group).json"
         socket = value(.socket) ?? "/run/allocatord/\(group).sock"
         var isFolder: ObjCBool = false
@@ -225,7 +233,7 @@ public struct DaemonConfiguration: Sendable {
             "partitions": member.seedPartitions.map(\.description).joined(separator: ","),
             "rebalance-delay": "\(member.rebalanceDelayMin):\(member.rebalanceDelayMax)",
             "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",
-            "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)",
+            "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)", "handover": "\(member.handover)",
             "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")",
         ]
     }

@@ -10,6 +10,7 @@ public enum Field: String, CaseIterable, Sendable {
     case logLevel = "log-level", zkAuth = "zk-auth", zkAuthFile = "zk-auth-file"
     case fullReadInterval = "full-read-interval", execTimeout = "exec-timeout", hookTimeout = "hook-timeout"
     case socketWriters = "socket-writers", maxClients = "max-clients", socketIdleTimeout = "socket-idle-timeout"
+    case handover, releaseTimeout = "release-timeout"
 
     var environmentVariable: String {
         "ALLOCATORD_" + rawValue.uppercased().replacingOccurrences(of: "-", with: "_")

@@ -18,7 +18,28 @@ import Allocation
 /// or an acknowledgement finds it gone) is created again at once: the session, and so the
 /// grant and its lease, lives on. `stop` publishes `stopped` and leaves
 /// once that is delivered.
+///
+/// With consumer handover (spec §15), what a grant takes away is published under `revoking`
+/// until the consumer says `release EPOCH` (or the release timeout passes), and only then is
+/// the grant acknowledged: the consumer's ownership, not only the daemon's, holds end to end.
+/// A stop then waits for the release too before it leaves.
 public struct FollowerMachine: Sendable {
+    /// Who hands over what a member loses (spec §15).
+    public enum Handover: Sendable, Equatable {
+        /// The daemon: a grant is acknowledged once the document without what it took is out.
+        case daemon
+        /// The consumer: what a grant took is published as `revoking` until the consumer
+        /// releases it, or until `releaseTimeout` passes (a forced release).
+        case consumer(releaseTimeout: Duration)
+    }
+
+    /// A partition taken from the member and not yet released by its consumer.
+    private struct Revocation: Sendable {
+        /// The group's epoch when it was taken: a release of this epoch or a later one frees it.
+        var epoch: Int64
+        var since: ContinuousClock.Instant
+    }
+
     /// What the machine asks its driver to do.
     public enum Action: Sendable, Equatable {
         /// Create this session's contender node in the leader lock unless it has one, then the
@@ -40,6 +61,9 @@ public struct FollowerMachine: Sendable {
         case wake(at: ContinuousClock.Instant)
         /// Close the session (which removes the member's nodes at once).
         case leave
+        /// Report (log, count): the consumer did not release these within the release timeout;
+        /// they count as released.
+        case releaseTimedOut(Set<Partition>)
     }
 
     /// What happened.
@@ -73,6 +97,8 @@ public struct FollowerMachine: Sendable {
         /// Read the summary and the grant again, whatever the watches said (a periodic check
         /// that no lost watch or tampered node leaves the member stale for long).
         case refresh
+        /// The consumer stopped working on everything revoked up to this epoch (`release EPOCH`).
+        case released(epoch: Int64)
         case stop
     }
 
@@ -84,6 +110,7 @@ public struct FollowerMachine: Sendable {
 
     public let member: String
     public let weight: Int
+    public let handover: Handover
 
     private var session: (id: Int64, timeout: Duration)?
     private var connection = Connection.none
@@ -119,10 +146,15 @@ public struct FollowerMachine: Sendable {
     private var stopping = false
     /// The publication count whose delivery lets the member leave.
     private var leaveAfter: Int?
+    /// What the consumer has yet to release (consumer handover).
+    private var revoking: [Partition: Revocation] = [:]
+    /// The share is dropped without a handover (its grant vanished with the group's nodes).
+    private var shareAbandoned = false
 
-    public init(member: String, weight: Int = 1) {
+    public init(member: String, weight: Int = 1, handover: Handover = .daemon) {
         self.member = member
         self.weight = weight
+        self.handover = handover
     }
 
     /// The acknowledged epoch and the weight, as the member node carries them.
@@ -205,6 +237,7 @@ public struct FollowerMachine: Sendable {
             if read == nil, summary != nil || pendingSummary != nil {
                 grant = nil
                 pendingSummary = nil
+                shareAbandoned = true
             }
             guard let read, session != nil, read.epoch >= max(summary?.epoch ?? 0, pendingSummary?.epoch ?? 0) else { break }
             let named = read.grants[member]
@@ -245,9 +278,12 @@ public struct FollowerMachine: Sendable {
         case .refresh:
             grantCheckDue = true
             if session != nil, !stopping { actions.append(.readSummary) }
+        case .released(let epoch):
+            revoking = revoking.filter { $0.value.epoch > epoch }
         case .stop:
             stopping = true
         }
+        actions += trackRevocations(now: now)
         actions += publishIfChanged(now: now, renewing: event == .tick)
         awaitDeliveryOfGrant()
         actions += acknowledgeIfDelivered()
@@ -272,8 +308,7 @@ public struct FollowerMachine: Sendable {
     private func publication(now: ContinuousClock.Instant) -> Publication {
         var state: MemberState
         var partitions: Set<Partition> = []
-        var lease = lastHeard.flatMap { heard in session.map { Lease.deadline(lastHeard: heard, sessionTimeout: $0.timeout) } }
-        if let current = lease, current <= now { lease = nil }
+        var lease = validLease(now: now)
         if stopping {
             state = .stopped
         } else if session == nil {
@@ -286,11 +321,45 @@ public struct FollowerMachine: Sendable {
             state = connection == .connected ? .active : .suspended
             partitions = grant?.partitions ?? []
         }
-        if partitions.isEmpty { lease = nil }
+        // What the consumer has yet to release stays this member's while the lease lasts (and
+        // `trackRevocations` forgets it once the lease is over).
+        let revoking = lease == nil ? [] : Set(self.revoking.keys).subtracting(partitions)
+        if partitions.isEmpty, revoking.isEmpty { lease = nil }
         return Publication(
-            state: state, epoch: max(summary?.epoch ?? 0, grant?.epoch ?? 0), strategy: summary?.strategy,
-            partitions: partitions, members: summary?.members ?? [], partitionCount: summary?.partitionCount ?? 0,
-            lease: lease)
+            state: state, epoch: epoch, strategy: summary?.strategy, partitions: partitions, revoking: revoking,
+            members: summary?.members ?? [], partitionCount: summary?.partitionCount ?? 0, lease: lease)
+    }
+
+    /// The end of this session's lease, unless it is over (or there is no session).
+    private func validLease(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        guard let lastHeard, let session else { return nil }
+        let deadline = Lease.deadline(lastHeard: lastHeard, sessionTimeout: session.timeout)
+        return deadline > now ? deadline : nil
+    }
+
+    /// The group's epoch as this member knows it.
+    private var epoch: Int64 { max(summary?.epoch ?? 0, grant?.epoch ?? 0) }
+
+    /// With consumer handover: what the published share loses becomes `revoking`, what comes
+    /// back leaves it, and what waited past the release timeout is released by force. When the
+    /// lease is over (or the session), the consumer has had to stop anyway: nothing is revoking.
+    private mutating func trackRevocations(now: ContinuousClock.Instant) -> [Action] {
+        let abandoned = shareAbandoned
+        shareAbandoned = false
+        guard case .consumer(let timeout) = handover else { return [] }
+        guard !abandoned, validLease(now: now) != nil else {
+            revoking = [:]
+            return []
+        }
+        let next = publication(now: now)
+        for partition in published?.partitions ?? [] where !next.partitions.contains(partition) && revoking[partition] == nil {
+            revoking[partition] = Revocation(epoch: epoch, since: now)
+        }
+        for partition in next.partitions { revoking[partition] = nil }
+        let overdue = revoking.filter { $0.value.since + timeout <= now }
+        guard !overdue.isEmpty else { return [] }
+        for partition in overdue.keys { revoking[partition] = nil }
+        return [.releaseTimedOut(Set(overdue.keys))]
     }
 
     private mutating func publishIfChanged(now: ContinuousClock.Instant, renewing: Bool) -> [Action] {
@@ -303,7 +372,7 @@ public struct FollowerMachine: Sendable {
         published = next
         publishedCount += 1
         if let timeout = session?.timeout { nextRenewal = now + timeout / 3 }
-        if next.state == .stopped { leaveAfter = publishedCount }
+        if next.state == .stopped, next.revoking.isEmpty { leaveAfter = publishedCount }
         return [.publish(next)]
     }
 
@@ -315,7 +384,8 @@ public struct FollowerMachine: Sendable {
         // leader waits for it otherwise.
         let epoch = grant?.epoch ?? (pendingSummary == nil ? summary?.grants[member] : nil)
         guard let epoch, let published, epoch > acknowledged, epoch != acknowledgementInFlight,
-              epoch != pendingAcknowledgement?.epoch, published.partitions.isSubset(of: grant?.partitions ?? [])
+              epoch != pendingAcknowledgement?.epoch, published.partitions.isSubset(of: grant?.partitions ?? []),
+              published.revoking.isEmpty
         else { return }
         pendingAcknowledgement = (epoch, publishedCount)
     }
@@ -330,8 +400,12 @@ public struct FollowerMachine: Sendable {
         return [.acknowledge(MemberRecord(ackedEpoch: pending.epoch, weight: weight))]
     }
 
-    /// The next instant something is due: a renewal, or the lease's end.
+    /// The next instant something is due: a renewal, the lease's end, or a release timeout.
     private func nextWake(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
-        [nextRenewal, published?.lease].compactMap { $0 }.filter { $0 > now }.min()
+        var releaseDue: ContinuousClock.Instant?
+        if case .consumer(let timeout) = handover, let oldest = revoking.values.map(\.since).min() {
+            releaseDue = oldest + timeout
+        }
+        return [nextRenewal, published?.lease, releaseDue].compactMap { $0 }.filter { $0 > now }.min()
     }
 }

@@ -10,25 +10,33 @@ public struct Publication: Sendable, Equatable {
     public var strategy: String?
     /// This member's share: empty unless `active` or `suspended`.
     public var partitions: Set<Partition>
+    /// Partitions taken from this member whose consumer has not released them yet (spec §15,
+    /// `handover: consumer`): still this member's, under the same lease. Never in `partitions`.
+    public var revoking: Set<Partition>
     /// Every member of the group, sorted by UTF-8 bytes.
     public var members: [String]
     public var partitionCount: Int
-    /// Until when no other member can have been given `partitions`; `nil` exactly when they
-    /// are empty.
+    /// Until when no other member can have been given `partitions` or `revoking`; `nil` exactly
+    /// when both are empty.
     public var lease: ContinuousClock.Instant?
 
     public init(
-        state: MemberState, epoch: Int64, strategy: String?, partitions: Set<Partition>, members: [String],
-        partitionCount: Int, lease: ContinuousClock.Instant?
+        state: MemberState, epoch: Int64, strategy: String?, partitions: Set<Partition>, revoking: Set<Partition> = [],
+        members: [String], partitionCount: Int, lease: ContinuousClock.Instant?
     ) {
         self.state = state
         self.epoch = epoch
         self.strategy = strategy
         self.partitions = partitions
+        self.revoking = revoking
         self.members = members
         self.partitionCount = partitionCount
         self.lease = lease
     }
+
+    /// Everything a reader must treat as this member's while the lease lasts: `partitions` and
+    /// `revoking`.
+    public var held: Set<Partition> { partitions.union(revoking) }
 
     /// Whether `other` differs in more than its lease.
     public func differsInSubstance(from other: Publication) -> Bool {

@@ -75,11 +75,18 @@ struct CommandHandler: LineHandler {
                 return .line(ReplyLine(try json([
                     "ok": true, "strategy": change.strategy.name, "previous": change.previous.name, "changed": change.written,
                 ])))
+            case "release":
+                // The consumer's word (spec §15): anyone who may read the share may say it.
+                guard let epoch = Int64(argument), epoch >= 0 else {
+                    throw CommandError("bad_epoch", "release EPOCH: EPOCH is the document's generation, a number ≥ 0")
+                }
+                await member.release(epoch: epoch)
+                return .line(ReplyLine(#"{"ok":true,"released":\#(epoch)}"#))
             case "repair":
                 try authorize(peer, command)
                 return .line(ReplyLine(try json(["ok": true, "partition_count": try await member.commands().repair()])))
             default:
-                throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, members, assignments, partitions, add, remove, repair, set-strategy, ping")
+                throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, members, assignments, partitions, add, remove, release, repair, set-strategy, ping")
             }
         } catch let error as CommandError {
             return .line(ReplyLine(Self.errorLine(code: error.code, message: error.message)))
@@ -174,6 +181,8 @@ struct CommandHandler: LineHandler {
         object["leader"] = status.leader ?? NSNull()
         object["awaited"] = status.awaited
         object["awaited_ms"] = status.awaitedFor.mapValues(\.milliseconds)
+        object["revoking"] = status.revokingCount
+        object["forced_releases"] = status.forcedReleases
         let errors = [status.lastError, publisher.stateFileError].compactMap { $0 }
         object["last_error"] = errors.isEmpty ? NSNull() : errors.joined(separator: "; ")
         return object

@@ -97,7 +97,7 @@ import TestSupport
             server, group: uniqueGroup(), name: "a", strategy: .exec(path: path), seed: "t:0-3", execTimeout: .seconds(60))
         defer { Task { await a.stop() } }
         #expect(await eventually(timeout: .seconds(30)) { await a.member.status.lastError?.contains("exited with status 1") == true })
-        FileManager.default.createFile(atPath: (path as NSString).deletingLastPathComponent + "/go", contents: nil)
+        _ = FileManager.default.createFile(atPath: (path as NSString).deletingLastPathComponent + "/go", contents: nil)
         // Nothing changes in the group; the member tries again by itself.
         let active = try await a.waitFor("active after the retry") { $0.state == .active }
         #expect(active.allocation["t"] == [0, 1, 2, 3])

@@ -17,8 +17,8 @@ import Testing
 
     /// A member connected in session 7, joined, with a summary naming `grant` and the grant
     /// read: two publications so far (joining, active).
-    func joined(grant: Grant) -> FollowerMachine {
-        var machine = FollowerMachine(member: "a")
+    func joined(grant: Grant, handover: FollowerMachine.Handover = .daemon) -> FollowerMachine {
+        var machine = FollowerMachine(member: "a", handover: handover)
         _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
         _ = machine.handle(.joined, now: at(1))
         _ = machine.handle(.summaryRead(GroupSummary(
@@ -133,5 +133,91 @@ import Testing
         #expect(!stopping.contains(.leave))
         #expect(!machine.handle(.delivered(count: 2), now: at(11)).contains(.leave))
         #expect(machine.handle(.delivered(count: 3), now: at(12)).contains(.leave))
+    }
+
+    // MARK: Consumer handover (spec §15)
+
+    func acknowledges(_ actions: [FollowerMachine.Action], _ epoch: Int64) -> Bool {
+        actions.contains(.acknowledge(MemberRecord(ackedEpoch: epoch)))
+    }
+
+    /// A member with consumer handover holding t:0-3, acknowledged, that then loses t:2-3 at
+    /// epoch 5 (three publications so far: joining, active, the shrunken one).
+    func revokedTwo() -> FollowerMachine {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")), handover: .consumer(releaseTimeout: .seconds(30)))
+        _ = machine.handle(.delivered(count: 2), now: at(4))
+        _ = machine.handle(.acknowledged(epoch: 4), now: at(5))
+        _ = machine.handle(.grantRead(Grant(epoch: 5, session: 7, partitions: partitions("t:0-1"), releasing: partitions("t:2-3"))), now: at(10))
+        return machine
+    }
+
+    @Test func whatTheConsumerMustReleaseIsPublishedAsRevokingAndAcknowledgedOnlyAfterItsRelease() throws {
+        var machine = revokedTwo()
+        let shrunk = try #require(machine.latest)
+        #expect(shrunk.partitions == partitions("t:0-1"))
+        #expect(shrunk.revoking == partitions("t:2-3"))
+        #expect(shrunk.lease != nil)
+        // Delivered, but the consumer has not released: no acknowledgement.
+        #expect(!acknowledges(machine.handle(.delivered(count: 3), now: at(11)), 5))
+        // A release of an earlier epoch frees nothing revoked at 5.
+        #expect(publications(machine.handle(.released(epoch: 4), now: at(12))).isEmpty)
+        let released = machine.handle(.released(epoch: 5), now: at(13))
+        #expect(publications(released).map(\.revoking) == [[]])
+        #expect(!acknowledges(released, 5))
+        #expect(acknowledges(machine.handle(.delivered(count: 4), now: at(14)), 5))
+    }
+
+    @Test func theReleaseTimeoutReleasesByForceAndSaysSo() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")), handover: .consumer(releaseTimeout: .milliseconds(500)))
+        _ = machine.handle(.delivered(count: 2), now: at(4))
+        _ = machine.handle(.acknowledged(epoch: 4), now: at(5))
+        let revoked = machine.handle(.grantRead(Grant(epoch: 5, session: 7, partitions: partitions("t:0-1"), releasing: partitions("t:2-3"))), now: at(10))
+        // It asks to be woken when the timeout is due.
+        #expect(revoked.contains(.wake(at: at(510))))
+        _ = machine.handle(.delivered(count: 3), now: at(11))
+        #expect(machine.handle(.tick, now: at(509)).allSatisfy { if case .releaseTimedOut = $0 { false } else { true } })
+        let due = machine.handle(.tick, now: at(510))
+        #expect(due.contains(.releaseTimedOut(partitions("t:2-3"))))
+        #expect(machine.latest?.revoking == [])
+        #expect(acknowledges(machine.handle(.delivered(count: 4), now: at(511)), 5))
+    }
+
+    @Test func aPartitionGrantedBackLeavesRevoking() {
+        var machine = revokedTwo()
+        _ = machine.handle(.grantRead(Grant(epoch: 6, session: 7, partitions: partitions("t:0-2"), releasing: partitions("t:3"))), now: at(20))
+        #expect(machine.latest?.partitions == partitions("t:0-2"))
+        #expect(machine.latest?.revoking == partitions("t:3"))
+    }
+
+    @Test func revokingEndsWithTheLease() {
+        var machine = revokedTwo()
+        _ = machine.handle(.disconnected, now: at(11))
+        // Lease: last heard at 0, 3000 ms sessions, 300 ms margin.
+        _ = machine.handle(.tick, now: at(2700))
+        #expect(machine.latest?.state == .lost)
+        #expect(machine.latest?.held == [])
+        #expect(machine.latest?.lease == nil)
+    }
+
+    @Test func aStopWaitsForTheConsumerToReleaseEverything() {
+        var machine = revokedTwo()
+        _ = machine.handle(.released(epoch: 5), now: at(11))
+        let stop = machine.handle(.stop, now: at(20))
+        let stopping = publications(stop)
+        #expect(stopping.map(\.state) == [.stopped])
+        #expect(stopping.first?.partitions == [])
+        #expect(stopping.first?.revoking == partitions("t:0-1"))
+        #expect(stopping.first?.lease != nil)
+        #expect(!machine.handle(.delivered(count: 5), now: at(21)).contains(.leave))
+        let released = machine.handle(.released(epoch: 5), now: at(22))
+        #expect(publications(released).map(\.held) == [[]])
+        #expect(machine.handle(.delivered(count: 6), now: at(23)).contains(.leave))
+    }
+
+    @Test func withDaemonHandoverNothingIsEverRevoking() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        _ = machine.handle(.grantRead(Grant(epoch: 5, session: 7, partitions: partitions("t:0-1"), releasing: partitions("t:2-3"))), now: at(10))
+        #expect(machine.latest?.revoking == [])
+        #expect(publications(machine.handle(.stop, now: at(11))).map(\.held) == [[]])
     }
 }

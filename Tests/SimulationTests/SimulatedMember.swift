@@ -34,6 +34,8 @@ struct SimulatedMember {
     /// When to try again to create a member node held by another session.
     var retryJoinAt: (at: Int64, record: MemberRecord)?
     var lastPing: Int64 = 0
+    /// When the consumer says `release EPOCH` (consumer handover).
+    var releaseAt: (at: Int64, epoch: Int64)?
     private var pending: [ZK.RequestID: (purpose: Purpose, sentAt: Int64)] = [:]
     /// Who waits for a watch on each path, in the order they asked (deterministic).
     private var interests: [String: [Interest]] = [:]
@@ -68,12 +70,15 @@ struct SimulatedMember {
         var nodes: [String: GrantNodes.Node] = [:]
     }
 
-    init(name: String, incarnation: Int, layout: SimulatedLayout, timeout: Int64, weight: Int = 1) {
+    init(
+        name: String, incarnation: Int, layout: SimulatedLayout, timeout: Int64, weight: Int = 1,
+        handover: FollowerMachine.Handover = .daemon
+    ) {
         self.name = name
         self.incarnation = incarnation
         self.layout = layout
         self.timeout = timeout
-        follower = FollowerMachine(member: name, weight: weight)
+        follower = FollowerMachine(member: name, weight: weight, handover: handover)
         leader = LeaderMachine(member: name, configuredStrategy: nil)
     }
 
@@ -356,6 +361,8 @@ struct SimulatedMember {
             case .leave:
                 world.log("\(label) leaves")
                 send(.close, .close, &world)
+            case .releaseTimedOut(let partitions):
+                world.log("\(label): release timed out for \(partitions.sorted())")
             }
         }
     }
@@ -430,6 +437,11 @@ struct SimulatedMember {
         if let wake, now >= wake {
             self.wake = nil
             follow(.tick, &world)
+        }
+        if let release = releaseAt, now >= release.at {
+            releaseAt = nil
+            world.log("\(label)'s consumer releases epoch \(release.epoch)")
+            follow(.released(epoch: release.epoch), &world)
         }
         if let due = roundDueAt, now >= due {
             roundDueAt = nil

@@ -60,17 +60,20 @@ struct SimulationWorld {
     var faultCount = 0
     private var checkedZxid: Int64 = -1
     private let names = ["a", "b", "c", "d", "e"]
-    /// The group's strategy and the members' weights, drawn from the seed (by a generator of
-    /// their own, so the schedule's draws stay as they were): `consistent` or `sticky`, with
-    /// equal weights or weights 1 to 3.
+    /// The group's strategy, the members' weights and who hands over (spec §15), drawn from the
+    /// seed (by a generator of their own, so the schedule's draws stay as they were):
+    /// `consistent` or `sticky`, with equal weights or weights 1 to 3, the daemon or a consumer
+    /// that releases after a while (or never: the release timeout does).
     let strategy: PureStrategy
     let weights: MemberWeights
+    let handover: FollowerMachine.Handover
 
     init(seed: UInt64, partitions: Int = 12) {
         random = SplitMix64(seed: seed)
         var variant = SplitMix64(seed: seed ^ 0x5713_C4F0_0D5E_ED13)
         strategy = variant.next() % 2 == 0 ? .consistent : .sticky
         weights = variant.next() % 2 == 0 ? MemberWeights() : MemberWeights([("b", 2), ("c", 3), ("e", 2)])
+        handover = variant.next() % 2 == 0 ? .daemon : .consumer(releaseTimeout: .milliseconds(1500))
         partitionSet = (0..<partitions).map { Partition(topic: "t", id: $0) }
         let setup = zk.openSession(timeout: 60_000)
         for path in ["/kiel", "/kiel/groups", layout.group, layout.members, layout.leaderLock] {
@@ -102,7 +105,8 @@ struct SimulationWorld {
     /// Starts a member process (a new incarnation if the name was used before).
     mutating func start(_ name: String) {
         let incarnation = members.filter { $0.name == name }.count
-        var member = SimulatedMember(name: name, incarnation: incarnation, layout: layout, timeout: timeout, weight: weights[name])
+        var member = SimulatedMember(
+            name: name, incarnation: incarnation, layout: layout, timeout: timeout, weight: weights[name], handover: handover)
         log("start \(member.label)")
         member.startSession(&self)
         members.append(member)
@@ -147,6 +151,11 @@ struct SimulationWorld {
         var member = members[index]
         if let publication = member.deliverPublication(&self) {
             files[member.name] = (publication, member.incarnation)
+            // The consumer reads the file: what is revoking it releases after a while, or never
+            // (one time in ten), and then the release timeout frees it.
+            if !publication.revoking.isEmpty, member.releaseAt == nil, random.next() % 10 != 0 {
+                member.releaseAt = (zk.now + Int64(random.next() % 400), publication.epoch)
+            }
         }
         members[index] = member
     }
@@ -247,11 +256,12 @@ struct SimulationWorld {
     /// I1, I2 and the lease promise, now.
     func check() throws {
         let now = zk.now
-        // The lease promise: no partition in two files whose leases are both valid.
+        // The lease promise: no partition in two files whose leases are both valid (what is
+        // revoking is still the member's: its consumer may be working on it).
         var holder: [Partition: String] = [:]
         for (name, file) in files.sorted(by: { $0.key < $1.key }) {
             guard let lease = file.publication.lease, milliseconds(lease) > now else { continue }
-            for partition in file.publication.partitions {
+            for partition in file.publication.held {
                 if let other = holder[partition] {
                     throw SimulationFailure(description: "lease promise broken: \(partition) published by \(other) and \(name) with valid leases at \(now) ms")
                 }
@@ -279,7 +289,7 @@ struct SimulationWorld {
                   let lease = file.publication.lease, milliseconds(lease) > now,
                   let grant = grants[member.name], grant.session == session, !grant.unknownHoldings
             else { continue }
-            let outside = file.publication.partitions.subtracting(grant.held)
+            let outside = file.publication.held.subtracting(grant.held)
             if !outside.isEmpty {
                 throw SimulationFailure(description: "I2 broken: \(member.label) publishes \(outside.sorted()) outside its grant")
             }
