@@ -65,6 +65,8 @@ let package = Package(
                 "Allocator", "Allocation", "ExecAllocation", "Recipes", "ZooKeeper", "Configuration", "SocketServer",
                 "SystemdNotifier",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .executableTarget(name: "allocatord", dependencies: ["Daemon"]),
         .executableTarget(

@@ -28,6 +28,8 @@ public struct DaemonConfiguration: Sendable {
     /// How long a socket connection may stay without a request under way and without a `watch`
     /// before it is closed; `nil` for never (`0`).
     public var socketIdleTimeout: Duration?
+    /// The supervised consumer (`--exec`), if any.
+    public var consumer: ConsumerProgram?
     /// What the operator should hear about once logging is up (a password visible in argv, a
     /// credential file others can read).
     public var warnings: [String] = []
@@ -126,6 +128,7 @@ public struct DaemonConfiguration: Sendable {
         if let hook = value(.onRebalance), hook.trimmingCharacters(in: .whitespaces).isEmpty {
             throw fail(.onRebalance, "empty command")
         }
+        consumer = try Self.consumer(settings, fail: fail)
         let releaseTimeout = try milliseconds(.releaseTimeout, default: 30_000, range: 1...3_600_000)
         let handover: FollowerMachine.Handover
         switch value(.handover) ?? "daemon" {
@@ -220,6 +223,43 @@ public struct DaemonConfiguration: Sendable {
         return (credential, othersMayRead ? "\(path) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it" : nil)
     }
 
+    /// The supervised consumer: `--exec -- CMD ARGS...` (no shell), or `exec: COMMAND` in the file
+    /// or the environment (run by `/bin/sh -c`), with its signal, stop timeout and restart rule.
+    private static func consumer(
+        _ settings: Settings, fail: (Field, String, String?) -> ConfigurationError
+    ) throws -> ConsumerProgram? {
+        func value(_ field: Field) -> String? { settings.values[field]?.value }
+        let dependents: [Field] = [.execSignal, .execStopTimeout, .execRestart]
+        guard let command = value(.exec) else {
+            if let field = dependents.first(where: { value($0) != nil }) {
+                throw fail(field, "only with exec (the supervised consumer)", nil)
+            }
+            return nil
+        }
+        let arguments = settings.execArguments ?? ["/bin/sh", "-c", command]
+        guard !command.trimmingCharacters(in: .whitespaces).isEmpty, let program = arguments.first, !program.isEmpty else {
+            throw fail(.exec, "empty command", nil)
+        }
+        var consumer = ConsumerProgram(arguments: arguments)
+        if let text = value(.execSignal) {
+            guard let signal = ConsumerProgram.changeSignal(named: text) else {
+                throw fail(.execSignal, "not a signal name (HUP, USR1, USR2, INT, TERM, QUIT, WINCH, ALRM) or none", nil)
+            }
+            consumer.changeSignal = signal
+        }
+        if let text = value(.execStopTimeout) {
+            guard let number = Int(text), (1...3_600_000).contains(number) else {
+                throw fail(.execStopTimeout, "not a number of milliseconds from 1 to 3600000", nil)
+            }
+            consumer.stopTimeout = .milliseconds(number)
+        }
+        if let text = value(.execRestart) {
+            guard let restart = ConsumerProgram.Restart(rawValue: text) else { throw fail(.execRestart, "not never or on-failure", nil) }
+            consumer.restart = restart
+        }
+        return consumer
+    }
+
     /// The longest path a Unix socket can be bound to, in bytes (`sun_path` less its NUL).
     static let longestSocketPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
 
@@ -235,6 +275,7 @@ public struct DaemonConfiguration: Sendable {
             "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",
             "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)", "handover": "\(member.handover)",
             "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")",
+            "exec": consumer.map { "\($0)" } ?? "",
         ]
     }
 

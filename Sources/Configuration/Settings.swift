@@ -11,6 +11,7 @@ public enum Field: String, CaseIterable, Sendable {
     case fullReadInterval = "full-read-interval", execTimeout = "exec-timeout", hookTimeout = "hook-timeout"
     case socketWriters = "socket-writers", maxClients = "max-clients", socketIdleTimeout = "socket-idle-timeout"
     case handover, releaseTimeout = "release-timeout"
+    case exec, execSignal = "exec-signal", execStopTimeout = "exec-stop-timeout", execRestart = "exec-restart"
 
     var environmentVariable: String {
         "ALLOCATORD_" + rawValue.uppercased().replacingOccurrences(of: "-", with: "_")
@@ -25,13 +26,23 @@ public struct Settings: Sendable {
     }
 
     var values: [Field: Value] = [:]
+    /// The consumer's program and arguments, after `--exec --`.
+    var execArguments: [String]?
 
     init() {}
 
-    /// `--name VALUE` and `--name=VALUE` pairs.
+    /// `--name VALUE` and `--name=VALUE` pairs; `--exec -- CMD ARGS...` last.
     init(arguments: [String]) throws {
         var remaining = arguments[...]
         while let argument = remaining.popFirst() {
+            if argument == "--exec", remaining.first == "--" {
+                guard remaining.count > 1 else {
+                    throw ConfigurationError(field: "exec", value: "", reason: "--exec -- needs a program after --")
+                }
+                execArguments = Array(remaining.dropFirst())
+                values[.exec] = Value(value: execArguments!.joined(separator: " "), source: "--exec")
+                break
+            }
             guard argument.hasPrefix("--") else {
                 throw ConfigurationError(field: "arguments", value: argument, reason: "unexpected argument; options are --NAME VALUE")
             }
@@ -93,5 +104,6 @@ public struct Settings: Sendable {
     /// Takes every value of `other` over this one's.
     mutating func merge(_ other: Settings) {
         values.merge(other.values) { _, new in new }
+        if other.values[.exec] != nil { execArguments = other.execArguments }
     }
 }

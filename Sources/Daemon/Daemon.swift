@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Logging
 import SocketServer
+import Synchronization
 import SystemdNotifier
 import ZooKeeper
 
@@ -49,7 +50,8 @@ public enum Daemon {
             print("""
                 allocatord: the configuration is valid: group \(member.layout.group) at \(member.layout.groupPath) \
                 on \(member.zooKeeper.connectString), member \(member.member), \
-                strategy \(member.strategy?.name ?? "the group's"), state file \(configuration.stateFile), socket \(configuration.socket)
+                strategy \(member.strategy?.name ?? "the group's"), state file \(configuration.stateFile), socket \(configuration.socket), \
+                handover \(member.handover == .daemon ? "daemon" : "consumer")\(configuration.consumer.map { ", consumer " + $0.arguments.joined(separator: " ") } ?? "")
                 """)
             return ExitStatus.success
         }
@@ -71,9 +73,25 @@ public enum Daemon {
         let notifier = SystemdNotifier()
         let member = Member(configuration: configuration.member, logger: logger)
         let broadcaster = DocumentBroadcaster()
+        // The status to exit with when the supervised consumer exited by itself.
+        let consumerStatus = Mutex<Int32?>(nil)
+        let consumer = configuration.consumer.map { program in
+            ConsumerSupervisor(
+                program: program,
+                environment: [
+                    "ALLOCATORD_SOCKET": configuration.socket, "ALLOCATORD_STATE_FILE": configuration.stateFile,
+                    "ALLOCATORD_GROUP": configuration.member.layout.group, "ALLOCATORD_MEMBER": configuration.member.member,
+                ],
+                member: member, consumerHandover: configuration.member.handover != .daemon, logger: logger
+            ) { status in
+                consumerStatus.withLock { $0 = status }
+                notifier.stopping()
+                Task { await member.stop() }
+            }
+        }
         let publisher = DocumentPublisher(
             stateFile: StateFile(path: configuration.stateFile), broadcaster: broadcaster, notifier: notifier,
-            live: live, logger: logger)
+            live: live, consumer: consumer, logger: logger)
         let handler = CommandHandler(member: member, broadcaster: broadcaster, publisher: publisher, live: live)
         var serverConfiguration = LineServerConfiguration()
         serverConfiguration.maxClients = configuration.maxClients
@@ -110,10 +128,17 @@ public enum Daemon {
                     logger.error("SIGHUP: the configuration is invalid, keeping the running one: \(error)")
                 }
                 if wasReady { notifier.ready(status: publisher.statusLine) }
+                Task { await consumer?.forward(signal) }
+            case SIGUSR1, SIGUSR2:
+                Task { await consumer?.forward(signal) }
             default:
                 logger.notice("stopping")
                 notifier.stopping()
-                Task { await member.stop() }
+                // The consumer stops first: the share is still this member's while it does.
+                Task {
+                    await consumer?.shutDown()
+                    await member.stop()
+                }
             }
         }
         let watchdog = notifier.watchdogTimeout.map { timeout in
@@ -143,8 +168,10 @@ public enum Daemon {
             logger.critical("\(error)")
             status = ExitStatus.failure
         }
+        await consumer?.shutDown()
         await publishing.value
         watchdog?.cancel()
+        if let code = consumerStatus.withLock({ $0 }), status == ExitStatus.success { status = code }
         signals.cancel()
         await server.close()
         broadcaster.finish()
@@ -196,7 +223,20 @@ public enum Daemon {
                                      kept for root and this user          (4096)
           --socket-idle-timeout MS   close a connection without a request or
                                      watch for this long; 0 for never     (30000)
+          --handover WHO             daemon, or consumer: what a member loses is
+                                     listed as revoking until the consumer says
+                                     release EPOCH on the socket          (daemon)
+          --release-timeout MS       how long a consumer may take to release (30000)
+          --exec -- CMD ARGS...      run the consumer as a child: started when active,
+                                     signalled on each change, stopped before the lease
+                                     can run out (last option; exec: COMMAND in the file
+                                     runs through /bin/sh -c)
+          --exec-signal SIGNAL       sent to the consumer after each change, or none (HUP)
+          --exec-stop-timeout MS     SIGTERM to SIGKILL                   (5000)
+          --exec-restart WHEN        never (the daemon exits with the consumer's status)
+                                     or on-failure                        (never)
 
-        Exit status: 0 stopped by SIGTERM/SIGINT, 1 membership failed, 78 invalid configuration.
+        Exit status: 0 stopped by SIGTERM/SIGINT, 1 membership failed, 78 invalid configuration;
+        with --exec, the consumer's status when it exited by itself (128+N if killed by signal N).
         """
 }

@@ -12,12 +12,18 @@ final class DocumentPublisher: Sendable {
     let notifier: SystemdNotifier
     let live: LiveSettings
     let logger: Logger
+    /// The supervised consumer, told of each document once it is delivered.
+    let consumer: ConsumerSupervisor?
     private let status = Mutex("joining")
     private let readyState = Mutex(false)
     private let writeError = Mutex<String?>(nil)
 
-    init(stateFile: StateFile, broadcaster: DocumentBroadcaster, notifier: SystemdNotifier, live: LiveSettings, logger: Logger) {
+    init(
+        stateFile: StateFile, broadcaster: DocumentBroadcaster, notifier: SystemdNotifier, live: LiveSettings,
+        consumer: ConsumerSupervisor? = nil, logger: Logger
+    ) {
         self.stateFile = stateFile
+        self.consumer = consumer
         self.broadcaster = broadcaster
         self.notifier = notifier
         self.live = live
@@ -47,6 +53,7 @@ final class DocumentPublisher: Sendable {
             broadcaster.publish(json)
             if await write(json, fileLease: fileLease) { fileLease = document.validUntil }
             await member.delivered()
+            await consumer?.delivered(document)
             let line = Self.statusLine(document)
             status.withLock { $0 = line }
             let changed = previous.map(document.differsInSubstance) ?? true

@@ -12,7 +12,10 @@ struct Allocatorctl: AsyncParsableCommand {
         abstract: "The command-line client of allocatord.",
         discussion: "The daemon's socket: --socket PATH, or --group G for /run/allocatord/G.sock.",
         version: "allocatorctl \(ProductVersion.current)",
-        subcommands: [Get.self, Watch.self, Status.self, Members.self, Add.self, Remove.self, Repair.self, SetStrategy.self, Ping.self, Plan.self])
+        subcommands: [
+            Get.self, Watch.self, Status.self, Members.self, Add.self, Remove.self, Repair.self, SetStrategy.self, Release.self,
+            Check.self, Ping.self, Plan.self,
+        ])
 
     /// Runs the command with the spec's exit codes: ArgumentParser's usage errors (64) become 2.
     static func main() async {

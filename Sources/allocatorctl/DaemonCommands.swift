@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 
 /// Where the daemon's socket is: `--socket PATH`, or `--group G` for
 /// `/run/allocatord/G.sock`. Taken out of the arguments before parsing, so they may stand
@@ -104,6 +105,67 @@ struct SetStrategy: SimpleCommand {
     @Argument(help: "round-robin, range, consistent or sticky") var name: String
     @Flag(help: "Change it even though members are configured with another strategy.") var force = false
     var line: String { "set-strategy \(name)" + (force ? " force" : "") }
+}
+
+struct Release: SimpleCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Say, as the consumer, that it stopped working on everything revoked up to EPOCH (--handover consumer).")
+    @Argument(help: "The generation of the document whose revoking partitions it released.") var epoch: Int64
+    var line: String { "release \(epoch)" }
+}
+
+/// `allocatorctl check`: a health probe (spec §16).
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exit 0 only while the member is active with a valid lease; else 1 with the reason.",
+        discussion: """
+            For systemd's ExecStartPost=, Kubernetes exec probes and load balancer checks. The
+            daemon must answer `status` within --timeout (a daemon whose work is stuck does not),
+            and its document must be active with valid_until in the future (or an empty share,
+            which has no lease). Exit 3 if it cannot be reached.
+            """)
+
+    @Option(help: "Seconds to wait for each of the daemon's answers.") var timeout: Double = 5
+
+    func run() throws {
+        let client = try SocketClient(path: SocketLocation.path)
+        client.setReadTimeout(.milliseconds(Int(timeout * 1000)))
+        try client.send("status")
+        guard let status = client.readLine() else {
+            throw unhealthy("the daemon did not answer status within \(timeout) s")
+        }
+        try client.send("get")
+        guard let line = client.readLine(),
+              let document = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        else {
+            throw unhealthy("the daemon did not answer get within \(timeout) s")
+        }
+        let state = document["state"] as? String ?? "unknown"
+        guard state == "active" else {
+            let error = (try? JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])?["last_error"] as? String
+            throw unhealthy("the member is \(state)" + (error.map { " (\($0))" } ?? ""))
+        }
+        if let text = document["valid_until"] as? String {
+            let parser = ISO8601DateFormatter()
+            parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            guard let until = parser.date(from: text), until > Date.now else {
+                throw unhealthy("the lease ran out at \(text)")
+            }
+        }
+        if let boottime = (document["valid_until_boottime_ns"] as? NSNumber)?.int64Value {
+            var now = timespec()
+            clock_gettime(CLOCK_BOOTTIME, &now)
+            guard boottime > Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) else {
+                throw unhealthy("the lease ran out (by CLOCK_BOOTTIME)")
+            }
+        }
+        let share = (document["allocation"] as? [String: [Any]])?.values.reduce(0) { $0 + $1.count } ?? 0
+        print("healthy: active at generation \(document["generation"] ?? "?") with \(share) partitions")
+    }
+
+    private func unhealthy(_ reason: String) -> CommandFailure {
+        CommandFailure(status: ExitStatus.daemonError, description: "unhealthy: \(reason)")
+    }
 }
 
 struct Watch: ParsableCommand {

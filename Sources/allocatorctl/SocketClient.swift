@@ -34,6 +34,13 @@ final class SocketClient {
         self.descriptor = descriptor
     }
 
+    /// Makes `readLine()` give up (return `nil`) after `timeout` without data.
+    func setReadTimeout(_ timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     deinit {
         close(descriptor)
     }

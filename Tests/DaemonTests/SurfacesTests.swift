@@ -209,8 +209,11 @@ import TestSupport
             let result = try await runProcess("/usr/bin/socat", ["-t", "3", "-", "UNIX-CONNECT:\(daemon.socket)"], input: input)
             return result.output.split(separator: "\n").map(String.init)
         }
-        let replies = try await exchange("ping\nfrobnicate\nadd t:01\nadd\n\u{00}\u{01}binary\nget\n")
-        #expect(replies.count == 6)
+        let replies = try await exchange("ping\nfrobnicate\nadd t:01\nadd\n\u{00}\u{01}binary\nget\nrelease\nrelease -1\nrelease 1e3\nrelease 99999999999999999999\nrelease 3\n")
+        #expect(replies.count == 11)
+        for reply in replies[6...9] { #expect(reply.contains(#""code":"bad_epoch""#)) }
+        // Without consumer handover a release frees nothing, and says it heard.
+        #expect(replies[10] == #"{"ok":true,"released":3}"#)
         #expect(replies[0] == #"{"ok":true}"#)
         #expect(replies[1].contains(#""code":"unknown_command""#))
         #expect(replies[2].contains(#""code":"bad_spec""#))

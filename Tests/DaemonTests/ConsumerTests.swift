@@ -1,0 +1,257 @@
+import Allocation
+import Allocator
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// What a consumer next to the daemon relies on (spec §15, §16): consumer handover with
+/// `release`, the release timeout, the supervised consumer (`--exec`) and `allocatorctl check`,
+/// with real processes against a real ZooKeeper.
+@Suite struct ConsumerTests {
+    /// `a` holds t:0-3 alone with consumer handover; `b` joins; returns both and what `a` is
+    /// revoking (published as `revoking`, no longer in `allocation`).
+    func revokingGroup(
+        _ server: TestZooKeeper, group: String, extra: [String] = []
+    ) async throws -> (DaemonProcess, DaemonProcess, MemberDocument) {
+        let common = ["--session-timeout", "4000", "--handover", "consumer", "--strategy", "sticky"] + extra
+        let a = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-3"] + common)
+        try await a.waitForFile("all four") { $0.state == .active && $0.allocation["t"]?.count == 4 }
+        let b = try DaemonProcess(zk: server.connectString, group: group, member: "b", arguments: common)
+        let revoking = try await a.waitForFile("two revoking") { $0.revoking["t"]?.count == 2 }
+        return (a, b, revoking)
+    }
+
+    @Test func aRevokedPartitionMovesOnlyOnceTheConsumerReleasesIt() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let (a, b, revoking) = try await revokingGroup(server, group: uniqueGroup())
+        defer { Task { await a.stop(); await b.stop() } }
+        let observer = Observer()
+        observer.follow(file: b.stateFile, member: "b")
+        defer { observer.stop() }
+        let revoked = Set(revoking.revoking["t"]!)
+        #expect(revoking.allocation["t"]?.count == 2)
+        #expect(Set(revoking.allocation["t"]!).isDisjoint(with: revoked))
+        // Still a's, under its lease, on both clocks.
+        #expect(revoking.validUntil.map { $0 > revoking.updatedAt } == true)
+        #expect(revoking.validUntilBoottime != nil)
+
+        // However long the consumer takes, b does not get them: the leader awaits a's
+        // acknowledgement (status says so), and a gives none before the release.
+        let status = try await runProduct("allocatorctl", ["--socket", a.socket, "status"])
+        #expect(status.output.contains(#""revoking":2"#))
+        #expect(await eventually(timeout: .seconds(30)) {
+            (try? await runProduct("allocatorctl", ["--socket", b.socket, "status"]))?.output.contains(#""awaited":{"a""#) == true
+        })
+        #expect(a.fileDocument?.revoking["t"].map(Set.init) == revoked)
+
+        let released = ContinuousClock.now
+        let reply = try await runProduct("allocatorctl", ["--socket", a.socket, "release", "\(revoking.generation)"])
+        #expect(reply.output == #"{"ok":true,"released":\#(revoking.generation)}"# + "\n")
+        try await b.waitForFile("the released two") { Set($0.allocation["t"] ?? []) == revoked }
+        try await a.waitForFile("nothing revoking") { $0.revoking.isEmpty && $0.allocation["t"]?.count == 2 }
+        // b never published them before the release.
+        let early = observer.documents(of: "b").filter { $0.at < released && !Set($0.document.allocation["t"] ?? []).isDisjoint(with: revoked) }
+        #expect(early.isEmpty, "b published \(early.map(\.document.json)) before a's consumer released")
+        let after = try await runProduct("allocatorctl", ["--socket", a.socket, "status"])
+        #expect(after.output.contains(#""forced_releases":0"#))
+    }
+
+    @Test func aConsumerThatNeverReleasesIsOverruledByTheReleaseTimeout() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let (a, b, revoking) = try await revokingGroup(server, group: uniqueGroup(), extra: ["--release-timeout", "1500"])
+        defer { Task { await a.stop(); await b.stop() } }
+        let revoked = Set(revoking.revoking["t"]!)
+        try await b.waitForFile("the two, after the timeout") { Set($0.allocation["t"] ?? []) == revoked }
+        try await a.waitForFile("nothing revoking") { $0.revoking.isEmpty }
+        let status = try await runProduct("allocatorctl", ["--socket", a.socket, "status"])
+        #expect(status.output.contains(#""forced_releases":1"#))
+        #expect(a.log.contains("the consumer did not release in time"))
+    }
+
+    @Test func aStopWithConsumerHandoverWaitsForTheRelease() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let a = try DaemonProcess(
+            zk: server.connectString, group: group, member: "a",
+            arguments: ["--partitions", "t:0-3", "--session-timeout", "4000", "--handover", "consumer"])
+        defer { Task { await a.stop() } }
+        try await a.waitForFile("all four") { $0.state == .active && $0.allocation["t"]?.count == 4 }
+        a.signal(SIGTERM)
+        let stopping = try await a.waitForFile("stopped, revoking everything") { $0.state == .stopped && !$0.revoking.isEmpty }
+        #expect(stopping.allocation.isEmpty)
+        #expect(stopping.revoking == ["t": [0, 1, 2, 3]])
+        #expect(stopping.validUntil != nil)
+        #expect(a.process.isRunning)
+        _ = try await runProduct("allocatorctl", ["--socket", a.socket, "release", "\(stopping.generation)"])
+        #expect(await a.waitForExit() == 0)
+        #expect(a.fileDocument?.state == .stopped)
+        #expect(a.fileDocument?.revoking.isEmpty == true)
+    }
+
+    // MARK: allocatorctl check
+
+    @Test func checkIsHealthyOnlyWhileActiveAndAnswering() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString.prefix(8))").path
+        let nobody = try await runProduct("allocatorctl", ["--socket", folder + "/none.sock", "check"])
+        #expect(nobody.status == 3)
+
+        // Joining (no ZooKeeper answers on this port): unhealthy, with the state.
+        let joining = try DaemonProcess(zk: "127.0.0.1:1", group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0-3"])
+        defer { Task { await joining.stop() } }
+        #expect(await eventually { FileManager.default.fileExists(atPath: joining.socket) })
+        let notYet = try await runProduct("allocatorctl", ["--socket", joining.socket, "check"])
+        #expect(notYet.status == 1)
+        #expect(notYet.errors.contains("unhealthy: the member is joining"))
+
+        let daemon = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0-3", "--session-timeout", "4000"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+        let healthy = try await runProduct("allocatorctl", ["--socket", daemon.socket, "check"])
+        #expect(healthy.status == 0)
+        #expect(healthy.output.contains("healthy: active"))
+
+        // Stopped (paused): it answers nothing, and its lease runs out.
+        daemon.signal(SIGSTOP)
+        let paused = try await runProduct("allocatorctl", ["--socket", daemon.socket, "check", "--timeout", "1"])
+        daemon.signal(SIGCONT)
+        #expect(paused.status == 1)
+        #expect(paused.errors.contains("did not answer"))
+    }
+
+    // MARK: The supervised consumer
+
+    /// A consumer script: logs `start PID ENV...`, `hup` on SIGHUP, `usr1` on SIGUSR1, `term`
+    /// on SIGTERM (then exits 0), and exits with the status in file `exit` once it appears.
+    func consumerScript(in folder: String) throws -> (script: String, log: String) {
+        let log = folder + "/consumer.log"
+        let script = folder + "/consumer.sh"
+        try """
+            #!/bin/sh
+            echo "start $$ $ALLOCATORD_GROUP $ALLOCATORD_MEMBER $ALLOCATORD_SOCKET $ALLOCATORD_STATE_FILE ${NOTIFY_SOCKET:-no-notify}" >> \(log)
+            trap 'echo hup >> \(log)' HUP
+            trap 'echo usr1 >> \(log)' USR1
+            trap 'echo term >> \(log); exit 0' TERM
+            while :; do
+                if [ -f \(folder)/exit ]; then status=$(cat \(folder)/exit); rm -f \(folder)/exit; echo "exit $status" >> \(log); exit "$status"; fi
+                sleep 0.05
+            done
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        return (script, log)
+    }
+
+    func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    @Test func theSupervisedConsumerRunsWhileActiveHearsOfChangesAndStopsFirst() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (script, log) = try consumerScript(in: folder)
+        let a = try DaemonProcess(
+            zk: server.connectString, group: group, member: "a",
+            arguments: ["--partitions", "t:0-3", "--session-timeout", "4000", "--exec", "--", script],
+            environment: ["NOTIFY_SOCKET": folder + "/notify"], folder: folder + "/a")
+        defer { Task { await a.stop() } }
+        try await a.waitForFile("active") { $0.state == .active }
+        #expect(await eventually { self.lines(log).first?.hasPrefix("start ") == true })
+        let start = lines(log)[0].split(separator: " ").map(String.init)
+        #expect(Array(start.dropFirst(2)) == [group, "a", a.socket, a.stateFile, "no-notify"])
+
+        // A change of the share: SIGHUP, once the file shows it.
+        let b = try DaemonProcess(zk: server.connectString, group: group, member: "b", arguments: ["--session-timeout", "4000"])
+        defer { Task { await b.stop() } }
+        try await a.waitForFile("shared") { $0.state == .active && $0.members == ["a", "b"] }
+        #expect(await eventually { self.lines(log).contains("hup") })
+        // The daemon's own signals are passed on.
+        a.signal(SIGUSR1)
+        #expect(await eventually { self.lines(log).contains("usr1") })
+
+        // SIGTERM: the consumer stops before the member leaves, and the daemon exits 0.
+        a.signal(SIGTERM)
+        #expect(await a.waitForExit() == 0)
+        #expect(lines(log).last == "term")
+        #expect(lines(log).filter { $0.hasPrefix("start") }.count == 1)
+        try await b.waitForFile("alone") { $0.members == ["b"] && $0.allocation["t"]?.count == 4 }
+    }
+
+    @Test func aConsumerThatExitsEndsTheDaemonWithItsStatusOrIsRestartedOnFailure() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (script, log) = try consumerScript(in: folder)
+
+        let restarting = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a",
+            arguments: ["--partitions", "t:0-3", "--session-timeout", "4000", "--exec-restart", "on-failure", "--exec", "--", script],
+            folder: folder + "/a")
+        defer { Task { await restarting.stop() } }
+        try await restarting.waitForFile("active") { $0.state == .active }
+        #expect(await eventually { self.lines(log).contains { $0.hasPrefix("start") } })
+        try "3".write(toFile: folder + "/exit", atomically: true, encoding: .utf8)
+        // Failed: started again (a second later), the daemon still in the group.
+        #expect(await eventually { self.lines(log).filter { $0.hasPrefix("start") }.count == 2 })
+        #expect(restarting.process.isRunning)
+        #expect(restarting.log.contains("exited with status 3 by itself"))
+        // A clean exit ends the daemon with 0, even with on-failure.
+        try "0".write(toFile: folder + "/exit", atomically: true, encoding: .utf8)
+        #expect(await restarting.waitForExit(timeout: .seconds(30)) == 0)
+        #expect(restarting.fileDocument?.state == .stopped)
+
+        // exec-restart never (the default): the daemon leaves and exits with the status.
+        try FileManager.default.removeItem(atPath: log)
+        let exiting = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a",
+            arguments: ["--partitions", "t:0-3", "--session-timeout", "4000", "--exec", "--", script], folder: folder + "/b")
+        defer { Task { await exiting.stop() } }
+        try await exiting.waitForFile("active") { $0.state == .active }
+        #expect(await eventually { self.lines(log).contains { $0.hasPrefix("start") } })
+        try "7".write(toFile: folder + "/exit", atomically: true, encoding: .utf8)
+        #expect(await exiting.waitForExit(timeout: .seconds(30)) == 7)
+        #expect(exiting.fileDocument?.state == .stopped)
+
+        // A program that cannot start: 127, like a shell's "command not found".
+        let missing = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a",
+            arguments: ["--partitions", "t:0-3", "--exec", "--", folder + "/no-such-consumer"], folder: folder + "/c")
+        defer { Task { await missing.stop() } }
+        #expect(await missing.waitForExit(timeout: .seconds(30)) == 127)
+        #expect(missing.log.contains("the consumer could not start"))
+    }
+
+    @Test func theConsumerIsStoppedBeforeTheLeaseCanRunOut() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (script, log) = try consumerScript(in: folder)
+        let port = Int(server.connectString.split(separator: ":").last!)!
+        let proxy = try TCPProxy(port: port)
+        defer { proxy.stop() }
+        let a = try DaemonProcess(
+            zk: "127.0.0.1:\(proxy.port)", group: uniqueGroup(), member: "a",
+            arguments: ["--partitions", "t:0-3", "--session-timeout", "4000", "--exec-stop-timeout", "1000", "--exec", "--", script],
+            folder: folder + "/a")
+        defer { Task { await a.stop() } }
+        let active = try await a.waitForFile("active") { $0.state == .active }
+        #expect(await eventually { self.lines(log).contains { $0.hasPrefix("start") } })
+
+        // Cut off: suspended; SIGTERM comes a stop timeout before the lease ends.
+        proxy.blackhole()
+        let suspended = try await a.waitForFile("suspended") { $0.state == .suspended }
+        #expect(await eventually { self.lines(log).contains("term") })
+        let stoppedAt = Date.now
+        let lease = try #require(suspended.validUntil)
+        #expect(stoppedAt < lease, "the consumer was stopped at \(stoppedAt), after the lease's end \(lease)")
+        #expect(active.generation == suspended.generation)
+
+        // Back (the session lived): active again, and the consumer starts again.
+        proxy.heal()
+        try await a.waitForFile(timeout: .seconds(60), "active again") { $0.state == .active }
+        #expect(await eventually { self.lines(log).filter { $0.hasPrefix("start") }.count == 2 })
+    }
+}
