@@ -1,7 +1,9 @@
 import Allocation
 import Allocator
 import Configuration
+import Coordination
 import Foundation
+import Glibc
 import Testing
 
 /// Flags, environment and file, in rising precedence; every invalid value refused by name
@@ -185,6 +187,14 @@ import Testing
         (["--frobnicate", "1"], "arguments", "--frobnicate"),
         (["stray"], "arguments", "stray"),
         (["--member"], "member", ""),
+        (["--handover", "kafka"], "handover", "kafka"),
+        (["--release-timeout", "0"], "release-timeout", "0"),
+        (["--exec-signal", "HUP"], "exec-signal", "HUP"),
+        (["--exec-signal", "SIGFOO", "--exec", "--", "c"], "exec-signal", "SIGFOO"),
+        (["--exec-stop-timeout", "x", "--exec", "--", "c"], "exec-stop-timeout", "x"),
+        (["--exec-restart", "always", "--exec", "--", "c"], "exec-restart", "always"),
+        (["--exec", "--"], "exec", ""),
+        (["--exec", "  "], "exec", "  "),
     ])
     func everyInvalidFlagIsRefusedByName(arguments: [String], field: String, value: String) throws {
         #expect {
@@ -193,6 +203,26 @@ import Testing
             guard let error = error as? ConfigurationError else { return false }
             return error.field == field && error.value == value && "\(error)".contains(field)
         }
+    }
+
+    @Test func theConsumerRunsWithoutAShellFromFlagsAndThroughOneFromTheFile() throws {
+        let flags = try DaemonConfiguration.load(
+            arguments: ["--group", "g", "--handover", "consumer", "--release-timeout", "2000", "--exec-signal", "SIGUSR1",
+                        "--exec-stop-timeout", "700", "--exec-restart", "on-failure", "--exec", "--", "consume", "--flag", "a b"],
+            environment: [:])
+        #expect(flags.member.handover == .consumer(releaseTimeout: .seconds(2)))
+        #expect(flags.consumer == ConsumerProgram(arguments: ["consume", "--flag", "a b"], changeSignal: SIGUSR1, stopTimeout: .milliseconds(700), restart: .onFailure))
+        // Everything after `--exec --` is the consumer's, options included.
+        let greedy = try DaemonConfiguration.load(arguments: ["--group", "g", "--exec", "--", "c", "--group", "x"], environment: [:])
+        #expect(greedy.member.layout.group == "g")
+        #expect(greedy.consumer?.arguments == ["c", "--group", "x"])
+
+        let path = try file("group: g\nexec: consume --flag 'a b'\nexec-signal: none\n")
+        let fromFile = try DaemonConfiguration.load(arguments: ["--config", path], environment: [:])
+        #expect(fromFile.consumer?.arguments == ["/bin/sh", "-c", "consume --flag 'a b'"])
+        #expect(fromFile.consumer.map { $0.changeSignal == nil } == true)
+        #expect(fromFile.member.handover == .daemon)
+        #expect(try DaemonConfiguration.load(arguments: ["--group", "g"], environment: [:]).consumer == nil)
     }
 
     @Test func aSocketPathOfTheMostBytesIsAccepted() throws {
