@@ -1,5 +1,6 @@
 import Allocation
 import Coordination
+import CoreMetrics
 import Foundation
 import Logging
 import Recipes
@@ -311,6 +312,7 @@ public actor Member {
                 if let client { sessionTasks.append(Task { await client.close() }) }
             case .releaseTimedOut(let partitions):
                 forcedReleases += 1
+                MemberMetrics.forcedReleases.increment()
                 logger.warning("the consumer did not release in time; released anyway", metadata: [
                     "partitions": "\(partitions.sorted().map(\.description).joined(separator: ","))",
                     "forced_releases": "\(forcedReleases)",
@@ -413,6 +415,9 @@ public actor Member {
             if document.state == .active, let noticed = changeNoticed {
                 lastRebalance = (Date.now, ContinuousClock.now - noticed)
                 changeNoticed = nil
+                MemberMetrics.rebalances.increment()
+                let (seconds, attoseconds) = (ContinuousClock.now - noticed).components
+                MemberMetrics.rebalanceDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
                 logger.info("rebalanced", metadata: [
                     "epoch": "\(document.generation)", "members": "\(document.members.count)",
                     "share": "\(publication.partitions.count)",
@@ -534,6 +539,16 @@ public actor Member {
             client: client, paths: paths, seedPartitions: configuration.seedPartitions, lastGoodPartitions: leader.partitions,
             logger: logger)
     }
+}
+
+/// What a member counts, through swift-metrics (spec §16); made on first use, after the daemon
+/// bootstraps its backend.
+enum MemberMetrics {
+    /// Changes this member saw through to a new active document.
+    static let rebalances = Counter(label: "allocatord_rebalances_total")
+    /// From noticing a change to publishing the document that follows it.
+    static let rebalanceDuration = Timer(label: "allocatord_rebalance_duration_seconds")
+    static let forcedReleases = Counter(label: "allocatord_forced_releases_total")
 }
 
 /// Releases results in the order their requests were made.

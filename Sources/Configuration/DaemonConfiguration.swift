@@ -28,6 +28,8 @@ public struct DaemonConfiguration: Sendable {
     /// How long a socket connection may stay without a request under way and without a `watch`
     /// before it is closed; `nil` for never (`0`).
     public var socketIdleTimeout: Duration?
+    /// Where the metrics go every few seconds (node_exporter's textfile format), if anywhere.
+    public var metricsFile: String?
     /// The supervised consumer (`--exec`), if any.
     public var consumer: ConsumerProgram?
     /// What the operator should hear about once logging is up (a password visible in argv, a
@@ -122,7 +124,7 @@ public struct DaemonConfiguration: Sendable {
         guard let maxClients = Int(value(.maxClients) ?? "4096"), (1...1_000_000).contains(maxClients) else {
             throw fail(.maxClients, "not a number from 1 to 1000000")
         }
-        for field in [Field.stateFile, .socket] {
+        for field in [Field.stateFile, .socket, .metricsFile] {
             if let path = value(field), !path.hasPrefix("/") { throw fail(field, "not an absolute path") }
         }
         if let hook = value(.onRebalance), hook.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -155,6 +157,7 @@ public struct DaemonConfiguration: Sendable {
             throw fail(.socket, "\(socket.utf8.count) bytes long, more than a Unix socket's path can have (\(Self.longestSocketPath))", value: socket)
         }
         onRebalance = value(.onRebalance)
+        metricsFile = value(.metricsFile)
         hookTimeout = try milliseconds(.hookTimeout, default: 30_000, range: 1...3_600_000)
         self.logLevel = logLevel
         socketWriters = writers
@@ -275,7 +278,7 @@ public struct DaemonConfiguration: Sendable {
             "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",
             "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)", "handover": "\(member.handover)",
             "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")",
-            "exec": consumer.map { "\($0)" } ?? "",
+            "exec": consumer.map { "\($0)" } ?? "", "metrics-file": metricsFile ?? "",
         ]
     }
 

@@ -11,6 +11,7 @@ public enum Field: String, CaseIterable, Sendable {
     case fullReadInterval = "full-read-interval", execTimeout = "exec-timeout", hookTimeout = "hook-timeout"
     case socketWriters = "socket-writers", maxClients = "max-clients", socketIdleTimeout = "socket-idle-timeout"
     case handover, releaseTimeout = "release-timeout"
+    case metricsFile = "metrics-file"
     case exec, execSignal = "exec-signal", execStopTimeout = "exec-stop-timeout", execRestart = "exec-restart"
 
     var environmentVariable: String {

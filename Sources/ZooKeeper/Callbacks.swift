@@ -77,6 +77,7 @@ final class RequestContext: Sendable {
         if succeeded {
             continuation?.resume(returning: (rc == ZOK.rawValue ? reply : .stat(nil), watch))
         } else {
+            ClientMetrics.failed(code)
             continuation?.resume(throwing: ZooKeeperError(
                 code: code, operation: operation, path: failedOperation.map { multi!.operations[$0].path } ?? path,
                 failedOperation: failedOperation))
