@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "Coordination", "ExecAllocation", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Allocator", "Recipes", "TestSupport"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Allocator", "Allocation", "TestSupport"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Allocator", "Allocation", "SystemdNotifier", "ZooKeeper", "TestSupport"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Coordination", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),

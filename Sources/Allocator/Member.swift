@@ -419,8 +419,15 @@ public actor Member {
                 let (seconds, attoseconds) = (ContinuousClock.now - noticed).components
                 MemberMetrics.rebalanceDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
                 logger.info("rebalanced", metadata: [
-                    "epoch": "\(document.generation)", "members": "\(document.members.count)",
-                    "share": "\(publication.partitions.count)",
+                    "epoch": "\(document.generation)", "state": "\(document.state.rawValue)",
+                    "members": "\(document.members.count)", "share": "\(publication.partitions.count)",
+                ])
+            }
+            if let previous = published?.state, previous != document.state {
+                logger.log(level: document.state == .active || document.state == .stopped ? .info : .warning,
+                           "now \(document.state.rawValue)", metadata: [
+                    "epoch": "\(document.generation)", "state": "\(document.state.rawValue)",
+                    "previous_state": "\(previous.rawValue)", "share": "\(publication.partitions.count)",
                 ])
             }
         }
@@ -500,6 +507,10 @@ public actor Member {
     /// The current session, if connected or suspended.
     public var session: Session? { client?.status.session }
 
+    var isConnected: Bool {
+        if case .connected = connection { true } else { false }
+    }
+
     /// What `status` reports (spec §9, §14).
     public var status: MemberStatus {
         let connection = client?.status
@@ -522,7 +533,8 @@ public actor Member {
             partitionSetSize: summary?.partitionSet.bytes ?? 0,
             partitionSetLimit: SharedSet.defaultSizeLimit,
             partitionSetMalformed: summary?.partitionSet.error,
-            lastError: lastError,
+            lastError: [lastError, isConnected ? nil : ZooKeeperClient.likelyConnectionProblem]
+                .compactMap { $0 }.joined(separator: "; ").nilIfEmpty,
             uptime: ContinuousClock.now - startedAt,
             role: leader.isLeading ? .leader : .follower,
             leader: summary?.leader,
@@ -539,6 +551,10 @@ public actor Member {
             client: client, paths: paths, seedPartitions: configuration.seedPartitions, lastGoodPartitions: leader.partitions,
             logger: logger)
     }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
 }
 
 /// What a member counts, through swift-metrics (spec §16); made on first use, after the daemon

@@ -23,6 +23,9 @@ public struct DaemonConfiguration: Sendable {
     public var onRebalance: String?
     public var hookTimeout: Duration
     public var logLevel: Logger.Level
+    /// `auto` (the journal's native records when standard error is the journal, else text),
+    /// `text`, `json` or `journal`.
+    public var logFormat: String
     public var socketWriters: SocketWriters
     public var maxClients: Int
     /// How long a socket connection may stay without a request under way and without a `watch`
@@ -118,6 +121,10 @@ public struct DaemonConfiguration: Sendable {
         guard let logLevel = Logger.Level(rawValue: value(.logLevel) ?? "info") else {
             throw fail(.logLevel, "not one of trace, debug, info, notice, warning, error, critical")
         }
+        let logFormat = value(.logFormat) ?? "auto"
+        guard ["auto", "text", "json", "journal"].contains(logFormat) else {
+            throw fail(.logFormat, "not auto, text, json or journal")
+        }
         guard let writers = SocketWriters(rawValue: value(.socketWriters) ?? "owner") else {
             throw fail(.socketWriters, "not owner or any")
         }
@@ -160,6 +167,7 @@ public struct DaemonConfiguration: Sendable {
         metricsFile = value(.metricsFile)
         hookTimeout = try milliseconds(.hookTimeout, default: 30_000, range: 1...3_600_000)
         self.logLevel = logLevel
+        self.logFormat = logFormat
         socketWriters = writers
         self.maxClients = maxClients
         let idleTimeout = try milliseconds(.socketIdleTimeout, default: 30_000, range: 0...86_400_000)
@@ -277,7 +285,7 @@ public struct DaemonConfiguration: Sendable {
             "rebalance-delay": "\(member.rebalanceDelayMin):\(member.rebalanceDelayMax)",
             "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",
             "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)", "handover": "\(member.handover)",
-            "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")",
+            "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")", "log-format": logFormat,
             "exec": consumer.map { "\($0)" } ?? "", "metrics-file": metricsFile ?? "",
         ]
     }

@@ -55,9 +55,16 @@ public enum Daemon {
                 """)
             return ExitStatus.success
         }
-        let journal = environment["JOURNAL_STREAM"] != nil
+        let format: DaemonLogHandler.Format =
+            switch configuration.logFormat {
+            case "text": .text
+            case "json": .json
+            case "journal": .journal
+            default: Journal.isStandardError(journalStream: environment["JOURNAL_STREAM"]) ? .journal : .text
+            }
         DaemonLogHandler.level.withLock { $0 = configuration.logLevel }
-        LoggingSystem.bootstrap { DaemonLogHandler(label: $0, journal: journal) }
+        ZooKeeperClient.setLibraryLogLevel(for: configuration.logLevel)
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0, format: format) }
         let reloadConfiguration: @Sendable () throws -> DaemonConfiguration = {
             try DaemonConfiguration.load(arguments: arguments, environment: environment)
         }
@@ -238,6 +245,9 @@ public enum Daemon {
           --on-rebalance CMD         command run after each change, the document on stdin
           --rebalance-delay MIN[:MAX]  quiet time before rebalancing, ms  (0)
           --log-level LEVEL          trace, debug, info, notice, warning, error, critical (info)
+          --log-format FORMAT        journal (native records with GROUP=, MEMBER=, EPOCH=,
+                                     STATE= fields), json (one object a line) or text;
+                                     auto: journal under systemd, else text (auto)
           --zk-auth USER:PASSWORD    digest credential; its ACLs go on the znodes created
                                      (visible in ps: prefer the next, or LoadCredential=zk-auth:PATH)
           --zk-auth-file PATH        a file holding USER:PASSWORD (one line)

@@ -228,6 +228,7 @@ final class ClientCore: Sendable {
             state.sessionState = newState
             if case .connected(let session) = newState { state.session = session }
             switch newState {
+            case .connected: LibraryLog.connected()
             case .suspended: ClientMetrics.connectionLosses.increment()
             case .expired: ClientMetrics.sessionExpirations.increment()
             default: break
