@@ -17,16 +17,15 @@ import SystemPackage
 /// With consumer handover (spec §15) a consumer that is not running has released everything:
 /// its exit, or a revocation while none runs, is the release.
 ///
-/// A consumer that exits by itself ends the daemon with its status (`onExit`), unless
-/// `restart` is `on-failure` and it failed: then it is started again a second later.
+/// A consumer that exits by itself ends the daemon with its status (`waitUntilDone()` returns,
+/// `exitStatus` says it), unless `restart` is `on-failure` and it failed: then it is started
+/// again a second later.
 actor ConsumerSupervisor {
     private let program: ConsumerProgram
     private let environment: [String: String]
     private let member: Member
     private let consumerHandover: Bool
     private let logger: Logger
-    /// Told of the status to exit with when the consumer exited by itself.
-    private let onExit: @Sendable (Int32) -> Void
 
     /// The running child: where to send signals, and whether the daemon asked it to stop.
     private struct Child {
@@ -46,20 +45,35 @@ actor ConsumerSupervisor {
     private var restartAt: ContinuousClock.Instant?
     private var shuttingDown = false
     private var exited: [CheckedContinuation<Void, Never>] = []
+    /// The status the daemon exits with: the consumer's, when it exited by itself.
+    private(set) var exitStatus: Int32?
+    private var done = false
+    private var doneWaiters: [CheckedContinuation<Void, Never>] = []
     private static let starts = Counter(label: "allocatord_consumer_starts_total")
     /// Consumers that needed SIGKILL: they did not stop within the stop timeout.
     private static let kills = Counter(label: "allocatord_consumer_kills_total")
 
     init(
-        program: ConsumerProgram, environment: [String: String], member: Member, consumerHandover: Bool, logger: Logger,
-        onExit: @escaping @Sendable (Int32) -> Void
+        program: ConsumerProgram, environment: [String: String], member: Member, consumerHandover: Bool, logger: Logger
     ) {
         self.program = program
         self.environment = environment
         self.member = member
         self.consumerHandover = consumerHandover
         self.logger = logger
-        self.onExit = onExit
+    }
+
+    /// Returns once the supervision is over: the consumer exited by itself (and is not
+    /// restarted), or `shutDown()` stopped it.
+    func waitUntilDone() async {
+        guard !done else { return }
+        await withCheckedContinuation { doneWaiters.append($0) }
+    }
+
+    private func markDone() {
+        done = true
+        doneWaiters.forEach { $0.resume() }
+        doneWaiters = []
     }
 
     /// A document is delivered (the file is written): start, signal or stop the child.
@@ -77,9 +91,11 @@ actor ConsumerSupervisor {
     func shutDown() async {
         shuttingDown = true
         leaseTimer?.cancel()
-        guard child != nil else { return }
-        stopChild(reason: "the daemon is stopping")
-        await withCheckedContinuation { exited.append($0) }
+        if child != nil || starting {
+            if child != nil { stopChild(reason: "the daemon is stopping") }
+            await withCheckedContinuation { exited.append($0) }
+        }
+        markDone()
     }
 
     // MARK: Deciding
@@ -177,6 +193,10 @@ actor ConsumerSupervisor {
         Self.starts.increment()
         child = Child(pid: pid, signals: signals)
         logger.info("consumer started", metadata: ["pid": "\(pid)", "command": "\(program.arguments.joined(separator: " "))"])
+        if shuttingDown {
+            stopChild(reason: "the daemon is stopping")
+            return
+        }
         // The state may have moved on while it started.
         reconsider()
     }
@@ -240,7 +260,8 @@ actor ConsumerSupervisor {
                 restartAt = ContinuousClock.now + .seconds(1)
             } else {
                 shuttingDown = true
-                onExit(status)
+                exitStatus = status
+                markDone()
                 return
             }
         }

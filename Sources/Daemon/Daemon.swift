@@ -4,8 +4,8 @@ import Configuration
 import Dispatch
 import Foundation
 import Logging
+import ServiceLifecycle
 import SocketServer
-import Synchronization
 import SystemdNotifier
 import ZooKeeper
 
@@ -81,8 +81,6 @@ public enum Daemon {
         let notifier = SystemdNotifier()
         let member = Member(configuration: configuration.member, logger: logger)
         let broadcaster = DocumentBroadcaster()
-        // The status to exit with when the supervised consumer exited by itself.
-        let consumerStatus = Mutex<Int32?>(nil)
         let consumer = configuration.consumer.map { program in
             ConsumerSupervisor(
                 program: program,
@@ -90,12 +88,7 @@ public enum Daemon {
                     "ALLOCATORD_SOCKET": configuration.socket, "ALLOCATORD_STATE_FILE": configuration.stateFile,
                     "ALLOCATORD_GROUP": configuration.member.layout.group, "ALLOCATORD_MEMBER": configuration.member.member,
                 ],
-                member: member, consumerHandover: configuration.member.handover != .daemon, logger: logger
-            ) { status in
-                consumerStatus.withLock { $0 = status }
-                notifier.stopping()
-                Task { await member.stop() }
-            }
+                member: member, consumerHandover: configuration.member.handover != .daemon, logger: logger)
         }
         let publisher = DocumentPublisher(
             stateFile: StateFile(path: configuration.stateFile), broadcaster: broadcaster, notifier: notifier,
@@ -119,47 +112,39 @@ public enum Daemon {
             logger.critical("cannot listen on \(configuration.socket): \(error)")
             return ExitStatus.failure
         }
-
         // The member acknowledges views to the others only once its documents are out.
         await member.reportsDeliveries()
-        let publishing = Task { await publisher.publish(member) }
-        let signals = SignalHandler { signal in
-            switch signal {
-            case SIGHUP:
-                // RELOADING=1 ... READY=1 only once READY=1 went out: not before the first
-                // allocation, which would tell systemd the daemon is ready.
-                let wasReady = publisher.isReady
-                if wasReady { notifier.reloading() }
-                do {
-                    let report = live.apply(try reload())
-                    logger.notice("SIGHUP: \(report)")
-                } catch {
-                    logger.error("SIGHUP: the configuration is invalid, keeping the running one: \(error)")
-                }
-                if wasReady { notifier.ready(status: publisher.statusLine) }
-                Task { await consumer?.forward(signal) }
-            case SIGUSR1, SIGUSR2:
-                Task { await consumer?.forward(signal) }
-            default:
-                logger.notice("stopping")
-                notifier.stopping()
-                // The consumer stops first: the share is still this member's while it does.
-                Task {
-                    await consumer?.shutDown()
-                    await member.stop()
-                }
-            }
+
+        // In start order; a graceful shutdown stops them in reverse (see DaemonServices.swift).
+        typealias Part = ServiceGroupConfiguration.ServiceConfiguration
+        var parts = [
+            Part(service: SocketService(server: server), serviceName: "socket"),
+            Part(service: PublisherService(publisher: publisher, member: member), serviceName: "publisher"),
+        ]
+        if let path = configuration.metricsFile {
+            parts.append(Part(
+                service: MetricsFileService(file: StateFile(path: path), metrics: metrics, member: member, broadcaster: broadcaster, logger: logger),
+                serviceName: "metrics-file"))
         }
-        let metricsFile = configuration.metricsFile.map { path in
-            Task { await writeMetrics(to: StateFile(path: path), metrics: metrics, member: member, broadcaster: broadcaster, logger: logger) }
+        if let timeout = notifier.watchdogTimeout {
+            parts.append(Part(service: WatchdogService(member: member, notifier: notifier, timeout: timeout), serviceName: "watchdog"))
         }
-        let watchdog = notifier.watchdogTimeout.map { timeout in
-            Task { await keepWatchdogFed(member: member, notifier: notifier, timeout: timeout) }
+        parts.append(Part(
+            service: ReloadService(live: live, publisher: publisher, notifier: notifier, consumer: consumer, reload: reload, logger: logger),
+            serviceName: "reload"))
+        parts.append(Part(
+            service: MemberService(member: member, notifier: notifier, logger: logger),
+            successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: "member"))
+        if let consumer {
+            parts.append(Part(service: ConsumerService(consumer: consumer), successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "consumer"))
         }
+        var groupConfiguration = ServiceGroupConfiguration(services: parts, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.logging.keys.serviceKey = "service"
 
         var status = ExitStatus.success
         do {
-            try await member.run()
+            try await ServiceGroup(configuration: groupConfiguration).run()
         } catch let error as StrategyMismatch {
             logger.critical("\(error)")
             status = ExitStatus.configuration
@@ -180,44 +165,10 @@ public enum Daemon {
             logger.critical("\(error)")
             status = ExitStatus.failure
         }
-        await consumer?.shutDown()
-        await publishing.value
-        watchdog?.cancel()
-        metricsFile?.cancel()
-        if let code = consumerStatus.withLock({ $0 }), status == ExitStatus.success { status = code }
-        signals.cancel()
-        await server.close()
         broadcaster.finish()
+        if let code = await consumer?.exitStatus, status == ExitStatus.success { status = code }
         logger.notice("stopped")
         return status
-    }
-
-    /// Writes the metrics to `file` every 5 seconds (replaced atomically, as node_exporter's
-    /// textfile collector wants), and once more when cancelled.
-    private static func writeMetrics(
-        to file: StateFile, metrics: MetricsExporter, member: Member, broadcaster: DocumentBroadcaster, logger: Logger
-    ) async {
-        var failing = false
-        while true {
-            let cancelled = (try? await Task.sleep(for: .seconds(5))) == nil
-            let text = metrics.text(status: await member.status, watchStreams: broadcaster.subscriberCount)
-            do {
-                try file.write(String(text.dropLast()))
-                failing = false
-            } catch {
-                if !failing { logger.error("cannot write the metrics file: \(error)") }
-                failing = true
-            }
-            if cancelled { return }
-        }
-    }
-
-    /// Sends `WATCHDOG=1` at half the timeout, only while the member's event handling answers.
-    private static func keepWatchdogFed(member: Member, notifier: SystemdNotifier, timeout: Duration) async {
-        while (try? await Task.sleep(for: timeout / 2)) != nil {
-            _ = await member.status  // Waits for the member's actor: no answer, no feeding.
-            notifier.watchdog()
-        }
     }
 
     static let usage = """
