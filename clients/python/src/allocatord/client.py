@@ -155,8 +155,9 @@ class Client:
         `release GENERATION` (retried until the daemon takes it). `on_revoked` runs before
         `on_assigned` for one change; `on_assigned` never gets a partition whose lease has
         ended, even when `on_revoked` took long. When `run` ends, whatever is still assigned
-        is revoked (`on_revoked`) before it returns; that is no release: the daemon keeps
-        this member's share until it stops.
+        (including what an `on_assigned` that raised was given) is revoked (`on_revoked`)
+        before it returns; that is no release: the daemon keeps this member's share until it
+        stops.
         """
         held: Set[Partition] = set()
         released: Optional[int] = None
