@@ -300,6 +300,8 @@ class Recorder:
     def __init__(self, client: "allocatord.Client", *, on_revoked: Optional[Callable[[frozenset], None]] = None) -> None:
         self.events: "queue.Queue[tuple]" = queue.Queue()
         self.log: List[tuple] = []
+        self.when: List[float] = []  # time.monotonic() of each entry of log
+        self.held: frozenset = frozenset()
         self.stop = threading.Event()
         self.error: Optional[BaseException] = None
         self._on_revoked = on_revoked
@@ -310,7 +312,17 @@ class Recorder:
     def record(self, event: tuple) -> None:
         with self._lock:
             self.log.append(event)
+            self.when.append(time.monotonic())
+            if event[0] == "assigned":
+                self.held |= event[1]
+            elif event[0] == "revoked":
+                self.held -= event[1]
         self.events.put(event)
+
+    def holding(self) -> frozenset:
+        """What the callbacks have assigned and not revoked."""
+        with self._lock:
+            return frozenset(self.held)
 
     def _assigned(self, partitions: frozenset) -> None:
         self.record(("assigned", partitions))
@@ -411,11 +423,24 @@ class Daemon:
             self.process.send_signal(number)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.terminate()
+        """SIGTERM, and wait for the exit. With consumer handover a stopping member waits for
+        its consumer's release: say it for the consumer, whose test may be over."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGCONT)
+        self.process.terminate()
+        deadline = time.monotonic() + PATIENCE
+        while time.monotonic() < deadline:
             try:
-                self.process.wait(PATIENCE)
+                self.process.wait(0.2)
+                return
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                pass
+            try:
+                document = self.client.get()
+                if document.revoking:
+                    self.client.release(document.generation)
+            except allocatord.AllocatordError:
+                pass
+        self.process.kill()
+        self.process.wait()
