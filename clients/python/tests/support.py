@@ -365,8 +365,14 @@ class TemporaryFolder:
 # Integration: a real ZooKeeper and real daemons.
 
 def daemon_binary() -> Optional[str]:
-    """The allocatord to test: $ALLOCATORD_BIN, else .build/debug/allocatord if built."""
-    path = os.environ.get("ALLOCATORD_BIN") or os.path.join(REPOSITORY, ".build", "debug", "allocatord")
+    """The allocatord to test: $ALLOCATORD_BIN (which must be there: scripts/test sets it),
+    else .build/debug/allocatord if built, else `None`."""
+    named = os.environ.get("ALLOCATORD_BIN")
+    if named:
+        if not os.access(named, os.X_OK):
+            raise RuntimeError(f"ALLOCATORD_BIN={named} is not an executable")
+        return named
+    path = os.path.join(REPOSITORY, ".build", "debug", "allocatord")
     return path if os.access(path, os.X_OK) else None
 
 
