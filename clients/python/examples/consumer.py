@@ -49,6 +49,8 @@ def main(argv: List[str]) -> int:
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
+    # Run by the daemon (--exec), it gets SIGHUP after each change: run() follows the socket.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     workers: Dict[Partition, PartitionWorker] = {}
 
     def on_assigned(partitions: FrozenSet[Partition]) -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 import unittest
 from typing import List, Optional
+from unittest import mock
 
 import support
 from support import PATIENCE, Collector, Daemon, Recorder, TemporaryFolder, ZooKeeper, daemon_binary, partitions, wait_for
@@ -206,6 +207,20 @@ class ExampleTests(IntegrationCase):
         consumer.send_signal(signal.SIGTERM)
         self.assertEqual(consumer.wait(PATIENCE), 0, output)
         expect("stopped")
+
+    def test_the_example_consumer_run_by_the_daemon(self) -> None:
+        """allocatord --exec runs the example (ALLOCATORD_SOCKET, SIGHUP after each change):
+        it gets the share, and releases what b takes."""
+        environment = {"PYTHONPATH": support.SOURCE, "PYTHONUNBUFFERED": "1"}
+        with mock.patch.dict(os.environ, environment):
+            a = self.start("a", "--handover", "consumer", "--release-timeout", "600000",
+                           "--exec", "--", sys.executable, os.path.join(support.PACKAGE, "examples", "consumer.py"))
+        wait_for(lambda: "assigned orders:0 orders:1 orders:2 orders:3 orders:4 orders:5" in a.log(), "the example's share")
+        b = self.start("b", "--handover", "consumer")
+        revoked = wait_for(lambda: [line.split()[1:] for line in a.log().splitlines() if line.startswith("revoked")],
+                           "the example to give something up")[0]
+        wait_for(lambda: sorted(map(str, b.client.get().allocation)) == sorted(revoked), "b to get what the example released")
+        self.assertEqual(a.client.status()["forced_releases"], 0, "released by the example, not by the timeout")
 
 
 if __name__ == "__main__":
