@@ -181,9 +181,9 @@ class Client:
                     on_assigned(frozenset(gained))
         finally:
             if held:
-                lost = frozenset(held)
+                remaining = frozenset(held)
                 held.clear()
-                on_revoked(lost)
+                on_revoked(remaining)
 
     def _follow(self, stop: Optional[threading.Event]) -> Iterator[Tuple[Share, bool]]:
         """The share after every document and every tick, and whether it changed."""

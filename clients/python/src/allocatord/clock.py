@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Optional
-
-try:
-    from typing import Protocol
-except ImportError:  # pragma: no cover - Python < 3.8
-    Protocol = object  # type: ignore[assignment,misc]
+from typing import Optional, Protocol
 
 
 class Clock(Protocol):

@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Set, Tuple
 
 from .errors import DaemonError, ProtocolError
 
@@ -142,9 +142,9 @@ def _json_object(line: bytes) -> Dict[str, Any]:
         raise ProtocolError(f"a line from allocatord is not JSON ({error})", line[:200]) from None
     if not isinstance(value, dict):
         raise ProtocolError("a line from allocatord is not a JSON object", line[:200])
-    error = value.get("error")
-    if isinstance(error, dict):
-        raise DaemonError(str(error.get("code", "unknown")), str(error.get("message", "")))
+    failure = value.get("error")
+    if isinstance(failure, dict):
+        raise DaemonError(str(failure.get("code", "unknown")), str(failure.get("message", "")))
     return value
 
 
@@ -162,15 +162,15 @@ def _field(value: Mapping[str, Any], key: str, kind: type) -> Any:
 
 def _natural(value: Mapping[str, Any], key: str) -> int:
     number = value.get(key)
-    if not _is_int(number) or number < 0:
+    if not isinstance(number, int) or isinstance(number, bool) or number < 0:
         raise ProtocolError(f"{key} is not a non-negative integer")
-    return int(number)
+    return number
 
 
 def _partitions(share: Any, key: str) -> FrozenSet[Partition]:
     if not isinstance(share, dict):
         raise ProtocolError(f"{key} is not an object")
-    partitions = set()
+    partitions: Set[Partition] = set()
     for topic, ids in share.items():
         if not isinstance(ids, list) or not all(_is_int(id) and id >= 0 for id in ids):
             raise ProtocolError(f"{key}[{topic!r}] is not a list of non-negative integers")
