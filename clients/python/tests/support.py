@@ -394,7 +394,8 @@ class ZooKeeper:
 class Daemon:
     """One allocatord member, its socket and state file in `folder`."""
 
-    def __init__(self, binary: str, zk: str, folder: TemporaryFolder, group: str, member: str, *options: str) -> None:
+    def __init__(self, binary: str, zk: str, folder: TemporaryFolder, group: str, member: str, *options: str,
+                 session_timeout_ms: int = 4000) -> None:
         self.member = member
         self.socket_path = folder(f"{member}.sock")
         self.state_file = folder(f"{member}.json")
@@ -404,7 +405,7 @@ class Daemon:
             self.process = subprocess.Popen(
                 [binary, "--zk", zk, "--group", group, "--member", member, "--partitions", "orders:0-5",
                  "--socket", self.socket_path, "--state-file", self.state_file,
-                 "--session-timeout", "2000", "--log-level", "notice", *options],
+                 "--session-timeout", str(session_timeout_ms), "--log-level", "notice", *options],
                 stdout=log, stderr=subprocess.STDOUT, env=environment,
             )
         self.client = allocatord.Client(self.socket_path, timeout=30)

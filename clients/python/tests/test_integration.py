@@ -55,9 +55,12 @@ class IntegrationCase(unittest.TestCase):
         self.folder = TemporaryFolder()
         self.addCleanup(self.folder.remove)
 
-    def start(self, member: str, *options: str) -> Daemon:
+    def start(self, member: str, *options: str, session_timeout_ms: int = 4000) -> Daemon:
+        """A member; a longer session than the one test that waits for it to end, so that a
+        busy machine does not end sessions in the middle of the others."""
         assert BINARY is not None and zookeeper is not None
-        daemon = Daemon(BINARY, zookeeper.connect, self.folder, self.group, member, *options)
+        daemon = Daemon(BINARY, zookeeper.connect, self.folder, self.group, member, *options,
+                        session_timeout_ms=session_timeout_ms)
         self.addCleanup(daemon.stop)
         daemon.wait_active()
         return daemon
@@ -110,7 +113,7 @@ class DaemonTests(IntegrationCase):
         self.assertFalse(recorder_a.holding() & recorder_b.holding())
 
     def test_a_stopped_daemon_s_share_empties_when_its_lease_passes(self) -> None:
-        a = self.start("a")
+        a = self.start("a", session_timeout_ms=2000)
         shares = self.collect(a)
         recorder = self.record(a)
         shares.until(lambda share: share.partitions == ALL, "the whole share")
