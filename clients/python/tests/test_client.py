@@ -202,6 +202,17 @@ class RunTests(FakeDaemonCase):
         self.assertEqual(recorder.next(), ("assigned", partitions("orders", 7)))
         self.assertEqual(self.daemon.releases, [5])
 
+    def test_releases_again_when_the_epoch_starts_again(self) -> None:
+        recorder = self.record()
+        recorder.next()
+        self.daemon.publish(document(self.clock, {"orders": [0, 1]}, revoking={"orders": [2]}, generation=9))
+        self.assertEqual(recorder.next(), ("revoked", partitions("orders", 2)))
+        wait_for(lambda: self.daemon.releases == [9], "release 9")
+        self.daemon.publish(document(self.clock, {"orders": [0, 1]}, revoking={"orders": [2]}, generation=9))  # a renewal
+        self.daemon.publish(document(self.clock, {"orders": [0]}, revoking={"orders": [1]}, generation=2))  # group recreated
+        self.assertEqual(recorder.next(), ("revoked", partitions("orders", 1)))
+        wait_for(lambda: self.daemon.releases == [9, 2], "release 2")
+
     def test_a_failed_release_is_retried(self) -> None:
         self.daemon.reply_overrides["release"] = [b'{"error":{"code":"zookeeper","message":"try again"}}']
         recorder = self.record()

@@ -160,7 +160,9 @@ class Client:
         stops.
         """
         held: Set[Partition] = set()
-        released: Optional[int] = None
+        # What was last released: a generation and its revoking. Compared for equality, not
+        # order, so that a group whose epoch starts again (its nodes deleted) still releases.
+        released: Optional[Tuple[int, FrozenSet[Partition]]] = None
         retry_release_at = 0.0
         try:
             for share, _ in self._follow(stop):
@@ -169,9 +171,10 @@ class Client:
                 if lost:
                     held -= lost
                     on_revoked(frozenset(lost))
-                if share.revoking and (released is None or share.generation > released) and time.monotonic() >= retry_release_at:
+                if share.revoking and released != (share.generation, share.revoking) and time.monotonic() >= retry_release_at:
                     try:
-                        released = max(self.release(share.generation), share.generation)
+                        self.release(share.generation)
+                        released = (share.generation, share.revoking)
                     except AllocatordError as error:
                         log.warning("release %d failed, retrying: %s", share.generation, error)
                         retry_release_at = time.monotonic() + 1.0
