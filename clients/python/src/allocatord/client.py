@@ -72,6 +72,8 @@ class Client:
         tick: float = 0.25,
         reconnect_delay: Tuple[float, float] = (0.05, 2.0),
     ) -> None:
+        if tick <= 0 or not 0 < reconnect_delay[0] <= reconnect_delay[1]:
+            raise ValueError("tick must be positive, and reconnect_delay (first, longest) with 0 < first <= longest")
         self.socket_path = socket_path if socket_path is not None else default_socket_path(group)
         self.timeout = timeout
         self.clock: Clock = clock if clock is not None else SystemClock()
