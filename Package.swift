@@ -26,13 +26,18 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CZooKeeper", providers: [.apt(["libzookeeper-mt-dev"])]),
         .systemLibrary(name: "CSystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(
             name: "ZooKeeper",
-            dependencies: ["CZooKeeper", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "CZooKeeper", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]),
         .target(name: "Recipes", dependencies: ["ZooKeeper"]),
         .target(name: "SystemdNotifier", dependencies: ["CSystemd"]),
         .target(
@@ -58,6 +63,7 @@ let package = Package(
             dependencies: [
                 "ZooKeeper", "Recipes", "Allocation", "ExecAllocation", "Coordination",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
         .target(
             name: "Daemon",
@@ -67,6 +73,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(name: "allocatord", dependencies: ["Daemon"]),
         .executableTarget(
@@ -84,7 +92,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "Coordination", "ExecAllocation", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Allocator", "Recipes", "TestSupport"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Allocator", "Allocation", "TestSupport"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Allocator", "Allocation", "SystemdNotifier", "ZooKeeper", "TestSupport"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Coordination", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),

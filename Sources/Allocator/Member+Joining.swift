@@ -31,8 +31,11 @@ extension Member {
                 }
                 try await party.join(data: data, conflictWait: conflictWait)
                 guard let stat = try await party.ownNode() else {
-                    // Deleted (or taken) again right after the join: once more.
-                    await member.send(.follower(.memberNodeDeleted))
+                    // Deleted (or taken) again right after the join: once more. (The follower
+                    // still counts this join as under way, so it is this join that goes on:
+                    // telling the follower the node is gone would ask for a join it thinks
+                    // is running, and none would.)
+                    await member.joinAgain(record)
                     return
                 }
                 await member.joined(nodeVersion: stat.version)

@@ -1,5 +1,6 @@
 import Allocation
 import Coordination
+import CoreMetrics
 import Foundation
 import Logging
 import Recipes
@@ -311,6 +312,7 @@ public actor Member {
                 if let client { sessionTasks.append(Task { await client.close() }) }
             case .releaseTimedOut(let partitions):
                 forcedReleases += 1
+                MemberMetrics.forcedReleases.increment()
                 logger.warning("the consumer did not release in time; released anyway", metadata: [
                     "partitions": "\(partitions.sorted().map(\.description).joined(separator: ","))",
                     "forced_releases": "\(forcedReleases)",
@@ -413,9 +415,19 @@ public actor Member {
             if document.state == .active, let noticed = changeNoticed {
                 lastRebalance = (Date.now, ContinuousClock.now - noticed)
                 changeNoticed = nil
+                MemberMetrics.rebalances.increment()
+                let (seconds, attoseconds) = (ContinuousClock.now - noticed).components
+                MemberMetrics.rebalanceDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
                 logger.info("rebalanced", metadata: [
-                    "epoch": "\(document.generation)", "members": "\(document.members.count)",
-                    "share": "\(publication.partitions.count)",
+                    "epoch": "\(document.generation)", "state": "\(document.state.rawValue)",
+                    "members": "\(document.members.count)", "share": "\(publication.partitions.count)",
+                ])
+            }
+            if let previous = published?.state, previous != document.state {
+                logger.log(level: document.state == .active || document.state == .stopped ? .info : .warning,
+                           "now \(document.state.rawValue)", metadata: [
+                    "epoch": "\(document.generation)", "state": "\(document.state.rawValue)",
+                    "previous_state": "\(previous.rawValue)", "share": "\(publication.partitions.count)",
                 ])
             }
         }
@@ -495,6 +507,10 @@ public actor Member {
     /// The current session, if connected or suspended.
     public var session: Session? { client?.status.session }
 
+    var isConnected: Bool {
+        if case .connected = connection { true } else { false }
+    }
+
     /// What `status` reports (spec §9, §14).
     public var status: MemberStatus {
         let connection = client?.status
@@ -517,7 +533,8 @@ public actor Member {
             partitionSetSize: summary?.partitionSet.bytes ?? 0,
             partitionSetLimit: SharedSet.defaultSizeLimit,
             partitionSetMalformed: summary?.partitionSet.error,
-            lastError: lastError,
+            lastError: [lastError, isConnected ? nil : ZooKeeperClient.likelyConnectionProblem]
+                .compactMap { $0 }.joined(separator: "; ").nilIfEmpty,
             uptime: ContinuousClock.now - startedAt,
             role: leader.isLeading ? .leader : .follower,
             leader: summary?.leader,
@@ -534,6 +551,20 @@ public actor Member {
             client: client, paths: paths, seedPartitions: configuration.seedPartitions, lastGoodPartitions: leader.partitions,
             logger: logger)
     }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
+}
+
+/// What a member counts, through swift-metrics (spec §16); made on first use, after the daemon
+/// bootstraps its backend.
+enum MemberMetrics {
+    /// Changes this member saw through to a new active document.
+    static let rebalances = Counter(label: "allocatord_rebalances_total")
+    /// From noticing a change to publishing the document that follows it.
+    static let rebalanceDuration = Timer(label: "allocatord_rebalance_duration_seconds")
+    static let forcedReleases = Counter(label: "allocatord_forced_releases_total")
 }
 
 /// Releases results in the order their requests were made.

@@ -1,2 +1,3 @@
-// libsystemd's notification and socket-activation API (libsystemd-dev).
+// libsystemd's notification, socket-activation and journal API (libsystemd-dev).
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>

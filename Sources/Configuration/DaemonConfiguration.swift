@@ -23,11 +23,16 @@ public struct DaemonConfiguration: Sendable {
     public var onRebalance: String?
     public var hookTimeout: Duration
     public var logLevel: Logger.Level
+    /// `auto` (the journal's native records when standard error is the journal, else text),
+    /// `text`, `json` or `journal`.
+    public var logFormat: String
     public var socketWriters: SocketWriters
     public var maxClients: Int
     /// How long a socket connection may stay without a request under way and without a `watch`
     /// before it is closed; `nil` for never (`0`).
     public var socketIdleTimeout: Duration?
+    /// Where the metrics go every few seconds (node_exporter's textfile format), if anywhere.
+    public var metricsFile: String?
     /// The supervised consumer (`--exec`), if any.
     public var consumer: ConsumerProgram?
     /// What the operator should hear about once logging is up (a password visible in argv, a
@@ -116,13 +121,17 @@ public struct DaemonConfiguration: Sendable {
         guard let logLevel = Logger.Level(rawValue: value(.logLevel) ?? "info") else {
             throw fail(.logLevel, "not one of trace, debug, info, notice, warning, error, critical")
         }
+        let logFormat = value(.logFormat) ?? "auto"
+        guard ["auto", "text", "json", "journal"].contains(logFormat) else {
+            throw fail(.logFormat, "not auto, text, json or journal")
+        }
         guard let writers = SocketWriters(rawValue: value(.socketWriters) ?? "owner") else {
             throw fail(.socketWriters, "not owner or any")
         }
         guard let maxClients = Int(value(.maxClients) ?? "4096"), (1...1_000_000).contains(maxClients) else {
             throw fail(.maxClients, "not a number from 1 to 1000000")
         }
-        for field in [Field.stateFile, .socket] {
+        for field in [Field.stateFile, .socket, .metricsFile] {
             if let path = value(field), !path.hasPrefix("/") { throw fail(field, "not an absolute path") }
         }
         if let hook = value(.onRebalance), hook.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -155,8 +164,10 @@ public struct DaemonConfiguration: Sendable {
             throw fail(.socket, "\(socket.utf8.count) bytes long, more than a Unix socket's path can have (\(Self.longestSocketPath))", value: socket)
         }
         onRebalance = value(.onRebalance)
+        metricsFile = value(.metricsFile)
         hookTimeout = try milliseconds(.hookTimeout, default: 30_000, range: 1...3_600_000)
         self.logLevel = logLevel
+        self.logFormat = logFormat
         socketWriters = writers
         self.maxClients = maxClients
         let idleTimeout = try milliseconds(.socketIdleTimeout, default: 30_000, range: 0...86_400_000)
@@ -274,8 +285,8 @@ public struct DaemonConfiguration: Sendable {
             "rebalance-delay": "\(member.rebalanceDelayMin):\(member.rebalanceDelayMax)",
             "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",
             "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)", "handover": "\(member.handover)",
-            "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")",
-            "exec": consumer.map { "\($0)" } ?? "",
+            "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")", "log-format": logFormat,
+            "exec": consumer.map { "\($0)" } ?? "", "metrics-file": metricsFile ?? "",
         ]
     }
 

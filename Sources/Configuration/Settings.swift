@@ -7,10 +7,11 @@ import Yams
 public enum Field: String, CaseIterable, Sendable {
     case config, zk, sessionTimeout = "session-timeout", root, group, member, weight, strategy, partitions
     case stateFile = "state-file", socket, onRebalance = "on-rebalance", rebalanceDelay = "rebalance-delay"
-    case logLevel = "log-level", zkAuth = "zk-auth", zkAuthFile = "zk-auth-file"
+    case logLevel = "log-level", logFormat = "log-format", zkAuth = "zk-auth", zkAuthFile = "zk-auth-file"
     case fullReadInterval = "full-read-interval", execTimeout = "exec-timeout", hookTimeout = "hook-timeout"
     case socketWriters = "socket-writers", maxClients = "max-clients", socketIdleTimeout = "socket-idle-timeout"
     case handover, releaseTimeout = "release-timeout"
+    case metricsFile = "metrics-file"
     case exec, execSignal = "exec-signal", execStopTimeout = "exec-stop-timeout", execRestart = "exec-restart"
 
     var environmentVariable: String {

@@ -1,5 +1,5 @@
 /// A member's state, published in every document (spec §7).
-public enum MemberState: String, Sendable, Hashable, Codable {
+public enum MemberState: String, Sendable, Hashable, Codable, CaseIterable {
     /// Connecting or joining; no view yet. The share is empty.
     case joining
     /// Connected, view read, allocation current. The share is this member's.

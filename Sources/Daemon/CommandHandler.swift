@@ -14,6 +14,7 @@ struct CommandHandler: LineHandler {
     let broadcaster: DocumentBroadcaster
     let publisher: DocumentPublisher
     let live: LiveSettings
+    let metrics: MetricsExporter
 
     /// `get` and `ping` (without arguments), answered on the event loop: the document is
     /// cached, encoded once for every client, nothing to wait for.
@@ -39,6 +40,9 @@ struct CommandHandler: LineHandler {
                 return .stream(broadcaster.subscribe())
             case "status":
                 return .line(ReplyLine(try json(await statusObject())))
+            case "metrics":
+                let text = metrics.text(status: await member.status, watchStreams: broadcaster.subscriberCount)
+                return .line(ReplyLine(lines: text + "# EOF"))
             case "members":
                 return .line(ReplyLine(try json(await membersObject())))
             case "assignments":
@@ -86,7 +90,7 @@ struct CommandHandler: LineHandler {
                 try authorize(peer, command)
                 return .line(ReplyLine(try json(["ok": true, "partition_count": try await member.commands().repair()])))
             default:
-                throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, members, assignments, partitions, add, remove, release, repair, set-strategy, ping")
+                throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, metrics, members, assignments, partitions, add, remove, release, repair, set-strategy, ping")
             }
         } catch let error as CommandError {
             return .line(ReplyLine(Self.errorLine(code: error.code, message: error.message)))

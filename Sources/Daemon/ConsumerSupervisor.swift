@@ -1,5 +1,6 @@
 import Allocator
 import Configuration
+import CoreMetrics
 import Foundation
 import Glibc
 import Logging
@@ -45,6 +46,9 @@ actor ConsumerSupervisor {
     private var restartAt: ContinuousClock.Instant?
     private var shuttingDown = false
     private var exited: [CheckedContinuation<Void, Never>] = []
+    private static let starts = Counter(label: "allocatord_consumer_starts_total")
+    /// Consumers that needed SIGKILL: they did not stop within the stop timeout.
+    private static let kills = Counter(label: "allocatord_consumer_kills_total")
 
     init(
         program: ConsumerProgram, environment: [String: String], member: Member, consumerHandover: Bool, logger: Logger,
@@ -170,6 +174,7 @@ actor ConsumerSupervisor {
 
     private func childStarted(pid: pid_t, signals: AsyncStream<Int32>.Continuation) {
         starting = false
+        Self.starts.increment()
         child = Child(pid: pid, signals: signals)
         logger.info("consumer started", metadata: ["pid": "\(pid)", "command": "\(program.arguments.joined(separator: " "))"])
         // The state may have moved on while it started.
@@ -198,6 +203,7 @@ actor ConsumerSupervisor {
     private func kill() {
         guard let child else { return }
         logger.warning("the consumer did not stop within \(program.stopTimeout); SIGKILL", metadata: ["pid": "\(child.pid)"])
+        Self.kills.increment()
         child.signals.yield(SIGKILL)
     }
 

@@ -55,9 +55,16 @@ public enum Daemon {
                 """)
             return ExitStatus.success
         }
-        let journal = environment["JOURNAL_STREAM"] != nil
+        let format: DaemonLogHandler.Format =
+            switch configuration.logFormat {
+            case "text": .text
+            case "json": .json
+            case "journal": .journal
+            default: Journal.isStandardError(journalStream: environment["JOURNAL_STREAM"]) ? .journal : .text
+            }
         DaemonLogHandler.level.withLock { $0 = configuration.logLevel }
-        LoggingSystem.bootstrap { DaemonLogHandler(label: $0, journal: journal) }
+        ZooKeeperClient.setLibraryLogLevel(for: configuration.logLevel)
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0, format: format) }
         let reloadConfiguration: @Sendable () throws -> DaemonConfiguration = {
             try DaemonConfiguration.load(arguments: arguments, environment: environment)
         }
@@ -69,6 +76,7 @@ public enum Daemon {
     static func run(
         _ configuration: DaemonConfiguration, reload: @escaping @Sendable () throws -> DaemonConfiguration, logger: Logger
     ) async -> Int32 {
+        let metrics = MetricsExporter()
         let live = LiveSettings(configuration, logger: logger)
         let notifier = SystemdNotifier()
         let member = Member(configuration: configuration.member, logger: logger)
@@ -92,11 +100,12 @@ public enum Daemon {
         let publisher = DocumentPublisher(
             stateFile: StateFile(path: configuration.stateFile), broadcaster: broadcaster, notifier: notifier,
             live: live, consumer: consumer, logger: logger)
-        let handler = CommandHandler(member: member, broadcaster: broadcaster, publisher: publisher, live: live)
+        let handler = CommandHandler(member: member, broadcaster: broadcaster, publisher: publisher, live: live, metrics: metrics)
         var serverConfiguration = LineServerConfiguration()
         serverConfiguration.maxClients = configuration.maxClients
         serverConfiguration.idleTimeout = configuration.socketIdleTimeout
         let server = LineServer(handler: handler, configuration: serverConfiguration, logger: logger)
+        metrics.countSocketClients { server.clientCount }
         do {
             if let descriptor = SystemdNotifier.activatedSockets().first {
                 try await server.adopt(listeningDescriptor: descriptor)
@@ -141,6 +150,9 @@ public enum Daemon {
                 }
             }
         }
+        let metricsFile = configuration.metricsFile.map { path in
+            Task { await writeMetrics(to: StateFile(path: path), metrics: metrics, member: member, broadcaster: broadcaster, logger: logger) }
+        }
         let watchdog = notifier.watchdogTimeout.map { timeout in
             Task { await keepWatchdogFed(member: member, notifier: notifier, timeout: timeout) }
         }
@@ -171,12 +183,33 @@ public enum Daemon {
         await consumer?.shutDown()
         await publishing.value
         watchdog?.cancel()
+        metricsFile?.cancel()
         if let code = consumerStatus.withLock({ $0 }), status == ExitStatus.success { status = code }
         signals.cancel()
         await server.close()
         broadcaster.finish()
         logger.notice("stopped")
         return status
+    }
+
+    /// Writes the metrics to `file` every 5 seconds (replaced atomically, as node_exporter's
+    /// textfile collector wants), and once more when cancelled.
+    private static func writeMetrics(
+        to file: StateFile, metrics: MetricsExporter, member: Member, broadcaster: DocumentBroadcaster, logger: Logger
+    ) async {
+        var failing = false
+        while true {
+            let cancelled = (try? await Task.sleep(for: .seconds(5))) == nil
+            let text = metrics.text(status: await member.status, watchStreams: broadcaster.subscriberCount)
+            do {
+                try file.write(String(text.dropLast()))
+                failing = false
+            } catch {
+                if !failing { logger.error("cannot write the metrics file: \(error)") }
+                failing = true
+            }
+            if cancelled { return }
+        }
     }
 
     /// Sends `WATCHDOG=1` at half the timeout, only while the member's event handling answers.
@@ -212,6 +245,9 @@ public enum Daemon {
           --on-rebalance CMD         command run after each change, the document on stdin
           --rebalance-delay MIN[:MAX]  quiet time before rebalancing, ms  (0)
           --log-level LEVEL          trace, debug, info, notice, warning, error, critical (info)
+          --log-format FORMAT        journal (native records with GROUP=, MEMBER=, EPOCH=,
+                                     STATE= fields), json (one object a line) or text;
+                                     auto: journal under systemd, else text (auto)
           --zk-auth USER:PASSWORD    digest credential; its ACLs go on the znodes created
                                      (visible in ps: prefer the next, or LoadCredential=zk-auth:PATH)
           --zk-auth-file PATH        a file holding USER:PASSWORD (one line)
@@ -227,6 +263,8 @@ public enum Daemon {
                                      listed as revoking until the consumer says
                                      release EPOCH on the socket          (daemon)
           --release-timeout MS       how long a consumer may take to release (30000)
+          --metrics-file PATH        write the metrics there every 5 s (node_exporter's
+                                     textfile format; the socket's metrics command too)
           --exec -- CMD ARGS...      run the consumer as a child: started when active,
                                      signalled on each change, stopped before the lease
                                      can run out (last option; exec: COMMAND in the file

@@ -1,5 +1,6 @@
 import Configuration
 import Logging
+import ZooKeeper
 import Synchronization
 
 /// The settings a SIGHUP reload can change while the daemon runs: the log level, the
@@ -22,6 +23,7 @@ final class LiveSettings: Sendable {
     /// Applies what can change live; returns what it did and what needs a restart.
     func apply(_ configuration: DaemonConfiguration) -> String {
         DaemonLogHandler.level.withLock { $0 = configuration.logLevel }
+        ZooKeeperClient.setLibraryLogLevel(for: configuration.logLevel)
         state.withLock { $0 = (Self.hook(configuration, logger: logger), configuration.socketWriters) }
         let changed = configuration.restartOnlyFields.filter { started[$0.key] != $0.value }.keys.sorted()
         let applied = "applied log-level, on-rebalance, hook-timeout and socket-writers"

@@ -1,4 +1,5 @@
 import Allocator
+import CoreMetrics
 import ExecAllocation
 import Logging
 import Synchronization
@@ -15,6 +16,8 @@ final class RebalanceHook: Sendable {
     let timeout: Duration
     private let logger: Logger
     private let state = Mutex<(running: Bool, waiting: String?)>((false, nil))
+    /// Runs that failed, timed out or could not start (spec §16).
+    private static let failures = Counter(label: "allocatord_hook_failures_total")
 
     init(command: String, timeout: Duration, logger: Logger) {
         self.command = command
@@ -52,14 +55,17 @@ final class RebalanceHook: Sendable {
         do {
             let result = try await program.run(input: Array((document + "\n").utf8))
             if !result.succeeded {
+                Self.failures.increment()
                 logger.error("on-rebalance hook failed", metadata: [
                     "command": "\(command)", "status": "\(result.status)", "signalled": "\(result.signalled)",
                     "stderr": "\(String(decoding: result.errorOutput.prefix(1024), as: UTF8.self))",
                 ])
             }
         } catch .timedOut {
+            Self.failures.increment()
             logger.error("on-rebalance hook did not finish within \(timeout); it was stopped", metadata: ["command": "\(command)"])
         } catch {
+            Self.failures.increment()
             logger.error("on-rebalance hook could not run: \(error)", metadata: ["command": "\(command)"])
         }
     }

@@ -21,6 +21,11 @@ public struct ReplyLine: Sendable, ExpressibleByStringLiteral {
         id = Self.lastID.add(1, ordering: .relaxed).newValue
     }
 
+    /// Several lines in one reply (the `metrics` exposition): `text` without its last newline.
+    public init(lines text: String) {
+        self.init(text)
+    }
+
     public init(stringLiteral text: String) {
         self.init(text)
     }

@@ -77,6 +77,7 @@ final class RequestContext: Sendable {
         if succeeded {
             continuation?.resume(returning: (rc == ZOK.rawValue ? reply : .stat(nil), watch))
         } else {
+            ClientMetrics.failed(code)
             continuation?.resume(throwing: ZooKeeperError(
                 code: code, operation: operation, path: failedOperation.map { multi!.operations[$0].path } ?? path,
                 failedOperation: failedOperation))
@@ -166,19 +167,9 @@ enum Callbacks {
         RequestContext.take(context).complete(rc, .created(path, stat.map { Stat($0.pointee) }))
     }
 
-    /// The library's log lines (`...:ZOO_WARN@function@line: text`), through swift-log under
-    /// the label `zookeeper.c`. The library's chatty INFO becomes `debug`.
+    /// The library's log lines (`LibraryLog`).
     static let log: log_callback_fn = { message in
         guard let message else { return }
-        let line = String(cString: message)
-        let level: Logger.Level =
-            if line.contains("ZOO_ERROR@") { .error }
-            else if line.contains("ZOO_WARN@") { .warning }
-            else if line.contains("ZOO_INFO@") { .debug }
-            else { .trace }
-        let text = line.firstRange(of: "ZOO_").map { String(line[$0.lowerBound...]) } ?? line
-        libraryLogger.log(level: level, "\(text)")
+        LibraryLog.take(String(cString: message))
     }
-
-    private static let libraryLogger = Logger(label: "zookeeper.c")
 }

@@ -103,6 +103,7 @@ final class ClientCore: Sendable {
             core: self, operation: operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode, multi: multi,
             continuation: continuation)
         let pointer = Unmanaged.passRetained(context).toOpaque()
+        ClientMetrics.requests.increment()
         state.withLock { $0.requestsInFlight[ObjectIdentifier(context)] = context }
         let rc: Int32
         do {
@@ -226,6 +227,12 @@ final class ClientCore: Sendable {
             guard state.sessionState != newState, !state.sessionState.isTerminal else { return ([], []) }
             state.sessionState = newState
             if case .connected(let session) = newState { state.session = session }
+            switch newState {
+            case .connected: LibraryLog.connected()
+            case .suspended: ClientMetrics.connectionLosses.increment()
+            case .expired: ClientMetrics.sessionExpirations.increment()
+            default: break
+            }
             var ended: [WatchTrigger] = []
             if newState.isTerminal {
                 ended = state.watches.values.flatMap { $0 }

@@ -295,8 +295,13 @@ public final class ZooKeeperClient: Sendable {
         }
     }
 
-    /// Sets the C library's own level so it formats only what the logger would keep.
-    private static func setLibraryLogLevel(for level: Logger.Level) {
+    /// Why connecting keeps failing, when a cause is likely (the server's `maxClientCnxns`
+    /// reached by this host); `nil` once a session connects.
+    public static var likelyConnectionProblem: String? { LibraryLog.likelyCause }
+
+    /// Sets the C library's own level so it formats only what the logger would keep (called at
+    /// each connect with the client's logger's level, and by the daemon on a reload).
+    public static func setLibraryLogLevel(for level: Logger.Level) {
         switch level {
         case .trace: zoo_set_debug_level(ZOO_LOG_LEVEL_DEBUG)
         case .debug: zoo_set_debug_level(ZOO_LOG_LEVEL_INFO)

@@ -30,6 +30,30 @@ public struct ZooKeeperError: Error, Sendable, Equatable, CustomStringConvertibl
         /// The library's own text for the code (`zerror`), e.g. "no node".
         public var description: String { String(cString: zerror(rawValue)) }
 
+        /// A stable snake_case name, for metrics labels (`code_N` for codes without one).
+        public var name: String {
+            switch self {
+            case .systemError: "system_error"
+            case .connectionLoss: "connection_loss"
+            case .marshallingError: "marshalling_error"
+            case .operationTimeout: "operation_timeout"
+            case .badArguments: "bad_arguments"
+            case .invalidState: "invalid_state"
+            case .noNode: "no_node"
+            case .noAuth: "no_auth"
+            case .badVersion: "bad_version"
+            case .noChildrenForEphemerals: "no_children_for_ephemerals"
+            case .nodeExists: "node_exists"
+            case .notEmpty: "not_empty"
+            case .sessionExpired: "session_expired"
+            case .invalidACL: "invalid_acl"
+            case .authFailed: "auth_failed"
+            case .closing: "closing"
+            case .sessionMoved: "session_moved"
+            default: "code_\(rawValue)"
+            }
+        }
+
         /// Whether the server itself answered with this code. Only such answers prove that the
         /// session was alive on the server when the request was sent; the others
         /// (`connectionLoss`, `operationTimeout`, `closing`, ...) are made up by the client.

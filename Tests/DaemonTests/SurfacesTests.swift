@@ -250,3 +250,44 @@ import TestSupport
         return info.st_mode & 0o777
     }
 }
+
+/// The metrics (spec §16): on the socket and in a file, in Prometheus' text format.
+@Suite struct MetricsTests {
+    @Test func theSocketAndTheFileCarryTheMetricsAnOperatorAlertsOn() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString.prefix(8))").path
+        let daemon = try DaemonProcess(
+            zk: server.connectString, group: uniqueGroup(), member: "a",
+            arguments: ["--partitions", "t:0-5", "--session-timeout", "4000", "--metrics-file", folder + "/allocatord.prom"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+
+        let reply = try await runProcess("/usr/bin/socat", ["-t", "3", "-", "UNIX-CONNECT:\(daemon.socket)"], input: "metrics\nping\n")
+        let lines = reply.output.split(separator: "\n").map(String.init)
+        // Several lines, ending with OpenMetrics' EOF; the connection goes on.
+        #expect(lines.last == #"{"ok":true}"#)
+        #expect(lines.dropLast().last == "# EOF")
+        func value(_ series: String, in lines: [String]) -> Double? {
+            lines.first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        #expect(value(#"allocatord_state{state="active"}"#, in: lines) == 1)
+        #expect(value(#"allocatord_state{state="joining"}"#, in: lines) == 0)
+        #expect(value("allocatord_leader", in: lines) == 1)
+        #expect(value("allocatord_share_partitions", in: lines) == 6)
+        #expect(value("allocatord_partitions", in: lines) == 6)
+        #expect(value("allocatord_members", in: lines) == 1)
+        #expect(value("allocatord_epoch", in: lines).map { $0 >= 1 } == true)
+        #expect(value("allocatord_rebalances_total", in: lines).map { $0 >= 1 } == true)
+        #expect(value("allocatord_zookeeper_requests_total", in: lines).map { $0 > 0 } == true)
+        #expect(value("allocatord_socket_clients", in: lines) == 1)
+        #expect(lines.contains { $0.hasPrefix("allocatord_rebalance_duration_seconds_bucket{le=") })
+        #expect(lines.contains(#"# TYPE allocatord_state gauge"#))
+        #expect(lines.contains { $0.hasPrefix(#"allocatord_build_info{version=""#) })
+
+        // The file: the same text without EOF, replaced every few seconds.
+        #expect(await eventually { FileManager.default.fileExists(atPath: folder + "/allocatord.prom") })
+        let file = try String(contentsOfFile: folder + "/allocatord.prom", encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(value(#"allocatord_state{state="active"}"#, in: file) == 1)
+        #expect(!file.contains("# EOF"))
+    }
+}

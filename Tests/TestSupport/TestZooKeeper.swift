@@ -27,12 +27,13 @@ public final class TestZooKeeper: Sendable {
     /// test keeps to its own paths (see `uniquePath`).
     public static let shared = Task { try await TestZooKeeper.start() }
 
-    /// Starts `servers` servers (1 or 3) and waits until they answer.
-    public static func start(servers: Int = 1, tickTime: Int = 200) async throws -> TestZooKeeper {
+    /// Starts `servers` servers (1 or 3) and waits until they answer; `maxClientConnections`
+    /// is ZooKeeper's `maxClientCnxns` (0: no limit).
+    public static func start(servers: Int = 1, tickTime: Int = 200, maxClientConnections: Int = 0) async throws -> TestZooKeeper {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("allocatord-zk-\(UUID().uuidString.prefix(8))").path
         let output = try await zk([
-            "up", "--servers", "\(servers)", "--tick-time", "\(tickTime)",
+            "up", "--servers", "\(servers)", "--tick-time", "\(tickTime)", "--max-client-connections", "\(maxClientConnections)",
             "--owner", "\(ProcessInfo.processInfo.processIdentifier)", directory,
         ])
         let connectString = output.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,0 +1,99 @@
+import Foundation
+import Glibc
+import Logging
+@testable import SystemdNotifier
+import Testing
+import TestSupport
+@testable import Daemon
+@testable import ZooKeeper
+
+/// The daemon's logs (issue 12, item 5): journal fields, JSON lines, the level's contract, and
+/// the C library's outage noise kept readable.
+@Suite struct LoggingTests {
+    @Test func jsonLogsAreOneObjectALineWithTheMetadata() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let daemon = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-3", "--log-format", "json"])
+        defer { Task { await daemon.stop() } }
+        try await daemon.waitForFile("active") { $0.state == .active }
+        #expect(await eventually { daemon.log.contains("\"rebalanced\"") })
+        let records = daemon.log.split(separator: "\n").map { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+        #expect(!records.isEmpty && records.allSatisfy { $0 != nil }, "\(daemon.log)")
+        let rebalanced = try #require(records.compactMap { $0 }.first { $0["message"] as? String == "rebalanced" })
+        #expect(rebalanced["level"] as? String == "info")
+        #expect(rebalanced["group"] as? String == group)
+        #expect(rebalanced["member"] as? String == "a")
+        #expect(rebalanced["state"] as? String == "active")
+        #expect(rebalanced["epoch"] as? String != nil)
+        #expect((rebalanced["time"] as? String).flatMap { $0.hasSuffix("Z") ? $0 : nil } != nil)
+    }
+
+    @Test func oneLoggersLevelDoesNotChangeAnothers() {
+        DaemonLogHandler.level.withLock { $0 = .info }
+        defer { DaemonLogHandler.level.withLock { $0 = .info } }
+        var chatty = Logger(label: "chatty") { DaemonLogHandler(label: $0, format: .text) }
+        let quiet = Logger(label: "quiet") { DaemonLogHandler(label: $0, format: .text) }
+        chatty.logLevel = .trace
+        #expect(chatty.logLevel == .trace)
+        #expect(quiet.logLevel == .info)
+        // The daemon's level (a reload) moves every logger without a level of its own.
+        DaemonLogHandler.level.withLock { $0 = .error }
+        #expect(quiet.logLevel == .error)
+        #expect(chatty.logLevel == .trace)
+    }
+
+    @Test func metadataKeysBecomeJournalFieldsAndTheStreamIsRecognized() throws {
+        #expect(DaemonLogHandler.fieldName("group") == "GROUP")
+        #expect(DaemonLogHandler.fieldName("forced_releases") == "FORCED_RELEASES")
+        #expect(DaemonLogHandler.fieldName("previous-state") == "PREVIOUS_STATE")
+        #expect(Journal.isFieldName("EPOCH"))
+        #expect(!Journal.isFieldName("_PID"))
+        #expect(!Journal.isFieldName("lower"))
+        var info = stat()
+        #expect(fstat(STDERR_FILENO, &info) == 0)
+        #expect(Journal.isStandardError(journalStream: "\(info.st_dev):\(info.st_ino)"))
+        #expect(!Journal.isStandardError(journalStream: "\(info.st_dev):\(info.st_ino + 1)"))
+        #expect(!Journal.isStandardError(journalStream: "garbage"))
+        #expect(!Journal.isStandardError(journalStream: nil))
+    }
+
+    @Test func theLibrarysRepeatedErrorsAreWrittenOnceASecondAndRefusalsNamed() {
+        LibraryLog.connected()
+        let refusal = "2026-11-28 10:00:00,000:1(0x7f):ZOO_ERROR@check_events@3011: Socket 127.0.0.1:2181 zk retcode=-4, errno=112(Host is down): failed while receiving a server response"
+        let written = (0..<10).map { _ in LibraryLog.take(refusal) }
+        #expect(written.first == true)
+        #expect(written.dropFirst().filter { $0 }.count <= 1)  // one more only if a second passed
+        #expect(ZooKeeperClient.likelyConnectionProblem?.contains("maxClientCnxns") == true)
+        LibraryLog.connected()
+        #expect(ZooKeeperClient.likelyConnectionProblem == nil)
+        // Warnings and errors of another place are not held back by this one.
+        #expect(LibraryLog.take("x:ZOO_WARN@zookeeper_interest@2000: something else"))
+    }
+
+    @Test(.timeLimit(.minutes(2))) func aMemberRefusedByMaxClientCnxnsSaysSo() async throws {
+        let server = try await TestZooKeeper.start(maxClientConnections: 2)
+        defer { Task { try? await server.stop() } }
+        let group = uniqueGroup()
+        let a = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-3"])
+        let b = try DaemonProcess(zk: server.connectString, group: group, member: "b")
+        defer { Task { await a.stop(); await b.stop() } }
+        try await a.waitForFile("active") { $0.state == .active }
+        try await b.waitForFile("active") { $0.state == .active }
+        let c = try DaemonProcess(zk: server.connectString, group: group, member: "c")
+        defer { Task { await c.stop() } }
+        #expect(await eventually {
+            (try? await runProduct("allocatorctl", ["--socket", c.socket, "status"]))?.output.contains("maxClientCnxns") == true
+        })
+        #expect(c.fileDocument?.state == .joining)
+        #expect(c.log.components(separatedBy: "usually its maxClientCnxns").count == 2)
+        // The library's error, once a second at most.
+        let started = ContinuousClock.now
+        let before = c.log.components(separatedBy: "ZOO_ERROR@").count
+        try await Task.sleep(for: .seconds(3))
+        let after = c.log.components(separatedBy: "ZOO_ERROR@").count
+        let seconds = Double((ContinuousClock.now - started).components.seconds) + 1
+        #expect(Double(after - before) <= seconds + 1, "\(after - before) library errors in \(seconds) s")
+    }
+}
