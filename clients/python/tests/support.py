@@ -244,6 +244,9 @@ class FakeDaemon:
             reply = {"ok": True, "released": epoch}
         elif word == "status":
             reply = {"connection": "connected", "member": "a"}
+        elif word == "metrics":
+            connection.sendall(b"# TYPE allocatord_share gauge\nallocatord_share 3\n# EOF\n")
+            return
         elif word == "ping":
             reply = {"ok": True}
         else:

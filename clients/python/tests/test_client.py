@@ -47,6 +47,7 @@ class RequestTests(FakeDaemonCase):
         self.assertEqual(self.client.share().partitions, partitions("orders", 0, 1, 2))
         self.assertEqual(self.client.status()["connection"], "connected")
         self.client.ping()
+        self.assertEqual(self.client.metrics(), "# TYPE allocatord_share gauge\nallocatord_share 3\n# EOF\n")
         self.assertEqual(self.client.release(7), 7)
         self.assertEqual(self.daemon.releases, [7])
 

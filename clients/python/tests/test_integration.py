@@ -90,6 +90,7 @@ class DaemonTests(IntegrationCase):
             delta=0.5,
         )
         self.assertEqual(a.client.status()["member"], "a")
+        self.assertTrue(a.client.metrics().endswith("# EOF\n"))
         self.assertEqual(a.client.release(document.generation), document.generation, "accepted without consumer handover")
         with self.assertRaises(allocatord.DaemonError) as raised:
             a.client.request("release -1")

@@ -18,7 +18,7 @@ import os
 import random
 import threading
 import time
-from typing import Any, Callable, Dict, FrozenSet, Iterator, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from .clock import Clock, SystemClock
 from .connection import LineConnection
@@ -111,6 +111,24 @@ class Client:
     def status(self) -> Dict[str, Any]:
         """The member's `status` (connection, session, role, generation, counts, ...)."""
         return self.request("status")
+
+    def metrics(self) -> str:
+        """The daemon's metrics in Prometheus' text format (spec section 16), up to and
+        including its closing `# EOF` line."""
+        lines: List[str] = []
+        with LineConnection(self.socket_path, self.timeout) as connection:
+            connection.send_line("metrics", self.timeout)
+            deadline = time.monotonic() + self.timeout
+            while True:
+                line = connection.read_line(max(0.0, deadline - time.monotonic()))
+                if line is None:
+                    raise ConnectionLost(f"no complete reply to 'metrics' within {self.timeout} s")
+                if not lines and line.startswith(b"{"):
+                    parse_reply(line)  # an error reply raises DaemonError
+                    raise ProtocolError("metrics answered with JSON", line[:200])
+                lines.append(line.decode("utf-8", "replace"))
+                if line == b"# EOF":
+                    return "\n".join(lines) + "\n"
 
     def ping(self) -> None:
         """Returns once the daemon answers."""
