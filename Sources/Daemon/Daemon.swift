@@ -87,6 +87,7 @@ public enum Daemon {
                 environment: [
                     "ALLOCATORD_SOCKET": configuration.socket, "ALLOCATORD_STATE_FILE": configuration.stateFile,
                     "ALLOCATORD_GROUP": configuration.member.layout.group, "ALLOCATORD_MEMBER": configuration.member.member,
+                    "ALLOCATORD_PID": "\(getpid())",
                 ],
                 member: member, consumerHandover: configuration.member.handover != .daemon, logger: logger)
         }

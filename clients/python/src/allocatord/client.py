@@ -60,6 +60,11 @@ class Client:
 
     Requests open a connection each, so a client may be shared between threads; each
     `shares()` or `run()` keeps its own `watch` connection.
+
+    A consumer that allocatord runs as its child (`--exec`) gets `ALLOCATORD_PID`: once its
+    parent is no longer that daemon (killed with SIGKILL, the child left behind), `shares()`
+    and `run()` end (and `run()` revokes everything), so that a daemon started again does not
+    find the old consumer still at work beside its new one.
     """
 
     def __init__(
@@ -79,6 +84,8 @@ class Client:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.tick = tick
         self.reconnect_delay = reconnect_delay
+        supervisor = os.environ.get("ALLOCATORD_PID", "")
+        self.supervisor_pid: Optional[int] = int(supervisor) if supervisor.isdigit() else None
 
     def __repr__(self) -> str:
         return f"Client({self.socket_path!r})"
@@ -229,6 +236,9 @@ class Client:
 
         try:
             while stop is None or not stop.is_set():
+                if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
+                    log.warning("allocatord (pid %d), which started this process, is gone; stopping", self.supervisor_pid)
+                    break
                 if connection is None and time.monotonic() >= reconnect_at:
                     try:
                         connection = LineConnection(self.socket_path, self.timeout)
