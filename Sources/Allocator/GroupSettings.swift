@@ -26,29 +26,33 @@ public struct GroupSettings: Sendable, Equatable {
             protocolVersion = nil
             return
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any] else {
+        let wire: Wire
+        do {
+            wire = try JSONDecoder().decode(Wire.self, from: Data(data))
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.first?.stringValue == "strategy" {
+            throw Malformed(path: path, reason: "\"strategy\" is not a string")
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.first?.stringValue == "protocol" {
+            throw Malformed(path: path, reason: "\"protocol\" is not a positive integer")
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.first?.stringValue == "protocol" {
+            throw Malformed(path: path, reason: "\"protocol\" is not a positive integer")
+        } catch {
             throw Malformed(path: path, reason: "not a JSON object")
         }
-        switch object["strategy"] {
-        case nil:
-            strategy = nil
-        case let name as String:
-            do {
-                strategy = try Strategy(parsing: name)
-            } catch {
-                throw Malformed(path: path, reason: "\(error)")
-            }
-        default:
-            throw Malformed(path: path, reason: "\"strategy\" is not a string")
+        do {
+            strategy = try wire.strategy.map { try Strategy(parsing: $0) }
+        } catch {
+            throw Malformed(path: path, reason: "\(error)")
         }
-        switch object["protocol"] {
-        case nil:
-            protocolVersion = nil
-        case let number as Int where number > 0:
-            protocolVersion = number
-        default:
+        guard wire.protocol.map({ $0 > 0 }) ?? true else {
             throw Malformed(path: path, reason: "\"protocol\" is not a positive integer")
         }
+        protocolVersion = wire.protocol
+    }
+
+    /// The node's data as JSON reads it; other keys are left alone.
+    private struct Wire: Decodable {
+        let strategy: String?
+        let `protocol`: Int?
     }
 
     /// Settings of this protocol with `strategy`.

@@ -545,8 +545,8 @@ public actor Member {
     }
 
     /// Group-wide commands and reports, on this member's session.
-    public func commands() throws -> GroupCommands {
-        guard let client, case .connected = connection else { throw MemberError.notConnected }
+    public func commands() throws(GroupCommandError) -> GroupCommands {
+        guard let client, case .connected = connection else { throw GroupCommandError.notConnected }
         return GroupCommands(
             client: client, paths: paths, seedPartitions: configuration.seedPartitions, lastGoodPartitions: leader.partitions,
             logger: logger)
@@ -598,17 +598,6 @@ extension MultiOperation {
         case .create(let path, let data): self = .create(path, data: data)
         case .set(let path, let data, let version): self = .setData(path, data: data, version: version)
         case .delete(let path, let version): self = .delete(path, version: version)
-        }
-    }
-}
-
-/// Why a command of a member could not be carried out.
-public enum MemberError: Error, Sendable, Equatable, CustomStringConvertible {
-    case notConnected
-
-    public var description: String {
-        switch self {
-        case .notConnected: "not connected to ZooKeeper; try again when the member is active"
         }
     }
 }

@@ -39,19 +39,20 @@ struct CommandHandler: LineHandler {
             case "watch":
                 return .stream(broadcaster.subscribe())
             case "status":
-                return .line(ReplyLine(try json(await statusObject())))
+                return .line(ReplyLine(ReplyEncoder.line(StatusReply(
+                    status: await member.status, watchers: broadcaster.subscriberCount, stateFileError: publisher.stateFileError))))
             case "metrics":
                 let text = metrics.text(status: await member.status, watchStreams: broadcaster.subscriberCount)
                 return .line(ReplyLine(lines: text + "# EOF"))
             case "members":
-                return .line(ReplyLine(try json(await membersObject())))
+                return .line(ReplyLine(ReplyEncoder.line(try await membersReply())))
             case "assignments":
                 let (summary, grants) = try await member.commands().assignments()
                 guard let summary else { throw CommandError("no_view", "no allocation yet") }
                 return .line(ReplyLine(Self.assignmentsLine(epoch: summary.epoch, grants: grants)))
             case "partitions":
                 let partitions = try await member.commands().partitions()
-                return .line(ReplyLine(try json(["partitions": partitions.map(\.description), "count": partitions.count])))
+                return .line(ReplyLine(ReplyEncoder.line(PartitionsReply(count: partitions.count, partitions: partitions.map(\.description)))))
             case "add", "remove":
                 try authorize(peer, command)
                 let partitions: [Partition]
@@ -62,7 +63,7 @@ struct CommandHandler: LineHandler {
                 }
                 let commands = try await member.commands()
                 let count = command == "add" ? try await commands.add(partitions) : try await commands.remove(partitions)
-                return .line(ReplyLine(try json(["ok": true, "partition_count": count])))
+                return .line(ReplyLine(ReplyEncoder.line(PartitionCountReply(partitionCount: count))))
             case "set-strategy":
                 try authorize(peer, command)
                 let words = argument.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
@@ -76,26 +77,27 @@ struct CommandHandler: LineHandler {
                     throw CommandError("bad_strategy", "\(error)")
                 }
                 let change = try await member.commands().setStrategy(strategy, force: words.count == 2)
-                return .line(ReplyLine(try json([
-                    "ok": true, "strategy": change.strategy.name, "previous": change.previous.name, "changed": change.written,
-                ])))
+                return .line(ReplyLine(ReplyEncoder.line(
+                    StrategyReply(strategy: change.strategy.name, previous: change.previous.name, changed: change.written))))
             case "release":
                 // The consumer's word (spec §15): anyone who may read the share may say it.
                 guard let epoch = Int64(argument), epoch >= 0 else {
                     throw CommandError("bad_epoch", "release EPOCH: EPOCH is the document's generation, a number ≥ 0")
                 }
                 await member.release(epoch: epoch)
-                return .line(ReplyLine(#"{"ok":true,"released":\#(epoch)}"#))
+                return .line(ReplyLine(ReplyEncoder.line(ReleaseReply(released: epoch))))
             case "repair":
                 try authorize(peer, command)
-                return .line(ReplyLine(try json(["ok": true, "partition_count": try await member.commands().repair()])))
+                return .line(ReplyLine(ReplyEncoder.line(PartitionCountReply(partitionCount: try await member.commands().repair()))))
             default:
                 throw CommandError("unknown_command", "unknown command \"\(command.prefix(64))\"; commands: get, watch, status, metrics, members, assignments, partitions, add, remove, release, repair, set-strategy, ping")
             }
         } catch let error as CommandError {
             return .line(ReplyLine(Self.errorLine(code: error.code, message: error.message)))
+        } catch let error as GroupCommandError {
+            return .line(ReplyLine(Self.errorLine(code: error.code.rawValue, message: error.message)))
         } catch {
-            return .line(ReplyLine(Self.errorLine(code: Self.code(for: error), message: "\(error)")))
+            return .line(ReplyLine(Self.errorLine(code: GroupCommandError.Code.internalError.rawValue, message: "\(error)")))
         }
     }
 
@@ -125,31 +127,7 @@ struct CommandHandler: LineHandler {
 
     /// `{"error":{"code":…,"message":…}}`.
     static func errorLine(code: String, message: String) -> String {
-        (try? json(["error": ["code": code, "message": message]])) ?? #"{"error":{"code":"internal","message":""}}"#
-    }
-
-    private static func code(for error: any Error) -> String {
-        switch error {
-        case is MemberError: "not_connected"
-        case is RepairError: "not_leader"
-        case let error as SharedSetError:
-            switch error {
-            case .malformed: "partition_set_malformed"
-            case .tooLarge: "partition_set_too_large"
-            case .invalidItem: "bad_spec"
-            case .notMalformed: "not_malformed"
-            case .changedMeanwhile: "conflict"
-            }
-        case let error as StrategyChangeError:
-            switch error {
-            case .program: "bad_strategy"
-            case .notPinned: "not_pinned"
-            case .membersConfigured: "members_configured"
-            case .changedMeanwhile: "conflict"
-            }
-        case is ZooKeeperError: "zookeeper"
-        default: "internal"
-        }
+        ReplyEncoder.line(ErrorReply(code: code, message: message))
     }
 
     private func authorize(_ peer: PeerCredentials, _ command: String) throws {
@@ -159,79 +137,15 @@ struct CommandHandler: LineHandler {
         }
     }
 
-    private func statusObject() async -> [String: Any] {
-        let status = await member.status
-        var object: [String: Any] = [
-            "connection": Self.name(of: status.connection),
-            "member": status.member,
-            "state": status.state.rawValue,
-            "generation": status.generation,
-            "members": status.memberCount,
-            "partitions": status.partitionCount,
-            "share": status.shareCount,
-            "partitions_znode_bytes": status.partitionSetSize,
-            "partitions_znode_limit": status.partitionSetLimit,
-            "uptime_ms": status.uptime.milliseconds,
-            "watchers": broadcaster.subscriberCount,
-            "version": ProductVersion.current,
-        ]
-        object["session_id"] = status.sessionID.map { "0x" + String($0, radix: 16) } ?? NSNull()
-        object["session_timeout_ms"] = status.sessionTimeout.map { $0.milliseconds } ?? NSNull()
-        object["strategy"] = status.strategy ?? NSNull()
-        object["last_rebalance_at"] = status.lastRebalanceAt.map(MemberDocument.timestamp) ?? NSNull()
-        object["last_rebalance_ms"] = status.lastRebalanceDuration.map { Double($0.milliseconds) } ?? NSNull()
-        object["partitions_malformed"] = status.partitionSetMalformed ?? NSNull()
-        object["role"] = status.role.rawValue
-        object["leader"] = status.leader ?? NSNull()
-        object["awaited"] = status.awaited
-        object["awaited_ms"] = status.awaitedFor.mapValues(\.milliseconds)
-        object["revoking"] = status.revokingCount
-        object["forced_releases"] = status.forcedReleases
-        let errors = [status.lastError, publisher.stateFileError].compactMap { $0 }
-        object["last_error"] = errors.isEmpty ? NSNull() : errors.joined(separator: "; ")
-        return object
-    }
-
-    /// Every member with its record, its role and whether the leader awaits it (spec §14);
-    /// `agree` once nobody is awaited and every member is allocatord's.
-    private func membersObject() async throws -> [String: Any] {
+    private func membersReply() async throws -> MembersReply {
         let commands = try await member.commands()
         let report = try await commands.members()
         let summary = try await commands.assignments().summary
         let awaited = summary?.awaited ?? [:]
-        return [
-            "members": report.map { entry -> [String: Any] in
-                var object: [String: Any] = [
-                    "member": entry.member, "role": entry.leads ? "leader" : "follower",
-                    "awaited": awaited[entry.member] != nil,
-                ]
-                guard let record = entry.record else {
-                    object["metadata"] = NSNull()
-                    return object
-                }
-                object["host"] = record.host ?? NSNull()
-                object["pid"] = record.pid.map { Int($0) } ?? NSNull()
-                object["allocatord"] = record.release ?? NSNull()
-                object["strategy"] = record.strategy ?? NSNull()
-                object["acked_epoch"] = record.ackedEpoch
-                object["weight"] = record.weight
-                return object
-            },
-            "epoch": summary?.epoch ?? 0,
-            "digest": summary?.digest ?? "",
-            "agree": awaited.isEmpty && summary != nil && report.allSatisfy { $0.record != nil },
-        ]
-    }
-
-    private static func name(of state: SessionState) -> String {
-        switch state {
-        case .connecting: "connecting"
-        case .connected: "connected"
-        case .suspended: "suspended"
-        case .expired: "expired"
-        case .authFailed: "auth_failed"
-        case .closed: "closed"
-        }
+        return MembersReply(
+            members: report.map { MembersReply.Entry(report: $0, awaited: awaited[$0.member] != nil) },
+            epoch: summary?.epoch ?? 0, digest: summary?.digest ?? "",
+            agree: awaited.isEmpty && summary != nil && report.allSatisfy { $0.record != nil })
     }
 }
 
@@ -243,10 +157,4 @@ struct CommandError: Error {
         self.code = code
         self.message = message
     }
-}
-
-/// One line of JSON, keys sorted.
-private func json(_ object: [String: Any]) throws -> String {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-    return String(decoding: data, as: UTF8.self)
 }

@@ -39,13 +39,20 @@ func exchange(_ command: String) throws -> String {
     guard let reply = client.readLine() else {
         throw CommandFailure(status: ExitStatus.cannotConnect, description: "the daemon closed the connection without answering")
     }
-    if let object = try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any],
-       let error = object["error"] as? [String: Any] {
-        throw CommandFailure(
-            status: ExitStatus.daemonError,
-            description: "allocatord: \(error["message"] as? String ?? reply) (\(error["code"] as? String ?? "error"))")
+    if let error = try? JSONDecoder().decode(ErrorReply.self, from: Data(reply.utf8)).error {
+        throw CommandFailure(status: ExitStatus.daemonError, description: "allocatord: \(error.message) (\(error.code))")
     }
     return reply
+}
+
+/// The daemon's error answer: `{"error":{"code":…,"message":…}}`.
+struct ErrorReply: Decodable {
+    struct Body: Decodable {
+        let code: String
+        let message: String
+    }
+
+    let error: Body
 }
 
 /// A command whose answer is printed as it comes.
@@ -135,32 +142,51 @@ struct Check: ParsableCommand {
             throw unhealthy("the daemon did not answer status within \(timeout) s")
         }
         try client.send("get")
-        guard let line = client.readLine(),
-              let document = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-        else {
+        guard let line = client.readLine(), let document = try? JSONDecoder().decode(Document.self, from: Data(line.utf8)) else {
             throw unhealthy("the daemon did not answer get within \(timeout) s")
         }
-        let state = document["state"] as? String ?? "unknown"
-        guard state == "active" else {
-            let error = (try? JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])?["last_error"] as? String
-            throw unhealthy("the member is \(state)" + (error.map { " (\($0))" } ?? ""))
+        guard document.state == "active" else {
+            let error = (try? JSONDecoder().decode(StatusFields.self, from: Data(status.utf8)))?.lastError
+            throw unhealthy("the member is \(document.state)" + (error.map { " (\($0))" } ?? ""))
         }
-        if let text = document["valid_until"] as? String {
+        if let text = document.validUntil {
             let parser = ISO8601DateFormatter()
             parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             guard let until = parser.date(from: text), until > Date.now else {
                 throw unhealthy("the lease ran out at \(text)")
             }
         }
-        if let boottime = (document["valid_until_boottime_ns"] as? NSNumber)?.int64Value {
+        if let boottime = document.validUntilBoottime {
             var now = timespec()
             clock_gettime(CLOCK_BOOTTIME, &now)
             guard boottime > Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) else {
                 throw unhealthy("the lease ran out (by CLOCK_BOOTTIME)")
             }
         }
-        let share = (document["allocation"] as? [String: [Any]])?.values.reduce(0) { $0 + $1.count } ?? 0
-        print("healthy: active at generation \(document["generation"] ?? "?") with \(share) partitions")
+        let share = document.allocation.values.reduce(0) { $0 + $1.count }
+        print("healthy: active at generation \(document.generation) with \(share) partitions")
+    }
+
+    /// What `check` reads of the document (spec §8).
+    private struct Document: Decodable {
+        let state: String
+        let generation: Int64
+        let allocation: [String: [Int]]
+        let validUntil: String?
+        let validUntilBoottime: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case state, generation, allocation, validUntil = "valid_until", validUntilBoottime = "valid_until_boottime_ns"
+        }
+    }
+
+    /// What `check` reads of `status`.
+    private struct StatusFields: Decodable {
+        let lastError: String?
+
+        enum CodingKeys: String, CodingKey {
+            case lastError = "last_error"
+        }
     }
 
     private func unhealthy(_ reason: String) -> CommandFailure {
@@ -192,23 +218,42 @@ struct Members: ParsableCommand {
             print(reply)
             return
         }
-        let object = (try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any]) ?? [:]
-        let members = object["members"] as? [[String: Any]] ?? []
-        let columns = ["member", "role", "host", "pid", "allocatord", "strategy", "acked_epoch", "awaited"]
-        let rows = [columns.map { $0.uppercased() }] + members.map { member in
-            columns.map { key in
-                switch member[key] {
-                case nil, is NSNull: "-"
-                case let flag as Bool: flag ? "yes" : "no"
-                case let value?: "\(value)"
-                }
-            }
+        guard let answer = try? JSONDecoder().decode(MembersAnswer.self, from: Data(reply.utf8)) else {
+            throw CommandFailure(status: ExitStatus.daemonError, description: "allocatord: the members answer does not parse: \(reply.prefix(200))")
+        }
+        let columns = ["MEMBER", "ROLE", "HOST", "PID", "ALLOCATORD", "STRATEGY", "ACKED_EPOCH", "AWAITED"]
+        let rows = [columns] + answer.members.map { member in
+            [
+                member.member, member.role, member.host ?? "-", member.pid.map(String.init) ?? "-", member.allocatord ?? "-",
+                member.strategy ?? "-", member.ackedEpoch.map(String.init) ?? "-", member.awaited ? "yes" : "no",
+            ]
         }
         let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
             print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
         }
-        let epoch = object["epoch"].map { " at epoch \($0)" } ?? ""
-        print((object["agree"] as? Bool ?? false) ? "all members agree\(epoch)" : "members do not agree (yet)\(epoch)")
+        print(answer.agree ? "all members agree at epoch \(answer.epoch)" : "members do not agree (yet) at epoch \(answer.epoch)")
     }
+}
+
+/// What `members` answers (spec §9, §14).
+private struct MembersAnswer: Decodable {
+    struct Member: Decodable {
+        let member: String
+        let role: String
+        let awaited: Bool
+        let host: String?
+        let pid: Int?
+        let allocatord: String?
+        let strategy: String?
+        let ackedEpoch: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case member, role, awaited, host, pid, allocatord, strategy, ackedEpoch = "acked_epoch"
+        }
+    }
+
+    let members: [Member]
+    let epoch: Int64
+    let agree: Bool
 }

@@ -62,7 +62,9 @@ import TestSupport
         let configured = try RunningMember(server, group: group, name: "d", strategy: .sticky)
         defer { Task { await configured.stop() } }
         try await waitForAgreement([a, c, configured], partitionCount: 30)
-        await #expect(throws: StrategyChangeError.membersConfigured(strategy: "consistent", members: ["d (sticky)"])) {
+        await #expect(throws: GroupCommandError(
+            .membersConfigured, StrategyChangeError.membersConfigured(strategy: "consistent", members: ["d (sticky)"]).description)
+        ) {
             try await a.member.commands().setStrategy(.consistent, force: false)
         }
         #expect(try await a.member.commands().setStrategy(.consistent, force: true).written)
