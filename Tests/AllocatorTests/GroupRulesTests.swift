@@ -13,11 +13,18 @@ import ZooKeeper
     @Test(.timeLimit(.minutes(1))) func aDuplicateNameIsRefusedAfterASessionTimeoutAndTheFirstKeepsIt() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
-        let first = try RunningMember(server, group: group, name: "same", seed: "t:0-3", sessionTimeout: .seconds(2))
+        let first = try RunningMember(server, group: group, name: "same", seed: "t:0-3", sessionTimeout: .seconds(4))
         defer { Task { await first.stop() } }
         try await first.waitFor("active") { $0.state == .active }
 
-        let second = try RunningMember(server, group: group, name: "same", sessionTimeout: .seconds(2))
+        let second = try RunningMember(server, group: group, name: "same", sessionTimeout: .seconds(4))
+        // Should the second ever get the name (the first's session expiring on a starved
+        // machine), its run would never end: stop it, so that the test fails instead of hanging.
+        let backstop = Task {
+            try await Task.sleep(for: .seconds(45))
+            await second.stop()
+        }
+        defer { backstop.cancel() }
         let started = ContinuousClock.now
         await #expect {
             try await second.run.value
@@ -25,7 +32,7 @@ import ZooKeeper
             guard case PartyError.nameTaken(member: "same", _, _) = error else { return false }
             return "\(error)".contains("held by another session")
         }
-        #expect(ContinuousClock.now - started >= .seconds(2))
+        #expect(ContinuousClock.now - started >= .seconds(4))
         #expect(await eventually { second.latest?.state == .stopped })
         // The first member was never disturbed.
         #expect(first.latest?.state == .active)

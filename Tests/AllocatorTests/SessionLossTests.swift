@@ -38,7 +38,9 @@ import ZooKeeper
         let lostAt = try #require(b.timeline.value.first { $0.document.state == .lost }?.at)
         let takenAt = try #require(a.timeline.value.first { $0.at > cut && $0.document.members == ["a"] }?.at)
         #expect(lostAt < takenAt)
-        #expect(lostAt - cut < timeout)
+        // `lost` comes with the lease's end, within a session timeout of the cut; on a machine
+        // so busy that the member's timer fires seconds late (scripts/test --under-load), later.
+        #expect(lostAt - cut < timeout * 3)
         // And while b's lease lasted, b held it: the lease it published ended before a took over.
         let lease = try #require(suspended.validUntil)
         #expect(lease <= alone.updatedAt)
