@@ -50,7 +50,6 @@ extension FaultSuite {
                 "--strategy", "sticky",
             ]
             let consumers = ConsumerProcesses(log: FileManager.default.temporaryDirectory.appendingPathComponent("consumers-\(UUID().uuidString.prefix(8)).log").path)
-            defer { consumers.stopAll() }
             let cluster = try Cluster(zk: server.connectString, arguments: arguments)
             defer { Task { await cluster.stopAll() } }
             /// Starts member `name` with its consumer: run by the daemon (supervised; `--exec --`
@@ -91,9 +90,9 @@ extension FaultSuite {
 
             // kill -9 of a consumer: what it held moves on only after the release timeout.
             if supervised {
-                consumers.kill(childOf: cluster["d"].process.processIdentifier)
+                await consumers.kill(childOf: cluster["d"].process.processIdentifier)
             } else {
-                consumers.kill(name: "d")
+                await consumers.kill(name: "d")
                 consumers.start(name: "d", socket: cluster["d"].socket)
             }
             try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(60), "d's consumer killed")
@@ -116,7 +115,7 @@ extension FaultSuite {
             try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(60), "c back")
 
             await cluster.stopAll()
-            consumers.stopAll()
+            await consumers.stopAll()
             let report = try ConsumerLog(path: consumers.log, killed: consumers.killed).report()
             print("consumers (\(supervised ? "supervised" : "on the socket"), handover \(handover)): \(report)")
             return report
@@ -159,23 +158,23 @@ final class ConsumerProcesses: @unchecked Sendable {
     }
 
     /// SIGKILL to member `name`'s consumer.
-    func kill(name: String) {
+    func kill(name: String) async {
         guard let process = running.value[name] else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = await eventually(timeout: .seconds(10)) { !process.isRunning }
         killedAt.update { $0[process.processIdentifier] = Self.monotonicNow() }
     }
 
     /// SIGKILL to the consumer a daemon runs (its child).
-    func kill(childOf parent: Int32) {
-        guard let text = try? String(contentsOfFile: "/proc/\(parent)/task/\(parent)/children", encoding: .utf8),
+    func kill(childOf parent: Int32) async {
+        let children = "/proc/\(parent)/task/\(parent)/children"
+        guard let text = try? String(contentsOfFile: children, encoding: .utf8),
               let child = text.split(separator: " ").compactMap({ Int32($0) }).first
         else { return }
         Glibc.kill(child, SIGKILL)
         // Gone once it is no longer the daemon's child (reaped).
-        _ = (0..<500).first { _ in
-            usleep(10_000)
-            return !((try? String(contentsOfFile: "/proc/\(parent)/task/\(parent)/children", encoding: .utf8)) ?? "").contains("\(child)")
+        _ = await eventually(timeout: .seconds(10)) {
+            !((try? String(contentsOfFile: children, encoding: .utf8)) ?? "").contains("\(child)")
         }
         killedAt.update { $0[child] = Self.monotonicNow() }
     }
@@ -183,9 +182,15 @@ final class ConsumerProcesses: @unchecked Sendable {
     /// SIGKILL to every consumer on a socket: at the end, once the daemons have stopped (and so
     /// their consumers have stopped working). Not SIGTERM: a process Foundation starts from a
     /// Dispatch thread inherits its blocked signals.
-    func stopAll() {
+    func stopAll() async {
         for (name, process) in running.value where process.isRunning {
-            kill(name: name)
+            await kill(name: name)
+        }
+    }
+
+    deinit {
+        for process in running.value.values where process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
         }
     }
 

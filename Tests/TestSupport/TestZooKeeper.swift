@@ -173,23 +173,47 @@ public func runProcess(_ path: String, _ arguments: [String], input: String = ""
 
 /// Runs a program with `arguments` and `bytes`, which need not be UTF-8, on its standard input.
 public func runProcess(_ path: String, _ arguments: [String], bytes input: [UInt8]) async throws -> CommandResult {
-    try await Task.detached {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        try stdin.fileHandleForWriting.write(contentsOf: Data(input))
-        try stdin.fileHandleForWriting.close()
-        let errorReader = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = await errorReader.value
-        process.waitUntilExit()
-        return CommandResult(
-            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-            errors: String(decoding: errors, as: UTF8.self))
-    }.value
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    process.standardError = stderr
+    let exited = AsyncStream.makeStream(of: Void.self)
+    process.terminationHandler = { _ in exited.continuation.finish() }
+    try process.run()
+    // Off the concurrency pool: a write end of these pipes may also be held by another process
+    // that the suite started at the same moment (it inherits every descriptor open then), so
+    // reading to EOF could wait for that process, not this one.
+    let output = PipeReader(stdout.fileHandleForReading), errors = PipeReader(stderr.fileHandleForReading)
+    try stdin.fileHandleForWriting.write(contentsOf: Data(input))
+    try stdin.fileHandleForWriting.close()
+    for await _ in exited.stream {}
+    return CommandResult(
+        status: process.terminationStatus, output: String(decoding: await output.finish(), as: UTF8.self),
+        errors: String(decoding: await errors.finish(), as: UTF8.self))
+}
+
+/// Collects what comes through a pipe on a thread of its own, until EOF or `finish()`.
+final class PipeReader: Sendable {
+    private let collected = Shared(Data())
+    private let ended = Shared(false)
+
+    init(_ handle: FileHandle) {
+        let (collected, ended) = (collected, ended)
+        Thread {
+            while case let chunk = handle.availableData, !chunk.isEmpty {
+                collected.update { $0.append(chunk) }
+            }
+            ended.update { $0 = true }
+        }.start()
+    }
+
+    /// What came, once the pipe ended; or, should another process hold it open, what came
+    /// within a second after the writer exited.
+    func finish() async -> Data {
+        _ = await eventually(timeout: .seconds(1)) { self.ended.value }
+        return collected.value
+    }
 }
