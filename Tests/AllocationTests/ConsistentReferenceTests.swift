@@ -53,7 +53,7 @@ func runPython(_ program: String, input: String) throws -> [String] {
     process.standardInput = try FileHandle(forReadingFrom: inputFile)
     let output = Pipe()
     process.standardOutput = output
-    try process.run()
+    try process.runSerially()
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     #expect(process.terminationStatus == 0)

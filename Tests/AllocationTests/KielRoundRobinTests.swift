@@ -60,7 +60,7 @@ private final class KielNaiveAllocator {
         process.arguments = [repositoryRoot.appendingPathComponent("Tests/kiel/kiel_naive.py").path]
         process.standardInput = input
         process.standardOutput = output
-        try process.run()
+        try process.runSerially()
     }
 
     /// kiel's answer to one request line.
@@ -89,7 +89,7 @@ private final class KielNaiveAllocator {
         let output = Pipe()
         process.executableURL = script
         process.standardOutput = output
-        try process.run()
+        try process.runSerially()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw KielError(message: "\(script.path) failed") }

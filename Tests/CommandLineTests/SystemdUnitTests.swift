@@ -144,7 +144,7 @@ import TestSupport
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = stdout
             process.standardError = stderr
-            try process.run()
+            try process.runSerially()
             let errorReader = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }
             let output = stdout.fileHandleForReading.readDataToEndOfFile()
             let errors = await errorReader.value

@@ -104,7 +104,7 @@ import TestSupport
         watcher.arguments = ["--socket", a.socket, "watch"]
         let output = Pipe()
         watcher.standardOutput = output
-        try watcher.run()
+        try watcher.runSerially()
         let lines = Shared<[String]>([])
         Thread {
             var buffer = Data()

@@ -153,7 +153,7 @@ final class ConsumerProcesses: @unchecked Sendable {
         process.arguments = Array(command(name: name).dropFirst()) + [socket]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = FileHandle.nullDevice
-        try? process.run()
+        try? process.runSerially()
         running.update { $0[name] = process }
     }
 

@@ -125,7 +125,7 @@ extension FaultSuite {
                         process.standardOutput = FileHandle.nullDevice
                         process.standardError = FileHandle.nullDevice
                         process.standardInput = FileHandle.nullDevice
-                        guard (try? process.run()) != nil else { continue }
+                        guard (try? process.runSerially()) != nil else { continue }
                         let deadline = Date().addingTimeInterval(1.0)
                         while process.isRunning && Date() < deadline { usleep(5000) }
                         var ranOn = false

@@ -139,7 +139,7 @@ func runBlocking(_ path: String, _ arguments: [String], input: Data = Data()) ->
     process.standardOutput = stdout
     process.standardError = stderr
     process.standardInput = stdin
-    do { try process.run() } catch { return Ran(status: -1, output: "", errors: "\(error)") }
+    do { try process.runSerially() } catch { return Ran(status: -1, output: "", errors: "\(error)") }
     let errors = Shared(Data())
     let done = DispatchSemaphore(value: 0)
     Thread {

@@ -33,7 +33,7 @@ public final class DaemonProcess: @unchecked Sendable {
         let stderr = Pipe()
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try process.runSerially()
         let errors = errors
         Thread {
             while case let chunk = stderr.fileHandleForReading.availableData, !chunk.isEmpty {

@@ -43,7 +43,7 @@ public final class KielPeer: @unchecked Sendable {
         process.standardInput = stdin
         process.standardOutput = stdout
         input = stdin.fileHandleForWriting
-        try process.run()
+        try process.runSerially()
         let lines = lines
         let output = stdout.fileHandleForReading
         reader = Thread {
@@ -107,7 +107,7 @@ public final class KielPeer: @unchecked Sendable {
         process.executableURL = repositoryRoot.appendingPathComponent("scripts/kiel-venv")
         let output = Pipe()
         process.standardOutput = output
-        try process.run()
+        try process.runSerially()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw PeerError(message: "scripts/kiel-venv failed") }

@@ -171,7 +171,7 @@ public final class Observer: Sendable {
         watcher.standardOutput = output
         watcher.standardError = FileHandle.nullDevice
         let started: Bool = state.withLock { state in
-            guard !state.stopped, (try? watcher.run()) != nil else { return false }
+            guard !state.stopped, (try? watcher.runSerially()) != nil else { return false }
             state.watchers[socket] = watcher
             return true
         }

@@ -182,7 +182,7 @@ public func runProcess(_ path: String, _ arguments: [String], bytes input: [UInt
     process.standardError = stderr
     let exited = AsyncStream.makeStream(of: Void.self)
     process.terminationHandler = { _ in exited.continuation.finish() }
-    try process.run()
+    try process.runSerially()
     // Off the concurrency pool: a write end of these pipes may also be held by another process
     // that the suite started at the same moment (it inherits every descriptor open then), so
     // reading to EOF could wait for that process, not this one.
@@ -217,3 +217,13 @@ final class PipeReader: Sendable {
         return collected.value
     }
 }
+
+extension Process {
+    /// `run()`, never at the same moment as another test's: Foundation's `Process.run()`
+    /// crashed (a bad read in its memcpy) when two threads started processes at once under load.
+    public func runSerially() throws {
+        try processLaunch.withLock { _ in try run() }
+    }
+}
+
+private let processLaunch = Mutex(())
