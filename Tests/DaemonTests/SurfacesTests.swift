@@ -261,6 +261,10 @@ import TestSupport
             arguments: ["--partitions", "t:0-5", "--session-timeout", "4000", "--metrics-file", folder + "/allocatord.prom"])
         defer { Task { await daemon.stop() } }
         try await daemon.waitForFile("active") { $0.state == .active }
+        // A change it sees through (the first allocation may come before its watch does).
+        let add = try await runProduct("allocatorctl", ["--socket", daemon.socket, "add", "t:6"])
+        #expect(add.status == 0, "\(add.errors)")
+        try await daemon.waitForFile("seven") { $0.state == .active && $0.allocation["t"]?.count == 7 }
 
         let reply = try await runProcess("/usr/bin/socat", ["-t", "3", "-", "UNIX-CONNECT:\(daemon.socket)"], input: "metrics\nping\n")
         let lines = reply.output.split(separator: "\n").map(String.init)
@@ -273,8 +277,8 @@ import TestSupport
         #expect(value(#"allocatord_state{state="active"}"#, in: lines) == 1)
         #expect(value(#"allocatord_state{state="joining"}"#, in: lines) == 0)
         #expect(value("allocatord_leader", in: lines) == 1)
-        #expect(value("allocatord_share_partitions", in: lines) == 6)
-        #expect(value("allocatord_partitions", in: lines) == 6)
+        #expect(value("allocatord_share_partitions", in: lines) == 7)
+        #expect(value("allocatord_partitions", in: lines) == 7)
         #expect(value("allocatord_members", in: lines) == 1)
         #expect(value("allocatord_epoch", in: lines).map { $0 >= 1 } == true)
         #expect(value("allocatord_rebalances_total", in: lines).map { $0 >= 1 } == true)
