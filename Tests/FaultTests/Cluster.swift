@@ -153,6 +153,9 @@ final class Cluster: @unchecked Sendable {
         for daemon in all.value where daemon.process.isRunning {
             daemon.signal(SIGCONT)
             await daemon.stop()
+            // Its last document (`stopped`), made before it left the group: the observer's
+            // poller may not have caught it before the others took its share.
+            if let document = daemon.fileDocument { observer.recordSeen(member: daemon.member, document: document) }
         }
         observer.stop()
         try? FileManager.default.removeItem(atPath: base)

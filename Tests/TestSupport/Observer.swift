@@ -103,6 +103,12 @@ public final class Observer: Sendable {
         }.start()
     }
 
+    /// Records a document of `member` seen now by the test itself (a stopped daemon's last file,
+    /// which the poller may not have caught on a starved machine), placed where it was made.
+    public func recordSeen(member: String, document: MemberDocument, source: String = "file") {
+        record(sighting(member: member, at: .now, wall: Date(), document: document, source: source))
+    }
+
     /// Records a document seen elsewhere (and the unit tests' synthetic ones).
     public func record(_ observation: Observation) {
         state.withLock { state in
