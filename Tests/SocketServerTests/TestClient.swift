@@ -34,7 +34,7 @@ final class TestClient {
     }
 
     /// Sends bytes as they are, waiting while the socket is full.
-    func send(bytes: [UInt8], timeout: Duration = .seconds(10)) async throws {
+    func send(bytes: [UInt8], timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         var sent = 0
         while sent < bytes.count {
@@ -53,7 +53,7 @@ final class TestClient {
 
     /// The next line, without its newline; nil when the server closed the connection.
     /// - Throws: if none came within `timeout`.
-    func readLine(timeout: Duration = .seconds(10)) async throws -> String? {
+    func readLine(timeout: Duration = .seconds(30)) async throws -> String? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let newline = received[start...].firstIndex(of: UInt8(ascii: "\n")) {
@@ -77,7 +77,7 @@ final class TestClient {
     }
 
     /// Every line until the server closes the connection.
-    func readAll(timeout: Duration = .seconds(10)) async throws -> [String] {
+    func readAll(timeout: Duration = .seconds(30)) async throws -> [String] {
         var lines: [String] = []
         while let line = try await readLine(timeout: timeout) {
             lines.append(line)
