@@ -43,6 +43,8 @@ actor ConsumerSupervisor {
     private var toldShare: (allocation: [String: [Int]], revoking: [String: [Int]], generation: Int64)?
     private var leaseTimer: Task<Void, Never>?
     private var restartAt: ContinuousClock.Instant?
+    /// Calls `startIfDue()` again at `restartAt` (one timer, however many documents come first).
+    private var restartTimer: Task<Void, Never>?
     private var shuttingDown = false
     private var exited: [CheckedContinuation<Void, Never>] = []
     /// The status the daemon exits with: the consumer's, when it exited by itself.
@@ -91,6 +93,7 @@ actor ConsumerSupervisor {
     func shutDown() async {
         shuttingDown = true
         leaseTimer?.cancel()
+        restartTimer?.cancel()
         if child != nil || starting {
             if child != nil { stopChild(reason: "the daemon is stopping") }
             await withCheckedContinuation { exited.append($0) }
@@ -152,9 +155,11 @@ actor ConsumerSupervisor {
     private func startIfDue() {
         guard !shuttingDown, child == nil, !starting, let document = latest, document.state == .active else { return }
         if let restartAt, ContinuousClock.now < restartAt {
-            Task { [weak self] in
-                try? await Task.sleep(until: restartAt)
-                await self?.startIfDue()
+            if restartTimer == nil {
+                restartTimer = Task { [weak self] in
+                    try? await Task.sleep(until: restartAt)
+                    await self?.restartDue()
+                }
             }
             return
         }
@@ -186,6 +191,11 @@ actor ConsumerSupervisor {
             }
             if let outcome { await self?.childExited(outcome) }
         }
+    }
+
+    private func restartDue() {
+        restartTimer = nil
+        startIfDue()
     }
 
     private func childStarted(pid: pid_t, signals: AsyncStream<Int32>.Continuation) {
