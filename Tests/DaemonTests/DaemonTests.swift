@@ -116,6 +116,8 @@ import TestSupport
                 }
             }
         }.start()
+        // The watch has its first document (4 partitions) before anything changes.
+        #expect(await eventually { !lines.value.isEmpty })
         for id in 4..<14 {
             let reply = try await runProduct("allocatorctl", ["--socket", a.socket, "add", "t:\(id)"])
             #expect(reply.status == 0, "\(reply.errors)")
