@@ -87,8 +87,6 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "ZooKeeper", "Allocator", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tests/TestSupport"),
         .testTarget(name: "ZooKeeperTests", dependencies: ["ZooKeeper", "TestSupport"]),

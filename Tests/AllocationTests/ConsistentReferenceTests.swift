@@ -41,21 +41,9 @@ func pythonBlock(after marker: String, in document: String) -> String? {
     return String(document[start.upperBound..<end.lowerBound])
 }
 
-/// Runs `program` with python3, `input` on its standard input (from a file, so that neither
-/// side can block the other), and returns its output lines.
+/// Runs `program` with python3, `input` on its standard input, and returns its output lines.
 func runPython(_ program: String, input: String) throws -> [String] {
-    let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-reference-\(UUID().uuidString)")
-    try Data(input.utf8).write(to: inputFile)
-    defer { try? FileManager.default.removeItem(at: inputFile) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", program]
-    process.standardInput = try FileHandle(forReadingFrom: inputFile)
-    let output = Pipe()
-    process.standardOutput = output
-    try process.runSerially()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
-    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    let result = try runBlocking("/usr/bin/env", ["python3", "-c", program], input: Array(input.utf8))
+    #expect(result.status == 0, "\(result.errors)")
+    return result.output.split(separator: "\n").map(String.init)
 }

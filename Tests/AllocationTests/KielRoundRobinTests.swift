@@ -49,51 +49,39 @@ private func jsonArray(_ texts: [String]) -> String {
 
 /// kiel_naive.py running in the kiel venv: one JSON request per line in, one answer per line out.
 private final class KielNaiveAllocator {
-    private let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
+    private let process: ChildProcess
+    private let output: FileHandle
     private var buffered = Data()
 
     init() throws {
-        let python = try Self.run(repositoryRoot.appendingPathComponent("scripts/kiel-venv"))
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [repositoryRoot.appendingPathComponent("Tests/kiel/kiel_naive.py").path]
-        process.standardInput = input
-        process.standardOutput = output
-        try process.runSerially()
+        let venv = try runBlocking(repositoryRoot.appendingPathComponent("scripts/kiel-venv").path, [])
+        guard venv.status == 0 else { throw KielError(message: "scripts/kiel-venv failed: \(venv.errors)") }
+        process = try ChildProcess(
+            venv.output.trimmingCharacters(in: .whitespacesAndNewlines),
+            [repositoryRoot.appendingPathComponent("Tests/kiel/kiel_naive.py").path], input: .pipe, output: .pipe)
+        output = process.outputHandle!
     }
 
     /// kiel's answer to one request line.
     func allocate(_ request: String) throws -> String {
-        try input.fileHandleForWriting.write(contentsOf: Data((request + "\n").utf8))
+        guard process.write(Array((request + "\n").utf8)) else {
+            throw KielError(message: "kiel_naive.py no longer reads (\(request))")
+        }
         while true {
             if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = buffered[buffered.startIndex..<newline]
                 buffered = Data(buffered[buffered.index(after: newline)...])
                 return String(decoding: line, as: UTF8.self)
             }
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = output.availableData
             if chunk.isEmpty { throw KielError(message: "kiel_naive.py ended without answering \(request)") }
             buffered.append(chunk)
         }
     }
 
     func close() {
-        try? input.fileHandleForWriting.close()
+        process.closeInput()
         process.waitUntilExit()
-    }
-
-    /// Runs `script` and returns its standard output, trimmed.
-    private static func run(_ script: URL) throws -> String {
-        let process = Process()
-        let output = Pipe()
-        process.executableURL = script
-        process.standardOutput = output
-        try process.runSerially()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw KielError(message: "\(script.path) failed") }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

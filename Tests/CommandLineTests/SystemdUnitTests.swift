@@ -135,23 +135,7 @@ import TestSupport
     }
 
     /// Runs `scripts/check-units` with `arguments`.
-    private func checkUnits(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
-        try await Task.detached {
-            let process = Process()
-            process.executableURL = repositoryRoot.appendingPathComponent("scripts/check-units")
-            process.arguments = arguments
-            let stdout = Pipe(), stderr = Pipe()
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = stdout
-            process.standardError = stderr
-            try process.runSerially()
-            let errorReader = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }
-            let output = stdout.fileHandleForReading.readDataToEndOfFile()
-            let errors = await errorReader.value
-            process.waitUntilExit()
-            return (
-                status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-                errors: String(decoding: errors, as: UTF8.self))
-        }.value
+    private func checkUnits(_ arguments: [String]) async throws -> CommandResult {
+        try await runProcess(repositoryRoot.appendingPathComponent("scripts/check-units").path, arguments)
     }
 }

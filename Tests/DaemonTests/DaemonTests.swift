@@ -99,23 +99,10 @@ import TestSupport
         defer { Task { await a.stop() } }
         try await a.waitForFile("active") { $0.state == .active }
 
-        let watcher = Process()
-        watcher.executableURL = productsDirectory.appendingPathComponent("allocatorctl")
-        watcher.arguments = ["--socket", a.socket, "watch"]
-        let output = Pipe()
-        watcher.standardOutput = output
-        try watcher.runSerially()
         let lines = Shared<[String]>([])
-        Thread {
-            var buffer = Data()
-            while case let chunk = output.fileHandleForReading.availableData, !chunk.isEmpty {
-                buffer.append(chunk)
-                while let newline = buffer.firstIndex(of: 0x0A) {
-                    lines.update { $0.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)) }
-                    buffer = Data(buffer[buffer.index(after: newline)...])
-                }
-            }
-        }.start()
+        let watcher = try ChildProcess(
+            productsDirectory.appendingPathComponent("allocatorctl").path, ["--socket", a.socket, "watch"],
+            output: .lines { line in lines.update { $0.append(String(decoding: line, as: UTF8.self)) } })
         // The watch has its first document (4 partitions) before anything changes.
         #expect(await eventually { !lines.value.isEmpty })
         for id in 4..<14 {
@@ -124,7 +111,7 @@ import TestSupport
         }
         try await a.waitForFile("14 partitions") { $0.partitionCount == 14 }
         #expect(await eventually { lines.value.compactMap { try? MemberDocument(json: Data($0.utf8)) }.last?.partitionCount == 14 })
-        watcher.terminate()
+        watcher.signal(SIGTERM)
         let documents = lines.value.map { try? MemberDocument(json: Data($0.utf8)) }
         #expect(documents.allSatisfy { $0 != nil })
         let generations = documents.compactMap { $0?.generation }

@@ -125,9 +125,9 @@ extension FaultSuite {
 
 /// The test's consumers on the socket (or the command a daemon runs them with), all logging to
 /// one file.
-final class ConsumerProcesses: @unchecked Sendable {
+final class ConsumerProcesses: Sendable {
     let log: String
-    private let running = Shared<[String: Process]>([:])
+    private let running = Shared<[String: ChildProcess]>([:])
     /// Consumers killed with SIGKILL: pid → the monotonic time (ns) once it was gone.
     private let killedAt = Shared<[Int32: UInt64]>([:])
 
@@ -148,20 +148,16 @@ final class ConsumerProcesses: @unchecked Sendable {
 
     /// Starts the consumer of member `name` on `socket`.
     func start(name: String, socket: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = Array(command(name: name).dropFirst()) + [socket]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardOutput = FileHandle.nullDevice
-        try? process.runSerially()
+        guard let process = try? ChildProcess("/usr/bin/env", Array(command(name: name).dropFirst()) + [socket], environment: environment)
+        else { return }
         running.update { $0[name] = process }
     }
 
     /// SIGKILL to member `name`'s consumer.
     func kill(name: String) async {
         guard let process = running.value[name] else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        _ = await eventually(timeout: .seconds(10)) { !process.isRunning }
+        process.signal(SIGKILL)
+        _ = await process.exited(timeout: .seconds(10))
         killedAt.update { $0[process.processIdentifier] = Self.monotonicNow() }
     }
 
@@ -180,17 +176,10 @@ final class ConsumerProcesses: @unchecked Sendable {
     }
 
     /// SIGKILL to every consumer on a socket: at the end, once the daemons have stopped (and so
-    /// their consumers have stopped working). Not SIGTERM: a process Foundation starts from a
-    /// Dispatch thread inherits its blocked signals.
+    /// their consumers have stopped working).
     func stopAll() async {
         for (name, process) in running.value where process.isRunning {
             await kill(name: name)
-        }
-    }
-
-    deinit {
-        for process in running.value.values where process.isRunning {
-            Glibc.kill(process.processIdentifier, SIGKILL)
         }
     }
 

@@ -70,7 +70,7 @@ extension FaultSuite {
             #expect(await eventually { Self.openFiles(daemon.process.processIdentifier) <= baseline + 2 },
                     "descriptors: \(Self.openFiles(daemon.process.processIdentifier)) after, \(baseline) before")
             await cluster.stopAll()
-            #expect(daemon.process.terminationReason == .exit)
+            #expect(daemon.process.termination == .exited(0))
             cluster.expectNoOverlap("socket fuzz (seed \(seed))", settledAt: settled, partitions: partitionNames("t", 0..<4))
         }
 
@@ -118,14 +118,7 @@ extension FaultSuite {
                         guard index < total else { return }
                         let arguments = ["--group", "fuzz", "--state-file", folder + "/s\(index).json", "--socket", folder + "/s\(index).sock",
                                          "--zk", "127.0.0.1:1"] + allCases[index]
-                        let process = Process()
-                        process.executableURL = URL(fileURLWithPath: binary)
-                        process.arguments = arguments
-                        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-                        process.standardOutput = FileHandle.nullDevice
-                        process.standardError = FileHandle.nullDevice
-                        process.standardInput = FileHandle.nullDevice
-                        guard (try? process.runSerially()) != nil else { continue }
+                        guard let process = try? ChildProcess(binary, arguments, directory: folder, errors: .discard) else { continue }
                         let deadline = Date().addingTimeInterval(1.0)
                         while process.isRunning && Date() < deadline { usleep(5000) }
                         var ranOn = false
@@ -133,10 +126,11 @@ extension FaultSuite {
                             // A valid configuration (against no server): not what this fuzz is
                             // about; see stoppingWhileZooKeeperIsUnreachable.
                             ranOn = true
-                            kill(process.processIdentifier, SIGKILL)
+                            process.signal(SIGKILL)
                         }
-                        process.waitUntilExit()
-                        let entry = (allCases[index], process.terminationStatus, process.terminationReason == .uncaughtSignal, ranOn)
+                        let termination = process.waitUntilExit()
+                        let signaled = if case .signaled = termination { true } else { false }
+                        let entry = (allCases[index], termination.status, signaled, ranOn)
                         results.update { $0.append(entry) }
                     }
                 }.start()

@@ -59,12 +59,12 @@ extension FaultSuite {
                         let deadline = ContinuousClock.now + .seconds(30)
                         while true {
                             attempts.update { $0 += 1 }
-                            let result = runBlocking(productsDirectory.appendingPathComponent("allocatorctl").path, [
+                            let result = try? runBlocking(productsDirectory.appendingPathComponent("allocatorctl").path, [
                                 "--socket", socket, operation.command, operation.spec,
                             ])
-                            if result.status == 0 { break }
+                            if result?.status == 0 { break }
                             if ContinuousClock.now > deadline {
-                                failures.update { $0.append("\(operation) via \(member): \(result.errors)") }
+                                failures.update { $0.append("\(operation) via \(member): \(result?.errors ?? "allocatorctl did not start")") }
                                 return
                             }
                             usleep(50_000)
@@ -120,40 +120,4 @@ extension FaultSuite {
                 lostUpdates: "none (\(expected.count) partitions as the \(writers * perWriter + kielOperations.count) writes imply; \(attempts.value) attempts)")
         }
     }
-}
-
-/// What a program run to its end printed and how it ended.
-struct Ran: Sendable {
-    var status: Int32
-    var output: String
-    var errors: String
-}
-
-/// Runs a program to its end on the calling thread (not on the concurrency pool, which has as
-/// many threads as cores).
-func runBlocking(_ path: String, _ arguments: [String], input: Data = Data()) -> Ran {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = stdin
-    do { try process.runSerially() } catch { return Ran(status: -1, output: "", errors: "\(error)") }
-    let errors = Shared(Data())
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        errors.update { $0 = stderr.fileHandleForReading.readDataToEndOfFile() }
-        done.signal()
-    }.start()
-    Thread {
-        try? stdin.fileHandleForWriting.write(contentsOf: input)
-        try? stdin.fileHandleForWriting.close()
-    }.start()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    done.wait()
-    process.waitUntilExit()
-    return Ran(
-        status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-        errors: String(decoding: errors.value, as: UTF8.self))
 }

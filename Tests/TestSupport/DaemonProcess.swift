@@ -4,13 +4,12 @@ import Glibc
 
 /// An `allocatord` process for a test, with its state file and socket in a fresh folder.
 public final class DaemonProcess: @unchecked Sendable {
-    public let process: Process
+    public let process: ChildProcess
     public let folder: String
     public let group: String
     public let member: String
     public var stateFile: String { folder + "/\(group).json" }
     public var socket: String { folder + "/\(group).sock" }
-    private let errors = Shared(Data())
 
     /// Starts `allocatord --zk ... --group ... --member ... --state-file ... --socket ...` plus
     /// `arguments`, with `environment` added to this process's.
@@ -23,27 +22,17 @@ public final class DaemonProcess: @unchecked Sendable {
         let folder = folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         self.folder = folder
-        process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent("allocatord")
-        process.arguments = [
-            "--zk", zk, "--group", group, "--member", member,
-            "--state-file", folder + "/\(group).json", "--socket", folder + "/\(group).sock",
-        ] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let stderr = Pipe()
-        process.standardError = stderr
-        process.standardOutput = FileHandle.nullDevice
-        try process.runSerially()
-        let errors = errors
-        Thread {
-            while case let chunk = stderr.fileHandleForReading.availableData, !chunk.isEmpty {
-                errors.update { $0.append(chunk) }
-            }
-        }.start()
+        process = try ChildProcess(
+            productsDirectory.appendingPathComponent("allocatord").path,
+            [
+                "--zk", zk, "--group", group, "--member", member,
+                "--state-file", folder + "/\(group).json", "--socket", folder + "/\(group).sock",
+            ] + arguments,
+            environment: environment, errors: .collect)
     }
 
     /// What the daemon logged so far.
-    public var log: String { String(decoding: errors.value, as: UTF8.self) }
+    public var log: String { String(decoding: process.errors, as: UTF8.self) }
 
     /// The document in the state file, if there is a valid one.
     public var fileDocument: MemberDocument? {
@@ -64,14 +53,12 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Sends a signal.
     public func signal(_ number: Int32) {
-        kill(process.processIdentifier, number)
+        process.signal(number)
     }
 
     /// Waits for the process to exit and returns its status.
     public func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
-        let process = process
-        guard await eventually(timeout: timeout, { !process.isRunning }) else { return nil }
-        return process.terminationStatus
+        await process.exited(timeout: timeout)?.status
     }
 
     /// SIGTERM, then waits; SIGKILL if it does not exit in time.
@@ -79,10 +66,6 @@ public final class DaemonProcess: @unchecked Sendable {
         guard process.isRunning else { return }
         signal(SIGTERM)
         if await waitForExit(timeout: .seconds(5)) == nil { signal(SIGKILL) }
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }
 

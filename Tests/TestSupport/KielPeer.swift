@@ -6,8 +6,7 @@ import Foundation
 /// It prints one JSON object a line: `{"event": "allocation", "members": [...], "partitions":
 /// [...], "allocation": {...}, "mapping": {...}}` on each change of its view, `started`, `ok` or
 /// `error` after a command, `stopped`. It takes `add SPEC` and `remove SPEC` on standard input.
-/// `Process` and `FileHandle` are used from one task at a time; the lines are behind a lock.
-public final class KielPeer: @unchecked Sendable {
+public final class KielPeer: Sendable {
     /// One allocation kiel computed.
     public struct View: Sendable, Equatable {
         public var members: [String]
@@ -17,8 +16,7 @@ public final class KielPeer: @unchecked Sendable {
     }
 
     public let member: String
-    private let process: Process
-    private let input: FileHandle
+    private let process: ChildProcess
     private let lines = Shared<[Line]>([])
 
     private struct Line: Decodable, Sendable {
@@ -28,38 +26,21 @@ public final class KielPeer: @unchecked Sendable {
         var mapping: [String: [String: [Int]]]?
         var message: String?
     }
-    private let reader: Thread
 
     public init(connectString: String, group: String, member: String, partitions: String = "") throws {
         self.member = member
         let python = try Self.python()
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            repositoryRoot.appendingPathComponent("Tests/kiel/kiel_peer.py").path,
-            "--zk", connectString, "--group", group, "--member", member, "--partitions", partitions,
-        ]
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        input = stdin.fileHandleForWriting
-        try process.runSerially()
         let lines = lines
-        let output = stdout.fileHandleForReading
-        reader = Thread {
-            var buffer = Data()
-            while case let chunk = output.availableData, !chunk.isEmpty {
-                buffer.append(chunk)
-                while let newline = buffer.firstIndex(of: 0x0A) {
-                    let line = buffer[buffer.startIndex..<newline]
-                    buffer = Data(buffer[buffer.index(after: newline)...])
-                    if let decoded = try? JSONDecoder().decode(Line.self, from: line) {
-                        lines.update { $0.append(decoded) }
-                    }
-                }
-            }
-        }
-        reader.start()
+        process = try ChildProcess(
+            python,
+            [
+                repositoryRoot.appendingPathComponent("Tests/kiel/kiel_peer.py").path,
+                "--zk", connectString, "--group", group, "--member", member, "--partitions", partitions,
+            ],
+            input: .pipe,
+            output: .lines { line in
+                if let decoded = try? JSONDecoder().decode(Line.self, from: line) { lines.update { $0.append(decoded) } }
+            })
     }
 
     /// The latest allocation kiel printed.
@@ -78,7 +59,9 @@ public final class KielPeer: @unchecked Sendable {
     /// Sends a command (`add SPEC`, `remove SPEC`) and waits for its `ok` or `error`.
     public func send(_ command: String) async throws {
         let before = lines.value.count
-        try input.write(contentsOf: Data((command + "\n").utf8))
+        guard process.write(Array((command + "\n").utf8)) else {
+            throw PeerError(message: "kiel no longer reads its commands: \(errors)")
+        }
         let lines = lines
         let answered = await eventually {
             lines.value.dropFirst(before).contains { $0.event == "ok" || $0.event == "error" }
@@ -90,10 +73,8 @@ public final class KielPeer: @unchecked Sendable {
 
     /// Ends stdin: kiel leaves the group and exits.
     public func stop() async {
-        try? input.close()
-        let process = process
-        _ = await eventually { !process.isRunning }
-        if process.isRunning { process.terminate() }
+        process.closeInput()
+        if await process.exited() == nil { process.signal(SIGTERM) }
     }
 
     public struct PeerError: Error, CustomStringConvertible {
@@ -103,14 +84,8 @@ public final class KielPeer: @unchecked Sendable {
 
     /// The venv's python, made on first use by `scripts/kiel-venv`.
     static func python() throws -> String {
-        let process = Process()
-        process.executableURL = repositoryRoot.appendingPathComponent("scripts/kiel-venv")
-        let output = Pipe()
-        process.standardOutput = output
-        try process.runSerially()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw PeerError(message: "scripts/kiel-venv failed") }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try runBlocking(repositoryRoot.appendingPathComponent("scripts/kiel-venv").path, [])
+        guard result.status == 0 else { throw PeerError(message: "scripts/kiel-venv failed: \(result.errors)") }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -52,7 +52,7 @@ public final class Observer: Sendable {
         var files: [(member: String, path: String, seen: FileIdentity?)] = []
         var observations: [Observation] = []
         var seen: [String: Set<MemberDocument>] = [:]
-        var watchers: [String: Process] = [:]
+        var watchers: [String: ChildProcess] = [:]
         var stopped = false
     }
 
@@ -131,7 +131,7 @@ public final class Observer: Sendable {
             state.stopped = true
             return Array(state.watchers.values)
         }
-        for watcher in watchers where watcher.isRunning { watcher.terminate() }
+        for watcher in watchers { watcher.signal(SIGTERM) }
     }
 
     deinit { stop() }
@@ -170,31 +170,21 @@ public final class Observer: Sendable {
     }
 
     private func runWatch(socket: String, member: String) {
-        let watcher = Process()
-        watcher.executableURL = productsDirectory.appendingPathComponent("allocatorctl")
-        watcher.arguments = ["--socket", socket, "watch"]
-        let output = Pipe()
-        watcher.standardOutput = output
-        watcher.standardError = FileHandle.nullDevice
-        let started: Bool = state.withLock { state in
-            guard !state.stopped, (try? watcher.runSerially()) != nil else { return false }
+        let watcher: ChildProcess? = state.withLock { state in
+            guard !state.stopped else { return nil }
+            let watcher = try? ChildProcess(
+                productsDirectory.appendingPathComponent("allocatorctl").path, ["--socket", socket, "watch"],
+                output: .lines { [self] line in
+                    let at = ContinuousClock.now, wall = Date.now
+                    if let document = try? MemberDocument(json: line) {
+                        record(sighting(member: member, at: at, wall: wall, document: document, source: "watch"))
+                    }
+                },
+                errors: .discard)
             state.watchers[socket] = watcher
-            return true
+            return watcher
         }
-        guard started else { return }
-        var buffer = Data()
-        while case let chunk = output.fileHandleForReading.availableData, !chunk.isEmpty {
-            let at = ContinuousClock.now, wall = Date.now
-            buffer.append(chunk)
-            while let newline = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer = Data(buffer[buffer.index(after: newline)...])
-                if let document = try? MemberDocument(json: line) {
-                    record(sighting(member: member, at: at, wall: wall, document: document, source: "watch"))
-                }
-            }
-        }
-        watcher.waitUntilExit()
+        watcher?.waitUntilExit()
     }
 }
 

@@ -1,6 +1,4 @@
 import Foundation
-import Subprocess
-import SystemPackage
 import Glibc
 import Synchronization
 import Logging
@@ -83,19 +81,14 @@ public final class TestZooKeeper: Sendable {
     /// The port of the first server, for a proxy in front of it.
     public var firstPort: Int { Int(connectString.split(separator: ",")[0].split(separator: ":")[1])! }
 
-    /// Runs `scripts/zk` and returns its standard output, through swift-subprocess: the script
-    /// starts with no signal blocked. (Foundation's `Process` would pass on the blocked mask of
-    /// the Swift concurrency thread it is called from, and the servers the script starts could
-    /// then not be stopped by SIGTERM: docs/faults.md, F2.)
+    /// Runs `scripts/zk` and returns its standard output.
     private static func zk(_ arguments: [String]) async throws -> String {
-        let result = try await Subprocess.run(
-            .path(FilePath(repositoryRoot.appendingPathComponent("scripts/zk").path)), arguments: Arguments(arguments),
-            output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
-        guard result.terminationStatus.isSuccess else {
-            throw ScriptError(message: "scripts/zk \(arguments.joined(separator: " ")) failed (\(result.terminationStatus)): "
-                + result.standardError)
+        let result = try await runProcess(repositoryRoot.appendingPathComponent("scripts/zk").path, arguments)
+        guard result.status == 0 else {
+            throw ScriptError(message: "scripts/zk \(arguments.joined(separator: " ")) failed (\(result.status)): "
+                + result.errors)
         }
-        return result.standardOutput
+        return result.output
     }
 }
 
@@ -170,60 +163,3 @@ public func runProduct(_ name: String, _ arguments: [String], input: String = ""
 public func runProcess(_ path: String, _ arguments: [String], input: String = "") async throws -> CommandResult {
     try await runProcess(path, arguments, bytes: Array(input.utf8))
 }
-
-/// Runs a program with `arguments` and `bytes`, which need not be UTF-8, on its standard input.
-public func runProcess(_ path: String, _ arguments: [String], bytes input: [UInt8]) async throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stderr
-    let exited = AsyncStream.makeStream(of: Void.self)
-    process.terminationHandler = { _ in exited.continuation.finish() }
-    try process.runSerially()
-    // Off the concurrency pool: a write end of these pipes may also be held by another process
-    // that the suite started at the same moment (it inherits every descriptor open then), so
-    // reading to EOF could wait for that process, not this one.
-    let output = PipeReader(stdout.fileHandleForReading), errors = PipeReader(stderr.fileHandleForReading)
-    try stdin.fileHandleForWriting.write(contentsOf: Data(input))
-    try stdin.fileHandleForWriting.close()
-    for await _ in exited.stream {}
-    return CommandResult(
-        status: process.terminationStatus, output: String(decoding: await output.finish(), as: UTF8.self),
-        errors: String(decoding: await errors.finish(), as: UTF8.self))
-}
-
-/// Collects what comes through a pipe on a thread of its own, until EOF or `finish()`.
-final class PipeReader: Sendable {
-    private let collected = Shared(Data())
-    private let ended = Shared(false)
-
-    init(_ handle: FileHandle) {
-        let (collected, ended) = (collected, ended)
-        Thread {
-            while case let chunk = handle.availableData, !chunk.isEmpty {
-                collected.update { $0.append(chunk) }
-            }
-            ended.update { $0 = true }
-        }.start()
-    }
-
-    /// What came, once the pipe ended; or, should another process hold it open, what came
-    /// within a second after the writer exited.
-    func finish() async -> Data {
-        _ = await eventually(timeout: .seconds(1)) { self.ended.value }
-        return collected.value
-    }
-}
-
-extension Process {
-    /// `run()`, never at the same moment as another test's: Foundation's `Process.run()`
-    /// crashed (a bad read in its memcpy) when two threads started processes at once under load.
-    public func runSerially() throws {
-        try processLaunch.withLock { _ in try run() }
-    }
-}
-
-private let processLaunch = Mutex(())
