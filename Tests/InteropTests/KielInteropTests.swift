@@ -53,7 +53,7 @@ import TestSupport
         let kiel = try KielPeer(connectString: server.connectString, group: group, member: "same")
         defer { Task { await kiel.stop() } }
         await #expect {
-            try await a.run.value
+            try await a.runEnds()
         } throws: { error in
             guard case PartyError.nameTaken(member: "same", _, _) = error else { return false }
             return true

@@ -60,6 +60,20 @@ public final class RunningMember: Sendable {
         return document
     }
 
+    /// Waits for the member's run to end by itself (an error, for the tests that use this),
+    /// rethrowing what it threw. Should it not end within `timeout`, the member is stopped, so
+    /// that the test fails instead of hanging: a test's time limit does not end an awaited
+    /// unstructured task.
+    public func runEnds(within timeout: Duration = .seconds(45)) async throws {
+        let member = member
+        let backstop = Task {
+            try await Task.sleep(for: timeout)
+            await member.stop()
+        }
+        defer { backstop.cancel() }
+        try await run.value
+    }
+
     public func stop() async {
         await member.stop()
         _ = try? await run.value
