@@ -6,6 +6,8 @@ Not a command: both scripts import it (`import benchlib`; they run from this fol
     timestamps, the re-run under scripts/kiel-venv's python (for kazoo);
   * `ZooKeeper`: one server started with `scripts/zk up --owner PID` (tick 200 ms), its
     four-letter words (`mntr`: zk_packets_received / zk_packets_sent);
+  * `bench_session`: the setup both share (a server, a kazoo client, a `Bench` in a fresh
+    folder), torn down afterwards whatever happened;
   * `Bench`: starts release allocatord processes and kiel peers (Benchmarks/kiel_light_peer.py)
     in a group, follows what each publishes (allocatord: a `watch` stream on its socket and its
     state file through inotify; kiel: the peer's stdout) and says when the group has converged;
@@ -27,6 +29,7 @@ allocation line lists the expected members and all P partitions.
 """
 import calendar
 import collections
+import contextlib
 import ctypes
 import json
 import os
@@ -34,8 +37,10 @@ import selectors
 import signal
 import socket
 import struct
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -231,6 +236,42 @@ class Member:
         self.watch = None     # latest View from the watch stream (stamp: updated_at)
         self.file = None      # latest View from the state file (stamp: None)
         self.kiel = None      # latest KielView from the kiel peer's stdout (stamp: kiel's own time)
+
+
+@contextlib.contextmanager
+def bench_session(args, prefix, tools=("allocatord",), **options):
+    """Yields (bench, zookeeper, kazoo client): a throw-away ZooKeeper, a started KazooClient and
+    a `Bench` (args.bin, args.strategy, args.kiel_peer, args.session_timeout, and `options`) in a
+    fresh folder under args.tmp; stops every member, the client and the server, and removes the
+    folder, afterwards. Exits first if a tool of `tools` is not built in args.bin."""
+    for tool in tools:
+        if not os.access(os.path.join(args.bin, tool), os.X_OK):
+            sys.exit("no %s in %s: flock /tmp/swift-build.lock swift build -c release --product %s" % (tool, args.bin, tool))
+    ensure_kazoo()
+    from kazoo.client import KazooClient
+
+    folder = tempfile.mkdtemp(prefix=prefix, dir=args.tmp)
+    zookeeper = ZooKeeper()
+    zkc = KazooClient(hosts=zookeeper.connect)
+    zkc.start()
+    bench = Bench(zookeeper.connect, folder, zkc, args.bin, strategy=args.strategy, kiel_peer=args.kiel_peer,
+                  session_timeout=args.session_timeout, **options)
+    prefer_cpu()  # the driver first: members and ZooKeeper (started above) stay on CPU 0
+    try:
+        yield bench, zookeeper, zkc
+    finally:
+        bench.stop_all()
+        zkc.stop()
+        zkc.close()
+        zookeeper.down()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_json(path, results, indent):
+    """Writes `results` to `path` (--json), when given."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=indent)
 
 
 class Bench:

@@ -67,16 +67,14 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
-from benchlib import ROOT, Bench, ZooKeeper, partition_spec, percentile  # noqa: E402,F401
+from benchlib import ROOT, partition_spec, percentile  # noqa: E402,F401
 
 P = 10_000
 SPEC = partition_spec(P)
@@ -262,41 +260,23 @@ def main():
         sizes = sorted({r["n"] for r in results})
         print(summarize(results, sizes, None))
         return
-    benchlib.ensure_kazoo()
-    from kazoo.client import KazooClient
-
-    if not os.access(os.path.join(args.bin, "allocatord"), os.X_OK):
-        sys.exit("no allocatord in %s: flock /tmp/swift-build.lock swift build -c release --product allocatord" % args.bin)
     sizes = [int(x) for x in args.sizes.split(",")]
     impls = args.impl.split(",")
-    folder = tempfile.mkdtemp(prefix="bench-conv-", dir=args.tmp)
-    zookeeper = ZooKeeper()
-    zkc = KazooClient(hosts=zookeeper.connect)
-    zkc.start()
     results = []
-    bench = Bench(zookeeper.connect, folder, zkc, args.bin, strategy=args.strategy, kiel_peer=args.kiel_peer,
-                  spec=SPEC, partitions=P, session_timeout=args.session_timeout)
-    benchlib.prefer_cpu()  # the observer first: members and ZooKeeper (started above) stay at 0
     try:
-        # A fresh ZooKeeper spends its first minute compiling its own code (the JVM's JIT,
-        # as much CPU as 20 members): warm it with every implementation's requests first, as a
-        # long-running production server is.
-        for impl in impls:
-            if args.warmup:
-                run_impl(bench, impl, 3, args, 0, [], events=args.warmup, kills=0, label="warm-up ")
-        for n in sizes:
+        with benchlib.bench_session(args, "bench-conv-", spec=SPEC, partitions=P) as (bench, _, _):
+            # A fresh ZooKeeper spends its first minute compiling its own code (the JVM's JIT,
+            # as much CPU as 20 members): warm it with every implementation's requests first, as
+            # a long-running production server is.
             for impl in impls:
-                print("%s, N = %d" % (impl, n), file=sys.stderr, flush=True)
-                run_impl(bench, impl, n, args, args.seed * 1000 + n, results)
+                if args.warmup:
+                    run_impl(bench, impl, 3, args, 0, [], events=args.warmup, kills=0, label="warm-up ")
+            for n in sizes:
+                for impl in impls:
+                    print("%s, N = %d" % (impl, n), file=sys.stderr, flush=True)
+                    run_impl(bench, impl, n, args, args.seed * 1000 + n, results)
     finally:
-        bench.stop_all()
-        zkc.stop()
-        zkc.close()
-        zookeeper.down()
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(results, f, indent=0)
-        shutil.rmtree(folder, ignore_errors=True)
+        benchlib.write_json(args.json, results, indent=0)
     print(summarize(results, sizes, impls))
 
 

@@ -74,16 +74,14 @@ would put a periodic re-read of every member, O(N) packets at once, into some ru
 import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
-from benchlib import ROOT, Bench, CpuMeter, ZooKeeper, partition_spec  # noqa: E402
+from benchlib import ROOT, CpuMeter, partition_spec  # noqa: E402
 
 
 def goal(n):
@@ -318,37 +316,19 @@ def main():
                 results += json.load(f)
         print(tables(results, sorted({r["n"] for r in results})))
         return
-    benchlib.ensure_kazoo()
-    from kazoo.client import KazooClient
-
-    for tool in ("allocatord", "allocatorctl"):
-        if not os.access(os.path.join(args.bin, tool), os.X_OK):
-            sys.exit("no %s in %s: flock /tmp/swift-build.lock swift build -c release --product %s" % (tool, args.bin, tool))
     sizes = [int(x) for x in args.sizes.split(",")]
     impls = args.impl.split(",")
-    folder = tempfile.mkdtemp(prefix="bench-packets-", dir=args.tmp)
-    zookeeper = ZooKeeper()
-    zkc = KazooClient(hosts=zookeeper.connect)
-    zkc.start()
-    bench = Bench(zookeeper.connect, folder, zkc, args.bin, strategy=args.strategy, kiel_peer=args.kiel_peer,
-                  spec=partition_spec(args.partitions), partitions=args.partitions,
-                  session_timeout=args.session_timeout, extra_args=["--full-read-interval", "3600000"])
-    benchlib.prefer_cpu()
     results = []
     try:
-        for n in sizes:
-            for impl in impls:
-                print("%s, N = %d" % (impl, n), file=sys.stderr, flush=True)
-                results.append(run_impl(bench, zookeeper, zkc, impl, n, args))
+        with benchlib.bench_session(args, "bench-packets-", tools=("allocatord", "allocatorctl"),
+                                    spec=partition_spec(args.partitions), partitions=args.partitions,
+                                    extra_args=["--full-read-interval", "3600000"]) as (bench, zookeeper, zkc):
+            for n in sizes:
+                for impl in impls:
+                    print("%s, N = %d" % (impl, n), file=sys.stderr, flush=True)
+                    results.append(run_impl(bench, zookeeper, zkc, impl, n, args))
     finally:
-        bench.stop_all()
-        zkc.stop()
-        zkc.close()
-        zookeeper.down()
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(results, f, indent=1)
-        shutil.rmtree(folder, ignore_errors=True)
+        benchlib.write_json(args.json, results, indent=1)
     print(tables(results, sizes))
 
 
