@@ -16,6 +16,19 @@ public struct DaemonConfiguration: Sendable {
         case any
     }
 
+    /// The form of the daemon's log records (`log-format`), checked once here; the raw values
+    /// are what the option takes and what the effective configuration shows.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        /// `journal` when standard error is the journal's stream (under systemd), else `text`.
+        case auto
+        /// `TIME LEVEL label: message key=value` lines on standard error.
+        case text
+        /// One JSON object per line on standard error.
+        case json
+        /// The journal's native records, the metadata as fields (`GROUP=`, `MEMBER=`, `EPOCH=`, ...).
+        case journal
+    }
+
     public var configFile: String?
     public var member: MemberConfiguration
     public var stateFile: String
@@ -23,9 +36,7 @@ public struct DaemonConfiguration: Sendable {
     public var onRebalance: String?
     public var hookTimeout: Duration
     public var logLevel: Logger.Level
-    /// `auto` (the journal's native records when standard error is the journal, else text),
-    /// `text`, `json` or `journal`.
-    public var logFormat: String
+    public var logFormat: LogFormat
     public var socketWriters: SocketWriters
     public var maxClients: Int
     /// How long a socket connection may stay without a request under way and without a `watch`
@@ -121,8 +132,7 @@ public struct DaemonConfiguration: Sendable {
         guard let logLevel = Logger.Level(rawValue: value(.logLevel) ?? "info") else {
             throw fail(.logLevel, "not one of trace, debug, info, notice, warning, error, critical")
         }
-        let logFormat = value(.logFormat) ?? "auto"
-        guard ["auto", "text", "json", "journal"].contains(logFormat) else {
+        guard let logFormat = LogFormat(rawValue: value(.logFormat) ?? "auto") else {
             throw fail(.logFormat, "not auto, text, json or journal")
         }
         guard let writers = SocketWriters(rawValue: value(.socketWriters) ?? "owner") else {
@@ -285,7 +295,7 @@ public struct DaemonConfiguration: Sendable {
             "rebalance-delay": "\(member.rebalanceDelayMin):\(member.rebalanceDelayMax)",
             "full-read-interval": "\(member.fullReadInterval)", "exec-timeout": "\(member.execTimeout)",
             "state-file": stateFile, "socket": socket, "max-clients": "\(maxClients)", "handover": "\(member.handover)",
-            "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")", "log-format": logFormat,
+            "socket-idle-timeout": "\(socketIdleTimeout.map { "\($0)" } ?? "never")", "log-format": logFormat.rawValue,
             "exec": consumer.map { "\($0)" } ?? "", "metrics-file": metricsFile ?? "",
         ]
     }

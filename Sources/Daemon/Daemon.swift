@@ -57,10 +57,10 @@ public enum Daemon {
         }
         let format: DaemonLogHandler.Format =
             switch configuration.logFormat {
-            case "text": .text
-            case "json": .json
-            case "journal": .journal
-            default: Journal.isStandardError(journalStream: environment["JOURNAL_STREAM"]) ? .journal : .text
+            case .text: .text
+            case .json: .json
+            case .journal: .journal
+            case .auto: Journal.isStandardError(journalStream: environment["JOURNAL_STREAM"]) ? .journal : .text
             }
         DaemonLogHandler.level.withLock { $0 = configuration.logLevel }
         ZooKeeperClient.setLibraryLogLevel(for: configuration.logLevel)
