@@ -283,8 +283,10 @@ public struct FollowerMachine: Sendable {
         case .stop:
             stopping = true
         }
-        actions += trackRevocations(now: now)
-        actions += publishIfChanged(now: now, renewing: event == .tick)
+        // Made once an event: the standing (revoking does not change it), then the publication.
+        let standing = standing(now: now)
+        actions += trackRevocations(now: now, share: standing.partitions)
+        actions += publishIfChanged(publication(standing), now: now, renewing: event == .tick)
         awaitDeliveryOfGrant()
         actions += acknowledgeIfDelivered()
         if stopping, let leaveAfter, deliveredCount >= leaveAfter {
@@ -304,11 +306,18 @@ public struct FollowerMachine: Sendable {
 
     // MARK: Publishing
 
-    /// The publication the state calls for; the only place one is made.
-    private func publication(now: ContinuousClock.Instant) -> Publication {
+    /// The state, share and lease the state calls for: a publication short of what is revoking,
+    /// which `trackRevocations` changes (nothing here depends on it).
+    private struct Standing {
+        var state: MemberState
+        var partitions: Set<Partition>
+        var lease: ContinuousClock.Instant?
+    }
+
+    private func standing(now: ContinuousClock.Instant) -> Standing {
         var state: MemberState
         var partitions: Set<Partition> = []
-        var lease = validLease(now: now)
+        let lease = validLease(now: now)
         if stopping {
             state = .stopped
         } else if session == nil {
@@ -321,12 +330,20 @@ public struct FollowerMachine: Sendable {
             state = connection == .connected ? .active : .suspended
             partitions = grant?.partitions ?? []
         }
+        return Standing(state: state, partitions: partitions, lease: lease)
+    }
+
+    /// The publication the state calls for, once `revoking` is up to date; the only place one
+    /// is made.
+    private func publication(_ standing: Standing) -> Publication {
+        let partitions = standing.partitions
+        var lease = standing.lease
         // What the consumer has yet to release stays this member's while the lease lasts (and
         // `trackRevocations` forgets it once the lease is over).
         let revoking = lease == nil ? [] : Set(self.revoking.keys).subtracting(partitions)
         if partitions.isEmpty, revoking.isEmpty { lease = nil }
         return Publication(
-            state: state, epoch: epoch, strategy: summary?.strategy, partitions: partitions, revoking: revoking,
+            state: standing.state, epoch: epoch, strategy: summary?.strategy, partitions: partitions, revoking: revoking,
             members: summary?.members ?? [], partitionCount: summary?.partitionCount ?? 0, lease: lease)
     }
 
@@ -343,7 +360,8 @@ public struct FollowerMachine: Sendable {
     /// With consumer handover: what the published share loses becomes `revoking`, what comes
     /// back leaves it, and what waited past the release timeout is released by force. When the
     /// lease is over (or the session), the consumer has had to stop anyway: nothing is revoking.
-    private mutating func trackRevocations(now: ContinuousClock.Instant) -> [Action] {
+    /// `share` is the partitions the publication of this event holds.
+    private mutating func trackRevocations(now: ContinuousClock.Instant, share: Set<Partition>) -> [Action] {
         let abandoned = shareAbandoned
         shareAbandoned = false
         guard case .consumer(let timeout) = handover else { return [] }
@@ -351,19 +369,17 @@ public struct FollowerMachine: Sendable {
             revoking = [:]
             return []
         }
-        let next = publication(now: now)
-        for partition in published?.partitions ?? [] where !next.partitions.contains(partition) && revoking[partition] == nil {
+        for partition in published?.partitions ?? [] where !share.contains(partition) && revoking[partition] == nil {
             revoking[partition] = Revocation(epoch: epoch, since: now)
         }
-        for partition in next.partitions { revoking[partition] = nil }
+        for partition in share { revoking[partition] = nil }
         let overdue = revoking.filter { $0.value.since + timeout <= now }
         guard !overdue.isEmpty else { return [] }
         for partition in overdue.keys { revoking[partition] = nil }
         return [.releaseTimedOut(Set(overdue.keys))]
     }
 
-    private mutating func publishIfChanged(now: ContinuousClock.Instant, renewing: Bool) -> [Action] {
-        let next = publication(now: now)
+    private mutating func publishIfChanged(_ next: Publication, now: ContinuousClock.Instant, renewing: Bool) -> [Action] {
         var renewal = false
         if let nextRenewal, now >= nextRenewal { renewal = renewing }
         if let published, !next.differsInSubstance(from: published), !renewal || next.lease == published.lease {
