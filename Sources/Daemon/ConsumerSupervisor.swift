@@ -41,6 +41,11 @@ actor ConsumerSupervisor {
     private var latest: MemberDocument?
     /// The share the running child was last told of (started with, or signalled about).
     private var toldShare: (allocation: [String: [Int]], revoking: [String: [Int]], generation: Int64)?
+    /// What was last released on the consumer's behalf (consumer handover): the documents that
+    /// repeat it (renewals, a restart's wait) release nothing more. A new generation, or other
+    /// revocations in the same one (a stop takes the whole share), are released again; a
+    /// document with nothing revoking forgets it.
+    private var released: (generation: Int64, revoking: [String: [Int]])?
     private var leaseTimer: Task<Void, Never>?
     private var restartAt: ContinuousClock.Instant?
     /// Calls `startIfDue()` again at `restartAt` (one timer, however many documents come first).
@@ -81,6 +86,7 @@ actor ConsumerSupervisor {
     /// A document is delivered (the file is written): start, signal or stop the child.
     func delivered(_ document: MemberDocument) {
         latest = document
+        if document.revoking.isEmpty { released = nil }
         reconsider()
     }
 
@@ -107,11 +113,8 @@ actor ConsumerSupervisor {
         leaseTimer?.cancel()
         leaseTimer = nil
         guard let document = latest else { return }
-        if child == nil, !starting, consumerHandover, !document.revoking.isEmpty {
-            // Nobody works on what is revoking: released.
-            let epoch = document.generation
-            Task { await member.release(epoch: epoch) }
-        }
+        // Nobody works on what is revoking: released.
+        if child == nil, !starting { release(document) }
         switch document.state {
         case .active:
             if child == nil { startIfDue() } else { tellOfChange(document) }
@@ -133,6 +136,16 @@ actor ConsumerSupervisor {
         case .joining:
             break
         }
+    }
+
+    /// With consumer handover, tells the member that what `document` has revoking is released,
+    /// unless that was told already.
+    private func release(_ document: MemberDocument) {
+        guard consumerHandover, !document.revoking.isEmpty else { return }
+        if let released, released.generation == document.generation, released.revoking == document.revoking { return }
+        released = (document.generation, document.revoking)
+        let epoch = document.generation
+        Task { await member.release(epoch: epoch) }
     }
 
     private func leaseEnding() {
@@ -257,10 +270,7 @@ actor ConsumerSupervisor {
 
     /// After the child is gone: its release, then what its exit calls for.
     private func finishExit(status: Int32, byItself: Bool, failed: Bool) {
-        if consumerHandover, let document = latest, !document.revoking.isEmpty {
-            let epoch = document.generation
-            Task { await member.release(epoch: epoch) }
-        }
+        if let document = latest { release(document) }
         exited.forEach { $0.resume() }
         exited = []
         guard !shuttingDown else { return }
