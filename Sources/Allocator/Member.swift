@@ -43,6 +43,10 @@ public actor Member {
     var memberNodeVersion: Int32 = 0
     var heard: ContinuousClock.Instant?
     var stopping = false
+    /// Those waiting for the session to end (`stop()`), each resumed once: by `endSession()` or
+    /// by its backstop, whichever comes first.
+    var sessionEndWaiters: [Int: (continuation: CheckedContinuation<Void, Never>, backstop: Task<Void, Never>)] = [:]
+    var nextSessionEndWaiter = 0
     var seeded = false
     var strategy: Strategy?
     /// What made membership impossible; `run()` throws it.
@@ -152,11 +156,29 @@ public actor Member {
             // The follower leaves (closes the session) once `stopped` is delivered.
             var limit = ContinuousClock.now + .seconds(1)
             if case .consumer(let releaseTimeout) = configuration.handover { limit += releaseTimeout }
-            while self.inputs != nil, ContinuousClock.now < limit {
-                try? await Task.sleep(for: .milliseconds(10))
-            }
+            await waitUntilSessionEnds(orAt: limit)
         }
         await client?.close()
+    }
+
+    /// Returns once the session has ended (`endSession()`), or at `deadline` if that comes first.
+    func waitUntilSessionEnds(orAt deadline: ContinuousClock.Instant) async {
+        guard inputs != nil else { return }
+        let id = nextSessionEndWaiter
+        nextSessionEndWaiter += 1
+        await withCheckedContinuation { continuation in
+            let backstop = Task { [weak self] in
+                guard (try? await Task.sleep(until: deadline)) != nil else { return }
+                await self?.resumeSessionEndWaiter(id)
+            }
+            sessionEndWaiters[id] = (continuation, backstop)
+        }
+    }
+
+    func resumeSessionEndWaiter(_ id: Int) {
+        guard let waiter = sessionEndWaiters.removeValue(forKey: id) else { return }
+        waiter.backstop.cancel()
+        waiter.continuation.resume()
     }
 
     /// The consumer has stopped working on everything revoked up to `epoch` (`release EPOCH`,
@@ -242,6 +264,7 @@ public actor Member {
         timer = nil
         inputs?.finish()
         inputs = nil
+        for id in sessionEndWaiters.keys { resumeSessionEndWaiter(id) }
         follow(.sessionEnded)
         _ = leader.handle(.deposed)
     }
