@@ -311,7 +311,13 @@ public actor Member {
             heard = latest
             perform(follower.handle(.heard(at: latest), now: now))
         }
-        if case .summaryChanged = event { changeNoticed = changeNoticed ?? now }
+        switch event {
+        case .summaryChanged, .joined:
+            // Its own join is a change too: when the leader had already granted by the time the
+            // member first read the summary, no change would be seen before its first `active`.
+            changeNoticed = changeNoticed ?? now
+        default: break
+        }
         if case .grantRead(let grant) = event { grantCount = grant?.partitions.count ?? 0 }
         perform(follower.handle(event, now: now))
         let awaited = follower.summary?.awaited ?? [:]

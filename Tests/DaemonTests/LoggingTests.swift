@@ -104,4 +104,78 @@ import TestSupport
             #expect(count - before[place, default: 0] <= seconds + 1, "\(place): \(count - before[place, default: 0]) lines in \(seconds) s")
         }
     }
+
+    /// Under a real journald, started in a private mount namespace (root only: `/run` is a
+    /// tmpfs there, so the host's journal, if any, is not touched): the records arrive with
+    /// their fields, and `journalctl GROUP=G` finds them.
+    @Test(.enabled(if: JournalSandbox.isAvailable, "needs root, unshare --mount and systemd-journald"))
+    func recordsReachARealJournaldWithTheirFields() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let group = uniqueGroup()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try await runProcess(
+            "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", JournalSandbox.script],
+            environment: [
+                "ALLOCATORD": productsDirectory.appendingPathComponent("allocatord").path, "ZK": server.connectString,
+                "GROUP": group, "DIR": folder,
+            ])
+        #expect(result.status == 0, "\(result.errors)")
+        let records = result.output.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+        // MESSAGE is the message and, for `journalctl` without `-o verbose`, the fields after it.
+        func record(_ message: String) -> [String: Any]? {
+            records.last { ($0["MESSAGE"] as? String)?.hasPrefix(message + " ") == true }
+        }
+        let active = try #require(record("now active"), "\(result.output)")
+        #expect((active["MESSAGE"] as? String)?.contains("previous_state=joining") == true)
+        #expect(record("rebalanced")?["SHARE"] as? String == "4")
+        #expect(active["GROUP"] as? String == group)
+        #expect(active["MEMBER"] as? String == "a")
+        #expect(active["STATE"] as? String == "active")
+        #expect((active["EPOCH"] as? String).flatMap { Int($0) } != nil)
+        #expect(active["PRIORITY"] as? String == "6")
+        #expect(active["SYSLOG_IDENTIFIER"] as? String == "allocatord")
+        #expect(active["_TRANSPORT"] as? String == "journal")
+        // Down to the last: the member stopping, still with its fields.
+        let stopped = try #require(record("now stopped"), "\(result.output)")
+        #expect(stopped["MEMBER"] as? String == "a")
+        #expect(stopped["STATE"] as? String == "stopped")
+    }
+}
+
+/// A journald of a test's own: what `recordsReachARealJournaldWithTheirFields` runs under
+/// `unshare --mount`.
+enum JournalSandbox {
+    static let journald = "/lib/systemd/systemd-journald"
+
+    static var isAvailable: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: journald)
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/journalctl")
+            && (try? runBlocking("/usr/bin/unshare", ["--mount", "true"]))?.status == 0
+    }
+
+    /// Starts journald on a fresh `/run`, runs allocatord (ALLOCATORD, ZK, GROUP, DIR from the
+    /// environment) with `--log-format journal` until it is active, stops it, and prints the
+    /// group's records as `journalctl -o json` does, once the last one (stopped) is in.
+    static let script = """
+        set -e
+        mount -t tmpfs tmpfs /run
+        mkdir -p /run/systemd/journal /run/log/journal
+        \(journald) &
+        journald=$!
+        trap 'kill $journald 2>/dev/null' EXIT
+        wait_for() { i=0; until eval "$1"; do i=$((i + 1)); [ $i -lt 600 ] || { echo "gave up: $1" >&2; exit 3; }; sleep 0.05; done; }
+        wait_for '[ -S /run/systemd/journal/socket ]'
+        "$ALLOCATORD" --zk "$ZK" --group "$GROUP" --member a --partitions t:0-3 --log-format journal \\
+            --state-file "$DIR/state.json" --socket "$DIR/state.sock" &
+        daemon=$!
+        wait_for 'grep -q "\\"state\\": *\\"active\\"" "$DIR/state.json" 2>/dev/null'
+        kill -TERM $daemon
+        wait $daemon
+        wait_for 'journalctl -D /run/log/journal GROUP="$GROUP" --no-pager -o cat | grep -q "^now stopped"'
+        journalctl -D /run/log/journal GROUP="$GROUP" --no-pager -o json
+        """
 }

@@ -159,7 +159,10 @@ public func runProduct(_ name: String, _ arguments: [String], input: String = ""
     try await runProcess(productsDirectory.appendingPathComponent(name).path, arguments, input: input)
 }
 
-/// Runs a program with `arguments` and `input` on its standard input.
-public func runProcess(_ path: String, _ arguments: [String], input: String = "") async throws -> CommandResult {
-    try await runProcess(path, arguments, bytes: Array(input.utf8))
+/// Runs a program with `arguments` and `input` on its standard input; `environment` is added
+/// to this process's.
+public func runProcess(
+    _ path: String, _ arguments: [String], input: String = "", environment: [String: String] = [:]
+) async throws -> CommandResult {
+    try await runProcess(path, arguments, bytes: Array(input.utf8), environment: environment)
 }
