@@ -17,8 +17,21 @@ import TestSupport
         let common = ["--session-timeout", "4000", "--handover", "consumer", "--strategy", "sticky"] + extra
         let a = try DaemonProcess(zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-3"] + common)
         try await a.waitForFile("all four") { $0.state == .active && $0.allocation["t"]?.count == 4 }
+        // Every document a delivers, from its watch stream: on a busy machine the revoking
+        // window (a release timeout) can pass between two looks at the file.
+        let delivered = Shared<[MemberDocument]>([])
+        let watch = try ChildProcess(
+            productsDirectory.appendingPathComponent("allocatorctl").path, ["--socket", a.socket, "watch"],
+            output: .lines { line in
+                if let document = try? MemberDocument(json: line) { delivered.update { $0.append(document) } }
+            })
+        defer { watch.signal(SIGTERM) }
+        guard await eventually({ !delivered.value.isEmpty }) else { throw Timeout(what: "a's watch; log:\n\(a.log)") }
         let b = try DaemonProcess(zk: server.connectString, group: group, member: "b", arguments: common)
-        let revoking = try await a.waitForFile("two revoking") { $0.revoking["t"]?.count == 2 }
+        @Sendable func twoRevoking() -> MemberDocument? { delivered.value.first { $0.revoking["t"]?.count == 2 } }
+        guard await eventually({ twoRevoking() != nil }), let revoking = twoRevoking() else {
+            throw Timeout(what: "a: two revoking; delivered: \(delivered.value.map(\.json)); log:\n\(a.log)")
+        }
         return (a, b, revoking)
     }
 
@@ -101,15 +114,16 @@ import TestSupport
         let joining = try DaemonProcess(zk: "127.0.0.1:1", group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0-3"])
         defer { Task { await joining.stop() } }
         #expect(await eventually { FileManager.default.fileExists(atPath: joining.socket) })
-        let notYet = try await runProduct("allocatorctl", ["--socket", joining.socket, "check"])
+        // A long timeout: what is checked is the verdict, not how fast a starved daemon answers.
+        let notYet = try await runProduct("allocatorctl", ["--socket", joining.socket, "check", "--timeout", "30"])
         #expect(notYet.status == 1)
-        #expect(notYet.errors.contains("unhealthy: the member is joining"))
+        #expect(notYet.errors.contains("unhealthy: the member is joining"), "\(notYet.errors); log:\n\(joining.log)")
 
         let daemon = try DaemonProcess(
             zk: server.connectString, group: uniqueGroup(), member: "a", arguments: ["--partitions", "t:0-3", "--session-timeout", "4000"])
         defer { Task { await daemon.stop() } }
         try await daemon.waitForFile("active") { $0.state == .active }
-        let healthy = try await runProduct("allocatorctl", ["--socket", daemon.socket, "check"])
+        let healthy = try await runProduct("allocatorctl", ["--socket", daemon.socket, "check", "--timeout", "30"])
         #expect(healthy.status == 0)
         #expect(healthy.output.contains("healthy: active"))
 
