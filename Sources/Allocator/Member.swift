@@ -43,10 +43,9 @@ public actor Member {
     var memberNodeVersion: Int32 = 0
     var heard: ContinuousClock.Instant?
     var stopping = false
-    /// Those waiting for the session to end (`stop()`), each resumed once: by `endSession()` or
-    /// by its backstop, whichever comes first.
-    var sessionEndWaiters: [Int: (continuation: CheckedContinuation<Void, Never>, backstop: Task<Void, Never>)] = [:]
-    var nextSessionEndWaiter = 0
+    /// `stop()` waiting for the session to end: resumed by `endSession()`, or by the deadline
+    /// `waitUntilSessionEnds` set, whichever comes first.
+    var sessionEndWaiter: CheckedContinuation<Void, Never>?
     var seeded = false
     var strategy: Strategy?
     /// What made membership impossible; `run()` throws it.
@@ -162,23 +161,21 @@ public actor Member {
     }
 
     /// Returns once the session has ended (`endSession()`), or at `deadline` if that comes first.
+    /// Only `stop()` waits, once.
     func waitUntilSessionEnds(orAt deadline: ContinuousClock.Instant) async {
         guard inputs != nil else { return }
-        let id = nextSessionEndWaiter
-        nextSessionEndWaiter += 1
-        await withCheckedContinuation { continuation in
-            let backstop = Task { [weak self] in
-                guard (try? await Task.sleep(until: deadline)) != nil else { return }
-                await self?.resumeSessionEndWaiter(id)
-            }
-            sessionEndWaiters[id] = (continuation, backstop)
+        // It reaches the actor only once the continuation below is stored.
+        let deadlineTimer = Task { [weak self] in
+            guard (try? await Task.sleep(until: deadline)) != nil else { return }
+            await self?.resumeSessionEndWaiter()
         }
+        await withCheckedContinuation { sessionEndWaiter = $0 }
+        deadlineTimer.cancel()
     }
 
-    func resumeSessionEndWaiter(_ id: Int) {
-        guard let waiter = sessionEndWaiters.removeValue(forKey: id) else { return }
-        waiter.backstop.cancel()
-        waiter.continuation.resume()
+    func resumeSessionEndWaiter() {
+        sessionEndWaiter?.resume()
+        sessionEndWaiter = nil
     }
 
     /// The consumer has stopped working on everything revoked up to `epoch` (`release EPOCH`,
@@ -264,7 +261,7 @@ public actor Member {
         timer = nil
         inputs?.finish()
         inputs = nil
-        for id in sessionEndWaiters.keys { resumeSessionEndWaiter(id) }
+        resumeSessionEndWaiter()
         follow(.sessionEnded)
         _ = leader.handle(.deposed)
     }

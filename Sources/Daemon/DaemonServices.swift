@@ -83,8 +83,7 @@ struct ReloadService: Service {
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1, .sigusr2)
         for await signal in signals.cancelOnGracefulShutdown() {
             if signal == .sighup { reloadConfiguration() }
-            let number: Int32 = signal == .sighup ? SIGHUP : signal == .sigusr1 ? SIGUSR1 : SIGUSR2
-            await consumer?.forward(number)
+            await consumer?.forward(signal.rawValue)
         }
     }
 

@@ -48,20 +48,12 @@ struct StrategyReply: Encodable {
     let strategy: String
     let previous: String
     let changed: Bool
-
-    enum CodingKeys: String, CodingKey {
-        case ok, strategy, previous, changed
-    }
 }
 
 /// `{"ok":true,"released":EPOCH}`: what `release` answers.
 struct ReleaseReply: Encodable {
     let ok = true
     let released: Int64
-
-    enum CodingKeys: String, CodingKey {
-        case ok, released
-    }
 }
 
 /// `{"count":N,"partitions":[…]}`: what `partitions` answers.
