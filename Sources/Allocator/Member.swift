@@ -33,8 +33,8 @@ public actor Member {
     var client: ZooKeeperClient?
     var connection = SessionState.connecting
     var inputs: AsyncStream<Input>.Continuation?
-    /// Every task of the session (requests, watches, the timer); cancelled when it ends.
-    var sessionTasks: [Task<Void, Never>] = []
+    /// Every task of the session but the timers; cancelled when it ends.
+    var tasks: SessionTasks?
     var timer: Task<Void, Never>?
     /// This session's contender node (its name under `leader/`).
     var contender: String?
@@ -116,8 +116,9 @@ public actor Member {
                     await client.close()
                     break
                 }
+                let tasks = SessionTasks()
                 do {
-                    try await runSession(client)
+                    try await runSession(client, tasks)
                 } catch let error as ZooKeeperError where !stopping && error.code == .sessionExpired {
                     logger.warning("session expired; starting a new one")
                 } catch where stopping {
@@ -125,14 +126,17 @@ public actor Member {
                 }
                 endSession()
                 await client.close()
+                await tasks.ended()
             }
         } catch where stopping {
             // stop() closed the chroot's client under ensureChroot().
         } catch {
             logger.error("cannot stay in the group: \(error)")
             stopping = true
+            let tasks = self.tasks
             endSession()
             await client?.close()
+            await tasks?.ended()
             perform(follower.handle(.stop, now: .now))
             documentSink.finish()
             throw error
@@ -185,8 +189,9 @@ public actor Member {
         follow(.released(epoch: epoch))
     }
 
-    func runSession(_ client: ZooKeeperClient) async throws {
+    func runSession(_ client: ZooKeeperClient, _ tasks: SessionTasks) async throws {
         self.client = client
+        self.tasks = tasks
         connection = .connecting
         let (stream, inputs) = AsyncStream.makeStream(of: Input.self)
         self.inputs = inputs
@@ -194,9 +199,9 @@ public actor Member {
         contender = nil
         joinedInSession = false
         leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy)
-        sessionTasks.append(Task { [weak self] in
-            for await state in client.sessionStates() { await self?.sessionChanged(to: state) }
-        })
+        spawn { member in
+            for await state in client.sessionStates() { await member.sessionChanged(to: state) }
+        }
         let session = try await client.waitUntilConnected()
         logger.info("connected", metadata: [
             "session": "\(SessionID.format(session.id))", "timeout": "\(session.timeout)",
@@ -206,15 +211,15 @@ public actor Member {
         seeded = true
         follow(.sessionStarted(session: session.id, timeout: session.timeout))
         let fullRead = configuration.fullReadInterval
-        sessionTasks.append(Task { [weak self] in
-            while (try? await Task.sleep(for: fullRead)) != nil { await self?.refresh() }
-        })
+        spawn { member in
+            while (try? await Task.sleep(for: fullRead)) != nil { await member.refresh() }
+        }
         // The leader looks again at the members it awaits every half session timeout, should a
         // watch have been lost: an acknowledgement is never missed for long.
         let awaitedCheck = session.timeout / 2
-        sessionTasks.append(Task { [weak self] in
-            while (try? await Task.sleep(for: awaitedCheck)) != nil { await self?.lookAgainAtAwaited() }
-        })
+        spawn { member in
+            while (try? await Task.sleep(for: awaitedCheck)) != nil { await member.lookAgainAtAwaited() }
+        }
         for await input in stream {
             switch input {
             case .sessionEnded:
@@ -255,8 +260,8 @@ public actor Member {
     func endSession() {
         debounce?.timer.cancel()
         debounce = nil
-        sessionTasks.forEach { $0.cancel() }
-        sessionTasks = []
+        tasks?.cancel()
+        tasks = nil
         timer?.cancel()
         timer = nil
         inputs?.finish()
@@ -335,7 +340,7 @@ public actor Member {
             case .wake(let at): wake(at: at)
             case .leave:
                 logger.info("leaving the group")
-                if let client { sessionTasks.append(Task { await client.close() }) }
+                if let client { spawn { _ in await client.close() } }
             case .releaseTimedOut(let partitions):
                 forcedReleases += 1
                 MemberMetrics.forcedReleases.increment()
@@ -514,10 +519,10 @@ public actor Member {
 
     /// Runs `body` as one of the session's tasks.
     func spawn(_ body: @escaping @Sendable (Member) async -> Void) {
-        sessionTasks.append(Task { [weak self] in
+        tasks?.run { [weak self] in
             guard let self else { return }
             await body(self)
-        })
+        }
     }
 
     func send(_ input: Input) {
