@@ -5,15 +5,12 @@ import Logging
 import Recipes
 import ZooKeeper
 
-/// Joining the group and the leader lock: the contender node, the member node, what to do
-/// when either is deleted behind the member's back.
+/// Joining the group: the member node, and what to do when it is deleted behind the member's
+/// back.
 extension Member {
     func join(_ record: MemberRecord) {
         guard let client, let session = client.status.session else { return }
         let data = nodeData(record)
-        let needsContender = contender == nil
-        contenderNonce += 1
-        let prefix = ContenderName.prefix(session: session.id, nonce: contenderNonce)
         let party = Party(client: client, path: paths.members, member: configuration.member)
         let paths = self.paths
         let conflictWait = session.timeout * 3 / 2
@@ -23,12 +20,6 @@ extension Member {
         spawn { member in
             do {
                 if let setup { _ = try await setup.prepare(seeding: false) }
-                if needsContender {
-                    let created = try await client.retrying {
-                        try await client.create(paths.contender(prefix), data: Array(party.member.utf8), mode: .ephemeralSequential)
-                    }
-                    await member.contenderCreated(String(created.split(separator: "/").last!))
-                }
                 try await party.join(data: data, conflictWait: conflictWait)
                 guard let stat = try await party.ownNode() else {
                     // Deleted (or taken) again right after the join: once more. (The follower
@@ -91,11 +82,6 @@ extension Member {
         follow(.joined)
     }
 
-    func contenderCreated(_ name: String) {
-        contender = name
-        checkLock()
-    }
-
     /// Tells the follower if the member node is gone, or another session's (a kiel consumer
     /// takes names over), while this session lives.
     func checkMemberNode() {
@@ -124,73 +110,5 @@ extension Member {
     func memberNodeSeen(version: Int32) {
         memberNodeVersion = max(memberNodeVersion, version)
         follow(.memberNodeFound)
-    }
-
-    func checkLock() {
-        guard let client, let contender else { return }
-        let lock = paths.leaderLock
-        let paths = self.paths
-        spawn { member in
-            do {
-                let names = try await client.retrying { try await client.children(lock) }.names
-                guard names.contains(contender) else {
-                    await member.contenderLost()
-                    return
-                }
-                let ordered = ContenderName.ordered(names)
-                let index = ordered.firstIndex(of: contender)!
-                if index == 0 {
-                    await member.elected()
-                    return
-                }
-                let (stat, watch) = try await client.retrying { try await client.existsWatching(paths.contender(ordered[index - 1])) }
-                guard stat != nil else { return await member.send(.checkLock) }
-                if let event = try? await watch.fired(), event.kind != .sessionEnded { await member.send(.checkLock) }
-            } catch {
-                // The lock's node is gone (the group deleted behind our back): contend again.
-                await member.debug("checking the leader lock failed: \(error)")
-                await member.contenderLost()
-            }
-        }
-    }
-
-    func elected() {
-        guard !leader.isLeading else { return }
-        logger.info("leading the group")
-        lead(.elected)
-    }
-
-    /// Contends again after a second, the lock's node made again if it is gone.
-    func contendLater() {
-        guard let client else { return }
-        let lock = paths.leaderLock
-        spawn { member in
-            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
-            try? await client.retrying { try await client.ensurePath(lock) }
-            await member.createContender()
-        }
-    }
-
-    /// This session's contender node is gone (deleted by hand): contend again.
-    func contenderLost() {
-        logger.warning("this member's leader-lock node was deleted; contending again")
-        contender = nil
-        if leader.isLeading { lead(.writeFailed(fenced: true)) } else { createContender() }
-    }
-
-    func createContender() {
-        guard let client, let session = client.status.session, contender == nil else { return }
-        contenderNonce += 1
-        let path = paths.contender(ContenderName.prefix(session: session.id, nonce: contenderNonce))
-        let name = Array(configuration.member.utf8)
-        spawn { member in
-            do {
-                let created = try await client.retrying { try await client.create(path, data: name, mode: .ephemeralSequential) }
-                await member.contenderCreated(String(created.split(separator: "/").last!))
-            } catch {
-                await member.debug("contending failed: \(error)")
-                await member.contendLater()
-            }
-        }
     }
 }

@@ -22,6 +22,7 @@ extension Member {
             case .readMember(let name, let watch): readMember(name, watch: watch)
             case .listContenders: listContenders()
             case .readGrants: readGrants()
+            case .listGrants: listGrants()
             case .write(let write): self.write(write)
             case .runAllocator(let strategy, let members, let partitions): runAllocator(strategy, members, partitions)
             case .planAfter(let delay):
@@ -34,8 +35,7 @@ extension Member {
                     "the group's strategy \(strategy) ignores weights; these members have a weight other than 1: \(members.joined(separator: ", ")) (consistent and sticky honour weights)")
             case .stepDown:
                 logger.warning("no longer leading: the leader lock's node is gone")
-                contender = nil
-                createContender()
+                elect(.contenderGone)
             }
         }
     }
@@ -146,8 +146,27 @@ extension Member {
         }
     }
 
+    func listGrants() {
+        let path = paths.assignments
+        read(label: "grant list", forLeader: true) { client in
+            // Not made yet (a new group: the first write makes it): watched for its creation.
+            let (names, watch) = try await client.retrying {
+                while true {
+                    do {
+                        let (children, watch) = try await client.childrenWatching(path)
+                        return (children.names, watch)
+                    } catch let error as ZooKeeperError where error.code == .noNode {
+                        let (stat, watch) = try await client.existsWatching(path)
+                        if stat == nil { return ([String](), watch) }
+                    }
+                }
+            }
+            return ([.leader(.grantsListed(Set(names)))], watch, .leader(.grantsChanged))
+        }
+    }
+
     func write(_ write: LeaderWrite) {
-        guard let client, let contender else {
+        guard let client, let contender = election.contender else {
             lead(.writeFailed(fenced: true))
             return
         }

@@ -36,9 +36,7 @@ public actor Member {
     /// Every task of the session but the timers; cancelled when it ends.
     var tasks: SessionTasks?
     var timer: Task<Void, Never>?
-    /// This session's contender node (its name under `leader/`).
-    var contender: String?
-    var contenderNonce: UInt64 = 0
+    var election = ElectionMachine()
     /// The member node's version as last seen, so an acknowledgement is one conditional write.
     var memberNodeVersion: Int32 = 0
     var heard: ContinuousClock.Instant?
@@ -77,8 +75,7 @@ public actor Member {
     enum Input: Sendable {
         case follower(FollowerMachine.Event)
         case leader(LeaderMachine.Event)
-        /// See whether this member's contender is the lowest.
-        case checkLock
+        case election(ElectionMachine.Event)
         /// A request's results, released in the order the requests were made.
         case completed(Int, [Input])
         /// Membership is impossible (the name is held by another session).
@@ -196,7 +193,6 @@ public actor Member {
         let (stream, inputs) = AsyncStream.makeStream(of: Input.self)
         self.inputs = inputs
         requests = RequestOrder()
-        contender = nil
         joinedInSession = false
         leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy)
         spawn { member in
@@ -209,6 +205,7 @@ public actor Member {
         strategy = try await GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
             .prepare(seeding: !seeded)
         seeded = true
+        elect(.sessionStarted(session: session.id))
         follow(.sessionStarted(session: session.id, timeout: session.timeout))
         let fullRead = configuration.fullReadInterval
         spawn { member in
@@ -269,6 +266,7 @@ public actor Member {
         resumeSessionEndWaiter()
         follow(.sessionEnded)
         _ = leader.handle(.deposed)
+        _ = election.handle(.sessionEnded)
     }
 
     func take(_ input: Input) {
@@ -276,7 +274,7 @@ public actor Member {
         case .follower(let event): follow(event)
         case .leader(.membersChanged), .leader(.partitionsChanged): debounced(input)
         case .leader(let event): lead(event)
-        case .checkLock: checkLock()
+        case .election(let event): elect(event)
         case .completed(let number, let results):
             for ready in requests.complete(number, results) { take(ready) }
         case .failed, .sessionEnded: break

@@ -28,6 +28,10 @@ public struct LeaderMachine: Sendable {
         case listContenders
         /// Read the `assignments` node and every grant node under it; report `.grantsRead`.
         case readGrants
+        /// List the grant nodes (the children of `assignments`) and watch the list; report
+        /// `.grantsListed`, `.grantsChanged`. A grant node deleted behind the leader's back
+        /// (its member then waits for it in vain) is noticed at once, not at the next full read.
+        case listGrants
         /// Perform the write as one fenced `multi`; report `.written` or `.writeFailed`.
         case write(LeaderWrite)
         /// Run the group's `exec:` program for these members and partitions; report `.allocated`.
@@ -65,6 +69,9 @@ public struct LeaderMachine: Sendable {
         case contendersListed(Set<Int64>)
         case contendersChanged
         case grantsRead(GrantNodes)
+        /// The names of the grant nodes.
+        case grantsListed(Set<String>)
+        case grantsChanged
         case written(LeaderWrite.Versions)
         /// The write failed: `fenced` when the leader's contender node is gone (it no longer
         /// leads), otherwise a node changed since it was read.
@@ -183,7 +190,7 @@ public struct LeaderMachine: Sendable {
     }
 
     private mutating func readEverything() -> [Action] {
-        let reads: [Action] = [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants]
+        let reads: [Action] = [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .listGrants]
         phase = .reading(reads: 0)
         members = [:]
         memberNames = []
@@ -239,6 +246,14 @@ public struct LeaderMachine: Sendable {
             contenderSessions = sessions
         case .grantsRead(let read):
             nodes = read
+        case .grantsListed(let names):
+            // A grant deleted behind the leader's back is gone from what it plans with (its
+            // member's holdings are then unknown, see RebalancePlanner); one it did not write is
+            // read.
+            let known = Set(nodes.grants.keys)
+            for name in known.subtracting(names) { nodes.grants[name] = nil }
+            if !names.subtracting(known).isEmpty { return [.readGrants] }
+        case .grantsChanged: return [.listGrants]
         case .written(let versions):
             if let write = writeInFlight {
                 nodes.apply(write, versions: versions)
@@ -375,7 +390,8 @@ extension LeaderMachine {
     /// else is a change to plan for at once.
     fileprivate func isOnlyAcknowledgement(_ event: Event) -> Bool {
         switch event {
-        case .memberChanged, .written: true
+        case .memberChanged, .written, .grantsChanged: true
+        case .grantsListed(let names): names == Set(nodes.grants.keys)
         case .memberRead(let name, let node):
             if let node, let known = members[name], known.session == node.session,
                known.record?.weight == node.record?.weight {
@@ -397,6 +413,8 @@ extension LeaderMachine {
         case .memberChanged, .written: false
         case .memberRead(let name, let node): members[name] != node || !memberNames.contains(name) || awaited[name] != nil
         case .contendersListed(let sessions): sessions != contenderSessions
+        case .grantsListed(let names): names != Set(nodes.grants.keys)
+        case .grantsChanged: false
         default: true
         }
     }
@@ -494,7 +512,7 @@ extension LeaderMachine.Action {
     /// Whether the action is a read whose result the takeover waits for.
     fileprivate var isRead: Bool {
         switch self {
-        case .readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .readMember: true
+        case .readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .listGrants, .readMember: true
         default: false
         }
     }
@@ -503,7 +521,7 @@ extension LeaderMachine.Action {
 extension LeaderMachine.Event {
     fileprivate var isReadResult: Bool {
         switch self {
-        case .groupRead, .partitionsRead, .membersListed, .contendersListed, .grantsRead, .memberRead: true
+        case .groupRead, .partitionsRead, .membersListed, .contendersListed, .grantsRead, .grantsListed, .memberRead: true
         default: false
         }
     }

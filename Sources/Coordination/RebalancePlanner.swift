@@ -48,6 +48,17 @@ public struct RebalanceInput: Sendable {
     public func sessionMayBeAlive(_ session: Int64) -> Bool {
         contenderSessions.contains(session) || members.values.contains { $0.session == session }
     }
+
+    /// Sessions that own a contender node but neither a member node nor one of `grants`: a
+    /// member whose grant and then member node were deleted while its session lives (it joins
+    /// again as soon as it notices), or one between its contender and its member node. What
+    /// such a session may still publish is unknown. Session 0 is no session (a name made by
+    /// hand).
+    func unrecordedSessions(_ grants: [String: Grant]) -> Set<Int64> {
+        contenderSessions.filter { session in
+            session != 0 && !members.values.contains { $0.session == session } && !grants.values.contains { $0.session == session }
+        }
+    }
 }
 
 /// One change of the grant nodes.
@@ -90,7 +101,9 @@ public struct Rebalance: Sendable, Equatable {
 /// A grant node lost behind the leader's back (deleted by hand, the group subtree removed)
 /// while its member lives is not proof of anything either: such a member (one that has
 /// acknowledged a grant in this session but has none now) gets an empty grant marked
-/// `unknownHoldings`, and nothing unheld is granted to anyone until it acknowledges.
+/// `unknownHoldings`, and nothing unheld is granted to anyone until it acknowledges. The same
+/// holds while a live contender session has neither a member node nor a grant (both deleted
+/// behind its back): nothing unheld is granted until it has joined again, or its session ends.
 public enum RebalancePlanner {
     public static func plan(_ input: RebalanceInput) -> Rebalance {
         let epoch = nextEpoch(input)
@@ -139,7 +152,7 @@ public enum RebalancePlanner {
         for grant in grants.values {
             for partition in grant.held { holders[partition, default: 0] += 1 }
         }
-        let unknownPending = grants.values.contains { $0.unknownHoldings }
+        let unknownPending = grants.values.contains { $0.unknownHoldings } || !input.unrecordedSessions(grants).isEmpty
         for node in eligible {
             var grant = grants[node.name] ?? Grant(epoch: epoch, session: node.session)
             if grants[node.name] == nil { written.insert(node.name) }

@@ -14,13 +14,14 @@ import Testing
     /// A leader elected in a group of a (session 1) and b (session 2) with no grants yet.
     func elected(strategy: Strategy? = .consistent, configured: Strategy? = nil) -> (LeaderMachine, [LeaderMachine.Action]) {
         var machine = LeaderMachine(member: "a", configuredStrategy: configured)
-        #expect(machine.handle(.elected) == [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants])
+        #expect(machine.handle(.elected) == [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .listGrants])
         var actions: [LeaderMachine.Action] = []
         actions += machine.handle(.groupRead(strategy))
         actions += machine.handle(.partitionsRead(partitions, PartitionSetState()))
         actions += machine.handle(.membersListed(["a", "b"]))
         actions += machine.handle(.contendersListed([1, 2]))
         actions += machine.handle(.grantsRead(GrantNodes()))
+        actions += machine.handle(.grantsListed([]))
         actions += machine.handle(.memberRead("a", member("a", session: 1)))
         actions += machine.handle(.memberRead("b", member("b", session: 2)))
         return (machine, actions)
@@ -52,6 +53,7 @@ import Testing
         #expect(machine.handle(.membersListed(["a"])) == [.readMember("a", watch: false)])
         #expect(machine.handle(.contendersListed([1])).isEmpty)
         #expect(machine.handle(.grantsRead(GrantNodes())).isEmpty)
+        #expect(machine.handle(.grantsListed([])).isEmpty)
         let actions = machine.handle(.memberRead("a", member("a", session: 1)))
         let write = try! #require(writes(actions).first)
         let digest = PureStrategy.consistent.allocate(members: ["a"], partitions: partitions).digest
@@ -79,7 +81,7 @@ import Testing
 
     @Test func aFencedWriteStepsDownAndAConflictReadsEverythingAgain() {
         var (machine, _) = elected()
-        #expect(machine.handle(.writeFailed(fenced: false)) == [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants])
+        #expect(machine.handle(.writeFailed(fenced: false)) == [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .listGrants])
         #expect(machine.isLeading)
         var (other, _) = elected()
         #expect(other.handle(.writeFailed(fenced: true)) == [.stepDown])
@@ -105,8 +107,9 @@ import Testing
         _ = machine.handle(.groupRead(.consistent))
         _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
         _ = machine.handle(.membersListed(["a"]))
-        _ = machine.handle(.contendersListed([1, 2]))
+        _ = machine.handle(.contendersListed([1]))
         _ = machine.handle(.grantsRead(GrantNodes()))
+        _ = machine.handle(.grantsListed([]))
         _ = machine.handle(.memberRead("a", member("a", session: 1)))
         _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0])))
         // b joins: a must release some to b.
@@ -129,5 +132,27 @@ import Testing
         #expect(writes(notConfigured).isEmpty)
         let (_, configured) = elected(strategy: program, configured: program)
         #expect(configured.last == .runAllocator(program, members: ["a", "b"], partitions: partitions))
+    }
+
+    /// A grant node deleted behind the leader's back (its member, which never read it, would
+    /// wait for it until the next full read): the grant list's watch tells the leader, which
+    /// writes the grant again. Its own writes change nothing in the list it knows.
+    @Test func aGrantDeletedBehindTheLeadersBackIsWrittenAgain() throws {
+        var (machine, actions) = elected()
+        let first = try #require(writes(actions).first)
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0, "b": 0])))
+        #expect(machine.handle(.grantsChanged) == [.listGrants])
+        #expect(machine.handle(.grantsListed(["a", "b"])).isEmpty)
+        // An operator deletes b's grant.
+        #expect(machine.handle(.grantsChanged) == [.listGrants])
+        let again = try #require(writes(machine.handle(.grantsListed(["a"]))).first)
+        func created(_ write: LeaderWrite, _ member: String) -> Grant? {
+            write.grants.lazy.compactMap { if case .create(member, let grant) = $0.0 { grant } else { nil } }.first
+        }
+        #expect(again.grants.count == 1)
+        #expect(created(again, "b")?.partitions == created(first, "b")?.partitions)
+        #expect(created(again, "b")?.epoch == 2)
+        // One made by someone else is read.
+        #expect(machine.handle(.grantsListed(["a", "b", "x"])) == [.readGrants])
     }
 }

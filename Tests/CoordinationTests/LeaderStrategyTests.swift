@@ -29,6 +29,7 @@ import Testing
         actions += machine.handle(.membersListed(names))
         actions += machine.handle(.contendersListed(Set(names.indices.map { Int64($0 + 1) })))
         actions += machine.handle(.grantsRead(GrantNodes(grants: grants)))
+        actions += machine.handle(.grantsListed(Set(grants.keys)))
         for (index, name) in names.enumerated() {
             let record = MemberRecord(ackedEpoch: 1, weight: weights[name]!)
             actions += machine.handle(.memberRead(name, PartyMember(name: name, session: Int64(index + 1), record: record)))

@@ -16,8 +16,8 @@ struct SimulatedMember {
     var leader: LeaderMachine
     var session: ZK.SessionID?
     var connected = false
-    /// This session's contender node in the leader lock (its name under `leader/`).
-    var contender: String?
+    /// This session's part in the leader election: the daemon's own machine.
+    var election = ElectionMachine()
     var running = true
     var paused = false
     /// The network lets the client reconnect from this moment on.
@@ -39,27 +39,28 @@ struct SimulatedMember {
     private var pending: [ZK.RequestID: (purpose: Purpose, sentAt: Int64)] = [:]
     /// Who waits for a watch on each path, in the order they asked (deterministic).
     private var interests: [String: [Interest]] = [:]
-    private var grantsRead: GrantReading?
-    private var contenderCounter = 0
+    /// The `readGrants` under way, by number: a second may start before the first is done.
+    private var grantsRead: [Int: GrantReading] = [:]
+    private var grantReads = 0
+    /// When the election's `.retry` is due.
+    private var electionRetryAt: Int64?
 
     private enum Purpose {
         case ping
-        case createContender
-        case lockCheck
-        case watchPredecessor
+        case electionCreate, electionList, electionWatch(String), electionDelete(String), electionLock
         case createMember(MemberRecord)
         case checkMemberOwner(MemberRecord)
         case checkOwnMember
         case readGrant, readSummary, existsSummary
         case acknowledge(Int64)
         case leaderGroup, leaderPartitions, leaderMembers, leaderMember(String), leaderContenders
-        case leaderSummary, leaderGrantList, leaderGrant(String)
+        case leaderSummary(Int), leaderGrantList(Int), leaderGrant(Int, String), leaderGrantNames, leaderGrantNamesExists
         case leaderWrite(LeaderWrite)
         case close
     }
 
     private enum Interest: Hashable {
-        case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String)
+        case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String), leaderGrants
         case predecessor, summary
     }
 
@@ -91,13 +92,14 @@ struct SimulatedMember {
         let id = world.zk.openSession(timeout: timeout)
         session = id
         connected = true
-        contender = nil
+        electionRetryAt = nil
         pending = [:]
         interests = [:]
-        grantsRead = nil
+        grantsRead = [:]
         retryJoinAt = nil
         lastPing = world.zk.now
         world.log("\(label) session s\(id)")
+        elect(.sessionStarted(session: id), &world)
         follow(.sessionStarted(session: id, timeout: .milliseconds(timeout)), &world)
     }
 
@@ -127,10 +129,11 @@ struct SimulatedMember {
             world.log("\(label) session s\(session ?? 0) ended")
             session = nil
             connected = false
-            contender = nil
+            electionRetryAt = nil
             pending = [:]
             interests = [:]
-            grantsRead = nil
+            grantsRead = [:]
+            elect(.sessionEnded, &world)
             lead(.deposed, &world)
             follow(.sessionEnded, &world)
             if !exited, !follower.hasStopped { startSession(&world) } else { exited = true }
@@ -148,15 +151,19 @@ struct SimulatedMember {
             follow(.memberNodeDeleted, &world)
         case .createMember(let record), .checkMemberOwner(let record):
             retryJoinAt = (world.zk.now + 50, record)
-        case .createContender:
-            retryJoinAt = (world.zk.now + 50, follower.record)
+        case .electionCreate:
+            // Applied or not: the machine lists the lock to find out (sent once reconnected).
+            elect(.createOutcomeUnknown, &world)
+        case .electionList: send(.getChildren(layout.leaderLock, watch: false), .electionList, &world)
+        case .electionWatch(let path): send(.exists(path, watch: true), .electionWatch(path), &world)
+        case .electionDelete(let path): send(.delete(path, version: -1), .electionDelete(path), &world)
+        case .electionLock: send(.create(layout.leaderLock, [], .persistent), .electionLock, &world)
         case .readGrant: send(.getData(layout.grant(name), watch: false), .readGrant, &world)
         case .readSummary, .existsSummary: send(.getData(layout.assignments, watch: true), .readSummary, &world)
         case .leaderGroup, .leaderPartitions, .leaderMembers, .leaderMember, .leaderContenders, .leaderSummary,
-             .leaderGrantList, .leaderGrant:
+             .leaderGrantList, .leaderGrant, .leaderGrantNames, .leaderGrantNamesExists:
             // Read everything again, as after a failed write.
             if leader.isLeading { lead(.writeFailed(fenced: false), &world) }
-        case .lockCheck, .watchPredecessor: checkLock(&world)
         case .checkOwnMember: follow(.memberNodeFound, &world)  // the next summary that leaves it out asks again
         case .ping, .close: break
         }
@@ -167,14 +174,26 @@ struct SimulatedMember {
         switch purpose {
         case .ping, .close:
             break
-        case .createContender:
+        case .electionCreate:
             if case .success(.created(let path)) = result {
-                contender = String(path.split(separator: "/").last!)
-                checkLock(&world)
-                send(.create(layout.member(name), follower.record.encoded, .ephemeral), .createMember(follower.record), &world)
+                elect(.created(name: String(path.split(separator: "/").last!)), &world)
             } else {
-                retryJoinAt = (world.zk.now + 50, follower.record)
+                elect(.createFailed, &world)
             }
+        case .electionList:
+            switch result {
+            case .success(.children(let names, _)): elect(.listed(names), &world)
+            case .failure(.noNode): elect(.listFailed, &world)
+            default: break
+            }
+        case .electionWatch(let path):
+            guard case .success(.exists(let stat)) = result else { return }
+            if stat != nil { want(.predecessor, on: path) }
+            elect(.predecessorFound(owner: stat?.ephemeralOwner), &world)
+        case .electionDelete:
+            break
+        case .electionLock:
+            elect(.retryDue, &world)
         case .createMember(let record):
             switch result {
             case .success:
@@ -197,24 +216,6 @@ struct SimulatedMember {
             case .success: follow(.memberNodeDeleted, &world)
             default: follow(.memberNodeFound, &world)  // the look failed: proves nothing
             }
-        case .lockCheck:
-            guard case .success(.children(let names, _)) = result else { return }
-            guard let contender, names.contains(contender) else {
-                // Our contender node is gone (deleted by hand): contend again.
-                self.contender = nil
-                if leader.isLeading { lead(.writeFailed(fenced: true), &world) }
-                createContender(&world)
-                return
-            }
-            let ordered = ContenderName.ordered(names)
-            let index = ordered.firstIndex(of: contender)!
-            if index == 0 {
-                if !leader.isLeading { lead(.elected, &world) }
-            } else {
-                send(.exists(layout.leaderLock + "/" + ordered[index - 1], watch: true), .watchPredecessor, &world)
-            }
-        case .watchPredecessor:
-            if case .success(.exists(nil)) = result { checkLock(&world) } else { want(.predecessor, on: lastPredecessor(reply)) }
         case .readGrant:
             if case .success(.data(let data, _)) = result {
                 follow(.grantRead(try? Grant(decoding: data)), &world)
@@ -270,30 +271,45 @@ struct SimulatedMember {
             if case .success(.children(let names, _)) = result {
                 lead(.contendersListed(Set(names.compactMap(ContenderName.session))), &world)
             }
-        case .leaderSummary:
-            var reading = grantsRead ?? GrantReading()
+        case .leaderGrantNames:
+            if case .success(.children(let names, _)) = result {
+                want(.leaderGrants, on: layout.assignments)
+                lead(.grantsListed(Set(names)), &world)
+            } else {
+                // Not made yet: watched for its creation, as the daemon does.
+                send(.exists(layout.assignments, watch: true), .leaderGrantNamesExists, &world)
+            }
+        case .leaderGrantNamesExists:
+            if case .success(.exists(nil)) = result {
+                want(.leaderGrants, on: layout.assignments)
+                lead(.grantsListed([]), &world)
+            } else {
+                send(.getChildren(layout.assignments, watch: true), .leaderGrantNames, &world)
+            }
+        case .leaderSummary(let read):
+            guard var reading = grantsRead[read] else { return }
             if case .success(.data(let data, let stat)) = result {
                 reading.summary = (try? GroupSummary(decoding: data), stat.version)
             } else {
                 reading.summary = (nil, nil)
             }
-            grantsRead = reading
-            finishGrantsRead(&world)
-        case .leaderGrantList:
-            var reading = grantsRead ?? GrantReading()
+            grantsRead[read] = reading
+            finishGrantsRead(read, &world)
+        case .leaderGrantList(let read):
+            guard var reading = grantsRead[read] else { return }
             let names = if case .success(.children(let names, _)) = result { names } else { [String]() }
             reading.remaining = Set(names)
-            grantsRead = reading
-            for member in names { send(.getData(layout.grant(member), watch: false), .leaderGrant(member), &world) }
-            finishGrantsRead(&world)
-        case .leaderGrant(let member):
-            guard var reading = grantsRead else { return }
+            grantsRead[read] = reading
+            for member in names { send(.getData(layout.grant(member), watch: false), .leaderGrant(read, member), &world) }
+            finishGrantsRead(read, &world)
+        case .leaderGrant(let read, let member):
+            guard var reading = grantsRead[read] else { return }
             reading.remaining?.remove(member)
             if case .success(.data(let data, let stat)) = result {
                 reading.nodes[member] = GrantNodes.Node(grant: try? Grant(decoding: data), version: stat.version)
             }
-            grantsRead = reading
-            finishGrantsRead(&world)
+            grantsRead[read] = reading
+            finishGrantsRead(read, &world)
         case .leaderWrite(let write):
             switch result {
             case .success(.multi(let results)):
@@ -313,18 +329,13 @@ struct SimulatedMember {
         }
     }
 
-    private func lastPredecessor(_ reply: ZK.Reply) -> String {
-        if case .exists(let path, _) = reply.request { return path }
-        return ""
-    }
-
     private mutating func want(_ interest: Interest, on path: String) {
         if interests[path]?.contains(interest) != true { interests[path, default: []].append(interest) }
     }
 
-    private mutating func finishGrantsRead(_ world: inout SimulationWorld) {
-        guard let reading = grantsRead, let summary = reading.summary, let remaining = reading.remaining, remaining.isEmpty else { return }
-        grantsRead = nil
+    private mutating func finishGrantsRead(_ read: Int, _ world: inout SimulationWorld) {
+        guard let reading = grantsRead[read], let summary = reading.summary, let remaining = reading.remaining, remaining.isEmpty else { return }
+        grantsRead[read] = nil
         lead(.grantsRead(GrantNodes(summary: summary.0, summaryVersion: summary.1, grants: reading.nodes)), &world)
     }
 
@@ -334,8 +345,9 @@ struct SimulatedMember {
         case .leaderPartitions: lead(.partitionsChanged, &world)
         case .leaderMembers: lead(.membersChanged, &world)
         case .leaderContenders: lead(.contendersChanged, &world)
+        case .leaderGrants: lead(.grantsChanged, &world)
         case .leaderMember(let member): lead(.memberChanged(member), &world)
-        case .predecessor: checkLock(&world)
+        case .predecessor: elect(.predecessorChanged, &world)
         case .summary: follow(.summaryChanged, &world)
         }
     }
@@ -346,11 +358,7 @@ struct SimulatedMember {
         for action in follower.handle(event, now: world.instant(world.zk.now)) {
             switch action {
             case .join(let record):
-                if contender == nil {
-                    createContender(&world)
-                } else {
-                    send(.create(layout.member(name), record.encoded, .ephemeral), .createMember(record), &world)
-                }
+                send(.create(layout.member(name), record.encoded, .ephemeral), .createMember(record), &world)
             case .readGrant: send(.getData(layout.grant(name), watch: false), .readGrant, &world)
             case .readSummary: send(.getData(layout.assignments, watch: true), .readSummary, &world)
             case .publish(let publication): outbox.append(publication)
@@ -375,12 +383,14 @@ struct SimulatedMember {
             case .listMembers: send(.getChildren(layout.members, watch: true), .leaderMembers, &world)
             case .readMember(let member, let watch): send(.getData(layout.member(member), watch: watch), .leaderMember(member), &world)
             case .listContenders: send(.getChildren(layout.leaderLock, watch: true), .leaderContenders, &world)
+            case .listGrants: send(.getChildren(layout.assignments, watch: true), .leaderGrantNames, &world)
             case .readGrants:
-                grantsRead = GrantReading()
-                send(.getData(layout.assignments, watch: false), .leaderSummary, &world)
-                send(.getChildren(layout.assignments, watch: false), .leaderGrantList, &world)
+                grantReads += 1
+                grantsRead[grantReads] = GrantReading()
+                send(.getData(layout.assignments, watch: false), .leaderSummary(grantReads), &world)
+                send(.getChildren(layout.assignments, watch: false), .leaderGrantList(grantReads), &world)
             case .write(let write):
-                guard let contender else {
+                guard let contender = election.contender else {
                     lead(.writeFailed(fenced: true), &world)
                     continue
                 }
@@ -401,21 +411,31 @@ struct SimulatedMember {
                 world.log("\(label): \(strategy) ignores the weights of \(members)")
             case .stepDown:
                 world.log("\(label) steps down")
-                contender = nil
-                createContender(&world)
+                elect(.contenderGone, &world)
             }
         }
     }
 
-    private mutating func createContender(_ world: inout SimulationWorld) {
-        guard let session else { return }
-        contenderCounter += 1
-        let name = ContenderName.prefix(session: session, nonce: UInt64(incarnation) << 32 | UInt64(contenderCounter))
-        send(.create(layout.leaderLock + "/" + name, Array(self.name.utf8), .ephemeralSequential), .createContender, &world)
-    }
-
-    private mutating func checkLock(_ world: inout SimulationWorld) {
-        send(.getChildren(layout.leaderLock, watch: false), .lockCheck, &world)
+    mutating func elect(_ event: ElectionMachine.Event, _ world: inout SimulationWorld) {
+        for action in election.handle(event) {
+            switch action {
+            case .create(let prefix):
+                send(.create(layout.leaderLock + "/" + prefix, Array(name.utf8), .ephemeralSequential), .electionCreate, &world)
+            case .list: send(.getChildren(layout.leaderLock, watch: false), .electionList, &world)
+            case .delete(let node):
+                world.log("\(label) deletes its surplus contender \(node)")
+                let path = layout.leaderLock + "/" + node
+                send(.delete(path, version: -1), .electionDelete(path), &world)
+            case .watch(let node):
+                let path = layout.leaderLock + "/" + node
+                send(.exists(path, watch: true), .electionWatch(path), &world)
+            case .elected:
+                world.log("\(label) leads")
+                lead(.elected, &world)
+            case .retry(let delay): electionRetryAt = world.zk.now + delay.milliseconds
+            case .passOver(let node): world.log("\(label) passes over \(node), not ephemeral")
+            }
+        }
     }
 
     private mutating func send(_ request: ZK.Request, _ purpose: Purpose, _ world: inout SimulationWorld) {
@@ -449,11 +469,12 @@ struct SimulatedMember {
         }
         if let retry = retryJoinAt, now >= retry.at {
             retryJoinAt = nil
-            if contender == nil {
-                createContender(&world)
-            } else {
-                send(.create(layout.member(name), retry.record.encoded, .ephemeral), .createMember(retry.record), &world)
-            }
+            send(.create(layout.member(name), retry.record.encoded, .ephemeral), .createMember(retry.record), &world)
+        }
+        if let retry = electionRetryAt, now >= retry {
+            electionRetryAt = nil
+            // The lock's node made again if it is gone, as the daemon's ensurePath does.
+            send(.create(layout.leaderLock, [], .persistent), .electionLock, &world)
         }
     }
 

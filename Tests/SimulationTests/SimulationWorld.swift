@@ -181,7 +181,7 @@ struct SimulationWorld {
         // Half the faults strike the leader, if there is one: its faults are the hard ones.
         let leader = live.first { members[$0].leader.isLeading }
         let pick = live.isEmpty ? nil : (leader != nil && random.next() % 2 == 0) ? leader : live[Int(random.next() % UInt64(live.count))]
-        switch random.next() % 10 {
+        switch random.next() % 11 {
         case 0:
             let absent = names.filter { name in !members.contains { $0.name == name && $0.isLive } }
             if let name = absent.first, live.count < 5 { start(name) }
@@ -228,6 +228,14 @@ struct SimulationWorld {
             guard let first = contenders.first else { return }
             log("operator deletes the contender \(first)")
             writeAsOperator(.delete(layout.paths.contender(first), version: -1))
+        case 8:
+            // A persistent node named like the lowest contender (an operator's mistake, or an
+            // attacker with write access): it never vanishes with a session, so it must be
+            // passed over, or nobody leads once the leader goes.
+            let fake = layout.leaderLock + "/00000000000000000000000000000000__lock__0000000000"
+            guard zk.node(fake) == nil else { return }
+            log("operator creates the persistent node \(fake)")
+            writeAsOperator(.create(fake, [], .persistent))
         default:
             // An operator deletes a grant node.
             let granted = zk.children(of: layout.assignments)
@@ -319,10 +327,19 @@ struct SimulationWorld {
         let live = liveMembers
         guard !live.isEmpty else { return "" }
         // sticky: its own result is a fixed point, so a settled group's grants are what sticky
-        // gives them (and so within the quotas).
+        // gives them (and so within the quotas). A grant node an operator deleted is noticed by
+        // the leader only at its next change or periodic full read (5 minutes): until then its
+        // member holds what its file says, and nobody else is granted it.
+        var holdings = grantList
+        for member in live where zk.node(layout.grant(member.name)) == nil {
+            if let file = files[member.name], file.incarnation == member.incarnation {
+                holdings.append((member.name, Array(file.publication.partitions)))
+            }
+        }
+        let current = CurrentHoldings(holdings)
         let expected = strategy.allocate(
             members: live.map(\.name), partitions: partitionSet, weights: weights,
-            current: strategy == .sticky ? grantHoldings : CurrentHoldings())
+            current: strategy == .sticky ? current : CurrentHoldings())
         var problems: [String] = []
         var epochs = Set<Int64>()
         for member in live {
@@ -344,10 +361,10 @@ struct SimulationWorld {
 
 extension SimulationWorld {
     /// What the grant nodes hold (`partitions` and `releasing`), by member.
-    var grantHoldings: CurrentHoldings {
-        CurrentHoldings(zk.children(of: layout.assignments).compactMap { member in
+    var grantList: [(member: String, partitions: [Partition])] {
+        zk.children(of: layout.assignments).compactMap { member in
             zk.node(layout.grant(member)).flatMap { try? Grant(decoding: $0.data) }.map { (member, Array($0.held)) }
-        })
+        }
     }
 
     /// The group's epoch in ZooKeeper.
