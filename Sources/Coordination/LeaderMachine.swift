@@ -115,6 +115,8 @@ public struct LeaderMachine: Sendable {
     private var members: [String: PartyMember] = [:]
     private var contenderSessions: Set<Int64> = []
     private var nodes = GrantNodes()
+    /// Grant nodes seen vanish behind the leader's back, until written again: member → session.
+    private var lostGrants: [String: Int64] = [:]
     /// Members whose node is watched for an acknowledgement.
     private var watched: Set<String> = []
     private var awaited: [String: Int64] = [:]
@@ -251,12 +253,16 @@ public struct LeaderMachine: Sendable {
             // member's holdings are then unknown, see RebalancePlanner); one it did not write is
             // read.
             let known = Set(nodes.grants.keys)
-            for name in known.subtracting(names) { nodes.grants[name] = nil }
+            for name in known.subtracting(names) {
+                if let session = nodes.grants[name]?.grant?.session { lostGrants[name] = session }
+                nodes.grants[name] = nil
+            }
             if !names.subtracting(known).isEmpty { return [.readGrants] }
         case .grantsChanged: return [.listGrants]
         case .written(let versions):
             if let write = writeInFlight {
                 nodes.apply(write, versions: versions)
+                for (change, _) in write.grants { lostGrants[change.member] = nil }
                 writeInFlight = nil
                 return watchAwaited()
             }
@@ -343,7 +349,7 @@ public struct LeaderMachine: Sendable {
         for name in allocation.members { target[name] = Set(allocation.partitions(of: name)) }
         let input = RebalanceInput(
             epoch: nodes.summary?.epoch ?? 0, members: members, contenderSessions: contenderSessions,
-            grants: nodes.grants.compactMapValues(\.grant), target: target)
+            grants: nodes.grants.compactMapValues(\.grant), target: target, lostGrants: lostGrants)
         let rebalance = RebalancePlanner.plan(input)
         awaited = rebalance.awaited
         let summary = GroupSummary(

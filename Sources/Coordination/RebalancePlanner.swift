@@ -30,16 +30,21 @@ public struct RebalanceInput: Sendable {
     public var grants: [String: Grant]
     /// The strategy's result for the members and the partition set: member → partitions.
     public var target: [String: Set<Partition>]
+    /// Grant nodes the leader saw vanish behind its back: member → the session of the grant.
+    /// Such a member holds what it was granted although its record may not say so yet (the
+    /// leader reads a member's acknowledgements only while it awaits it).
+    public var lostGrants: [String: Int64]
 
     public init(
         epoch: Int64, members: [String: PartyMember], contenderSessions: Set<Int64>, grants: [String: Grant],
-        target: [String: Set<Partition>]
+        target: [String: Set<Partition>], lostGrants: [String: Int64] = [:]
     ) {
         self.epoch = epoch
         self.members = members
         self.contenderSessions = contenderSessions
         self.grants = grants
         self.target = target
+        self.lostGrants = lostGrants
     }
 
     /// Whether `session` may still be alive: a session's ephemeral nodes (its member node and
@@ -141,8 +146,10 @@ public enum RebalancePlanner {
             grants[member]!.partitions = keep
             written.insert(member)
         }
-        // Members whose grant node is gone although they have acknowledged one in this session.
-        for node in eligible where grants[node.name] == nil && (node.record?.ackedEpoch ?? 0) > 0 {
+        // Members whose grant node is gone although they have acknowledged one in this session,
+        // or whose grant of this session the leader saw vanish.
+        for node in eligible where grants[node.name] == nil
+            && ((node.record?.ackedEpoch ?? 0) > 0 || input.lostGrants[node.name] == node.session) {
             grants[node.name] = Grant(epoch: epoch, session: node.session, unknownHoldings: true)
             written.insert(node.name)
         }
