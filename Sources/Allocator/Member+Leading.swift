@@ -30,6 +30,12 @@ extension Member {
                     guard (try? await Task.sleep(for: delay)) != nil else { return }
                     await member.send(.leader(.roundDue))
                 }
+            case .retryAfter(let delay):
+                logger.warning("the leader's writes keep failing; reading everything again in \(delay)")
+                spawn { member in
+                    guard (try? await Task.sleep(for: delay)) != nil else { return }
+                    await member.send(.leader(.retryDue))
+                }
             case .reportIgnoredWeights(let strategy, let members):
                 logger.warning(
                     "the group's strategy \(strategy) ignores weights; these members have a weight other than 1: \(members.joined(separator: ", ")) (consistent and sticky honour weights)")

@@ -40,6 +40,10 @@ public struct LeaderMachine: Sendable {
         case planAfter(Duration)
         /// This member no longer leads (the fence failed): contend again.
         case stepDown
+        /// Report `.retryDue` after this long: writes failed again and again (a node the
+        /// leader cannot make sense of, a server refusing), so it reads everything again
+        /// after a pause that doubles, up to `maximumRetryDelay`, instead of at once.
+        case retryAfter(Duration)
         /// Log that the group's strategy ignores weights although these members have a weight
         /// other than 1 (`round-robin`, `range`); asked once for each strategy and set of
         /// such members.
@@ -84,6 +88,8 @@ public struct LeaderMachine: Sendable {
         case refresh
         /// The time asked for by `.planAfter` has passed: plan with the acknowledgements in.
         case roundDue
+        /// The time asked for by `.retryAfter` has passed: read everything again.
+        case retryDue
     }
 
     /// How long the leader waits, once an acknowledgement is in, for the other members it
@@ -95,11 +101,16 @@ public struct LeaderMachine: Sendable {
     /// ends (spec §14, Liveness).
     public static let acknowledgementRound = Duration.milliseconds(50)
 
+    /// The longest pause between reads after writes that keep failing.
+    public static let maximumRetryDelay = Duration.seconds(5)
+
     private enum Phase: Equatable {
         case following
         /// Reading everything after an election or a failed write; `reads` still outstanding.
         case reading(reads: Int)
         case leading
+        /// Writes failed again and again: nothing is planned until `.retryDue`.
+        case pausing
     }
 
     public let member: String
@@ -117,6 +128,8 @@ public struct LeaderMachine: Sendable {
     private var nodes = GrantNodes()
     /// Grant nodes seen vanish behind the leader's back, until written again: member → session.
     private var lostGrants: [String: Int64] = [:]
+    /// Writes that failed in a row (not fenced): the second and later read again after a pause.
+    private var failedWrites = 0
     /// Members whose node is watched for an acknowledgement.
     private var watched: Set<String> = []
     private var awaited: [String: Int64] = [:]
@@ -261,17 +274,27 @@ public struct LeaderMachine: Sendable {
         case .grantsChanged: return [.listGrants]
         case .written(let versions):
             if let write = writeInFlight {
+                failedWrites = 0
                 nodes.apply(write, versions: versions)
                 for (change, _) in write.grants { lostGrants[change.member] = nil }
                 writeInFlight = nil
                 return watchAwaited()
             }
         case .writeFailed(let fenced):
+            let wrote = writeInFlight != nil
             writeInFlight = nil
             if fenced {
                 self = LeaderMachine(member: member, configuredStrategy: configuredStrategy)
                 return [.stepDown]
             }
+            // (Without a write in flight this is the driver's "read everything again".)
+            failedWrites += wrote ? 1 : 0
+            guard failedWrites > 1, wrote else { return readEverything() }
+            phase = .pausing
+            let pause = Duration.milliseconds(100) * (1 << min(failedWrites - 2, 6))
+            return [.retryAfter(min(pause, Self.maximumRetryDelay))]
+        case .retryDue:
+            guard phase == .pausing else { return [] }
             return readEverything()
         case .allocated(let allocation):
             if let inputs = allocating, let allocation {
@@ -347,10 +370,21 @@ public struct LeaderMachine: Sendable {
         }
         var target: [String: Set<Partition>] = [:]
         for name in allocation.members { target[name] = Set(allocation.partitions(of: name)) }
+        // A grant node that does not parse (garbage written by hand): its live member's
+        // holdings are unknown, as for a grant node lost; the node is written over, or deleted.
+        let unreadable = nodes.grants.filter { $0.value.grant == nil }
+        var lost = lostGrants
+        for name in unreadable.keys { if let session = members[name]?.session { lost[name] = session } }
         let input = RebalanceInput(
             epoch: nodes.summary?.epoch ?? 0, members: members, contenderSessions: contenderSessions,
-            grants: nodes.grants.compactMapValues(\.grant), target: target, lostGrants: lostGrants)
-        let rebalance = RebalancePlanner.plan(input)
+            grants: nodes.grants.compactMapValues(\.grant), target: target, lostGrants: lost)
+        var rebalance = RebalancePlanner.plan(input)
+        for (index, change) in rebalance.writes.enumerated() {
+            if case .create(let name, let grant) = change, unreadable[name] != nil { rebalance.writes[index] = .set(member: name, grant) }
+        }
+        for name in unreadable.keys.sorted(by: utf8Precedes) where rebalance.grants[name] == nil {
+            rebalance.writes.append(.delete(member: name))
+        }
         awaited = rebalance.awaited
         let summary = GroupSummary(
             epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,

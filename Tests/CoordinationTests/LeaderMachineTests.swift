@@ -157,4 +157,57 @@ import Testing
         // One made by someone else is read.
         #expect(machine.handle(.grantsListed(["a", "b", "x"])) == [.readGrants])
     }
+
+    /// Garbage in a grant node: the leader writes over it (at its version: a create would fail
+    /// for ever, and the leader retried it 3 740 times in 10 s), with the live member's
+    /// holdings unknown; one of a name that is no member is deleted.
+    @Test func anUnreadableGrantIsWrittenOverOrDeleted() throws {
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil)
+        _ = machine.handle(.elected)
+        var actions: [LeaderMachine.Action] = []
+        actions += machine.handle(.groupRead(.consistent))
+        actions += machine.handle(.partitionsRead(partitions, PartitionSetState()))
+        actions += machine.handle(.membersListed(["a", "b"]))
+        actions += machine.handle(.contendersListed([1, 2]))
+        let garbage = GrantNodes.Node(grant: nil, version: 7)
+        actions += machine.handle(.grantsRead(GrantNodes(grants: ["b": garbage, "x": garbage])))
+        actions += machine.handle(.grantsListed(["b", "x"]))
+        actions += machine.handle(.memberRead("a", member("a", session: 1)))
+        actions += machine.handle(.memberRead("b", member("b", session: 2)))
+        let write = try #require(writes(actions).first)
+        let changes = write.grants.map { "\($0.0.member) \($0.0) \($0.version.map(String.init) ?? "-")" }
+        #expect(write.grants.contains { $0.0 == .set(member: "b", Grant(epoch: 1, session: 2, unknownHoldings: true)) && $0.version == 7 }, "\(changes)")
+        #expect(write.grants.contains { $0.0 == .delete(member: "x") && $0.version == 7 }, "\(changes)")
+    }
+
+    /// Writes that keep failing (not fenced) are not retried in a tight loop: the first reads
+    /// everything again at once, the next ones after a pause that doubles, up to 5 s.
+    @Test func writesThatKeepFailingBackOff() throws {
+        var (machine, actions) = elected()
+        #expect(!writes(actions).isEmpty)
+        var pauses: [Duration] = []
+        for _ in 0..<9 {
+            let next = machine.handle(.writeFailed(fenced: false))
+            if case .retryAfter(let pause) = next.first {
+                pauses.append(pause)
+                #expect(machine.handle(.retryDue).contains(.readGrants))
+            } else {
+                #expect(next.contains(.readGrants))
+            }
+            // Everything read again, unchanged: the same write is tried once more.
+            actions = machine.handle(.groupRead(.consistent))
+            actions += machine.handle(.partitionsRead(partitions, PartitionSetState()))
+            actions += machine.handle(.membersListed(["a", "b"]))
+            actions += machine.handle(.contendersListed([1, 2]))
+            actions += machine.handle(.grantsRead(GrantNodes()))
+            actions += machine.handle(.grantsListed([]))
+            actions += machine.handle(.memberRead("a", member("a", session: 1)))
+            actions += machine.handle(.memberRead("b", member("b", session: 2)))
+            #expect(!writes(actions).isEmpty)
+        }
+        #expect(pauses == [100, 200, 400, 800, 1600, 3200, 5000, 5000].map { .milliseconds($0) })
+        // A write that succeeds ends the backoff.
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0, "b": 0])))
+        #expect(machine.handle(.writeFailed(fenced: false)).contains(.readGrants))
+    }
 }

@@ -31,6 +31,8 @@ struct SimulatedMember {
     var wake: Int64?
     /// When the leader's acknowledgement round is due (its `.planAfter`).
     var roundDueAt: Int64?
+    /// When the leader reads everything again after failed writes (its `.retryAfter`).
+    var retryDueAt: Int64?
     /// When to try again to create a member node held by another session.
     var retryJoinAt: (at: Int64, record: MemberRecord)?
     var lastPing: Int64 = 0
@@ -407,6 +409,8 @@ struct SimulatedMember {
                 lead(.allocated(nil), &world)
             case .planAfter(let delay):
                 roundDueAt = world.zk.now + delay.milliseconds
+            case .retryAfter(let delay):
+                retryDueAt = world.zk.now + delay.milliseconds
             case .reportIgnoredWeights(let strategy, let members):
                 world.log("\(label): \(strategy) ignores the weights of \(members)")
             case .stepDown:
@@ -466,6 +470,10 @@ struct SimulatedMember {
         if let due = roundDueAt, now >= due {
             roundDueAt = nil
             lead(.roundDue, &world)
+        }
+        if let due = retryDueAt, now >= due {
+            retryDueAt = nil
+            lead(.retryDue, &world)
         }
         if let retry = retryJoinAt, now >= retry.at {
             retryJoinAt = nil
