@@ -319,6 +319,8 @@ public actor Member {
         default: break
         }
         if case .grantRead(let grant) = event { grantCount = grant?.partitions.count ?? 0 }
+        if case .summaryUnreadable = event { lastError = unreadableSummary }
+        if case .summaryRead(.some) = event, lastError == unreadableSummary { lastError = nil }
         perform(follower.handle(event, now: now))
         let awaited = follower.summary?.awaited ?? [:]
         if awaited.count != awaitedSince.count || !awaited.keys.allSatisfy({ awaitedSince[$0] != nil }) {
@@ -350,6 +352,9 @@ public actor Member {
         }
     }
 
+    /// What `status.last_error` says while the summary does not parse.
+    var unreadableSummary: String { "the group's summary at \(paths.assignments) does not parse; the leader writes it again" }
+
     /// The member node's data: the record and, for the tools, host, pid and strategy.
     func nodeData(_ record: MemberRecord) -> [UInt8] {
         var record = record
@@ -374,9 +379,17 @@ public actor Member {
 
     func readSummary() {
         let path = paths.assignments
+        let logger = self.logger
         read(label: "summary") { client in
             let (data, watch) = try await Self.readWatching(client, path)
-            return ([.follower(.summaryRead(data.flatMap { try? GroupSummary(decoding: $0) }))], watch, .follower(.summaryChanged))
+            guard let data else { return ([.follower(.summaryRead(nil))], watch, .follower(.summaryChanged)) }
+            do {
+                return ([.follower(.summaryRead(try GroupSummary(decoding: data)))], watch, .follower(.summaryChanged))
+            } catch {
+                logger.error("the group's summary at \(path) does not parse (\(error)); keeping the last good one until the leader writes it again")
+                // The leader (perhaps this member) writes it over once it has read everything again.
+                return ([.follower(.summaryUnreadable), .leader(.refresh)], watch, .follower(.summaryChanged))
+            }
         }
     }
 

@@ -82,6 +82,10 @@ public struct FollowerMachine: Sendable {
         /// The grant node's content; `nil` when there is none.
         case grantRead(Grant?)
         case summaryRead(GroupSummary?)
+        /// The summary node is there but does not parse (garbage written by hand): the member
+        /// keeps its last good view (an empty share published from it would drop a share the
+        /// leader still grants); the leader writes the node over.
+        case summaryUnreadable
         case summaryChanged
         /// The member node is gone while the session lives.
         case memberNodeDeleted
@@ -250,6 +254,8 @@ public struct FollowerMachine: Sendable {
                 if named == nil { grant = nil }
                 summary = read
             }
+        case .summaryUnreadable:
+            break
         case .summaryChanged:
             if session != nil, !stopping { actions.append(.readSummary) }
         case .memberNodeFound:

@@ -228,7 +228,13 @@ struct SimulatedMember {
             switch result {
             case .success(.data(let data, _)):
                 want(.summary, on: layout.assignments)
-                follow(.summaryRead(try? GroupSummary(decoding: data)), &world)
+                if let summary = try? GroupSummary(decoding: data) {
+                    follow(.summaryRead(summary), &world)
+                } else {
+                    world.log("\(label): the summary does not parse")
+                    follow(.summaryUnreadable, &world)
+                    lead(.refresh, &world)
+                }
             default:
                 send(.exists(layout.assignments, watch: true), .existsSummary, &world)
             }
