@@ -415,11 +415,16 @@ public actor Member {
         let logger = self.logger
         let version = memberNodeVersion
         memberNodeVersion += 1
+        let path = paths.member(configuration.member)
         spawn { member in
             do {
                 // Only into this session's own node (Party.update checks the owner when the
                 // version is not the one expected).
-                try await party.update(data: data, version: version)
+                let update = try await party.update(data: data, version: version)
+                if let foreign = update.foreignVersion {
+                    logger.error("this member's node \(path) was rewritten by someone else (version \(foreign)); its record is restored. An acknowledgement forged there may have let the leader grant what this member still published: guard the group with ACLs (--zk-auth)")
+                    await member.restoredOwnNode(version: update.version, path: path, foreign: foreign)
+                }
                 await member.send(.follower(.acknowledged(epoch: record.ackedEpoch)))
             } catch is PartyError {
                 await member.send(.follower(.memberNodeDeleted))
@@ -431,6 +436,13 @@ public actor Member {
                 await member.send(.follower(.acknowledgementFailed(epoch: record.ackedEpoch)))
             }
         }
+    }
+
+    /// Someone else rewrote this member's node: the next acknowledgement starts from the
+    /// version its restoring write made, and `status` says what happened.
+    func restoredOwnNode(version: Int32, path: String, foreign: Int32) {
+        memberNodeVersion = version
+        lastError = "this member's node \(path) was rewritten by someone else (version \(foreign)); restored"
     }
 
     func wake(at instant: ContinuousClock.Instant) {

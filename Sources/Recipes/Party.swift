@@ -82,19 +82,39 @@ public struct Party: Sendable {
         try await update(data: data, version: node.version)
     }
 
+    /// What `update(data:version:)` found and did.
+    public struct Update: Sendable, Equatable {
+        /// The node's version after the write.
+        public var version: Int32
+        /// The node held data this member did not write (someone rewrote it): it was written
+        /// over, and this is the version found.
+        public var foreignVersion: Int32?
+
+        public init(version: Int32, foreignVersion: Int32? = nil) {
+            self.version = version
+            self.foreignVersion = foreignVersion
+        }
+    }
+
     /// Replaces this member's metadata, one request instead of two when the node is still at
-    /// `version`, as `ownNode()` saw it. If it is not (our own write went through before the
-    /// connection dropped, say), the node is looked at again as in `update(data:)`.
+    /// `version`, as `ownNode()` saw it. If it is not, the node is read: holding `data` already,
+    /// it was this member's own write that went through before the connection dropped; holding
+    /// anything else, someone else rewrote it (`Update.foreignVersion`), and it is written over.
     /// - Throws: `PartyError.notMember` if the node is gone or another session's.
-    public func update(data: [UInt8], version: Int32) async throws {
+    @discardableResult
+    public func update(data: [UInt8], version: Int32) async throws -> Update {
         do {
-            try await client.retrying { try await client.setData(memberPath, data, version: version) }
+            let stat = try await client.retrying { try await client.setData(memberPath, data, version: version) }
+            return Update(version: stat.version)
         } catch let error as ZooKeeperError where error.code == .noNode {
             throw PartyError.notMember(member: member, path: memberPath)
         } catch let error as ZooKeeperError where error.code == .badVersion {
-            guard let node = try await ownNode() else { throw PartyError.notMember(member: member, path: memberPath) }
+            guard try await ownNode() != nil else { throw PartyError.notMember(member: member, path: memberPath) }
+            let found = try await client.retrying { try await client.getData(memberPath) }
+            if found.data == data { return Update(version: found.stat.version) }
             do {
-                try await client.retrying { try await client.setData(memberPath, data, version: node.version) }
+                let stat = try await client.retrying { try await client.setData(memberPath, data, version: found.stat.version) }
+                return Update(version: stat.version, foreignVersion: found.stat.version)
             } catch let error as ZooKeeperError where error.code == .badVersion || error.code == .noNode {
                 throw PartyError.notMember(member: member, path: memberPath)
             }

@@ -145,6 +145,34 @@ extension FaultSuite {
             cluster.expectNoOverlap("garbage in the summary", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
         }
 
+        /// Issue 20: a member's own node rewritten by someone else (here a record of the right
+        /// shape, as a forged acknowledgement would be). Nothing tells a forgery from the real
+        /// thing (ACLs are the defence), but the member notices at its next acknowledgement,
+        /// says so in the log and `status`, and restores its record.
+        @Test(.timeLimit(.minutes(1))) func aMembersOwnNodeRewrittenBySomeoneElse() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments)
+            for name in ["a", "b"] { try cluster.start(name, name == "a" ? ["--partitions", "t:0-11"] : []) }
+            try await cluster.waitForAgreement(partitions: partitions)
+
+            let zk = try await server.client()
+            defer { Task { await zk.close() } }
+            let node = "/kiel/groups/\(cluster.group)/members/b"
+            _ = try await zk.setData(node, Array(#"{"version":2,"acked_epoch":1,"weight":1}"#.utf8))
+            let add = try await runProduct("allocatorctl", ["--socket", cluster["a"].socket, "add", "t:12-13"])
+            #expect(add.status == 0, "\(add.errors)")
+            let all = partitionNames("t", 0..<14)
+            let settled = try await cluster.waitForAgreement(partitions: all, timeout: .seconds(30), "after the rewrite")
+            let noticed = await eventually {
+                ((await BadInputTests.status(cluster["b"])?["last_error"] as? String) ?? "").contains("rewritten by someone else")
+            }
+            #expect(noticed, "b did not say its node was rewritten: \(cluster["b"].log.suffix(2000))")
+            let record = String(decoding: try await zk.getData(node).data, as: UTF8.self)
+            #expect(record.contains("\"host\""), "b's record not restored: \(record)")
+            await cluster.stopAll()
+            cluster.expectNoOverlap("a member's own node rewritten by someone else", settledAt: settled, partitions: all, handoverAllowance: .milliseconds(50))
+        }
+
         private func deleteRecursively(_ path: String, _ zk: ZooKeeperClient) async throws {
             for child in (try? await zk.children(path).names) ?? [] {
                 try await deleteRecursively(path + "/" + child, zk)

@@ -47,6 +47,29 @@ import ZooKeeper
         #expect(try await party.data(of: "m") == [3])
     }
 
+    /// An update at a version that is not the node's: the node is read; this member's own
+    /// earlier write (applied before the connection dropped) is no news, anything else is
+    /// someone else's rewrite, which the update writes over and reports.
+    @Test func anUpdateTellsItsOwnEarlierWriteFromSomeoneElses() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let zk = try await server.client()
+        let other = try await server.client()
+        defer { Task { await zk.close(); await other.close() } }
+        let root = uniquePath()
+        try await zk.create(root)
+        let party = Party(client: zk, path: root, member: "m")
+        try await party.join(data: [1], conflictWait: .zero)
+        let written = try await party.update(data: [2], version: 0)
+        #expect(written == Party.Update(version: 1))
+        // The same write again, at the version it was made from: its own, no news.
+        #expect(try await party.update(data: [2], version: 0) == Party.Update(version: 1))
+        // Someone else rewrites the node.
+        _ = try await other.setData(root + "/m", [9])
+        let restored = try await party.update(data: [3], version: 1)
+        #expect(restored == Party.Update(version: 3, foreignVersion: 2))
+        #expect(try await party.data(of: "m") == [3])
+    }
+
     @Test func aNameHeldByAnotherSessionIsRefusedAndNeverTaken() async throws {
         let server = try await TestZooKeeper.shared.value
         let first = try await server.client()
