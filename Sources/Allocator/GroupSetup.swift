@@ -19,6 +19,10 @@ struct GroupSetup: Sendable {
     ///   that do not parse, or the session's end.
     func prepare(seeding: Bool) async throws -> Strategy {
         try await client.retrying {
+            // ROOT and ROOT/groups are shared with other groups, which may have another
+            // credential or none: made with the open ACL. The group's own nodes get this
+            // member's (spec §13).
+            try await client.ensurePath(ZNodePath.join(configuration.layout.root, "groups"), acl: ACL.openUnsafe)
             try await client.ensurePath(paths.members)
             try await client.ensurePath(paths.partitions)
             try await client.ensurePath(paths.leaderLock)

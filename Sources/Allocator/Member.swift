@@ -244,7 +244,7 @@ public actor Member {
         defer { Task { await client.close() } }
         try await client.retrying {
             try await client.waitUntilConnected()
-            try await client.ensurePath(chroot)
+            try await client.ensurePath(chroot, acl: ACL.openUnsafe)  // shared, as ROOT is
         }
     }
 
