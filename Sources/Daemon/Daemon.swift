@@ -76,7 +76,7 @@ public enum Daemon {
     static func run(
         _ configuration: DaemonConfiguration, reload: @escaping @Sendable () throws -> DaemonConfiguration, logger: Logger
     ) async -> Int32 {
-        let metrics = MetricsExporter()
+        let metrics = MetricsExporter(group: configuration.member.layout.group, member: configuration.member.member)
         let live = LiveSettings(configuration, logger: logger)
         let notifier = SystemdNotifier()
         let member = Member(configuration: configuration.member, logger: logger)

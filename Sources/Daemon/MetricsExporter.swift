@@ -11,7 +11,8 @@ import Synchronization
 /// Counters and the rebalance histogram are counted where things happen, through swift-metrics
 /// (the ZooKeeper client, the member, the hook, the consumer's supervisor), into the Prometheus
 /// registry this exporter bootstraps. Gauges are read from the member's status when the text is
-/// made, so they are never stale.
+/// made, so they are never stale. Every series carries the constant labels `group` and
+/// `member`, and every family a `# HELP` (`DaemonMetricsFactory`).
 final class MetricsExporter: Sendable {
     private let registry = PrometheusCollectorRegistry()
     /// How many socket clients are connected (set once the server exists).
@@ -29,19 +30,18 @@ final class MetricsExporter: Sendable {
     private let watchers: Prometheus.Gauge
 
     /// Makes the registry the process's swift-metrics backend: call once, before anything
-    /// counts.
-    init() {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000].map {
-            Duration.milliseconds($0)
-        }
+    /// counts. `group` and `member` label every series.
+    init(group: String, member: String) {
+        let factory = DaemonMetricsFactory(
+            registry: registry, group: group, member: member,
+            durationBuckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000].map { Duration.milliseconds($0) })
         MetricsSystem.bootstrap(factory)
         let registry = registry
         /// `allocatord_NAME_UNIT` (the unit may be empty) with its help text.
         func gauge(_ name: String, _ unit: String, _ help: String, labels: [(String, String)] = []) -> Prometheus.Gauge {
             registry.makeGauge(
                 descriptor: MetricNameDescriptor(namespace: "allocatord", metricName: name, unitName: unit, helpText: help),
-                labels: labels)
+                labels: labels + factory.constantLabels)
         }
         states = Dictionary(uniqueKeysWithValues: MemberState.allCases.map { state in
             (state, gauge("state", "", "1 for the member's state (joining, active, suspended, lost, stopped), 0 for the others",

@@ -271,11 +271,16 @@ import TestSupport
         // Several lines, ending with OpenMetrics' EOF; the connection goes on.
         #expect(lines.last == #"{"ok":true}"#)
         #expect(lines.dropLast().last == "# EOF")
-        func value(_ series: String, in lines: [String]) -> Double? {
-            lines.first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        let group = daemon.group
+        /// The value of the series `name` whose labels include `labels` (every series also
+        /// carries `group` and `member`).
+        func value(_ name: String, _ labels: [String: String] = [:], in lines: [String]) -> Double? {
+            let wanted = labels.merging(["group": group, "member": "a"]) { given, _ in given }
+            return lines.lazy.compactMap { PrometheusSample(line: $0) }
+                .first { sample in sample.name == name && wanted.allSatisfy { key, value in sample.labels[key] == value } }?.value
         }
-        #expect(value(#"allocatord_state{state="active"}"#, in: lines) == 1)
-        #expect(value(#"allocatord_state{state="joining"}"#, in: lines) == 0)
+        #expect(value("allocatord_state", ["state": "active"], in: lines) == 1)
+        #expect(value("allocatord_state", ["state": "joining"], in: lines) == 0)
         #expect(value("allocatord_leader", in: lines) == 1)
         #expect(value("allocatord_share_partitions", in: lines) == 7)
         #expect(value("allocatord_partitions", in: lines) == 7)
@@ -284,14 +289,24 @@ import TestSupport
         #expect(value("allocatord_rebalances_total", in: lines).map { $0 >= 1 } == true)
         #expect(value("allocatord_zookeeper_requests_total", in: lines).map { $0 > 0 } == true)
         #expect(value("allocatord_socket_clients", in: lines) == 1)
-        #expect(lines.contains { $0.hasPrefix("allocatord_rebalance_duration_seconds_bucket{le=") })
+        #expect(value("allocatord_rebalance_duration_seconds_bucket", ["le": "0.005"], in: lines) != nil)
         #expect(lines.contains(#"# TYPE allocatord_state gauge"#))
-        #expect(lines.contains { $0.hasPrefix(#"allocatord_build_info{version=""#) })
+        #expect(value("allocatord_build_info", ["version": ProductVersion.current], in: lines) == 1)
+        // Every series is labelled with the group and the member; every family has its help.
+        let samples = lines.compactMap { PrometheusSample(line: $0) }
+        #expect(samples.allSatisfy { $0.labels["group"] == group && $0.labels["member"] == "a" })
+        let families = Set(lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] })
+        let helped = Set(lines.filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
+        #expect(families == helped, "no help: \(families.subtracting(helped).sorted())")
+        // promtool (Debian's prometheus) finds nothing to say.
+        let text = lines.dropLast().joined(separator: "\n") + "\n"
+        let check = try await runProcess("/usr/bin/promtool", ["check", "metrics"], input: text)
+        #expect(check.status == 0 && check.output.isEmpty && check.errors.isEmpty, "\(check.output)\(check.errors)")
 
         // The file: the same text without EOF, replaced every few seconds.
         #expect(await eventually { FileManager.default.fileExists(atPath: folder + "/allocatord.prom") })
         let file = try String(contentsOfFile: folder + "/allocatord.prom", encoding: .utf8).split(separator: "\n").map(String.init)
-        #expect(value(#"allocatord_state{state="active"}"#, in: file) == 1)
+        #expect(value("allocatord_state", ["state": "active"], in: file) == 1)
         #expect(!file.contains("# EOF"))
     }
 }
