@@ -261,7 +261,7 @@ public struct DaemonConfiguration: Sendable {
         guard !command.trimmingCharacters(in: .whitespaces).isEmpty, let program = arguments.first, !program.isEmpty else {
             throw fail(.exec, "empty command", nil)
         }
-        var consumer = ConsumerProgram(arguments: arguments)
+        var consumer = ConsumerProgram(command: settings.execArguments.map { .program($0) } ?? .shell(command))
         if let text = value(.execSignal) {
             guard let signal = ConsumerProgram.changeSignal(named: text) else {
                 throw fail(.execSignal, "not a signal name (HUP, USR1, USR2, INT, TERM, QUIT, WINCH, ALRM) or none", nil)

@@ -26,6 +26,9 @@ public enum Daemon {
 
     /// Runs the daemon with these arguments and environment; returns the exit status.
     public static func main(arguments: [String], environment: [String: String]) async -> Int32 {
+        if arguments.first == ConsumerGuard.mode {
+            return ConsumerGuard.main(arguments: arguments, environment: environment)
+        }
         if arguments.contains("--help") || arguments.contains("-h") {
             print(usage)
             return ExitStatus.success
@@ -70,11 +73,12 @@ public enum Daemon {
         }
         let logger = Logger(label: "allocatord")
         for warning in configuration.warnings { logger.warning("\(warning)") }
-        return await run(configuration, reload: reloadConfiguration, logger: logger)
+        return await run(configuration, environment: environment, reload: reloadConfiguration, logger: logger)
     }
 
     static func run(
-        _ configuration: DaemonConfiguration, reload: @escaping @Sendable () throws -> DaemonConfiguration, logger: Logger
+        _ configuration: DaemonConfiguration, environment: [String: String],
+        reload: @escaping @Sendable () throws -> DaemonConfiguration, logger: Logger
     ) async -> Int32 {
         let metrics = MetricsExporter()
         let live = LiveSettings(configuration, logger: logger)
@@ -84,11 +88,9 @@ public enum Daemon {
         let consumer = configuration.consumer.map { program in
             ConsumerSupervisor(
                 program: program,
-                environment: [
-                    "ALLOCATORD_SOCKET": configuration.socket, "ALLOCATORD_STATE_FILE": configuration.stateFile,
-                    "ALLOCATORD_GROUP": configuration.member.layout.group, "ALLOCATORD_MEMBER": configuration.member.member,
-                    "ALLOCATORD_PID": "\(getpid())",
-                ],
+                environment: ConsumerSupervisor.consumerEnvironment(
+                    daemon: environment, socket: configuration.socket, stateFile: configuration.stateFile,
+                    group: configuration.member.layout.group, member: configuration.member.member),
                 member: member, consumerHandover: configuration.member.handover != .daemon, logger: logger)
         }
         let publisher = DocumentPublisher(
@@ -217,14 +219,17 @@ public enum Daemon {
           --release-timeout MS       how long a consumer may take to release (30000)
           --metrics-file PATH        write the metrics there every 5 s (node_exporter's
                                      textfile format; the socket's metrics command too)
-          --exec -- CMD ARGS...      run the consumer as a child: started when active,
-                                     signalled on each change, stopped before the lease
-                                     can run out (last option; exec: COMMAND in the file
+          --exec -- CMD ARGS...      run the consumer (last option: what follows is its
+                                     own) in a process group under a guard that holds its
+                                     lease: started when active, signalled on each change,
+                                     stopped before the lease can run out, even if the
+                                     daemon is killed or frozen (exec: COMMAND in the file
                                      runs through /bin/sh -c)
           --exec-signal SIGNAL       sent to the consumer after each change, or none (HUP)
-          --exec-stop-timeout MS     SIGTERM to SIGKILL                   (5000)
+          --exec-stop-timeout MS     SIGTERM to SIGKILL, never past the lease (5000)
           --exec-restart WHEN        never (the daemon exits with the consumer's status)
-                                     or on-failure                        (never)
+                                     or on-failure (again after 1 s, doubling to 30 s)
+                                     (never)
 
         Exit status: 0 stopped by SIGTERM/SIGINT, 1 membership failed, 78 invalid configuration;
         with --exec, the consumer's status when it exited by itself (128+N if killed by signal N).

@@ -199,6 +199,21 @@ import TestSupport
         #expect(client.status == 0 && client.output == "allocatorctl \(ProductVersion.current)\n", "\(client.output)")
     }
 
+    /// The consumer's guard is the daemon's binary in a mode only the daemon starts: by hand,
+    /// even with its variable, it refuses to run and starts nothing.
+    @Test func theConsumerGuardModeRefusesToRunByHand() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("guard-\(UUID().uuidString.prefix(8))").path
+        let arguments = ["--consumer-guard", "5000", "none", "--", "/usr/bin/touch", marker]
+        let bare = try await runProduct("allocatord", arguments)
+        #expect(bare.status == 64)
+        #expect(bare.errors.contains("--consumer-guard is not an option"), "\(bare.errors)")
+        let withVariable = try await runProcess(
+            productsDirectory.appendingPathComponent("allocatord").path, arguments,
+            environment: ["ALLOCATORD_CONSUMER_GUARD": "\(getpid())"])
+        #expect(withVariable.status == 64)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
     @Test func aConnectStringWhoseHostsDoNotResolveExits78() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
         let result = try await runProduct("allocatord", [
