@@ -25,20 +25,24 @@ public enum Daemon {
     }
 
     /// Runs the daemon with these arguments and environment; returns the exit status.
+    ///
+    /// Options are read up to `--`: what follows (`--exec -- CMD ARGS...`) is the consumer's,
+    /// `--help` and `--version` included (spec §16).
     public static func main(arguments: [String], environment: [String: String]) async -> Int32 {
         if arguments.first == ConsumerGuard.mode {
             return ConsumerGuard.main(arguments: arguments, environment: environment)
         }
-        if arguments.contains("--help") || arguments.contains("-h") {
+        let options = arguments.prefix { $0 != "--" }
+        if options.contains("--help") || options.contains("-h") {
             print(usage)
             return ExitStatus.success
         }
-        if arguments.contains("--version") {
+        if options.contains("--version") {
             print("allocatord \(ProductVersion.current)")
             return ExitStatus.success
         }
-        let checkOnly = arguments.contains("--check-config")
-        let arguments = arguments.filter { $0 != "--check-config" }
+        let checkOnly = options.contains("--check-config")
+        let arguments = options.filter { $0 != "--check-config" } + arguments[options.endIndex...]
         let configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(arguments: arguments, environment: environment)

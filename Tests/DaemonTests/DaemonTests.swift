@@ -199,6 +199,23 @@ import TestSupport
         #expect(client.status == 0 && client.output == "allocatorctl \(ProductVersion.current)\n", "\(client.output)")
     }
 
+    /// Options are read up to `--` (spec §16): after `--exec --`, `--help`, `-h`, `--version`
+    /// and `--check-config` are the consumer's arguments.
+    @Test func optionsStopAtTheDoubleDash() async throws {
+        let consumer = ["/bin/echo", "--version", "-h", "--help", "--check-config"]
+        let checked = try await runProduct("allocatord", ["--check-config", "--group", "g", "--exec", "--"] + consumer)
+        #expect(checked.status == 0, "\(checked.errors)")
+        #expect(checked.output.contains("consumer " + consumer.joined(separator: " ")), "\(checked.output)")
+        // Without --check-config before `--`, no option of the daemon's is found there: it
+        // would start (here it lacks its group, and says so), never print its usage or version.
+        let started = try await runProduct("allocatord", ["--exec", "--"] + consumer)
+        #expect(started.status == 78, "\(started.output)")
+        #expect(started.errors.contains("group") && started.output.isEmpty, "\(started.output)\(started.errors)")
+        // Before `--` they are the daemon's.
+        let help = try await runProduct("allocatord", ["--help", "--exec", "--", "/bin/echo"])
+        #expect(help.status == 0 && help.output.contains("USAGE: allocatord"))
+    }
+
     /// The consumer's guard is the daemon's binary in a mode only the daemon starts: by hand,
     /// even with its variable, it refuses to run and starts nothing.
     @Test func theConsumerGuardModeRefusesToRunByHand() async throws {
