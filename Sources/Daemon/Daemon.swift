@@ -3,6 +3,7 @@ import Allocator
 import Configuration
 import Dispatch
 import Foundation
+import Glibc
 import Logging
 import ServiceLifecycle
 import SocketServer
@@ -24,14 +25,12 @@ public enum Daemon {
         public static let configuration: Int32 = 78
     }
 
-    /// Runs the daemon with these arguments and environment; returns the exit status.
+    /// Runs the daemon with these arguments and environment; returns the exit status. The
+    /// executable runs `consumerGuard` and `holdSignals()` first, on its main thread.
     ///
     /// Options are read up to `--`: what follows (`--exec -- CMD ARGS...`) is the consumer's,
     /// `--help` and `--version` included (spec §16).
     public static func main(arguments: [String], environment: [String: String]) async -> Int32 {
-        if arguments.first == ConsumerGuard.mode {
-            return ConsumerGuard.main(arguments: arguments, environment: environment)
-        }
         let options = arguments.prefix { $0 != "--" }
         if options.contains("--help") || options.contains("-h") {
             print(usage)
@@ -78,6 +77,25 @@ public enum Daemon {
         let logger = Logger(label: "allocatord")
         for warning in configuration.warnings { logger.warning("\(warning)") }
         return await run(configuration, environment: environment, reload: reloadConfiguration, logger: logger)
+    }
+
+    /// Runs the supervised consumer's guard if `arguments` ask for it (`ConsumerGuard`, a mode
+    /// only the daemon starts) and returns its exit status; `nil` otherwise.
+    public static func consumerGuard(arguments: [String], environment: [String: String]) -> Int32? {
+        guard arguments.first == ConsumerGuard.mode else { return nil }
+        return ConsumerGuard.main(arguments: arguments, environment: environment)
+    }
+
+    /// Blocks the signals the daemon handles (spec §16) in the calling thread and so in every
+    /// thread started after it: call it first thing on the main thread, before any other thread
+    /// exists. Until the service group's handlers take them (Dispatch's signal sources read
+    /// pending signals), a SIGTERM or SIGINT waits instead of killing the daemon with its socket
+    /// file left behind. Children start with no signal blocked (`ProcessSpawn`, swift-subprocess).
+    public static func holdSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2] { sigaddset(&signals, number) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
     }
 
     static func run(
