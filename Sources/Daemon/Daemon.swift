@@ -182,6 +182,14 @@ public enum Daemon {
         } catch let error as ZooKeeperError where error.code == .authFailed {
             logger.critical("ZooKeeper refused the credential (zk-auth)")
             status = ExitStatus.configuration
+        } catch let error as ZooKeeperError where error.code == .noAuth {
+            // The group's nodes are guarded by a credential this member does not have.
+            let user = configuration.member.zooKeeper.digestCredential.map { String($0.prefix { $0 != ":" }) }
+            logger.critical("""
+                \(error): ZooKeeper refused \(user.map { "the credential of user \($0) (zk-auth)" } ?? "this member without a credential (zk-auth)") \
+                for the group's nodes; give the credential the group was made with (zk-auth-file, or systemd's LoadCredential=zk-auth)
+                """)
+            status = ExitStatus.configuration
         } catch let error as ConnectError where error.noHostResolves {
             let invalid = ConfigurationError(field: "zk", value: configuration.member.zooKeeper.connectString.description, reason: "\(error)")
             logger.critical("\(invalid)")
@@ -226,7 +234,8 @@ public enum Daemon {
                                      auto: journal under systemd, else text (auto)
           --zk-auth USER:PASSWORD    digest credential; its ACLs go on the znodes created
                                      (visible in ps: prefer the next, or LoadCredential=zk-auth:PATH)
-          --zk-auth-file PATH        a file holding USER:PASSWORD (one line)
+          --zk-auth-file PATH        a file holding USER:PASSWORD (one line, at most
+                                     4096 bytes; line ending and blanks around ignored)
           --full-read-interval MS    full re-read of the view             (300000)
           --exec-timeout MS          time limit of an exec: strategy      (10000)
           --hook-timeout MS          time limit of the on-rebalance hook  (30000)

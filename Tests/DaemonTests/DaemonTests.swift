@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Testing
 import TestSupport
+import ZooKeeper
 
 /// `allocatord` as a real process against a real ZooKeeper (spec §8–§12).
 @Suite struct DaemonTests {
@@ -197,6 +198,43 @@ import TestSupport
         #expect(daemon.status == 0 && daemon.output == "allocatord \(ProductVersion.current)\n", "\(daemon.output)")
         let client = try await runProduct("allocatorctl", ["--version"])
         #expect(client.status == 0 && client.output == "allocatorctl \(ProductVersion.current)\n", "\(client.output)")
+    }
+
+    /// A group guarded by a credential: a member given it in a file with CRLF joins (the
+    /// file's line ending is not the password's); one given another password for that user is
+    /// refused by ZooKeeper and exits 78 naming zk-auth, without the password.
+    @Test func aCredentialZooKeeperRefusesEndsTheDaemonWith78() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let root = uniquePath(), group = uniqueGroup()
+        let owner = try await server.client(digestCredential: "owner:right")
+        for path in [root, root + "/groups", root + "/groups/" + group] {
+            _ = try await owner.create(path, acl: ACL.creatorAllWorldRead)
+        }
+        await owner.close()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("auth-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        func credentialFile(_ text: String) throws -> String {
+            let path = folder + "/\(UUID().uuidString.prefix(8))"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o600)
+            return path
+        }
+
+        let refused = try DaemonProcess(
+            zk: server.connectString, group: group, member: "a",
+            arguments: ["--root", root, "--partitions", "t:0-3", "--zk-auth-file", try credentialFile("owner:wrong\r\n")],
+            folder: folder + "/refused")
+        defer { Task { await refused.stop() } }
+        #expect(await refused.waitForExit(timeout: .seconds(30)) == 78, "\(refused.log)")
+        #expect(refused.log.contains("zk-auth") && refused.log.contains("user owner"), "\(refused.log)")
+        #expect(!refused.log.contains("wrong"))
+
+        let welcome = try DaemonProcess(
+            zk: server.connectString, group: group, member: "a",
+            arguments: ["--root", root, "--partitions", "t:0-3", "--zk-auth-file", try credentialFile("owner:right\r\n")],
+            folder: folder + "/welcome")
+        defer { Task { await welcome.stop() } }
+        try await welcome.waitForFile(timeout: .seconds(60), "active with the right password") { $0.state == .active }
     }
 
     /// Options are read up to `--` (spec §16): after `--exec --`, `--help`, `-h`, `--version`
