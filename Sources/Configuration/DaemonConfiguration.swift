@@ -223,25 +223,52 @@ public struct DaemonConfiguration: Sendable {
         } else {
             return (nil, nil)
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw ConfigurationError(field: "zk-auth-file", value: path, reason: "\(String(cString: strerror(errno))) (from \(source))")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ConfigurationError(field: "zk-auth-file", value: path, reason: "not a regular file (from \(source))")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError(field: "zk-auth-file", value: path, reason: "cannot be read by this user (from \(source))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigurationError(field: "zk-auth-file", value: path, reason: "not UTF-8 (from \(source))")
-        }
-        // One line; its line break (and nothing else) is not part of the password.
-        var line = Substring(text)
-        if line.hasSuffix("\r\n") { line = line.dropLast(2) } else if line.hasSuffix("\n") { line = line.dropLast() }
-        let credential = try parsed(String(line), .zkAuthFile, from: path)
+        let (text, info) = try readCredentialFile(path, source: source)
+        // One line; its line ending (LF or CRLF) and surrounding blanks are not the password's.
+        // On bytes: in a Swift string "\r\n" is one Character, which dropLast(2) took for two.
+        let line = String(decoding: text.trimmed(), as: UTF8.self)
+        let credential = try parsed(line, .zkAuthFile, from: path)
         let othersMayRead = info.st_mode & (S_IRGRP | S_IROTH) != 0
         return (credential, othersMayRead ? "\(path) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it" : nil)
+    }
+
+    /// The most bytes a credential file may hold: `USER:PASSWORD` and a line ending fit in far less.
+    static let longestCredentialFile = 4096
+
+    /// The bytes of a credential file and its `stat`: a regular file of at most
+    /// `longestCredentialFile` bytes, its size checked before anything is read (and the read
+    /// bounded, should it grow meanwhile), UTF-8. The contents are never part of an error.
+    private static func readCredentialFile(_ path: String, source: String) throws -> (ArraySlice<UInt8>, stat) {
+        func refused(_ reason: String) -> ConfigurationError {
+            ConfigurationError(field: "zk-auth-file", value: path, reason: "\(reason) (from \(source))")
+        }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            throw refused(errno == EACCES ? "cannot be read by this user" : String(cString: strerror(errno)))
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw refused(String(cString: strerror(errno))) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw refused("not a regular file") }
+        guard info.st_size <= longestCredentialFile else {
+            throw refused("\(info.st_size) bytes, more than a credential file may hold (\(longestCredentialFile))")
+        }
+        var bytes = [UInt8](repeating: 0, count: longestCredentialFile + 1)
+        var count = 0
+        while count < bytes.count {
+            let read = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + count, $0.count - count) }
+            if read < 0, errno == EINTR { continue }
+            guard read >= 0 else { throw refused(String(cString: strerror(errno))) }
+            if read == 0 { break }
+            count += read
+        }
+        guard count <= longestCredentialFile else {
+            throw refused("more than a credential file may hold (\(longestCredentialFile) bytes)")
+        }
+        guard String(validating: bytes[..<count], as: UTF8.self) != nil, !bytes[..<count].contains(0) else {
+            throw refused("not UTF-8")
+        }
+        return (bytes[..<count], info)
     }
 
     /// The supervised consumer: `--exec -- CMD ARGS...` (no shell), or `exec: COMMAND` in the file
@@ -261,7 +288,7 @@ public struct DaemonConfiguration: Sendable {
         guard !command.trimmingCharacters(in: .whitespaces).isEmpty, let program = arguments.first, !program.isEmpty else {
             throw fail(.exec, "empty command", nil)
         }
-        var consumer = ConsumerProgram(arguments: arguments)
+        var consumer = ConsumerProgram(command: settings.execArguments.map { .program($0) } ?? .shell(command))
         if let text = value(.execSignal) {
             guard let signal = ConsumerProgram.changeSignal(named: text) else {
                 throw fail(.execSignal, "not a signal name (HUP, USR1, USR2, INT, TERM, QUIT, WINCH, ALRM) or none", nil)
@@ -312,5 +339,14 @@ public struct DaemonConfiguration: Sendable {
         let max = parts.count == 2 ? Int(parts[1]) : min
         guard let max, max >= min, max <= 3_600_000 else { throw fail("MAX must be a number of milliseconds not below MIN") }
         return (.milliseconds(min), .milliseconds(max))
+    }
+}
+
+extension ArraySlice<UInt8> {
+    /// Without the blanks (space, tab, CR, LF) at either end.
+    fileprivate func trimmed() -> ArraySlice<UInt8> {
+        let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
+        guard let first = firstIndex(where: { !blank($0) }), let last = lastIndex(where: { !blank($0) }) else { return [] }
+        return self[first...last]
     }
 }

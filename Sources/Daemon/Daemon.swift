@@ -3,6 +3,7 @@ import Allocator
 import Configuration
 import Dispatch
 import Foundation
+import Glibc
 import Logging
 import ServiceLifecycle
 import SocketServer
@@ -24,18 +25,23 @@ public enum Daemon {
         public static let configuration: Int32 = 78
     }
 
-    /// Runs the daemon with these arguments and environment; returns the exit status.
+    /// Runs the daemon with these arguments and environment; returns the exit status. The
+    /// executable runs `consumerGuard` and `holdSignals()` first, on its main thread.
+    ///
+    /// Options are read up to `--`: what follows (`--exec -- CMD ARGS...`) is the consumer's,
+    /// `--help` and `--version` included (spec §16).
     public static func main(arguments: [String], environment: [String: String]) async -> Int32 {
-        if arguments.contains("--help") || arguments.contains("-h") {
+        let options = arguments.prefix { $0 != "--" }
+        if options.contains("--help") || options.contains("-h") {
             print(usage)
             return ExitStatus.success
         }
-        if arguments.contains("--version") {
+        if options.contains("--version") {
             print("allocatord \(ProductVersion.current)")
             return ExitStatus.success
         }
-        let checkOnly = arguments.contains("--check-config")
-        let arguments = arguments.filter { $0 != "--check-config" }
+        let checkOnly = options.contains("--check-config")
+        let arguments = options.filter { $0 != "--check-config" } + arguments[options.endIndex...]
         let configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(arguments: arguments, environment: environment)
@@ -70,11 +76,31 @@ public enum Daemon {
         }
         let logger = Logger(label: "allocatord")
         for warning in configuration.warnings { logger.warning("\(warning)") }
-        return await run(configuration, reload: reloadConfiguration, logger: logger)
+        return await run(configuration, environment: environment, reload: reloadConfiguration, logger: logger)
+    }
+
+    /// Runs the supervised consumer's guard if `arguments` ask for it (`ConsumerGuard`, a mode
+    /// only the daemon starts) and returns its exit status; `nil` otherwise.
+    public static func consumerGuard(arguments: [String], environment: [String: String]) -> Int32? {
+        guard arguments.first == ConsumerGuard.mode else { return nil }
+        return ConsumerGuard.main(arguments: arguments, environment: environment)
+    }
+
+    /// Blocks the signals the daemon handles (spec §16) in the calling thread and so in every
+    /// thread started after it: call it first thing on the main thread, before any other thread
+    /// exists. Until the service group's handlers take them (Dispatch's signal sources read
+    /// pending signals), a SIGTERM or SIGINT waits instead of killing the daemon with its socket
+    /// file left behind. Children start with no signal blocked (`ProcessSpawn`, swift-subprocess).
+    public static func holdSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2] { sigaddset(&signals, number) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
     }
 
     static func run(
-        _ configuration: DaemonConfiguration, reload: @escaping @Sendable () throws -> DaemonConfiguration, logger: Logger
+        _ configuration: DaemonConfiguration, environment: [String: String],
+        reload: @escaping @Sendable () throws -> DaemonConfiguration, logger: Logger
     ) async -> Int32 {
         let metrics = MetricsExporter(group: configuration.member.layout.group, member: configuration.member.member)
         let live = LiveSettings(configuration, logger: logger)
@@ -84,11 +110,9 @@ public enum Daemon {
         let consumer = configuration.consumer.map { program in
             ConsumerSupervisor(
                 program: program,
-                environment: [
-                    "ALLOCATORD_SOCKET": configuration.socket, "ALLOCATORD_STATE_FILE": configuration.stateFile,
-                    "ALLOCATORD_GROUP": configuration.member.layout.group, "ALLOCATORD_MEMBER": configuration.member.member,
-                    "ALLOCATORD_PID": "\(getpid())",
-                ],
+                environment: ConsumerSupervisor.consumerEnvironment(
+                    daemon: environment, socket: configuration.socket, stateFile: configuration.stateFile,
+                    group: configuration.member.layout.group, member: configuration.member.member),
                 member: member, consumerHandover: configuration.member.handover != .daemon, logger: logger)
         }
         let publisher = DocumentPublisher(
@@ -158,6 +182,14 @@ public enum Daemon {
         } catch let error as ZooKeeperError where error.code == .authFailed {
             logger.critical("ZooKeeper refused the credential (zk-auth)")
             status = ExitStatus.configuration
+        } catch let error as ZooKeeperError where error.code == .noAuth {
+            // The group's nodes are guarded by a credential this member does not have.
+            let user = configuration.member.zooKeeper.digestCredential.map { String($0.prefix { $0 != ":" }) }
+            logger.critical("""
+                \(error): ZooKeeper refused \(user.map { "the credential of user \($0) (zk-auth)" } ?? "this member without a credential (zk-auth)") \
+                for the group's nodes; give the credential the group was made with (zk-auth-file, or systemd's LoadCredential=zk-auth)
+                """)
+            status = ExitStatus.configuration
         } catch let error as ConnectError where error.noHostResolves {
             let invalid = ConfigurationError(field: "zk", value: configuration.member.zooKeeper.connectString.description, reason: "\(error)")
             logger.critical("\(invalid)")
@@ -202,7 +234,8 @@ public enum Daemon {
                                      auto: journal under systemd, else text (auto)
           --zk-auth USER:PASSWORD    digest credential; its ACLs go on the znodes created
                                      (visible in ps: prefer the next, or LoadCredential=zk-auth:PATH)
-          --zk-auth-file PATH        a file holding USER:PASSWORD (one line)
+          --zk-auth-file PATH        a file holding USER:PASSWORD (one line, at most
+                                     4096 bytes; line ending and blanks around ignored)
           --full-read-interval MS    full re-read of the view             (300000)
           --exec-timeout MS          time limit of an exec: strategy      (10000)
           --hook-timeout MS          time limit of the on-rebalance hook  (30000)
@@ -217,14 +250,17 @@ public enum Daemon {
           --release-timeout MS       how long a consumer may take to release (30000)
           --metrics-file PATH        write the metrics there every 5 s (node_exporter's
                                      textfile format; the socket's metrics command too)
-          --exec -- CMD ARGS...      run the consumer as a child: started when active,
-                                     signalled on each change, stopped before the lease
-                                     can run out (last option; exec: COMMAND in the file
+          --exec -- CMD ARGS...      run the consumer (last option: what follows is its
+                                     own) in a process group under a guard that holds its
+                                     lease: started when active, signalled on each change,
+                                     stopped before the lease can run out, even if the
+                                     daemon is killed or frozen (exec: COMMAND in the file
                                      runs through /bin/sh -c)
           --exec-signal SIGNAL       sent to the consumer after each change, or none (HUP)
-          --exec-stop-timeout MS     SIGTERM to SIGKILL                   (5000)
+          --exec-stop-timeout MS     SIGTERM to SIGKILL, never past the lease (5000)
           --exec-restart WHEN        never (the daemon exits with the consumer's status)
-                                     or on-failure                        (never)
+                                     or on-failure (again after 1 s, doubling to 30 s)
+                                     (never)
 
         Exit status: 0 stopped by SIGTERM/SIGINT, 1 membership failed, 78 invalid configuration;
         with --exec, the consumer's status when it exited by itself (128+N if killed by signal N).

@@ -87,6 +87,47 @@ import Testing
             #expect(configuration.warnings.isEmpty)
         }
 
+        /// LF or CRLF, and blanks around the credential, are not the password's (a CRLF file
+        /// lost the password's last character: "\r\n" is one Character in a Swift string).
+        @Test func lineEndingsAndSurroundingBlanksAreNotThePassword() throws {
+            for text in ["user:pw", "user:pw\n", "user:pw\r\n", "user:pw\r", "  user:pw \t\r\n\n", "\nuser:pw\r\n"] {
+                let path = try secretFile(text)
+                let configuration = try DaemonConfiguration.load(arguments: ["--group", "g", "--zk-auth-file", path], environment: [:])
+                #expect(configuration.member.zooKeeper.digestCredential == "user:pw", "\(text.debugDescription)")
+            }
+            // Blanks inside are the password's.
+            let inside = try secretFile("user:pass word\r\n")
+            #expect(try DaemonConfiguration.load(arguments: ["--group", "g", "--zk-auth-file", inside], environment: [:])
+                .member.zooKeeper.digestCredential == "user:pass word")
+            // systemd's credential is read the same way.
+            let folder = (try secretFile("svc:crlf\r\n") as NSString).deletingLastPathComponent
+            #expect(try DaemonConfiguration.load(arguments: ["--group", "g"], environment: ["CREDENTIALS_DIRECTORY": folder])
+                .member.zooKeeper.digestCredential == "svc:crlf")
+        }
+
+        /// A credential file is at most 4 KiB, and its size is checked before it is read: a
+        /// sparse file of a terabyte is refused at once (read whole, it would never end).
+        @Test func aCredentialFileLargerThanAFewKiBIsRefusedBeforeItIsRead() throws {
+            let longest = "u:" + String(repeating: "p", count: 4094)
+            #expect(try DaemonConfiguration.load(arguments: ["--group", "g", "--zk-auth-file", try secretFile(longest)], environment: [:])
+                .member.zooKeeper.digestCredential == longest)
+            let tooLong = try secretFile(longest + "p")
+            let huge = try secretFile("user:secret\n")
+            let handle = try #require(FileHandle(forWritingAtPath: huge))
+            try handle.truncate(atOffset: 1 << 40)
+            try handle.close()
+            let fifo = (huge as NSString).deletingLastPathComponent + "/fifo"
+            #expect(mkfifo(fifo, 0o600) == 0)
+            for (path, reason) in [(tooLong, "4097 bytes"), (huge, "\(1 << 40) bytes"), (fifo, "not a regular file")] {
+                #expect {
+                    try DaemonConfiguration.load(arguments: ["--group", "g", "--zk-auth-file", path], environment: [:])
+                } throws: { error in
+                    guard let error = error as? ConfigurationError else { return false }
+                    return error.field == "zk-auth-file" && "\(error)".contains(reason) && !"\(error)".contains("secret")
+                }
+            }
+        }
+
         @Test func systemdsCredentialIsTakenWhenNothingElseIsConfigured() throws {
             let path = try secretFile("svc:from-systemd")
             let folder = (path as NSString).deletingLastPathComponent

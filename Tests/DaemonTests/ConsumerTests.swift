@@ -167,18 +167,38 @@ import TestSupport
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let (script, log) = try consumerScript(in: folder)
+        // The daemon's secrets and systemd's variables, which the consumer must not get. The
+        // credential guards a root of this test's own.
+        let root = uniquePath()
+        let credential = ["ALLOCATORD_ZK_AUTH": "consumer:secret"]
+        let secrets = credential.merging([
+            "NOTIFY_SOCKET": folder + "/notify", "CREDENTIALS_DIRECTORY": folder, "LISTEN_FDNAMES": "none",
+            "WATCHDOG_PID": "1",
+        ]) { $1 }
         let a = try DaemonProcess(
             zk: server.connectString, group: group, member: "a",
-            arguments: ["--partitions", "t:0-3", "--session-timeout", "4000", "--exec", "--", script],
-            environment: ["NOTIFY_SOCKET": folder + "/notify"], folder: folder + "/a")
+            arguments: ["--root", root, "--partitions", "t:0-3", "--session-timeout", "4000", "--exec", "--", script],
+            environment: secrets, folder: folder + "/a")
         defer { Task { await a.stop() } }
         try await a.waitForFile("active") { $0.state == .active }
         #expect(await eventually { self.lines(log).first?.hasPrefix("start ") == true })
         let start = lines(log)[0].split(separator: " ").map(String.init)
         #expect(Array(start.dropFirst(2)) == [group, "a", a.socket, a.stateFile, "no-notify"])
+        // Its environment: the five variables, none of the daemon's secrets nor systemd's; its
+        // descriptors: its standard three (and the script the shell reads).
+        let pid = try #require(Int32(start[1]))
+        let environment = try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8).split(separator: "\0").map { String($0.prefix { $0 != "=" }) }
+        #expect(Set(environment).isSuperset(of: ["ALLOCATORD_SOCKET", "ALLOCATORD_STATE_FILE", "ALLOCATORD_GROUP", "ALLOCATORD_MEMBER", "ALLOCATORD_PID"]))
+        #expect(Set(environment).isDisjoint(with: secrets.keys), "\(environment)")
+        #expect(!environment.contains { $0.hasPrefix("ALLOCATORD_CONSUMER") })
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap(Int32.init).sorted()
+        let others = descriptors.filter { $0 > 2 }.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?" }
+        #expect(others.allSatisfy { $0 == script }, "descriptors beyond 0-2: \(others)")
 
         // A change of the share: SIGHUP, once the file shows it.
-        let b = try DaemonProcess(zk: server.connectString, group: group, member: "b", arguments: ["--session-timeout", "4000"])
+        let b = try DaemonProcess(
+            zk: server.connectString, group: group, member: "b", arguments: ["--root", root, "--session-timeout", "4000"],
+            environment: credential)
         defer { Task { await b.stop() } }
         try await a.waitForFile("shared") { $0.state == .active && $0.members == ["a", "b"] }
         #expect(await eventually { self.lines(log).contains("hup") })
@@ -266,7 +286,9 @@ import TestSupport
         // The lease of the last document that had one (active, then suspended).
         let lease = try #require(observer.documents(of: "a").compactMap(\.document.validUntil).last)
         #expect(stoppedAt < lease, "the consumer was stopped at \(stoppedAt), after the lease's end \(lease)")
-        #expect(observer.documents(of: "a").contains { $0.document.state == .suspended || $0.document.state == .lost })
+        // The member noticed too (its guard may have stopped the consumer first: the lease was
+        // not renewed).
+        #expect(await eventually { observer.documents(of: "a").contains { $0.document.state == .suspended || $0.document.state == .lost } })
 
         // Back (the session lived): active again, and the consumer starts again.
         proxy.heal()

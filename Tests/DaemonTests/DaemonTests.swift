@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Testing
 import TestSupport
+import ZooKeeper
 
 /// `allocatord` as a real process against a real ZooKeeper (spec §8–§12).
 @Suite struct DaemonTests {
@@ -197,6 +198,75 @@ import TestSupport
         #expect(daemon.status == 0 && daemon.output == "allocatord \(ProductVersion.current)\n", "\(daemon.output)")
         let client = try await runProduct("allocatorctl", ["--version"])
         #expect(client.status == 0 && client.output == "allocatorctl \(ProductVersion.current)\n", "\(client.output)")
+    }
+
+    /// A group guarded by a credential: a member given it in a file with CRLF joins (the
+    /// file's line ending is not the password's); one given another password for that user is
+    /// refused by ZooKeeper and exits 78 naming zk-auth, without the password.
+    @Test func aCredentialZooKeeperRefusesEndsTheDaemonWith78() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let root = uniquePath(), group = uniqueGroup()
+        let owner = try await server.client(digestCredential: "owner:right")
+        for path in [root, root + "/groups", root + "/groups/" + group] {
+            _ = try await owner.create(path, acl: ACL.creatorAllWorldRead)
+        }
+        await owner.close()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("auth-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        func credentialFile(_ text: String) throws -> String {
+            let path = folder + "/\(UUID().uuidString.prefix(8))"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o600)
+            return path
+        }
+
+        let refused = try DaemonProcess(
+            zk: server.connectString, group: group, member: "a",
+            arguments: ["--root", root, "--partitions", "t:0-3", "--zk-auth-file", try credentialFile("owner:wrong\r\n")],
+            folder: folder + "/refused")
+        defer { Task { await refused.stop() } }
+        #expect(await refused.waitForExit(timeout: .seconds(30)) == 78, "\(refused.log)")
+        #expect(refused.log.contains("zk-auth") && refused.log.contains("user owner"), "\(refused.log)")
+        #expect(!refused.log.contains("wrong"))
+
+        let welcome = try DaemonProcess(
+            zk: server.connectString, group: group, member: "a",
+            arguments: ["--root", root, "--partitions", "t:0-3", "--zk-auth-file", try credentialFile("owner:right\r\n")],
+            folder: folder + "/welcome")
+        defer { Task { await welcome.stop() } }
+        try await welcome.waitForFile(timeout: .seconds(60), "active with the right password") { $0.state == .active }
+    }
+
+    /// Options are read up to `--` (spec §16): after `--exec --`, `--help`, `-h`, `--version`
+    /// and `--check-config` are the consumer's arguments.
+    @Test func optionsStopAtTheDoubleDash() async throws {
+        let consumer = ["/bin/echo", "--version", "-h", "--help", "--check-config"]
+        let checked = try await runProduct("allocatord", ["--check-config", "--group", "g", "--exec", "--"] + consumer)
+        #expect(checked.status == 0, "\(checked.errors)")
+        #expect(checked.output.contains("consumer " + consumer.joined(separator: " ")), "\(checked.output)")
+        // Without --check-config before `--`, no option of the daemon's is found there: it
+        // would start (here it lacks its group, and says so), never print its usage or version.
+        let started = try await runProduct("allocatord", ["--exec", "--"] + consumer)
+        #expect(started.status == 78, "\(started.output)")
+        #expect(started.errors.contains("group") && started.output.isEmpty, "\(started.output)\(started.errors)")
+        // Before `--` they are the daemon's.
+        let help = try await runProduct("allocatord", ["--help", "--exec", "--", "/bin/echo"])
+        #expect(help.status == 0 && help.output.contains("USAGE: allocatord"))
+    }
+
+    /// The consumer's guard is the daemon's binary in a mode only the daemon starts: by hand,
+    /// even with its variable, it refuses to run and starts nothing.
+    @Test func theConsumerGuardModeRefusesToRunByHand() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("guard-\(UUID().uuidString.prefix(8))").path
+        let arguments = ["--consumer-guard", "5000", "none", "--", "/usr/bin/touch", marker]
+        let bare = try await runProduct("allocatord", arguments)
+        #expect(bare.status == 64)
+        #expect(bare.errors.contains("--consumer-guard is not an option"), "\(bare.errors)")
+        let withVariable = try await runProcess(
+            productsDirectory.appendingPathComponent("allocatord").path, arguments,
+            environment: ["ALLOCATORD_CONSUMER_GUARD": "\(getpid())"])
+        #expect(withVariable.status == 64)
+        #expect(!FileManager.default.fileExists(atPath: marker))
     }
 
     @Test func aConnectStringWhoseHostsDoNotResolveExits78() async throws {

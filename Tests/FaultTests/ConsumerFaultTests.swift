@@ -161,18 +161,17 @@ final class ConsumerProcesses: Sendable {
         killedAt.update { $0[process.processIdentifier] = Self.monotonicNow() }
     }
 
-    /// SIGKILL to the consumer a daemon runs (its child).
+    /// SIGKILL to the consumer a daemon runs: every process below the daemon's guard.
     func kill(childOf parent: Int32) async {
-        let children = "/proc/\(parent)/task/\(parent)/children"
-        guard let text = try? String(contentsOfFile: children, encoding: .utf8),
-              let child = text.split(separator: " ").compactMap({ Int32($0) }).first
-        else { return }
-        Glibc.kill(child, SIGKILL)
-        // Gone once it is no longer the daemon's child (reaped).
-        _ = await eventually(timeout: .seconds(10)) {
-            !((try? String(contentsOfFile: children, encoding: .utf8)) ?? "").contains("\(child)")
+        let consumers = ProcessTable.descendants(of: parent).filter {
+            !ProcessTable.commandLine($0).contains("--consumer-guard")
         }
-        killedAt.update { $0[child] = Self.monotonicNow() }
+        for pid in consumers { Glibc.kill(pid, SIGKILL) }
+        _ = await eventually(timeout: .seconds(10)) { !consumers.contains(where: ProcessTable.isRunning) }
+        let now = Self.monotonicNow()
+        killedAt.update { killed in
+            for pid in consumers { killed[pid] = now }
+        }
     }
 
     /// SIGKILL to every consumer on a socket: at the end, once the daemons have stopped (and so

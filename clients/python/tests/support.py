@@ -282,6 +282,11 @@ class Collector:
     def next(self, what: str = "the next share", timeout: float = PATIENCE) -> "allocatord.Share":
         return next_item(self.shares, what, timeout)
 
+    @property
+    def ended(self) -> bool:
+        """Whether `shares()` has returned."""
+        return not self._thread.is_alive()
+
     def until(self, condition: Callable[["allocatord.Share"], bool], what: str, timeout: float = PATIENCE) -> "allocatord.Share":
         """The first share (from now) for which `condition` holds."""
         deadline = time.monotonic() + timeout

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
+import subprocess
+import sys
 import threading
+import time
 import unittest
 from typing import List
 from unittest import mock
 
-from support import Collector, FakeClock, FakeDaemon, Recorder, TemporaryFolder, document, partitions, wait_for
+from support import PACKAGE, Collector, FakeClock, FakeDaemon, Recorder, TemporaryFolder, document, partitions, wait_for
 
 import allocatord
 
@@ -262,6 +266,79 @@ class RunTests(FakeDaemonCase):
         with self.assertRaisesRegex(RuntimeError, "consumer broke"):
             self.client.run(failing, revoked.append)
         self.assertEqual(revoked, [partitions("orders", 0, 1, 2)], "what on_assigned got is revoked on the way out")
+
+
+
+class OrphanTests(FakeDaemonCase):
+    """A supervised consumer (`ALLOCATORD_PID` set) stops following its share once the process
+    that started it is gone: its parent when the client was made, whoever that is (the daemon's
+    guard, or a shell between)."""
+
+    def test_following_ends_when_the_parent_changes(self) -> None:
+        parent = [4242]
+        with mock.patch.dict(os.environ, {"ALLOCATORD_PID": "1"}), mock.patch("os.getppid", lambda: parent[0]):
+            client = allocatord.Client(self.daemon.path, timeout=5, clock=self.clock, tick=0.02)
+            shares = Collector(client)
+            self.addCleanup(shares.close)
+            self.assertEqual(shares.next().partitions, partitions("orders", 0, 1, 2))
+            parent[0] = 1  # re-parented: the guard or shell that started it is gone
+            wait_for(lambda: shares.ended, "shares() to end")
+
+    def test_a_parent_that_is_not_the_daemon_is_no_reason_to_stop(self) -> None:
+        with mock.patch.dict(os.environ, {"ALLOCATORD_PID": "1"}), mock.patch("os.getppid", lambda: 4242):
+            client = allocatord.Client(self.daemon.path, timeout=5, clock=self.clock, tick=0.02)
+            shares = Collector(client)
+            self.addCleanup(shares.close)
+            shares.next()
+            self.daemon.publish(document(self.clock, {"orders": [1]}, generation=2))
+            self.assertEqual(shares.next("a later share").partitions, partitions("orders", 1))
+            self.assertFalse(shares.ended)
+
+    def test_without_allocatord_pid_the_parent_does_not_matter(self) -> None:
+        parent = [4242]
+        environment = {name: value for name, value in os.environ.items() if name != "ALLOCATORD_PID"}
+        with mock.patch.dict(os.environ, environment, clear=True), mock.patch("os.getppid", lambda: parent[0]):
+            client = allocatord.Client(self.daemon.path, timeout=5, clock=self.clock, tick=0.02)
+            shares = Collector(client)
+            self.addCleanup(shares.close)
+            shares.next()
+            parent[0] = 1
+            self.daemon.publish(document(self.clock, {"orders": [1]}, generation=2))
+            self.assertEqual(shares.next("a later share").partitions, partitions("orders", 1))
+            self.assertFalse(shares.ended)
+
+    def test_a_consumer_under_a_shell_runs_until_the_shell_is_killed(self) -> None:
+        """Real processes: `sh -c` starts a consumer (dash forks), as the daemon's guard does for
+        `exec: COMMAND`. Its parent is the shell, not `ALLOCATORD_PID`: it works on; once the
+        shell is killed with SIGKILL it is re-parented, and stops within a tick."""
+        out = self.folder("consumer.out")
+        program = (
+            "import sys, allocatord\n"
+            f"client = allocatord.Client({self.daemon.path!r}, tick=0.02)\n"
+            "for share in client.shares():\n"
+            f"    open({out!r}, 'a').write('share\\n')\n"
+            f"open({out!r}, 'a').write('ended\\n')\n"
+        )
+        environment = dict(os.environ, ALLOCATORD_PID="1", PYTHONPATH=os.path.join(PACKAGE, "src"))
+        shell = subprocess.Popen(["/bin/sh", "-c", f"{sys.executable} -c {shlex.quote(program)}; true"], env=environment)
+        self.addCleanup(lambda: shell.poll() is None and shell.kill())
+
+        def lines() -> List[str]:
+            if not os.path.exists(out):
+                return []
+            with open(out) as file:
+                return file.read().splitlines()
+
+        # Documents on the real clocks, with leases that outlast the test.
+        now = FakeClock(time.time(), time.clock_gettime_ns(time.CLOCK_BOOTTIME))
+        self.daemon.publish(document(now, {"orders": [0, 1, 2]}, lease=600.0))
+        wait_for(lambda: "share" in lines(), "the consumer's first share")
+        self.daemon.publish(document(now, {"orders": [7]}, generation=2, lease=600.0))
+        wait_for(lambda: lines().count("share") >= 2, "a second share: still following under the shell")
+        self.assertNotIn("ended", lines())
+        shell.kill()
+        shell.wait()
+        wait_for(lambda: "ended" in lines(), "the orphaned consumer to stop")
 
 
 if __name__ == "__main__":

@@ -61,10 +61,13 @@ class Client:
     Requests open a connection each, so a client may be shared between threads; each
     `shares()` or `run()` keeps its own `watch` connection.
 
-    A consumer that allocatord runs as its child (`--exec`) gets `ALLOCATORD_PID`: once its
-    parent is no longer that daemon (killed with SIGKILL, the child left behind), `shares()`
-    and `run()` end (and `run()` revokes everything), so that a daemon started again does not
-    find the old consumer still at work beside its new one.
+    A consumer that allocatord supervises (`--exec`) gets `ALLOCATORD_PID`. Its parent is then
+    the daemon's guard, or a shell the guard started (`exec: COMMAND` runs `/bin/sh -c`), not
+    the daemon itself: so the client remembers its parent when it is made, and once the parent
+    changes (the process it was started by is gone, and it was left behind) `shares()` and
+    `run()` end (and `run()` revokes everything), so that a daemon started again does not find
+    the old consumer still at work beside its new one. Make the client in the process that does
+    the work (after a fork, make a new one).
     """
 
     def __init__(
@@ -84,8 +87,9 @@ class Client:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.tick = tick
         self.reconnect_delay = reconnect_delay
-        supervisor = os.environ.get("ALLOCATORD_PID", "")
-        self.supervisor_pid: Optional[int] = int(supervisor) if supervisor.isdigit() else None
+        #: The parent this process had when the client was made, if a daemon supervises it
+        #: (`ALLOCATORD_PID` is set): following the share ends once the parent changes.
+        self.parent_pid: Optional[int] = os.getppid() if os.environ.get("ALLOCATORD_PID", "").isdigit() else None
 
     def __repr__(self) -> str:
         return f"Client({self.socket_path!r})"
@@ -236,8 +240,8 @@ class Client:
 
         try:
             while stop is None or not stop.is_set():
-                if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
-                    log.warning("allocatord (pid %d), which started this process, is gone; stopping", self.supervisor_pid)
+                if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                    log.warning("process %d, which started this one for allocatord, is gone; stopping", self.parent_pid)
                     break
                 if connection is None and time.monotonic() >= reconnect_at:
                     try:
