@@ -31,6 +31,8 @@ final class ClientCore: Sendable {
     private struct State {
         var handle: Handle?
         var closing = false
+        /// `zookeeper_close` has returned: every state stream is finished.
+        var closed = false
         var requestsBeingSubmitted = 0
         /// Requests handed to the library whose completion has not come yet.
         var requestsInFlight: [ObjectIdentifier: RequestContext] = [:]
@@ -191,6 +193,7 @@ final class ClientCore: Sendable {
         publish(.closed)
         let subscribers = state.withLock { state in
             state.handle = nil
+            state.closed = true
             defer { state.subscribers = [:] }
             return state.subscribers.values
         }
@@ -208,7 +211,7 @@ final class ClientCore: Sendable {
         let id = state.withLock { state in
             defer { state.nextSubscriber += 1 }
             continuation.yield(state.sessionState)
-            if state.sessionState == .closed {
+            if state.sessionState == .closed || state.closed {
                 continuation.finish()
             } else {
                 state.subscribers[state.nextSubscriber] = continuation

@@ -98,10 +98,14 @@ public final class ZooKeeperClient: Sendable {
 
     /// Ends the session (its ephemeral nodes go at once) and releases the C handle. Pending
     /// operations fail with `closing`, pending watches fire with `sessionEnded`, and the state
-    /// streams end with `closed`. Safe to call more than once.
+    /// streams end with `closed`. Safe to call more than once: every caller returns once the
+    /// close is done.
     public func close() async {
         let core = core
         await offCooperativePool { Self.closeHandle(of: core) }
+        // Another caller's close may still be under way: return once it is done (the server
+        // has the close, and the session's ephemeral nodes are gone), as that caller does.
+        for await _ in core.sessionStates() {}
     }
 
     private static func closeHandle(of core: ClientCore) {
