@@ -14,9 +14,7 @@ extension Lease {
     /// counts suspend and is never stepped, so same-host readers can hold a lease to it even
     /// when the wall clock is set back.
     static func bootTime(of instant: ContinuousClock.Instant) -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &now)
         let (seconds, attoseconds) = ContinuousClock.now.duration(to: instant).components
-        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) + seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        return BootClock.now() + seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -156,18 +156,11 @@ extension Member {
         let path = paths.assignments
         read(label: "grant list", forLeader: true) { client in
             // Not made yet (a new group: the first write makes it): watched for its creation.
-            let (names, watch) = try await client.retrying {
-                while true {
-                    do {
-                        let (children, watch) = try await client.childrenWatching(path)
-                        return (children.names, watch)
-                    } catch let error as ZooKeeperError where error.code == .noNode {
-                        let (stat, watch) = try await client.existsWatching(path)
-                        if stat == nil { return ([String](), watch) }
-                    }
-                }
+            let (names, watch) = try await Self.watchingCreation(client, path) {
+                let (children, watch) = try await client.childrenWatching(path)
+                return (children.names, watch)
             }
-            return ([.leader(.grantsListed(Set(names)))], watch, .leader(.grantsChanged))
+            return ([.leader(.grantsListed(Set(names ?? [])))], watch, .leader(.grantsChanged))
         }
     }
 

@@ -395,11 +395,22 @@ public actor Member {
 
     /// A node's data with a watch, or `nil` with a watch on its creation if it does not exist.
     static func readWatching(_ client: ZooKeeperClient, _ path: String) async throws -> ([UInt8]?, Watch) {
+        try await watchingCreation(client, path) {
+            let (node, watch) = try await client.getDataWatching(path)
+            return (node.data, watch)
+        }
+    }
+
+    /// `read` (which sets a watch on `path`) and its watch, or `nil` with a watch on the node's
+    /// creation if it does not exist; repeated if it appears in between.
+    static func watchingCreation<Value: Sendable>(
+        _ client: ZooKeeperClient, _ path: String, _ read: @escaping @Sendable () async throws -> (Value, Watch)
+    ) async throws -> (Value?, Watch) {
         try await client.retrying {
             while true {
                 do {
-                    let (node, watch) = try await client.getDataWatching(path)
-                    return (node.data, watch)
+                    let (value, watch) = try await read()
+                    return (value, watch)
                 } catch let error as ZooKeeperError where error.code == .noNode {
                     let (stat, watch) = try await client.existsWatching(path)
                     if stat == nil { return (nil, watch) }

@@ -1,3 +1,4 @@
+import Allocator
 import Foundation
 import Glibc
 

@@ -11,8 +11,10 @@ import Testing
         PartyMember(name: name, session: session, record: MemberRecord(ackedEpoch: acked))
     }
 
-    /// A leader elected in a group of a (session 1) and b (session 2) with no grants yet.
-    func elected(strategy: Strategy? = .consistent, configured: Strategy? = nil) -> (LeaderMachine, [LeaderMachine.Action]) {
+    /// A leader elected in a group of a (session 1) and b (session 2) with `grants` (none yet).
+    func elected(
+        strategy: Strategy? = .consistent, configured: Strategy? = nil, grants: [String: GrantNodes.Node] = [:]
+    ) -> (LeaderMachine, [LeaderMachine.Action]) {
         var machine = LeaderMachine(member: "a", configuredStrategy: configured)
         #expect(machine.handle(.elected) == [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .listGrants])
         var actions: [LeaderMachine.Action] = []
@@ -20,8 +22,8 @@ import Testing
         actions += machine.handle(.partitionsRead(partitions, PartitionSetState()))
         actions += machine.handle(.membersListed(["a", "b"]))
         actions += machine.handle(.contendersListed([1, 2]))
-        actions += machine.handle(.grantsRead(GrantNodes()))
-        actions += machine.handle(.grantsListed([]))
+        actions += machine.handle(.grantsRead(GrantNodes(grants: grants)))
+        actions += machine.handle(.grantsListed(Set(grants.keys)))
         actions += machine.handle(.memberRead("a", member("a", session: 1)))
         actions += machine.handle(.memberRead("b", member("b", session: 2)))
         return (machine, actions)
@@ -162,18 +164,8 @@ import Testing
     /// for ever, and the leader retried it 3 740 times in 10 s), with the live member's
     /// holdings unknown; one of a name that is no member is deleted.
     @Test func anUnreadableGrantIsWrittenOverOrDeleted() throws {
-        var machine = LeaderMachine(member: "a", configuredStrategy: nil)
-        _ = machine.handle(.elected)
-        var actions: [LeaderMachine.Action] = []
-        actions += machine.handle(.groupRead(.consistent))
-        actions += machine.handle(.partitionsRead(partitions, PartitionSetState()))
-        actions += machine.handle(.membersListed(["a", "b"]))
-        actions += machine.handle(.contendersListed([1, 2]))
         let garbage = GrantNodes.Node(grant: nil, version: 7)
-        actions += machine.handle(.grantsRead(GrantNodes(grants: ["b": garbage, "x": garbage])))
-        actions += machine.handle(.grantsListed(["b", "x"]))
-        actions += machine.handle(.memberRead("a", member("a", session: 1)))
-        actions += machine.handle(.memberRead("b", member("b", session: 2)))
+        let (_, actions) = elected(grants: ["b": garbage, "x": garbage])
         let write = try #require(writes(actions).first)
         let changes = write.grants.map { "\($0.0.member) \($0.0) \($0.version.map(String.init) ?? "-")" }
         #expect(write.grants.contains { $0.0 == .set(member: "b", Grant(epoch: 1, session: 2, unknownHoldings: true)) && $0.version == 7 }, "\(changes)")

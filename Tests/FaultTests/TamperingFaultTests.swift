@@ -67,13 +67,9 @@ extension FaultSuite {
         /// consumer of the same name): its session lives, so its partitions are never given to
         /// another before it has published their release.
         @Test(.timeLimit(.minutes(2))) func memberNodeDeletedWhileItsSessionLives() async throws {
-            let server = try await TestZooKeeper.shared.value
-            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments)
-            for name in ["a", "b", "c"] { try cluster.start(name, name == "a" ? ["--partitions", "t:0-11"] : []) }
-            try await cluster.waitForAgreement(partitions: partitions)
-
-            let zk = try await server.client()
+            let (cluster, zk) = try await agreedCluster(["a", "b", "c"])
             defer { Task { await zk.close() } }
+
             for round in 0..<20 {
                 let victim = ["a", "b", "c"][round % 3]
                 try? await zk.delete("/kiel/groups/\(cluster.group)/members/\(victim)")
@@ -97,13 +93,9 @@ extension FaultSuite {
         /// version, the member's holdings unknown until it acknowledges. (It tried a `create`
         /// for ever: 3 740 failed writes in 10 s, the partition unowned.)
         @Test(.timeLimit(.minutes(1))) func garbageInAGrantNode() async throws {
-            let server = try await TestZooKeeper.shared.value
-            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments)
-            for name in ["a", "b", "c"] { try cluster.start(name, name == "a" ? ["--partitions", "t:0-11"] : []) }
-            try await cluster.waitForAgreement(partitions: partitions)
-
-            let zk = try await server.client()
+            let (cluster, zk) = try await agreedCluster(["a", "b", "c"])
             defer { Task { await zk.close() } }
+
             try await zk.setData("/kiel/groups/\(cluster.group)/assignments/b", Array("{\"epoch\":\"garbage\"".utf8))
             let add = try await runProduct("allocatorctl", ["--socket", cluster["c"].socket, "add", "t:12"])
             #expect(add.status == 0, "\(add.errors)")
@@ -121,13 +113,9 @@ extension FaultSuite {
         /// good view (they published `active` with an empty share until some unrelated change),
         /// says so in `status`, and the leader writes the node over.
         @Test(.timeLimit(.minutes(1))) func garbageInTheSummary() async throws {
-            let server = try await TestZooKeeper.shared.value
-            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments)
-            for name in ["a", "b", "c"] { try cluster.start(name, name == "a" ? ["--partitions", "t:0-11"] : []) }
-            try await cluster.waitForAgreement(partitions: partitions)
-
-            let zk = try await server.client()
+            let (cluster, zk) = try await agreedCluster(["a", "b", "c"])
             defer { Task { await zk.close() } }
+
             let summary = "/kiel/groups/\(cluster.group)/assignments"
             let tampered = ContinuousClock.now
             try await zk.setData(summary, Array("{\"epoch\":[".utf8))
@@ -150,13 +138,9 @@ extension FaultSuite {
         /// thing (ACLs are the defence), but the member notices at its next acknowledgement,
         /// says so in the log and `status`, and restores its record.
         @Test(.timeLimit(.minutes(1))) func aMembersOwnNodeRewrittenBySomeoneElse() async throws {
-            let server = try await TestZooKeeper.shared.value
-            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments)
-            for name in ["a", "b"] { try cluster.start(name, name == "a" ? ["--partitions", "t:0-11"] : []) }
-            try await cluster.waitForAgreement(partitions: partitions)
-
-            let zk = try await server.client()
+            let (cluster, zk) = try await agreedCluster(["a", "b"])
             defer { Task { await zk.close() } }
+
             let node = "/kiel/groups/\(cluster.group)/members/b"
             _ = try await zk.setData(node, Array(#"{"version":2,"acked_epoch":1,"weight":1}"#.utf8))
             let add = try await runProduct("allocatorctl", ["--socket", cluster["a"].socket, "add", "t:12-13"])
@@ -171,6 +155,16 @@ extension FaultSuite {
             #expect(record.contains("\"host\""), "b's record not restored: \(record)")
             await cluster.stopAll()
             cluster.expectNoOverlap("a member's own node rewritten by someone else", settledAt: settled, partitions: all, handoverAllowance: .milliseconds(50))
+        }
+
+        /// Members `names` (a seeds t:0-11) agreed on the shared server, and a client of it for
+        /// the tampering.
+        private func agreedCluster(_ names: [String], test: String = #function) async throws -> (Cluster, ZooKeeperClient) {
+            let server = try await TestZooKeeper.shared.value
+            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments, test: test)
+            for name in names { try cluster.start(name, name == "a" ? ["--partitions", "t:0-11"] : []) }
+            try await cluster.waitForAgreement(partitions: partitions)
+            return (cluster, try await server.client())
         }
 
         private func deleteRecursively(_ path: String, _ zk: ZooKeeperClient) async throws {
