@@ -58,9 +58,9 @@ extension FaultSuite {
             return TreeLog(path: log).pids(of: name).subtracting(except)
         }
 
-        /// Waits until none of `pids` runs.
-        func waitUntilGone(_ pids: Set<Int32>, _ what: String, timeout: Duration = .seconds(30)) async -> Bool {
-            await eventually(timeout: timeout) { !pids.contains(where: ProcessTable.isRunning) }
+        /// Waits until none of `pids`, consumers writing to `log`, runs.
+        func waitUntilGone(_ pids: Set<Int32>, of log: String, _ what: String, timeout: Duration = .seconds(30)) async -> Bool {
+            await eventually(timeout: timeout) { !pids.contains { TreeLog.isRunning($0, log: log) } }
         }
 
         /// Every line of the consumers' log that no lease of member `name` covered.
@@ -78,7 +78,7 @@ extension FaultSuite {
 
         /// Kills whatever a failed test left behind.
         func killAll(_ log: String) {
-            for pid in TreeLog(path: log).pids() where ProcessTable.isRunning(pid) { kill(pid, SIGKILL) }
+            for pid in TreeLog(path: log).pids() where TreeLog.isRunning(pid, log: log) { kill(pid, SIGKILL) }
         }
 
         @Test(.timeLimit(.minutes(3))) func sigtermStopsTheWholeTreeBeforeTheDaemonLeaves() async throws {
@@ -96,7 +96,7 @@ extension FaultSuite {
             #expect(await a.daemon.waitForExit(timeout: .seconds(30)) == 0)
             let stopped = try #require(a.daemon.fileDocument)
             #expect(stopped.state == .stopped)
-            #expect(await waitUntilGone(tree, "the tree", timeout: .seconds(10)), "the consumer's tree outlived the daemon: \(tree.filter(ProcessTable.isRunning))")
+            #expect(await waitUntilGone(tree, of: a.log, "the tree", timeout: .seconds(10)), "the consumer's tree outlived the daemon: \(tree.filter { TreeLog.isRunning($0, log: a.log) })")
             // Each process stopped before the member left (its `stopped` document).
             let late = TreeLog(path: a.log).lines.filter { $0.wall > Int64(stopped.updatedAt.timeIntervalSince1970 * 1e9) + 2_000_000 }
             #expect(late.isEmpty, "after the member stopped: \(late.prefix(5))")
@@ -120,7 +120,7 @@ extension FaultSuite {
             // The file holds the last lease the daemon gave anyone (it is written before the
             // consumer is told). A 10 s stop timeout: the lease, not the timeout, ends the worker.
             let last = try #require(a.daemon.fileDocument)
-            #expect(await waitUntilGone(tree, "the tree"), "the consumer's tree outlived a daemon killed with SIGKILL: \(tree.filter(ProcessTable.isRunning))")
+            #expect(await waitUntilGone(tree, of: a.log, "the tree"), "the consumer's tree outlived a daemon killed with SIGKILL: \(tree.filter { TreeLog.isRunning($0, log: a.log) })")
             expectEveryLineUnderALease(a.log, member: "a", documents: observer.documents(of: "a").map(\.document) + [last])
 
             // A daemon started again runs a new tree, alone.
@@ -128,7 +128,7 @@ extension FaultSuite {
             defer { Task { await again.daemon.stop() } }
             try await again.daemon.waitForFile(timeout: .seconds(60), "active again") { $0.state == .active }
             _ = try await waitForTree(a.log, member: "a", except: tree, again.daemon)
-            #expect(!tree.contains(where: ProcessTable.isRunning))
+            #expect(!tree.contains { TreeLog.isRunning($0, log: a.log) })
         }
 
         @Test(.timeLimit(.minutes(3))) func sigstopOfTheDaemonPastItsLeaseEndsTheTreeByTheLease() async throws {
@@ -144,7 +144,7 @@ extension FaultSuite {
             let tree = try await waitForTree(a.log, member: "a", a.daemon)
 
             a.daemon.signal(SIGSTOP)
-            #expect(await waitUntilGone(tree, "the tree"), "the consumer's tree ran on while its daemon was stopped: \(tree.filter(ProcessTable.isRunning))")
+            #expect(await waitUntilGone(tree, of: a.log, "the tree"), "the consumer's tree ran on while its daemon was stopped: \(tree.filter { TreeLog.isRunning($0, log: a.log) })")
             // Frozen, the daemon wrote nothing more: its file holds the last lease.
             let frozen = try #require(a.daemon.fileDocument)
             expectEveryLineUnderALease(a.log, member: "a", documents: observer.documents(of: "a").map(\.document) + [frozen])
@@ -176,7 +176,7 @@ extension FaultSuite {
 
             proxy.blackhole()
             try await a.daemon.waitForFile(timeout: .seconds(60), "lost") { $0.state == .lost }
-            #expect(await waitUntilGone(tree, "the tree"), "the consumer's tree ran on after its member was lost: \(tree.filter(ProcessTable.isRunning))")
+            #expect(await waitUntilGone(tree, of: a.log, "the tree"), "the consumer's tree ran on after its member was lost: \(tree.filter { TreeLog.isRunning($0, log: a.log) })")
             expectEveryLineUnderALease(a.log, member: "a", documents: observer.documents(of: "a").map(\.document))
 
             proxy.heal()
@@ -212,7 +212,7 @@ extension FaultSuite {
                 folder: folder + "/b")
             defer { Task { await b.stop() } }
             try await a.daemon.waitForFile(timeout: .seconds(60), "shared with b") { $0.state == .active && $0.members == ["a", "b"] }
-            #expect(await waitUntilGone(first, "the first run"), "the first run survived: \(first.filter(ProcessTable.isRunning))")
+            #expect(await waitUntilGone(first, of: a.log, "the first run"), "the first run survived: \(first.filter { TreeLog.isRunning($0, log: a.log) })")
             let second = try await waitForTree(a.log, member: "a", except: first, a.daemon)
             #expect(a.daemon.process.isRunning, "the daemon ended: \(a.daemon.log)")
 
@@ -223,7 +223,7 @@ extension FaultSuite {
                 Set(TreeLog(path: a.log).lines.filter { $0.event == "hup" && second.contains($0.pid) }.map(\.role)) == ["parent", "worker"]
             }
             #expect(heard, "the second run did not log hup; log:\n\(a.daemon.log)")
-            #expect(second.allSatisfy(ProcessTable.isRunning))
+            #expect(second.allSatisfy { TreeLog.isRunning($0, log: a.log) })
             let runs = Set(TreeLog(path: a.log).lines.filter { $0.event == "start" && $0.role == "parent" }.map(\.pid))
             #expect(runs.count == 2, "runs: \(runs)")
             #expect(a.daemon.process.isRunning)
@@ -256,6 +256,13 @@ struct TreeLog {
             guard fields.count == 6, let pid = Int32(fields[3]), let wall = Int64(fields[4]), let boot = Int64(fields[5]) else { continue }
             lines.append(Line(event: fields[0], role: fields[1], name: fields[2], pid: pid, wall: wall, boot: boot))
         }
+    }
+
+    /// Whether `pid`, a consumer that wrote to `log`, still runs: its number alone may have
+    /// gone to another process since (pids wrap at 32 768 here, and a busy suite goes round),
+    /// so its command line must name the log too.
+    static func isRunning(_ pid: Int32, log: String) -> Bool {
+        ProcessTable.isRunning(pid) && ProcessTable.commandLine(pid).contains(log)
     }
 
     /// The processes that wrote (for `name`, or anyone).
