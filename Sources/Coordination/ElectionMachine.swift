@@ -90,8 +90,11 @@ public struct ElectionMachine: Sendable {
     private var nonce: UInt64 = 0
     /// Nodes of the lock that are not ephemeral: left out of the order.
     public private(set) var passedOver: Set<String> = []
+    private let mutations: Mutations
 
-    public init() {}
+    public init(mutations: Mutations = []) {
+        self.mutations = mutations
+    }
 
     /// This session's contender node, once known.
     public var contender: String? {
@@ -108,7 +111,7 @@ public struct ElectionMachine: Sendable {
     public mutating func handle(_ event: Event) -> [Action] {
         switch (event, state) {
         case (.sessionStarted(let session), _):
-            self = ElectionMachine()
+            self = ElectionMachine(mutations: mutations)
             self.session = session
             return contend()
 
@@ -121,6 +124,7 @@ public struct ElectionMachine: Sendable {
             return [.list]
 
         case (.createOutcomeUnknown, .creating(let prefix)):
+            guard !mutations.contains(.createAgainWithoutAdopting) else { return contend() }
             state = .recovering(prefix: prefix)
             return [.list]
 
@@ -166,7 +170,7 @@ public struct ElectionMachine: Sendable {
                 passedOver.insert(predecessor)
                 state = .checking(contender: contender)
                 return [.passOver(predecessor), .list]
-            case session:
+            case session where !mutations.contains(.createAgainWithoutAdopting):
                 // A node of this session under a name that hides it: surplus too.
                 state = .checking(contender: contender)
                 return [.delete(predecessor), .list]
@@ -190,7 +194,8 @@ public struct ElectionMachine: Sendable {
     /// Where `contender` stands among the lock's `names`: surplus nodes of this session go, and
     /// it leads or watches the contender just ahead of it.
     private mutating func place(_ contender: String, among names: [String]) -> [Action] {
-        let surplus = names.filter { $0 != contender && ContenderName.session($0) == session }
+        let surplus = mutations.contains(.createAgainWithoutAdopting)
+            ? [] : names.filter { $0 != contender && ContenderName.session($0) == session }
         let order = ContenderName.ordered(names.filter { !surplus.contains($0) && !passedOver.contains($0) })
         let actions = surplus.sorted().map(Action.delete)
         let index = order.firstIndex(of: contender)!

@@ -115,6 +115,7 @@ public struct FollowerMachine: Sendable {
     public let member: String
     public let weight: Int
     public let handover: Handover
+    private let mutations: Mutations
 
     private var session: (id: Int64, timeout: Duration)?
     private var connection = Connection.none
@@ -155,10 +156,11 @@ public struct FollowerMachine: Sendable {
     /// The share is dropped without a handover (its grant vanished with the group's nodes).
     private var shareAbandoned = false
 
-    public init(member: String, weight: Int = 1, handover: Handover = .daemon) {
+    public init(member: String, weight: Int = 1, handover: Handover = .daemon, mutations: Mutations = []) {
         self.member = member
         self.weight = weight
         self.handover = handover
+        self.mutations = mutations
     }
 
     /// The acknowledged epoch and the weight, as the member node carries them.
@@ -356,7 +358,8 @@ public struct FollowerMachine: Sendable {
     /// The end of this session's lease, unless it is over (or there is no session).
     private func validLease(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         guard let lastHeard, let session else { return nil }
-        let deadline = Lease.deadline(lastHeard: lastHeard, sessionTimeout: session.timeout)
+        let from = mutations.contains(.leaseWithoutServer) ? now : lastHeard
+        let deadline = Lease.deadline(lastHeard: from, sessionTimeout: session.timeout)
         return deadline > now ? deadline : nil
     }
 

@@ -37,7 +37,7 @@ extension LeaderWrite {
     /// whole write fails), then the `assignments` node, then the grants, each at the version
     /// read (a node changed since fails the write instead of being overwritten).
     public func operations(in paths: GroupPaths, contender: String) -> [NodeOperation] {
-        var operations: [NodeOperation] = [.check(path: paths.contender(contender), version: -1)]
+        var operations: [NodeOperation] = [.check(path: fenced ? paths.contender(contender) : paths.group, version: -1)]
         operations.append(
             summaryVersion.map { .set(path: paths.assignments, data: summary.encoded, version: $0) }
                 ?? .create(path: paths.assignments, data: summary.encoded))

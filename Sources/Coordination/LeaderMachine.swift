@@ -117,6 +117,7 @@ public struct LeaderMachine: Sendable {
     /// The strategy this member's configuration names, if any: an `exec:` program runs only
     /// when it names the same one (spec §13).
     public let configuredStrategy: Strategy?
+    private let mutations: Mutations
 
     private var phase = Phase.following
     private var strategy: Strategy?
@@ -157,9 +158,10 @@ public struct LeaderMachine: Sendable {
     /// The last `reportIgnoredWeights` asked for.
     private var ignoredWeights: (strategy: Strategy, members: [String])?
 
-    public init(member: String, configuredStrategy: Strategy?) {
+    public init(member: String, configuredStrategy: Strategy?, mutations: Mutations = []) {
         self.member = member
         self.configuredStrategy = configuredStrategy
+        self.mutations = mutations
     }
 
     /// Whether this member leads now.
@@ -182,7 +184,7 @@ public struct LeaderMachine: Sendable {
             guard phase == .following else { return [] }
             actions = readEverything()
         case .deposed:
-            self = LeaderMachine(member: member, configuredStrategy: configuredStrategy)
+            self = LeaderMachine(member: member, configuredStrategy: configuredStrategy, mutations: mutations)
             return []
         case .refresh where phase == .leading && writeInFlight == nil && allocating == nil:
             actions = readEverything()
@@ -284,7 +286,7 @@ public struct LeaderMachine: Sendable {
             let wrote = writeInFlight != nil
             writeInFlight = nil
             if fenced {
-                self = LeaderMachine(member: member, configuredStrategy: configuredStrategy)
+                self = LeaderMachine(member: member, configuredStrategy: configuredStrategy, mutations: mutations)
                 return [.stepDown]
             }
             // (Without a write in flight this is the driver's "read everything again".)
@@ -377,7 +379,7 @@ public struct LeaderMachine: Sendable {
         for name in unreadable.keys { if let session = members[name]?.session { lost[name] = session } }
         let input = RebalanceInput(
             epoch: nodes.summary?.epoch ?? 0, members: members, contenderSessions: contenderSessions,
-            grants: nodes.grants.compactMapValues(\.grant), target: target, lostGrants: lost)
+            grants: nodes.grants.compactMapValues(\.grant), target: target, lostGrants: lost, mutations: mutations)
         var rebalance = RebalancePlanner.plan(input)
         for (index, change) in rebalance.writes.enumerated() {
             if case .create(let name, let grant) = change, unreadable[name] != nil { rebalance.writes[index] = .set(member: name, grant) }
@@ -393,9 +395,10 @@ public struct LeaderMachine: Sendable {
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
         guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return actions + watchAwaited() }
-        let write = LeaderWrite(
+        var write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
             grants: rebalance.writes.map { ($0, nodes.grants[$0.member]?.version) })
+        write.fenced = !mutations.contains(.writeWithoutFence)
         writeInFlight = write
         return actions + [.write(write)]
     }
@@ -530,6 +533,9 @@ public struct LeaderWrite: Sendable, Equatable {
     public var summary: GroupSummary
     public var summaryVersion: Int32?
     public var grants: [(GrantWrite, version: Int32?)]
+    /// Whether the `multi` checks the leader's contender node (always, but under
+    /// `Mutations.writeWithoutFence`).
+    public var fenced = true
 
     /// The versions the nodes have after the write.
     public struct Versions: Sendable, Equatable {
@@ -543,7 +549,7 @@ public struct LeaderWrite: Sendable, Equatable {
     }
 
     public static func == (a: LeaderWrite, b: LeaderWrite) -> Bool {
-        a.summary == b.summary && a.summaryVersion == b.summaryVersion
+        a.summary == b.summary && a.summaryVersion == b.summaryVersion && a.fenced == b.fenced
             && a.grants.map(\.0) == b.grants.map(\.0) && a.grants.map(\.version) == b.grants.map(\.version)
     }
 }

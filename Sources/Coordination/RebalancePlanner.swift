@@ -34,10 +34,12 @@ public struct RebalanceInput: Sendable {
     /// Such a member holds what it was granted although its record may not say so yet (the
     /// leader reads a member's acknowledgements only while it awaits it).
     public var lostGrants: [String: Int64]
+    /// `[]` but in the simulation's mutation checks.
+    public var mutations: Mutations
 
     public init(
         epoch: Int64, members: [String: PartyMember], contenderSessions: Set<Int64>, grants: [String: Grant],
-        target: [String: Set<Partition>], lostGrants: [String: Int64] = [:]
+        target: [String: Set<Partition>], lostGrants: [String: Int64] = [:], mutations: Mutations = []
     ) {
         self.epoch = epoch
         self.members = members
@@ -45,6 +47,7 @@ public struct RebalanceInput: Sendable {
         self.grants = grants
         self.target = target
         self.lostGrants = lostGrants
+        self.mutations = mutations
     }
 
     /// Whether `session` may still be alive: a session's ephemeral nodes (its member node and
@@ -127,7 +130,7 @@ public enum RebalancePlanner {
         var releasesEnded = Set<String>()
         for (member, grant) in grants where grant.hasUnacknowledgedHoldings {
             guard let node = input.members[member], node.session == grant.session,
-                  let record = node.record, record.ackedEpoch >= grant.epoch
+                  let record = node.record, record.ackedEpoch >= grant.epoch || input.mutations.contains(.grantWithoutAcknowledgement)
             else { continue }
             grants[member]!.releasing = []
             grants[member]!.unknownHoldings = false

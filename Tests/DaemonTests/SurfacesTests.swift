@@ -127,8 +127,11 @@ import TestSupport
         #expect(await eventually {
             FileManager.default.contents(atPath: blocked).flatMap { try? MemberDocument(json: $0) }?.state == .active
         })
-        try FileManager.default.removeItem(atPath: blocked)
-        try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
+        // A renewal may rename a new file in between: until the folder is in its place.
+        #expect(await eventually {
+            try? FileManager.default.removeItem(atPath: blocked)
+            return (try? FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)) != nil
+        })
         let status = ["--socket", daemon.socket, "status"]
         #expect(await eventually { daemon.log.contains("cannot write the state file") })
         let reported = try await eventually {

@@ -43,22 +43,26 @@ import TestSupport
     }
 
     static func run(_ seeds: [UInt64]) async throws {
-        let outcome = await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: Self.runSchedules(seeds)) }
-            thread.stackSize = 64 << 20
-            thread.start()
-        }
-        switch outcome {
+        switch await outcome(of: seeds) {
         case .success(let summary): print(summary)
         case .failure(let failure): Issue.record(Comment(rawValue: failure.description))
         }
     }
 
+    /// `runSchedules` on a thread of its own.
+    static func outcome(of seeds: [UInt64], mutations: Mutations = []) async -> Result<String, SimulationFailure> {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: Self.runSchedules(seeds, mutations: mutations)) }
+            thread.stackSize = 64 << 20
+            thread.start()
+        }
+    }
+
     /// Every schedule: its steps, then settling; the first failure with its seed and trace.
-    static func runSchedules(_ seeds: [UInt64]) -> Result<String, SimulationFailure> {
+    static func runSchedules(_ seeds: [UInt64], mutations: Mutations = []) -> Result<String, SimulationFailure> {
         var steps = 0, faults = 0, epochs: Int64 = 0, slowestSettle: Int64 = 0, sticky = 0, consumerHandover = 0
         for seed in seeds {
-            var world = SimulationWorld(seed: seed)
+            var world = SimulationWorld(seed: seed, mutations: mutations)
             if world.strategy == .sticky { sticky += 1 }
             if world.handover != .daemon { consumerHandover += 1 }
             for name in ["a", "b", "c"] { world.start(name) }

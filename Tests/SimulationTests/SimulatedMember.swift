@@ -17,7 +17,7 @@ struct SimulatedMember {
     var session: ZK.SessionID?
     var connected = false
     /// This session's part in the leader election: the daemon's own machine.
-    var election = ElectionMachine()
+    var election: ElectionMachine
     var running = true
     var paused = false
     /// The network lets the client reconnect from this moment on.
@@ -75,17 +75,29 @@ struct SimulatedMember {
 
     init(
         name: String, incarnation: Int, layout: SimulatedLayout, timeout: Int64, weight: Int = 1,
-        handover: FollowerMachine.Handover = .daemon
+        handover: FollowerMachine.Handover = .daemon, mutations: Mutations = []
     ) {
         self.name = name
         self.incarnation = incarnation
         self.layout = layout
         self.timeout = timeout
-        follower = FollowerMachine(member: name, weight: weight, handover: handover)
-        leader = LeaderMachine(member: name, configuredStrategy: nil)
+        follower = FollowerMachine(member: name, weight: weight, handover: handover, mutations: mutations)
+        leader = LeaderMachine(member: name, configuredStrategy: nil, mutations: mutations)
+        election = ElectionMachine(mutations: mutations)
     }
 
     var isLive: Bool { running && !exited }
+
+    /// A grant's change as the trace shows it, its partitions in order (a `Set`'s own
+    /// description follows the process's hash seed, and the trace's digest must not).
+    static func describe(_ change: GrantWrite) -> String {
+        switch change {
+        case .create(let member, let grant), .set(let member, let grant):
+            "\(member): epoch \(grant.epoch) session \(grant.session) \(grant.partitions.sorted()) releasing \(grant.releasing.sorted())"
+                + (grant.unknownHoldings ? " holdings unknown" : "")
+        case .delete(let member): "delete \(member)"
+        }
+    }
 
     // MARK: Sessions
 
@@ -328,7 +340,7 @@ struct SimulatedMember {
                     if case .setData(let stat) = result { versions.grants[change.member] = stat.version }
                     if case .created = result { versions.grants[change.member] = 0 }
                 }
-                world.log("\(label) wrote epoch \(write.summary.epoch): \(write.grants.map { "\($0.0)" }.joined(separator: "; "))")
+                world.log("\(label) wrote epoch \(write.summary.epoch): \(write.grants.map { Self.describe($0.0) }.joined(separator: "; "))")
                 lead(.written(versions), &world)
             default:
                 world.log("\(label) write of epoch \(write.summary.epoch) failed at op \(reply.failedOp ?? -1): \(result)")

@@ -54,6 +54,9 @@ struct SimulationWorld {
     var files: [String: (publication: Publication, incarnation: Int)] = [:]
     var partitionSet: [Partition]
     var trace: [String] = []
+    /// The 64-bit FNV-1a hash of every line of the trace, the ones dropped included: two runs
+    /// of one seed that differ anywhere differ here (`ReplayTests`).
+    private(set) var traceDigest: UInt64 = 0xcbf2_9ce4_8422_2325
     var steps = 0
     /// Faults drawn (off while settling).
     var faults = true
@@ -67,8 +70,11 @@ struct SimulationWorld {
     let strategy: PureStrategy
     let weights: MemberWeights
     let handover: FollowerMachine.Handover
+    /// The mechanisms switched off, for a mutation check (`MutationTests`); none otherwise.
+    let mutations: Mutations
 
-    init(seed: UInt64, partitions: Int = 12) {
+    init(seed: UInt64, partitions: Int = 12, mutations: Mutations = []) {
+        self.mutations = mutations
         random = SplitMix64(seed: seed)
         var variant = SplitMix64(seed: seed ^ 0x5713_C4F0_0D5E_ED13)
         strategy = variant.next() % 2 == 0 ? .consistent : .sticky
@@ -96,7 +102,9 @@ struct SimulationWorld {
     }
 
     mutating func log(_ line: String) {
-        trace.append("[\(zk.now) ms] \(line)")
+        let stamped = "[\(zk.now) ms] \(line)"
+        for byte in stamped.utf8 { traceDigest = (traceDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        trace.append(stamped)
         if trace.count > 400 { trace.removeFirst(100) }
     }
 
@@ -106,7 +114,8 @@ struct SimulationWorld {
     mutating func start(_ name: String) {
         let incarnation = members.filter { $0.name == name }.count
         var member = SimulatedMember(
-            name: name, incarnation: incarnation, layout: layout, timeout: timeout, weight: weights[name], handover: handover)
+            name: name, incarnation: incarnation, layout: layout, timeout: timeout, weight: weights[name], handover: handover,
+            mutations: mutations)
         log("start \(member.label)")
         member.startSession(&self)
         members.append(member)

@@ -1,0 +1,24 @@
+import Coordination
+import Testing
+
+/// Each mechanism that safety or liveness rests on, switched off (`Mutations`), must make the
+/// simulation fail on some schedule of the usual seeds: so the simulation can see that
+/// mechanism fail, and the checks that pass with it on mean something (issue 20, item 7).
+@Suite struct MutationTests {
+    /// How many of the usual schedules a mutation may take to be caught. The seeds are the
+    /// CI run's, in its order: each mutation is caught within the first few (the number each
+    /// took is printed).
+    static let scheduleLimit = 100
+
+    @Test(arguments: Mutations.each) func theSimulationCatchesEveryMechanismSwitchedOff(_ mutation: Mutations) async {
+        let seeds = Array(ProtocolSimulationTests.seeds.prefix(Self.scheduleLimit))
+        switch await ProtocolSimulationTests.outcome(of: seeds, mutations: mutation) {
+        case .success(let summary):
+            Issue.record("with \(mutation) switched off, every schedule passed: \(summary)")
+        case .failure(let failure):
+            let seed = failure.description.split(separator: " ").dropFirst().first ?? "?"
+            let index = seeds.firstIndex { "\($0)" == seed }.map { $0 + 1 } ?? 0
+            print("mutation \(mutation): caught by schedule \(index) of \(seeds.count), \(failure.description.prefix { $0 != "\n" })")
+        }
+    }
+}
