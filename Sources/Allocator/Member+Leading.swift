@@ -36,6 +36,18 @@ extension Member {
                     guard (try? await Task.sleep(for: delay)) != nil else { return }
                     await member.send(.leader(.retryDue))
                 }
+            case .linger(let session, let duration):
+                logger.warning("session \(SessionID.format(session)) lost its member node and its leader-lock node apart (deleted by hand?): it counts as alive for \(duration)")
+                spawn { member in
+                    guard (try? await Task.sleep(for: duration)) != nil else { return }
+                    await member.send(.leader(.lingerOver(session: session)))
+                }
+            case .holdUnheld(let duration):
+                logger.warning("a grant was found lost (the group's nodes deleted behind the members' back?): nothing nobody is known to hold is granted for \(duration), while the lease of a member with no trace left may run")
+                spawn { member in
+                    guard (try? await Task.sleep(for: duration)) != nil else { return }
+                    await member.send(.leader(.holdOver))
+                }
             case .reportIgnoredWeights(let strategy, let members):
                 logger.warning(
                     "the group's strategy \(strategy) ignores weights; these members have a weight other than 1: \(members.joined(separator: ", ")) (consistent and sticky honour weights)")

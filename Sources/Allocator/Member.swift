@@ -92,7 +92,9 @@ public actor Member {
         self.logger = logger
         paths = GroupPaths(group: configuration.layout.groupPath)
         follower = FollowerMachine(member: configuration.member, weight: configuration.weight, handover: configuration.handover)
-        leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy)
+        leader = LeaderMachine(
+            member: configuration.member, configuredStrategy: configuration.strategy,
+            sessionTimeout: configuration.zooKeeper.sessionTimeout)
         (documents, documentSink) = AsyncStream.makeStream(of: MemberDocument.self)
     }
 
@@ -194,11 +196,11 @@ public actor Member {
         self.inputs = inputs
         requests = RequestOrder()
         joinedInSession = false
-        leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy)
         spawn { member in
             for await state in client.sessionStates() { await member.sessionChanged(to: state) }
         }
         let session = try await client.waitUntilConnected()
+        leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy, sessionTimeout: session.timeout)
         logger.info("connected", metadata: [
             "session": "\(SessionID.format(session.id))", "timeout": "\(session.timeout)",
         ])

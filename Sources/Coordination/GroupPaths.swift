@@ -39,7 +39,7 @@ extension LeaderWrite {
     public func operations(in paths: GroupPaths, contender: String) -> [NodeOperation] {
         var operations: [NodeOperation] = [.check(path: fenced ? paths.contender(contender) : paths.group, version: -1)]
         operations.append(
-            summaryVersion.map { .set(path: paths.assignments, data: summary.encoded, version: $0) }
+            summaryVersion.map { .set(path: paths.assignments, data: summary.encoded, version: fenced ? $0 : -1) }
                 ?? .create(path: paths.assignments, data: summary.encoded))
         for (change, version) in grants {
             switch change {

@@ -25,10 +25,14 @@ public struct GroupSummary: Sendable, Equatable {
     /// The partition set as the leader read it: its size in bytes, and why it does not parse
     /// (the leader then allocates the last good one).
     public var partitionSet: PartitionSetState
+    /// The leader holds back every partition nobody is known to hold, for a session timeout
+    /// after a grant was found lost (spec §14): a leader elected meanwhile holds them back too.
+    public var holdsUnheld: Bool
 
     public init(
         epoch: Int64, leader: String, strategy: String, members: [String], partitionCount: Int, digest: String = "",
-        grants: [String: Int64] = [:], awaited: [String: Int64] = [:], partitionSet: PartitionSetState = PartitionSetState()
+        grants: [String: Int64] = [:], awaited: [String: Int64] = [:], partitionSet: PartitionSetState = PartitionSetState(),
+        holdsUnheld: Bool = false
     ) {
         self.grants = grants
         self.digest = digest
@@ -39,10 +43,12 @@ public struct GroupSummary: Sendable, Equatable {
         self.partitionCount = partitionCount
         self.awaited = awaited
         self.partitionSet = partitionSet
+        self.holdsUnheld = holdsUnheld
     }
 
     /// `{"epoch":E,"leader":"…","strategy":"…","members":[…],"partition_count":P,"digest":"…","grants":{"M":E,…},
-    /// "awaited":{"M":E,…},"partition_set_bytes":B,"partition_set_error":null}`.
+    /// "awaited":{"M":E,…},"partition_set_bytes":B,"partition_set_error":null}`, and
+    /// `"holds_unheld":true` at the end while the leader holds unheld partitions back.
     public var encoded: [UInt8] {
         var output = Array("{\"epoch\":".utf8)
         JSONText.appendInteger(Int(epoch), to: &output)
@@ -64,6 +70,7 @@ public struct GroupSummary: Sendable, Equatable {
         JSONText.appendInteger(partitionSet.bytes, to: &output)
         output += Array(",\"partition_set_error\":".utf8)
         if let error = partitionSet.error { JSONText.appendString(error, to: &output) } else { output += Array("null".utf8) }
+        if holdsUnheld { output += Array(",\"holds_unheld\":true".utf8) }
         output.append(UInt8(ascii: "}"))
         return output
     }
@@ -85,7 +92,8 @@ public struct GroupSummary: Sendable, Equatable {
         self.init(
             epoch: wire.epoch, leader: wire.leader, strategy: wire.strategy, members: wire.members,
             partitionCount: wire.partition_count, digest: wire.digest ?? "", grants: wire.grants ?? [:], awaited: wire.awaited ?? [:],
-            partitionSet: PartitionSetState(bytes: wire.partition_set_bytes ?? 0, error: wire.partition_set_error))
+            partitionSet: PartitionSetState(bytes: wire.partition_set_bytes ?? 0, error: wire.partition_set_error),
+            holdsUnheld: wire.holds_unheld ?? false)
     }
 
     private struct Wire: Decodable {
@@ -99,6 +107,7 @@ public struct GroupSummary: Sendable, Equatable {
         let awaited: [String: Int64]?
         let partition_set_bytes: Int?
         let partition_set_error: String?
+        let holds_unheld: Bool?
     }
 }
 

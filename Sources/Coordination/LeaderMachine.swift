@@ -44,6 +44,15 @@ public struct LeaderMachine: Sendable {
         /// leader cannot make sense of, a server refusing), so it reads everything again
         /// after a pause that doubles, up to `maximumRetryDelay`, instead of at once.
         case retryAfter(Duration)
+        /// Report `.holdOver` after this long: a grant was found lost (the group's nodes deleted
+        /// behind the members' back?), so a member ZooKeeper may show no trace of (cut off while
+        /// its nodes went) can still publish under its lease; nothing unheld is granted until
+        /// then (log it).
+        case holdUnheld(for: Duration)
+        /// Report `.lingerOver(session)` after this long: the session's member node and
+        /// contender node vanished apart (an operator, a kiel consumer of the same name), so it
+        /// may be alive and its member publishing; until then it counts as alive (I3).
+        case linger(session: Int64, for: Duration)
         /// Log that the group's strategy ignores weights although these members have a weight
         /// other than 1 (`round-robin`, `range`); asked once for each strategy and set of
         /// such members.
@@ -90,6 +99,11 @@ public struct LeaderMachine: Sendable {
         case roundDue
         /// The time asked for by `.retryAfter` has passed: read everything again.
         case retryDue
+        /// The time asked for by `.holdUnheld` has passed: what nobody holds may be granted.
+        case holdOver
+        /// The time asked for by `.linger` has passed: the session counts as over unless a node
+        /// of it is back.
+        case lingerOver(session: Int64)
     }
 
     /// How long the leader waits, once an acknowledgement is in, for the other members it
@@ -104,6 +118,20 @@ public struct LeaderMachine: Sendable {
     /// The longest pause between reads after writes that keep failing.
     public static let maximumRetryDelay = Duration.seconds(5)
 
+    /// Whether partitions nobody is known to hold are held back. Once a grant is found lost (a
+    /// live member that acknowledged has none, a grant node vanished or does not parse, or the
+    /// summary says a leader was holding back), some member may have lost every node with it
+    /// (the group's subtree deleted while it was cut off): no node shows its session, yet it
+    /// publishes under its lease until that runs out, at most a session timeout after it last
+    /// heard from the server, which was before the loss. So for a session timeout (this
+    /// leader's: a group's members are expected to share one) nothing unheld is granted; once
+    /// in a reign.
+    private enum Hold: Equatable {
+        case none
+        case holding
+        case over
+    }
+
     private enum Phase: Equatable {
         case following
         /// Reading everything after an election or a failed write; `reads` still outstanding.
@@ -117,7 +145,10 @@ public struct LeaderMachine: Sendable {
     /// The strategy this member's configuration names, if any: an `exec:` program runs only
     /// when it names the same one (spec §13).
     public let configuredStrategy: Strategy?
+    /// This member's session timeout: how long unheld partitions are held back (`Hold`).
+    public let sessionTimeout: Duration
     private let mutations: Mutations
+    private var hold = Hold.none
 
     private var phase = Phase.following
     private var strategy: Strategy?
@@ -126,6 +157,18 @@ public struct LeaderMachine: Sendable {
     private var memberNames: Set<String> = []
     private var members: [String: PartyMember] = [:]
     private var contenderSessions: Set<Int64> = []
+    /// A watch on `members/` or on the leader lock fired and its listing is not back yet: the
+    /// two lists may disagree only because one is older (see `observeSessions`).
+    private var listingsDue: Set<Listing> = []
+    /// Sessions last seen with one of their two nodes (member node, contender node) only.
+    private var splitSessions: Set<Int64> = []
+    /// Sessions whose nodes vanished apart, counted as alive until `.lingerOver`.
+    private var lingeringSessions: Set<Int64> = []
+
+    private enum Listing: Hashable {
+        case members
+        case contenders
+    }
     private var nodes = GrantNodes()
     /// Grant nodes seen vanish behind the leader's back, until written again: member → session.
     private var lostGrants: [String: Int64] = [:]
@@ -158,9 +201,10 @@ public struct LeaderMachine: Sendable {
     /// The last `reportIgnoredWeights` asked for.
     private var ignoredWeights: (strategy: Strategy, members: [String])?
 
-    public init(member: String, configuredStrategy: Strategy?, mutations: Mutations = []) {
+    public init(member: String, configuredStrategy: Strategy?, sessionTimeout: Duration, mutations: Mutations = []) {
         self.member = member
         self.configuredStrategy = configuredStrategy
+        self.sessionTimeout = sessionTimeout
         self.mutations = mutations
     }
 
@@ -184,7 +228,7 @@ public struct LeaderMachine: Sendable {
             guard phase == .following else { return [] }
             actions = readEverything()
         case .deposed:
-            self = LeaderMachine(member: member, configuredStrategy: configuredStrategy, mutations: mutations)
+            self = LeaderMachine(member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout, mutations: mutations)
             return []
         case .refresh where phase == .leading && writeInFlight == nil && allocating == nil:
             actions = readEverything()
@@ -202,6 +246,7 @@ public struct LeaderMachine: Sendable {
             let outstanding = reads - (event.isReadResult ? 1 : 0) + actions.filter(\.isRead).count
             phase = outstanding > 0 ? .reading(reads: outstanding) : .leading
         }
+        if phase == .leading || phase == .pausing { actions += observeSessions() }
         if phase == .leading { actions += planIfIdle() }
         return actions
     }
@@ -229,6 +274,7 @@ public struct LeaderMachine: Sendable {
             if let read { lastGoodPartitions = read }
             partitionSet = state
         case .membersListed(let names, let changes):
+            listingsDue.remove(.members)
             let listed = Set(names)
             let added = listed.subtracting(memberNames), removed = memberNames.subtracting(listed)
             var reread = added
@@ -260,6 +306,7 @@ public struct LeaderMachine: Sendable {
             if watch { watched.insert(name) }
             return [.readMember(name, watch: watch)]
         case .contendersListed(let sessions):
+            listingsDue.remove(.contenders)
             contenderSessions = sessions
         case .grantsRead(let read):
             nodes = read
@@ -286,7 +333,7 @@ public struct LeaderMachine: Sendable {
             let wrote = writeInFlight != nil
             writeInFlight = nil
             if fenced {
-                self = LeaderMachine(member: member, configuredStrategy: configuredStrategy, mutations: mutations)
+                self = LeaderMachine(member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout, mutations: mutations)
                 return [.stepDown]
             }
             // (Without a write in flight this is the driver's "read everything again".)
@@ -298,6 +345,8 @@ public struct LeaderMachine: Sendable {
         case .retryDue:
             guard phase == .pausing else { return [] }
             return readEverything()
+        case .holdOver:
+            if hold == .holding { hold = .over }
         case .allocated(let allocation):
             if let inputs = allocating, let allocation {
                 allocated = (inputs.members, inputs.partitions, allocation)
@@ -305,8 +354,14 @@ public struct LeaderMachine: Sendable {
             allocating = nil
         case .groupChanged: return [.readGroup]
         case .partitionsChanged: return [.readPartitions]
-        case .membersChanged: return [.listMembers]
-        case .contendersChanged: return [.listContenders]
+        case .membersChanged:
+            listingsDue.insert(.members)
+            return [.listMembers]
+        case .contendersChanged:
+            listingsDue.insert(.contenders)
+            return [.listContenders]
+        case .lingerOver(let session):
+            lingeringSessions.remove(session)
         case .elected, .deposed, .refresh, .roundDue: break
         }
         return []
@@ -377,9 +432,14 @@ public struct LeaderMachine: Sendable {
         let unreadable = nodes.grants.filter { $0.value.grant == nil }
         var lost = lostGrants
         for name in unreadable.keys { if let session = members[name]?.session { lost[name] = session } }
+        if hold == .none, grantFoundLost(lost) {
+            hold = .holding
+            actions.append(.holdUnheld(for: sessionTimeout))
+        }
         let input = RebalanceInput(
             epoch: nodes.summary?.epoch ?? 0, members: members, contenderSessions: contenderSessions,
-            grants: nodes.grants.compactMapValues(\.grant), target: target, lostGrants: lost, mutations: mutations)
+            grants: nodes.grants.compactMapValues(\.grant), target: target, lostGrants: lost, holdUnheld: hold == .holding,
+            lingeringSessions: lingeringSessions, mutations: mutations)
         var rebalance = RebalancePlanner.plan(input)
         for (index, change) in rebalance.writes.enumerated() {
             if case .create(let name, let grant) = change, unreadable[name] != nil { rebalance.writes[index] = .set(member: name, grant) }
@@ -391,7 +451,7 @@ public struct LeaderMachine: Sendable {
         let summary = GroupSummary(
             epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,
             partitionCount: allocation.partitions.count, digest: digest(of: allocation), grants: rebalance.grants.mapValues(\.epoch),
-            awaited: rebalance.awaited, partitionSet: partitionSet)
+            awaited: rebalance.awaited, partitionSet: partitionSet, holdsUnheld: hold == .holding)
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
         guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return actions + watchAwaited() }
@@ -460,6 +520,49 @@ extension LeaderMachine {
         case .grantsChanged: false
         default: true
         }
+    }
+
+    /// Where each grant's session stands, once the lists are current (no watch of either has
+    /// fired without its listing back, every member node listed is read): a session seen with
+    /// one node only is split; a split session whose last node vanishes lingers, counted as
+    /// alive for a session timeout (I3: a session's nodes vanish together when it ends, in one
+    /// transaction, whose notifications all come before the reply to any listing they cause,
+    /// so a clean leave or an expiry is never taken for two deletions apart).
+    fileprivate mutating func observeSessions() -> [Action] {
+        guard listingsDue.isEmpty, memberNames.allSatisfy({ members[$0] != nil }) else { return [] }
+        let memberSessions = Set(members.values.map(\.session))
+        let seen = memberSessions.union(contenderSessions)
+        var actions: [Action] = []
+        for session in seen where session != 0 {
+            if memberSessions.contains(session) != contenderSessions.contains(session) {
+                splitSessions.insert(session)
+            } else {
+                splitSessions.remove(session)
+            }
+        }
+        let granted = Set(nodes.grants.values.compactMap { $0.grant?.session })
+        for session in splitSessions.subtracting(seen).sorted() {
+            splitSessions.remove(session)
+            guard granted.contains(session), !lingeringSessions.contains(session) else { continue }
+            lingeringSessions.insert(session)
+            actions.append(.linger(session: session, for: sessionTimeout))
+        }
+        return actions
+    }
+
+    /// Whether a grant was found lost: a live member that has acknowledged a grant has none, a
+    /// grant node vanished or does not parse (`lost`), a grant says its holdings are unknown,
+    /// the summary is gone from a group that had members before, or the summary says its leader
+    /// was holding unheld partitions back.
+    fileprivate func grantFoundLost(_ lost: [String: Int64]) -> Bool {
+        // No summary, yet members came and went before (`members/` changed more often than it
+        // has children): the group's state is gone, not yet made.
+        let summaryLost = nodes.summaryVersion == nil && (membersChanges ?? 0) > Int32(memberNames.count)
+        return summaryLost || !lost.isEmpty || nodes.summary?.holdsUnheld == true
+            || nodes.grants.values.contains { $0.grant?.unknownHoldings == true }
+            || members.values.contains { node in
+                (node.record?.ackedEpoch ?? 0) > 0 && nodes.grants[node.name] == nil
+            }
     }
 
     /// Whether `member`'s node, as last read, acknowledges `epoch` (a node gone or of another

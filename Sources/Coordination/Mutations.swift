@@ -12,8 +12,10 @@ public struct Mutations: OptionSet, Sendable, Hashable, CustomStringConvertible 
     /// The planner ends a release without its member's acknowledgement (I3): what a member
     /// loses goes to another at the next plan, published or not.
     public static let grantWithoutAcknowledgement = Mutations(rawValue: 1 << 0)
-    /// The leader's `multi` checks the group node instead of its own contender node: a leader
-    /// whose contender node is gone goes on writing beside its successor.
+    /// The leader's `multi` checks the group node instead of its own contender node, and
+    /// writes the summary at any version: a leader whose contender node is gone goes on
+    /// writing beside its successor. (Either fence alone stops it: every write sets the
+    /// summary at the version its leader read, so a deposed leader's next write fails there.)
     public static let writeWithoutFence = Mutations(rawValue: 1 << 1)
     /// A contender create whose reply was lost is made again with a new prefix, and nodes of
     /// the member's own session are waited on like anyone's (the election before issue 20).

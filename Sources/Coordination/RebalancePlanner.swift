@@ -34,12 +34,19 @@ public struct RebalanceInput: Sendable {
     /// Such a member holds what it was granted although its record may not say so yet (the
     /// leader reads a member's acknowledgements only while it awaits it).
     public var lostGrants: [String: Int64]
+    /// Sessions whose member node and contender node vanished apart, not long ago: they may be
+    /// alive (I3).
+    public var lingeringSessions: Set<Int64>
+    /// Nothing unheld is granted (the leader found a grant lost, and waits out the lease of a
+    /// member it may have no trace of; see `LeaderMachine`).
+    public var holdUnheld: Bool
     /// `[]` but in the simulation's mutation checks.
     public var mutations: Mutations
 
     public init(
         epoch: Int64, members: [String: PartyMember], contenderSessions: Set<Int64>, grants: [String: Grant],
-        target: [String: Set<Partition>], lostGrants: [String: Int64] = [:], mutations: Mutations = []
+        target: [String: Set<Partition>], lostGrants: [String: Int64] = [:], holdUnheld: Bool = false,
+        lingeringSessions: Set<Int64> = [], mutations: Mutations = []
     ) {
         self.epoch = epoch
         self.members = members
@@ -47,14 +54,18 @@ public struct RebalanceInput: Sendable {
         self.grants = grants
         self.target = target
         self.lostGrants = lostGrants
+        self.holdUnheld = holdUnheld
+        self.lingeringSessions = lingeringSessions
         self.mutations = mutations
     }
 
     /// Whether `session` may still be alive: a session's ephemeral nodes (its member node and
     /// its contender node) vanish together, in one transaction, when it ends; one of them
-    /// gone alone (an operator, a kiel consumer of the same name) proves nothing (I3).
+    /// gone alone (an operator, a kiel consumer of the same name) proves nothing, nor both
+    /// gone apart, for a session timeout (I3).
     public func sessionMayBeAlive(_ session: Int64) -> Bool {
-        contenderSessions.contains(session) || members.values.contains { $0.session == session }
+        contenderSessions.contains(session) || lingeringSessions.contains(session)
+            || members.values.contains { $0.session == session }
     }
 
     /// Sessions that own a contender node but neither a member node nor one of `grants`: a
@@ -162,7 +173,8 @@ public enum RebalancePlanner {
         for grant in grants.values {
             for partition in grant.held { holders[partition, default: 0] += 1 }
         }
-        let unknownPending = grants.values.contains { $0.unknownHoldings } || !input.unrecordedSessions(grants).isEmpty
+        let unknownPending = input.holdUnheld || grants.values.contains { $0.unknownHoldings }
+            || !input.unrecordedSessions(grants).isEmpty
         for node in eligible {
             var grant = grants[node.name] ?? Grant(epoch: epoch, session: node.session)
             if grants[node.name] == nil { written.insert(node.name) }

@@ -15,7 +15,7 @@ import Testing
     func elected(
         strategy: Strategy? = .consistent, configured: Strategy? = nil, grants: [String: GrantNodes.Node] = [:]
     ) -> (LeaderMachine, [LeaderMachine.Action]) {
-        var machine = LeaderMachine(member: "a", configuredStrategy: configured)
+        var machine = LeaderMachine(member: "a", configuredStrategy: configured, sessionTimeout: .seconds(10))
         #expect(machine.handle(.elected) == [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .listGrants])
         var actions: [LeaderMachine.Action] = []
         actions += machine.handle(.groupRead(strategy))
@@ -37,7 +37,7 @@ import Testing
     /// consumer taking the name over) changes no name: the members node's `cversion` tells,
     /// and every member is read again.
     @Test func aNameMadeAgainBetweenTwoListingsIsReadAgain() {
-        var machine = LeaderMachine(member: "a", configuredStrategy: nil)
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(10))
         _ = machine.handle(.elected)
         _ = machine.handle(.membersListed(["a", "b"], changes: 2))
         // One more name, one change: only the new one is read.
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func writesOnlyOnceEverythingIsRead() {
-        var machine = LeaderMachine(member: "a", configuredStrategy: nil)
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(10))
         _ = machine.handle(.elected)
         #expect(machine.handle(.groupRead(.consistent)).isEmpty)
         #expect(machine.handle(.partitionsRead(partitions, PartitionSetState())).isEmpty)
@@ -104,7 +104,7 @@ import Testing
     }
 
     @Test func awaitedMembersAreWatchedUntilTheyAcknowledge() {
-        var machine = LeaderMachine(member: "a", configuredStrategy: nil)
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(10))
         _ = machine.handle(.elected)
         _ = machine.handle(.groupRead(.consistent))
         _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
@@ -201,5 +201,92 @@ import Testing
         // A write that succeeds ends the backoff.
         _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0, "b": 0])))
         #expect(machine.handle(.writeFailed(fenced: false)).contains(.readGrants))
+    }
+    /// The group's state deleted behind the members' back (grants, summary, contenders, member
+    /// nodes) while one member was cut off: a member that acknowledged before re-joins with no
+    /// grant, so the leader knows a grant was lost, and holds back what nobody holds for a
+    /// session timeout (the cut-off member may publish it until its lease ends); then grants it.
+    @Test func aGrantFoundLostHoldsBackWhatNobodyHoldsForASessionTimeout() {
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(4))
+        _ = machine.handle(.elected)
+        _ = machine.handle(.groupRead(.consistent))
+        _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
+        _ = machine.handle(.membersListed(["a", "b"]))
+        _ = machine.handle(.contendersListed([1, 2]))
+        _ = machine.handle(.grantsRead(GrantNodes()))
+        _ = machine.handle(.grantsListed([]))
+        _ = machine.handle(.memberRead("a", member("a", session: 1)))
+        let actions = machine.handle(.memberRead("b", member("b", session: 2, acked: 7)))
+        #expect(actions.contains(.holdUnheld(for: .seconds(4))))
+        let held = try! #require(writes(actions).first)
+        #expect(held.summary.holdsUnheld)
+        #expect(held.summary.epoch == 8)
+        #expect(held.grants.allSatisfy { change, _ in
+            if case .create(_, let grant) = change { grant.partitions.isEmpty } else { false }
+        })
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0, "b": 0])))
+        // b acknowledges: its holdings are known, yet the hold goes on.
+        let acknowledged = writes(machine.handle(.memberRead("b", member("b", session: 2, acked: 8))))
+        #expect(acknowledged.allSatisfy { write in
+            write.grants.allSatisfy { change, _ in if case .set(_, let grant) = change { grant.partitions.isEmpty } else { true } }
+        })
+        if !acknowledged.isEmpty { _ = machine.handle(.written(LeaderWrite.Versions(summary: 1, grants: ["a": 0, "b": 1]))) }
+        let over = try! #require(writes(machine.handle(.holdOver)).last)
+        #expect(!over.summary.holdsUnheld)
+        var granted = Set<Partition>()
+        for (change, _) in over.grants { if case .set(_, let grant) = change { granted.formUnion(grant.partitions) } }
+        #expect(granted == Set(partitions))
+    }
+
+    /// A leader elected while another was holding back (the summary says so) holds back too.
+    @Test func aLeaderElectedDuringAHoldHoldsBackToo() {
+        let summary = GroupSummary(
+            epoch: 3, leader: "x", strategy: "consistent", members: ["a", "b"], partitionCount: 6, holdsUnheld: true)
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(4))
+        _ = machine.handle(.elected)
+        _ = machine.handle(.groupRead(.consistent))
+        _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
+        _ = machine.handle(.membersListed(["a"]))
+        _ = machine.handle(.contendersListed([1]))
+        _ = machine.handle(.grantsRead(GrantNodes(summary: summary, summaryVersion: 2)))
+        _ = machine.handle(.grantsListed([]))
+        let actions = machine.handle(.memberRead("a", member("a", session: 1)))
+        #expect(actions.contains(.holdUnheld(for: .seconds(4))))
+        #expect(writes(actions).allSatisfy { $0.summary.holdsUnheld })
+    }
+
+    /// b's contender node is deleted by hand, then its member node: the two vanish apart, so
+    /// b's session may live on (it joins again once it notices) and its member publish: its
+    /// grant stays for a session timeout. Both vanishing together (a session's end) frees at once.
+    @Test func nodesThatVanishApartKeepTheSessionAliveForASessionTimeout() {
+        let grants = [
+            "a": GrantNodes.Node(grant: Grant(epoch: 1, session: 1, partitions: Set(partitions.prefix(3))), version: 0),
+            "b": GrantNodes.Node(grant: Grant(epoch: 1, session: 2, partitions: Set(partitions.suffix(3))), version: 0),
+        ]
+        var (apart, _) = elected(grants: grants)
+        _ = apart.handle(.written(LeaderWrite.Versions(summary: 0, grants: [:])))
+        _ = apart.handle(.contendersChanged)
+        _ = apart.handle(.contendersListed([1]))
+        _ = apart.handle(.membersChanged)
+        let lingering = apart.handle(.membersListed(["a"]))
+        #expect(lingering.contains(.linger(session: 2, for: .seconds(10))))
+        // b's grant is revoked, and awaited: b may be publishing it.
+        let revoke = try! #require(writes(lingering).first)
+        #expect(revoke.grants.contains { change, _ in
+            if case .set("b", let grant) = change { grant.partitions.isEmpty && grant.releasing == Set(partitions.suffix(3)) } else { false }
+        })
+        _ = apart.handle(.written(LeaderWrite.Versions(summary: 1, grants: ["a": 1, "b": 1])))
+        let freed = try! #require(writes(apart.handle(.lingerOver(session: 2))).first)
+        #expect(freed.grants.contains { change, _ in change == .delete(member: "b") })
+
+        var (together, _) = elected(grants: grants)
+        _ = together.handle(.written(LeaderWrite.Versions(summary: 0, grants: [:])))
+        _ = together.handle(.membersChanged)
+        _ = together.handle(.contendersChanged)
+        var actions = together.handle(.membersListed(["a"]))
+        actions += together.handle(.contendersListed([1]))
+        actions += together.handle(.written(LeaderWrite.Versions(summary: 1, grants: ["a": 1, "b": 1])))
+        #expect(!actions.contains { if case .linger = $0 { true } else { false } })
+        #expect(writes(actions).contains { $0.grants.contains { change, _ in change == .delete(member: "b") } })
     }
 }

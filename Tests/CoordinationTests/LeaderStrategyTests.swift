@@ -22,7 +22,7 @@ import Testing
         _ strategy: Strategy, weights: [String: Int], grants: [String: GrantNodes.Node] = [:]
     ) -> (LeaderMachine, [LeaderMachine.Action]) {
         let names = weights.keys.sorted()
-        var machine = LeaderMachine(member: names[0], configuredStrategy: nil)
+        var machine = LeaderMachine(member: names[0], configuredStrategy: nil, sessionTimeout: .seconds(10))
         _ = machine.handle(.elected)
         var actions = machine.handle(.groupRead(strategy))
         actions += machine.handle(.partitionsRead(partitions, PartitionSetState()))

@@ -11,7 +11,11 @@ import TestSupport
 
     static var seeds: [UInt64] {
         if let text = Environment.value("SIMULATION_SEED"), let seed = UInt64(text) { return [seed] }
-        let count = Environment.value("SIMULATION_SCHEDULES").flatMap(Int.init) ?? 100
+        return firstSeeds(Environment.value("SIMULATION_SCHEDULES").flatMap(Int.init) ?? 100)
+    }
+
+    /// The first `count` seeds of CI's run.
+    static func firstSeeds(_ count: Int) -> [UInt64] {
         // Each seed is a SplitMix64 output, so each schedule starts at its own point of the
         // generator's cycle. (Seeds spaced by the generator's own increment, as they were, made
         // every schedule the same stream shifted by a step or two: 100 schedules drew their

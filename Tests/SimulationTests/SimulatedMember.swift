@@ -33,6 +33,10 @@ struct SimulatedMember {
     var roundDueAt: Int64?
     /// When the leader reads everything again after failed writes (its `.retryAfter`).
     var retryDueAt: Int64?
+    /// When the leader's hold on unheld partitions ends (its `.holdUnheld`).
+    var holdOverAt: Int64?
+    /// When each lingering session stops counting as alive (the leader's `.linger`).
+    var lingerOverAt: [(session: Int64, at: Int64)] = []
     /// When to try again to create a member node held by another session.
     var retryJoinAt: (at: Int64, record: MemberRecord)?
     var lastPing: Int64 = 0
@@ -82,7 +86,7 @@ struct SimulatedMember {
         self.layout = layout
         self.timeout = timeout
         follower = FollowerMachine(member: name, weight: weight, handover: handover, mutations: mutations)
-        leader = LeaderMachine(member: name, configuredStrategy: nil, mutations: mutations)
+        leader = LeaderMachine(member: name, configuredStrategy: nil, sessionTimeout: .milliseconds(timeout), mutations: mutations)
         election = ElectionMachine(mutations: mutations)
     }
 
@@ -429,6 +433,12 @@ struct SimulatedMember {
                 roundDueAt = world.zk.now + delay.milliseconds
             case .retryAfter(let delay):
                 retryDueAt = world.zk.now + delay.milliseconds
+            case .linger(let session, let duration):
+                world.log("\(label) counts session s\(session) alive for \(duration.milliseconds) ms: its nodes vanished apart")
+                lingerOverAt.append((session, world.zk.now + duration.milliseconds))
+            case .holdUnheld(let duration):
+                world.log("\(label) holds back what nobody holds for \(duration.milliseconds) ms")
+                holdOverAt = world.zk.now + duration.milliseconds
             case .reportIgnoredWeights(let strategy, let members):
                 world.log("\(label): \(strategy) ignores the weights of \(members)")
             case .stepDown:
@@ -492,6 +502,14 @@ struct SimulatedMember {
         if let due = retryDueAt, now >= due {
             retryDueAt = nil
             lead(.retryDue, &world)
+        }
+        if let due = holdOverAt, now >= due {
+            holdOverAt = nil
+            lead(.holdOver, &world)
+        }
+        while let index = lingerOverAt.firstIndex(where: { now >= $0.at }) {
+            let session = lingerOverAt.remove(at: index).session
+            lead(.lingerOver(session: session), &world)
         }
         if let retry = retryJoinAt, now >= retry.at {
             retryJoinAt = nil

@@ -190,7 +190,7 @@ struct SimulationWorld {
         // Half the faults strike the leader, if there is one: its faults are the hard ones.
         let leader = live.first { members[$0].leader.isLeading }
         let pick = live.isEmpty ? nil : (leader != nil && random.next() % 2 == 0) ? leader : live[Int(random.next() % UInt64(live.count))]
-        switch random.next() % 11 {
+        switch random.next() % 12 {
         case 0:
             let absent = names.filter { name in !members.contains { $0.name == name && $0.isLive } }
             if let name = absent.first, live.count < 5 { start(name) }
@@ -245,6 +245,20 @@ struct SimulationWorld {
             guard zk.node(fake) == nil else { return }
             log("operator creates the persistent node \(fake)")
             writeAsOperator(.create(fake, [], .persistent))
+        case 9:
+            // A member is cut off, and meanwhile an operator deletes the group's state: every
+            // grant and the summary, every contender and every member node (what deleting the
+            // group's subtree does to what the members learn from). The cut-off member's lease
+            // still runs, and nothing in ZooKeeper shows its session.
+            guard let pick, let session = members[pick].session, zk.connection(of: session) == .connected else { return }
+            let cutOff = Int64(random.next() % UInt64(2 * timeout))
+            members[pick].cutOffUntil = zk.now + cutOff
+            log("connection lost \(members[pick].label) for \(cutOff) ms; operator deletes the group's state")
+            zk.loseConnection(session, using: &random)
+            for member in zk.children(of: layout.assignments) { writeAsOperator(.delete(layout.grant(member), version: -1)) }
+            writeAsOperator(.delete(layout.assignments, version: -1))
+            for name in zk.children(of: layout.leaderLock) { writeAsOperator(.delete(layout.paths.contender(name), version: -1)) }
+            for name in zk.children(of: layout.members) { writeAsOperator(.delete(layout.member(name), version: -1)) }
         default:
             // An operator deletes a grant node.
             let granted = zk.children(of: layout.assignments)
