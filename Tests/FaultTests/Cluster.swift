@@ -37,6 +37,13 @@ final class Cluster: @unchecked Sendable {
     func start(
         _ name: String, zk: String? = nil, _ extra: [String] = [], environment: [String: String] = [:], watch: Bool = true
     ) throws -> DaemonProcess {
+        // A process started again: its predecessor's last document (`stopped`, or the share a
+        // killed one left under its lease), which the poller may not have caught on a starved
+        // machine before the new process replaces the file.
+        if let previous = state.value[name], !previous.process.isRunning, let document = previous.fileDocument {
+            observer.recordSeen(member: name, document: document)
+        }
+        observer.processStarting(member: name)
         let daemon = try DaemonProcess(
             zk: zk ?? self.zk, group: group, member: name, arguments: arguments + extra, environment: environment,
             folder: base + "/" + name)
@@ -107,43 +114,52 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// Runs the overlap checker over everything observed; records an issue for each finding.
-    /// Handovers from a member that could not react (finding F1 of docs/faults.md) are
-    /// recorded as a known, intermittent issue; every other overlap fails the test.
+    /// Every overlap beyond the stamps' resolution (`OverlapChecker.resolution`, the only
+    /// allowance) fails the test; handovers from a member that could not react (finding F1 of
+    /// docs/faults.md) are named apart.
     @discardableResult
     func expectNoOverlap(
         _ schedule: String, settledAt: ContinuousClock.Instant, partitions: Set<String>, lostUpdates: String = "n/a",
-        handoverAllowance: Duration = OverlapChecker.defaultHandoverAllowance, sourceLocation: SourceLocation = #_sourceLocation
+        sourceLocation: SourceLocation = #_sourceLocation
     ) -> OverlapChecker.Report {
-        let report = observer.check(handoverAllowance: handoverAllowance, settledAt: settledAt, expected: partitions)
-        let timeline = timeline(around: report.overlaps.map(\.partition))
-        #expect(report.unexplained.isEmpty, "\(report)\n\(timeline)", sourceLocation: sourceLocation)
+        let report = observer.check(settledAt: settledAt, expected: partitions)
+        let around = Array(Set(report.unexplained.map(\.partition)).sorted().prefix(3))
+        #expect(report.unexplained.isEmpty, "\(report)\n\(timeline(around: around))", sourceLocation: sourceLocation)
         // F1 (fixed by handovers): nothing is taken from an unreactive holder under its lease.
-        #expect(report.unreactiveHandovers.isEmpty, "\(report)\n\(self.timeline(around: Array(Set(report.unreactiveHandovers.map(\.partition)).prefix(2))))", sourceLocation: sourceLocation)
+        #expect(report.unreactiveHandovers.isEmpty, "\(report)\n\(self.timeline(around: Array(Set(report.unreactiveHandovers.map(\.partition)).sorted().prefix(2))))", sourceLocation: sourceLocation)
+        // The one allowance, asserted: what was tolerated stayed within the stamps' resolution.
+        #expect(report.longestTolerated <= OverlapChecker.resolution, "\(report.longestTolerated)", sourceLocation: sourceLocation)
         let origin = observer.observations.map(\.madeAt).min() ?? settledAt
         #expect(
             report.unowned.isEmpty,
-            "unowned at +\((settledAt - origin).milliseconds) ms: \(report.unowned)\n\(self.timeline(around: Array(report.unowned.prefix(2))))",
+            "unowned at +\((settledAt - origin).milliseconds) ms: \(report.unowned.prefix(50))\n\(self.timeline(around: Array(report.unowned.prefix(2))))",
             sourceLocation: sourceLocation)
-        #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)\n\(self.timeline(around: report.shared))", sourceLocation: sourceLocation)
+        #expect(report.shared.isEmpty && report.unexpected.isEmpty, "\(report)\n\(self.timeline(around: Array(report.shared.prefix(3))))", sourceLocation: sourceLocation)
+        print("overlap check, \(schedule): \(report.summary)")
         FaultSummary.write(schedule, report, lostUpdates: lostUpdates)
         return report
     }
 
-    /// Every observation, one a line: when its member made it (since the first), how much later
-    /// the observer saw it if that was 5 ms or more, member, source, state, generation, lease
-    /// left, and the share's partitions among `partitions` (all if empty).
+    /// Every observation, one a line, in the order made: when its member made it (since the
+    /// first), how much later the observer saw it if that was 5 ms or more, member, source,
+    /// state, generation, its `updated_at`, lease left when seen, and the share's partitions
+    /// among `partitions` (all if empty; `(r)`: under `revoking`).
     func timeline(around partitions: [String] = []) -> String {
         let observations = observer.observations.sorted { $0.madeAt < $1.madeAt }
         guard let origin = observations.first?.madeAt else { return "" }
         let wanted = Set(partitions)
         return observations.map { observation in
             let document = observation.document
-            let share = document.allocation.flatMap { topic, ids in ids.map { "\(topic):\($0)" } }
-                .filter { wanted.isEmpty || wanted.contains($0) }.sorted()
+            func names(_ share: [String: [Int]]) -> [String] {
+                share.flatMap { topic, ids in ids.map { "\(topic):\($0)" } }.filter { wanted.isEmpty || wanted.contains($0) }.sorted()
+            }
+            let share = names(document.allocation) + names(document.revoking).map { $0 + "(r)" }
             let lease = observation.leaseEnd.map { "\(($0 - observation.at).milliseconds)ms" } ?? "-"
             let lag = (observation.at - observation.madeAt).milliseconds
+            let count = document.allocation.values.map(\.count).reduce(0, +) + document.revoking.values.map(\.count).reduce(0, +)
             return "+\((observation.madeAt - origin).milliseconds)\(lag >= 5 ? " (seen +\(lag))" : "") \(observation.member) \(observation.source) \(document.state) "
-                + "gen \(document.generation) members \(document.members) lease \(lease) share(\(document.allocation.values.map(\.count).reduce(0, +))) \(share)"
+                + "gen \(document.generation) updated_at \(MemberDocument.timestamp(document.updatedAt)) members \(document.members) "
+                + "lease \(lease) share(\(count)) \(share)"
         }.joined(separator: "\n")
     }
 
@@ -153,8 +169,11 @@ final class Cluster: @unchecked Sendable {
         for daemon in all.value where daemon.process.isRunning {
             daemon.signal(SIGCONT)
             await daemon.stop()
-            // Its last document (`stopped`), made before it left the group: the observer's
-            // poller may not have caught it before the others took its share.
+        }
+        // Each member's last document (`stopped`, or what a killed process left), made before it
+        // left the group: the observer's poller may not have caught it before the others took
+        // its share.
+        for daemon in state.value.values {
             if let document = daemon.fileDocument { observer.recordSeen(member: daemon.member, document: document) }
         }
         observer.stop()

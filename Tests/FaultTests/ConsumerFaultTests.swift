@@ -16,16 +16,23 @@ extension FaultSuite {
         static let sessionTimeout = 2000
         let partitions = partitionNames("t", 0..<12)
 
+        /// With `--handover daemon`, the one overlap of consumers allowed: the daemon acknowledges
+        /// a revocation once its document without the partitions is out (spec §15), and the
+        /// leader grants them at once (spec §14), so the old owner's consumer may still be at work
+        /// when the new owner's starts: for as long as it takes to read its daemon's document and
+        /// finish its batch. The batch is 100 ms (`logging_consumer.py`); reading the document is
+        /// a Python process's wake-up on a busy 2-core machine. The documents themselves never
+        /// overlap (checked in every variant). See docs/faults.md, "Consumers, end to end".
+        static let daemonHandoverConsumerOverlap = Duration.seconds(1)
+
         @Test(.timeLimit(.minutes(4))) func consumersOnTheSocketNeverOverlapWithConsumerHandover() async throws {
             let report = try await runSchedule(supervised: false, handover: "consumer")
             #expect(report.overlaps.isEmpty, "\(report)")
-            #expect(report.consumers >= 5 && report.intervals > 20, "\(report)")
         }
 
         @Test(.timeLimit(.minutes(4))) func supervisedConsumersNeverOverlapWithConsumerHandover() async throws {
             let report = try await runSchedule(supervised: true, handover: "consumer")
             #expect(report.overlaps.isEmpty, "\(report)")
-            #expect(report.consumers >= 5 && report.intervals > 20, "\(report)")
         }
 
         /// With the daemon's handover a consumer may still be at work when the new owner's
@@ -34,7 +41,7 @@ extension FaultSuite {
             let report = try await runSchedule(supervised: false, handover: "daemon")
             FaultSummary.writeLine("consumers with handover daemon", "\(report.overlaps.count) overlaps, longest \(report.longestOverlap.milliseconds) ms")
             print("consumers with handover daemon: \(report)")
-            #expect(report.longestOverlap < .seconds(1), "\(report)")
+            #expect(report.longestOverlap <= Self.daemonHandoverConsumerOverlap, "\(report)")
         }
 
         // MARK: The schedule
@@ -112,12 +119,19 @@ extension FaultSuite {
             proxy.blackhole()
             try await cluster.waitForAgreement(["a", "b", "d"], partitions: partitions, timeout: .seconds(60), "c cut off")
             proxy.heal()
-            try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(60), "c back")
+            let settled = try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(60), "c back")
 
             await cluster.stopAll()
             await consumers.stopAll()
+            let variant = "\(supervised ? "supervised" : "on the socket"), handover \(handover)"
+            // The members' documents, `revoking` included: never two holders, in any variant.
+            cluster.expectNoOverlap("consumers (\(variant)): documents", settledAt: settled, partitions: partitions)
             let report = try ConsumerLog(path: consumers.log, killed: consumers.killed).report()
-            print("consumers (\(supervised ? "supervised" : "on the socket"), handover \(handover)): \(report)")
+            print("consumers (\(variant)): \(report)")
+            // The consumers worked: every member's, through every step (a schedule where none
+            // started would show no overlap).
+            #expect(report.names == ["a", "b", "c", "d"], "\(report)")
+            #expect(report.consumers >= 5 && report.intervals > 20, "\(report)")
             return report
         }
     }
@@ -207,6 +221,8 @@ struct ConsumerLog {
     }
 
     struct Report: CustomStringConvertible {
+        /// The members whose consumers started work on something.
+        var names: Set<String>
         var consumers: Int
         var intervals: Int
         var overlaps: [Overlap]
@@ -256,6 +272,7 @@ struct ConsumerLog {
             }
         }
         return Report(
+            names: Set(intervals.map { String($0.consumer.split(separator: "#").first ?? "") }),
             consumers: Set(intervals.map(\.consumer)).count, intervals: intervals.count, overlaps: overlaps, unclosed: unclosed)
     }
 }

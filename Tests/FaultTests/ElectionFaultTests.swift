@@ -43,7 +43,7 @@ extension FaultSuite {
             // a's session ends within 2 s of the kill; b then leads and grants itself a's share.
             let settled = try await cluster.waitForAgreement(["b"], partitions: partitions, timeout: .seconds(12), "b alone after a's kill")
             await cluster.stopAll()
-            cluster.expectNoOverlap("a lost reply to the leader-lock create, then the leader killed", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
+            cluster.expectNoOverlap("a lost reply to the leader-lock create, then the leader killed", settledAt: settled, partitions: partitions)
         }
 
         /// A persistent node named like the lowest contender (an operator's mistake, or
@@ -72,7 +72,7 @@ extension FaultSuite {
             }
             #expect(reported, "no member names \(fake) in its status")
             await cluster.stopAll()
-            cluster.expectNoOverlap("a persistent node in the leader lock, then the leader killed", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
+            cluster.expectNoOverlap("a persistent node in the leader lock, then the leader killed", settledAt: settled, partitions: partitions)
         }
     }
 }

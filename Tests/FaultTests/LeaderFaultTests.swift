@@ -9,11 +9,10 @@ extension FaultSuite {
     /// Faults aimed at protocol 2's leader (spec §14, issue 10): the one member that computes
     /// and grants, killed, paused, cut off, or lost in the middle of a plan; and a plan that
     /// waits on a paused follower. One 3-server ensemble serves the whole suite, each schedule
-    /// in a group of its own; the overlap checker allows a handover only the 50 ms of one watch
-    /// and the observer's polling.
+    /// in a group of its own; the overlap checker allows no overlap beyond the stamps'
+    /// resolution, as everywhere.
     @Suite(.serialized) struct LeaderFaultTests {
         static let ensemble = Task { try await TestZooKeeper.start(servers: 3) }
-        static let allowance = Duration.milliseconds(50)
         static let sessionTimeout = ["--session-timeout", "2000"]
         let partitions = partitionNames("t", 0..<24)
 
@@ -75,7 +74,7 @@ extension FaultSuite {
             try await cluster.waitForAgreement(partitions: partitions, "a back")
             #expect(try await leader(of: cluster, among: ["a", "b", "c"]) == next, "the leadership moved again when a came back")
             await cluster.stopAll()
-            cluster.expectNoOverlap("kill -9 of the leader", settledAt: settled, partitions: partitions, handoverAllowance: Self.allowance)
+            cluster.expectNoOverlap("kill -9 of the leader", settledAt: settled, partitions: partitions)
         }
 
         @Test(.timeLimit(.minutes(1))) func sigstopOfTheLeaderPastItsSessionTimeout() async throws {
@@ -91,7 +90,7 @@ extension FaultSuite {
             #expect(try await leader(of: cluster, among: ["a", "b", "c"]) != "a")
             try cluster.expectNoOldShareAfterWaking("a", woke: woke, before: before)
             await cluster.stopAll()
-            cluster.expectNoOverlap("SIGSTOP of the leader past its session timeout, SIGCONT", settledAt: settled, partitions: partitions, handoverAllowance: Self.allowance)
+            cluster.expectNoOverlap("SIGSTOP of the leader past its session timeout, SIGCONT", settledAt: settled, partitions: partitions)
         }
 
         @Test(.timeLimit(.minutes(1))) func theLeaderCutOffThenHealed() async throws {
@@ -113,7 +112,7 @@ extension FaultSuite {
             let lost = try #require(states.firstIndex(of: .lost), "\(states)")
             #expect(suspended < lost, "\(states)")
             await cluster.stopAll()
-            cluster.expectNoOverlap("the leader cut off by the proxy past its session timeout, healed", settledAt: settled, partitions: partitions, handoverAllowance: Self.allowance)
+            cluster.expectNoOverlap("the leader cut off by the proxy past its session timeout, healed", settledAt: settled, partitions: partitions)
         }
 
         /// The leader has revoked partitions from a follower (paused, so the plan cannot go on)
@@ -130,7 +129,7 @@ extension FaultSuite {
             let settled = try await cluster.waitForAgreement(["b", "c", "d"], partitions: partitions, timeout: .seconds(30), "b, c, d after a's kill")
             #expect(try await leader(of: cluster, among: ["b", "c", "d"]) != "a")
             await cluster.stopAll()
-            cluster.expectNoOverlap("the leader killed between revoke and grant", settledAt: settled, partitions: partitions, handoverAllowance: Self.allowance)
+            cluster.expectNoOverlap("the leader killed between revoke and grant", settledAt: settled, partitions: partitions)
         }
 
         /// A follower paused (within its session) while the leader awaits its acknowledgement:
@@ -154,7 +153,7 @@ extension FaultSuite {
             #expect(await BadInputTests.status(cluster[loser])?["session_id"] as? String == session, "\(loser) lost its session")
             #expect(!cluster.observer.documents(of: loser).contains { $0.document.state == .lost })
             await cluster.stopAll()
-            cluster.expectNoOverlap("a follower paused during a revoke", settledAt: settled, partitions: partitions, handoverAllowance: Self.allowance)
+            cluster.expectNoOverlap("a follower paused during a revoke", settledAt: settled, partitions: partitions)
         }
 
         @Test(.timeLimit(.minutes(2))) func tenMembersJoiningAtOnce() async throws {
@@ -164,7 +163,7 @@ extension FaultSuite {
             let settled = try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(60), "13 members")
             #expect(try await leader(of: cluster, among: cluster.names) == "a")
             await cluster.stopAll()
-            cluster.expectNoOverlap("10 members joining at once", settledAt: settled, partitions: partitions, handoverAllowance: Self.allowance)
+            cluster.expectNoOverlap("10 members joining at once", settledAt: settled, partitions: partitions)
         }
 
         /// `topic:id` of every partition in a document's share.

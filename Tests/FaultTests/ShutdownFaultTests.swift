@@ -12,7 +12,9 @@ extension FaultSuite {
         /// milliseconds of its join, now and then never exited: the SIGTERM came during its first
         /// rebalance, whose reads of the others' acknowledgements were in flight when the session
         /// closed, and the ZooKeeper C library dropped their completions. Join, SIGTERM, wait,
-        /// thirty times, the SIGTERM at a different moment of the first rebalance each time.
+        /// thirty times, the SIGTERM at a different moment of the first rebalance each time; the
+        /// overlap checker over every document of the thirty cycles (a–d's partitions revoked
+        /// for the joiner mid-plan, and given back once it left).
         @Test(.timeLimit(.minutes(3))) func sigtermWithinMillisecondsOfAJoin() async throws {
             let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(zk: server.connectString, arguments: ["--session-timeout", "4000"])
@@ -33,8 +35,9 @@ extension FaultSuite {
                 #expect(joiner.fileDocument?.state == .stopped, "cycle \(cycle): \(joiner.fileDocument?.json ?? "no document")")
                 if status != 0 { break }
             }
-            try await cluster.waitForAgreement(["a", "b", "c", "d"], partitions: partitions, timeout: .seconds(60), "a-d after the cycles")
+            let settled = try await cluster.waitForAgreement(["a", "b", "c", "d"], partitions: partitions, timeout: .seconds(60), "a-d after the cycles")
             await cluster.stopAll()
+            cluster.expectNoOverlap("SIGTERM within 0–29 ms of a join, 30 times", settledAt: settled, partitions: partitions)
         }
     }
 }

@@ -35,7 +35,7 @@ extension FaultSuite {
                 #expect(cluster[name].fileDocument?.strategy == "round-robin")
             }
             await cluster.stopAll()
-            cluster.expectNoOverlap("strategy rewritten in the group node, a member joins without --strategy", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
+            cluster.expectNoOverlap("strategy rewritten in the group node, a member joins without --strategy", settledAt: settled, partitions: partitions)
         }
 
         /// Item 4: the whole group subtree is deleted while three members run: they make it
@@ -60,7 +60,7 @@ extension FaultSuite {
             let settled = try await cluster.waitForAgreement(partitions: partitions, timeout: .seconds(30), "after the subtree was deleted")
             #expect(try await zk.getData("/kiel/groups/\(cluster.group)").data == Array(#"{"strategy":"consistent","protocol":2}"#.utf8))
             await cluster.stopAll()
-            cluster.expectNoOverlap("the group's subtree deleted while members run", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
+            cluster.expectNoOverlap("the group's subtree deleted while members run", settledAt: settled, partitions: partitions)
         }
 
         /// Item 6: a live member's node deleted by hand, again and again (an operator, or a kiel
@@ -85,7 +85,7 @@ extension FaultSuite {
             let all = partitionNames("t", 0..<13)
             let settled = try await cluster.waitForAgreement(partitions: all, timeout: .seconds(30), "after the deletions")
             await cluster.stopAll()
-            cluster.expectNoOverlap("live members' nodes deleted by hand, 20 times", settledAt: settled, partitions: all, handoverAllowance: .milliseconds(50))
+            cluster.expectNoOverlap("live members' nodes deleted by hand, 20 times", settledAt: settled, partitions: all)
         }
 
         /// Issue 20: garbage in a member's grant node. The leader's next write there fails
@@ -106,7 +106,7 @@ extension FaultSuite {
             let failures = ["a", "b", "c"].map { cluster[$0].log.components(separatedBy: "the leader's write failed").count - 1 }.reduce(0, +)
             #expect(failures <= 3, "\(failures) failed writes")
             await cluster.stopAll()
-            cluster.expectNoOverlap("garbage in a grant node", settledAt: settled, partitions: all, handoverAllowance: .milliseconds(50))
+            cluster.expectNoOverlap("garbage in a grant node", settledAt: settled, partitions: all)
         }
 
         /// Issue 20: garbage in the group's summary (`assignments`). Every member keeps its last
@@ -130,7 +130,7 @@ extension FaultSuite {
                 #expect(emptied.isEmpty, "\(name) published an empty share: \(emptied.map(\.document.json))")
             }
             await cluster.stopAll()
-            cluster.expectNoOverlap("garbage in the summary", settledAt: settled, partitions: partitions, handoverAllowance: .milliseconds(50))
+            cluster.expectNoOverlap("garbage in the summary", settledAt: settled, partitions: partitions)
         }
 
         /// Issue 20: a member's own node rewritten by someone else (here a record of the right
@@ -154,7 +154,7 @@ extension FaultSuite {
             let record = String(decoding: try await zk.getData(node).data, as: UTF8.self)
             #expect(record.contains("\"host\""), "b's record not restored: \(record)")
             await cluster.stopAll()
-            cluster.expectNoOverlap("a member's own node rewritten by someone else", settledAt: settled, partitions: all, handoverAllowance: .milliseconds(50))
+            cluster.expectNoOverlap("a member's own node rewritten by someone else", settledAt: settled, partitions: all)
         }
 
         /// Members `names` (a seeds t:0-11) agreed on the shared server, and a client of it for
