@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlProtocol
 import Foundation
 import Glibc
 
@@ -43,16 +44,6 @@ func exchange(_ command: String) throws -> String {
         throw CommandFailure(status: ExitStatus.daemonError, description: "allocatord: \(error.message) (\(error.code))")
     }
     return reply
-}
-
-/// The daemon's error answer: `{"error":{"code":…,"message":…}}`.
-struct ErrorReply: Decodable {
-    struct Body: Decodable {
-        let code: String
-        let message: String
-    }
-
-    let error: Body
 }
 
 /// A command whose answer is printed as it comes.
@@ -146,7 +137,7 @@ struct Check: ParsableCommand {
             throw unhealthy("the daemon did not answer get within \(timeout) s")
         }
         guard document.state == "active" else {
-            let error = (try? JSONDecoder().decode(StatusFields.self, from: Data(status.utf8)))?.lastError
+            let error = (try? JSONDecoder().decode(StatusReply.self, from: Data(status.utf8)))?.lastError
             throw unhealthy("the member is \(document.state)" + (error.map { " (\($0))" } ?? ""))
         }
         if let text = document.validUntil {
@@ -180,15 +171,6 @@ struct Check: ParsableCommand {
         }
     }
 
-    /// What `check` reads of `status`.
-    private struct StatusFields: Decodable {
-        let lastError: String?
-
-        enum CodingKeys: String, CodingKey {
-            case lastError = "last_error"
-        }
-    }
-
     private func unhealthy(_ reason: String) -> CommandFailure {
         CommandFailure(status: ExitStatus.daemonError, description: "unhealthy: \(reason)")
     }
@@ -218,14 +200,15 @@ struct Members: ParsableCommand {
             print(reply)
             return
         }
-        guard let answer = try? JSONDecoder().decode(MembersAnswer.self, from: Data(reply.utf8)) else {
+        guard let answer = try? JSONDecoder().decode(MembersReply.self, from: Data(reply.utf8)) else {
             throw CommandFailure(status: ExitStatus.daemonError, description: "allocatord: the members answer does not parse: \(reply.prefix(200))")
         }
         let columns = ["MEMBER", "ROLE", "HOST", "PID", "ALLOCATORD", "STRATEGY", "ACKED_EPOCH", "AWAITED"]
         let rows = [columns] + answer.members.map { member in
-            [
-                member.member, member.role, member.host ?? "-", member.pid.map(String.init) ?? "-", member.allocatord ?? "-",
-                member.strategy ?? "-", member.ackedEpoch.map(String.init) ?? "-", member.awaited ? "yes" : "no",
+            let record = member.record
+            return [
+                member.member, member.role, record?.host ?? "-", record?.pid.map(String.init) ?? "-", record?.allocatord ?? "-",
+                record?.strategy ?? "-", record.map { String($0.ackedEpoch) } ?? "-", member.awaited ? "yes" : "no",
             ]
         }
         let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -234,26 +217,4 @@ struct Members: ParsableCommand {
         }
         print(answer.agree ? "all members agree at epoch \(answer.epoch)" : "members do not agree (yet) at epoch \(answer.epoch)")
     }
-}
-
-/// What `members` answers (spec §9, §14).
-private struct MembersAnswer: Decodable {
-    struct Member: Decodable {
-        let member: String
-        let role: String
-        let awaited: Bool
-        let host: String?
-        let pid: Int?
-        let allocatord: String?
-        let strategy: String?
-        let ackedEpoch: Int64?
-
-        enum CodingKeys: String, CodingKey {
-            case member, role, awaited, host, pid, allocatord, strategy, ackedEpoch = "acked_epoch"
-        }
-    }
-
-    let members: [Member]
-    let epoch: Int64
-    let agree: Bool
 }
