@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, each depending only on the ones above it (see DEVELOPERS.md):
-//   ControlProtocol        what the daemon and allocatorctl both speak: the socket's replies (no dependencies)
+//   ControlProtocol        what the daemon and allocatorctl both speak: the socket's replies, session ids (no dependencies)
 //   CZooKeeper, CSystemd   C libraries as system-library targets
 //   ZooKeeper              async ZooKeeper client
 //   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock
@@ -53,7 +53,7 @@ let package = Package(
                 "Allocation", .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .target(name: "Coordination", dependencies: ["Allocation"]),
+        .target(name: "Coordination", dependencies: ["Allocation", "ControlProtocol"]),
         .target(
             name: "SocketServer",
             dependencies: [
@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "Allocator",
             dependencies: [
-                "ZooKeeper", "Recipes", "Allocation", "ExecAllocation", "Coordination",
+                "ZooKeeper", "Recipes", "Allocation", "ExecAllocation", "Coordination", "ControlProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),

@@ -4,7 +4,7 @@ public struct StatusReply: Codable, Sendable, Equatable {
     /// The ZooKeeper session: `connecting`, `connected`, `suspended`, `expired`, `auth_failed`
     /// or `closed`.
     public var connection: String
-    /// The session's id (`0x…`), while there is one.
+    /// The session's id as ``SessionID`` writes it (`0x…`), while there is one.
     public var sessionID: String?
     /// The negotiated session timeout, while there is a session.
     public var sessionTimeoutMs: Int64?

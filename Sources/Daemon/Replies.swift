@@ -12,7 +12,7 @@ extension StatusReply {
     init(status: MemberStatus, watchers: Int, stateFileError: String?) {
         let errors = [status.lastError, stateFileError].compactMap { $0 }
         self.init(
-            connection: Self.name(of: status.connection), sessionID: status.sessionID.map { "0x" + String($0, radix: 16) },
+            connection: Self.name(of: status.connection), sessionID: status.sessionID.map(SessionID.format),
             sessionTimeoutMs: status.sessionTimeout?.milliseconds, member: status.member, state: status.state.rawValue,
             generation: status.generation, strategy: status.strategy,
             lastRebalanceAt: status.lastRebalanceAt.map(MemberDocument.timestamp),

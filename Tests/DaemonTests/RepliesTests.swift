@@ -10,12 +10,25 @@ import Testing
 /// The socket's replies as the daemon writes them and allocatorctl reads them (spec §9): one
 /// JSON object a line, keys sorted, every key written (`null` when unknown).
 @Suite struct RepliesTests {
+    /// A session of a server whose `myid` is 128 or more: the id's high bit is set.
+    static let highBitSession = Int64(bitPattern: 0x8000_0a1b_2c3d_4e5f)
+
     /// A member that knows little yet: every optional value unknown.
     static func joiningStatus(sessionID: Int64? = nil) -> MemberStatus {
         MemberStatus(
             connection: .connecting, sessionID: sessionID, sessionTimeout: nil, member: "m1", state: .joining, generation: 0,
             strategy: nil, lastRebalanceAt: nil, lastRebalanceDuration: nil, memberCount: 0, partitionCount: 0, shareCount: 0,
             partitionSetSize: 0, partitionSetLimit: 1000, partitionSetMalformed: nil, lastError: nil, uptime: .milliseconds(1500))
+    }
+
+    @Test func aSessionIDWithTheHighBitSetReadsInStatusAsInTheGrantNode() throws {
+        let line = ReplyEncoder.line(StatusReply(status: Self.joiningStatus(sessionID: Self.highBitSession), watchers: 0, stateFileError: nil))
+        let grant = String(decoding: Grant(epoch: 1, session: Self.highBitSession).encoded, as: UTF8.self)
+        // Not `0x-7ffff5e4d3c2b1a1`, as `String(id, radix: 16)` of the signed id wrote it.
+        #expect(line.contains(#""session_id":"0x80000a1b2c3d4e5f""#))
+        #expect(grant.contains(#""session":"0x80000a1b2c3d4e5f""#))
+        let read = try JSONDecoder().decode(StatusReply.self, from: Data(line.utf8))
+        #expect(read.sessionID.flatMap(SessionID.parse) == Self.highBitSession)
     }
 
     @Test func statusWritesNullForWhatIsUnknownAndReadsBack() throws {
