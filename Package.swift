@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, each depending only on the ones above it (see DEVELOPERS.md):
-//   ControlProtocol        what the daemon and allocatorctl both speak: the socket's replies, session ids (no dependencies)
+//   ControlProtocol        what the daemon and allocatorctl both speak: the socket's replies, session ids, the boot clock (no dependencies)
 //   CZooKeeper, CSystemd   C libraries as system-library targets
 //   ZooKeeper              async ZooKeeper client
 //   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock

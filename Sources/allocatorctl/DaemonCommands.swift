@@ -1,7 +1,6 @@
 import ArgumentParser
 import ControlProtocol
 import Foundation
-import Glibc
 
 /// Where the daemon's socket is: `--socket PATH`, or `--group G` for
 /// `/run/allocatord/G.sock`. Taken out of the arguments before parsing, so they may stand
@@ -148,9 +147,7 @@ struct Check: ParsableCommand {
             }
         }
         if let boottime = document.validUntilBoottime {
-            var now = timespec()
-            clock_gettime(CLOCK_BOOTTIME, &now)
-            guard boottime > Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) else {
+            guard boottime > BootClock.now() else {
                 throw unhealthy("the lease ran out (by CLOCK_BOOTTIME)")
             }
         }
