@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, each depending only on the ones above it (see DEVELOPERS.md):
-//   ControlProtocol        what the daemon and allocatorctl both speak: the socket's replies, session ids, the boot clock (no dependencies)
+//   ControlProtocol        what the daemon and allocatorctl both speak: replies, socket path, session ids, boot clock
 //   CZooKeeper, CSystemd   C libraries as system-library targets
 //   ZooKeeper              async ZooKeeper client
 //   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock
@@ -45,7 +45,10 @@ let package = Package(
         .target(name: "SystemdNotifier", dependencies: ["CSystemd"]),
         .target(
             name: "Configuration",
-            dependencies: ["Allocator", "Allocation", "Coordination", "ZooKeeper", "Yams", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "Allocator", "Allocation", "ControlProtocol", "Coordination", "ZooKeeper", "Yams",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(name: "Allocation"),
         .target(
             name: "ExecAllocation",

@@ -6,7 +6,7 @@ import Foundation
 /// `/run/allocatord/G.sock`. Taken out of the arguments before parsing, so they may stand
 /// before the command as the spec writes them (`allocatorctl --group G get`).
 enum SocketLocation {
-    nonisolated(unsafe) static var path = "/run/allocatord/default.sock"
+    nonisolated(unsafe) static var path = DaemonSocket.defaultPath(group: "default")
 
     /// Removes `--socket`/`--group` (and their values) from `arguments`, remembering the path.
     static func extract(from arguments: [String]) throws -> [String] {
@@ -14,7 +14,7 @@ enum SocketLocation {
         var iterator = arguments.makeIterator()
         var given: String?
         while let argument = iterator.next() {
-            for (option, toPath) in [("--socket", { (value: String) in value }), ("--group", { "/run/allocatord/\($0).sock" })] {
+            for (option, toPath) in [("--socket", { (value: String) in value }), ("--group", { DaemonSocket.defaultPath(group: $0) })] {
                 if argument == option {
                     guard let value = iterator.next() else { throw ValidationError("\(option) needs a value") }
                     given = toPath(value)
