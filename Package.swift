@@ -41,7 +41,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
         .target(name: "ControlProtocol"),
-        .target(name: "Recipes", dependencies: ["ZooKeeper"]),
+        .target(name: "Recipes", dependencies: ["ZooKeeper", "ControlProtocol"]),
         .target(name: "SystemdNotifier", dependencies: ["CSystemd"]),
         .target(
             name: "Configuration",
