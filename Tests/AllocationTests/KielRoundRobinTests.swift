@@ -6,8 +6,8 @@ import TestSupport
 /// `round-robin` against kiel's own `naive_allocator`, run in Python (Tests/kiel/kiel_naive.py
 /// in the venv of scripts/kiel-venv), on a few thousand random inputs through one process.
 @Suite struct KielRoundRobinTests {
-    @Test func equalsKielsNaiveAllocator() throws {
-        let kiel = try KielNaiveAllocator()
+    @Test func equalsKielsNaiveAllocator() async throws {
+        let kiel = try KielNaiveAllocator(python: try await KielPeer.python.value)
         defer { kiel.close() }
         var inputs = RandomInputs(seed: 8)
         for round in 0..<3000 {
@@ -53,12 +53,10 @@ private final class KielNaiveAllocator {
     private let output: FileHandle
     private var buffered = Data()
 
-    init() throws {
-        let venv = try runBlocking(repositoryRoot.appendingPathComponent("scripts/kiel-venv").path, [])
-        guard venv.status == 0 else { throw KielError(message: "scripts/kiel-venv failed: \(venv.errors)") }
+    /// Starts kiel_naive.py with `python`, the kiel venv's (`KielPeer.python`).
+    init(python: String) throws {
         process = try ChildProcess(
-            venv.output.trimmingCharacters(in: .whitespacesAndNewlines),
-            [repositoryRoot.appendingPathComponent("Tests/kiel/kiel_naive.py").path], input: .pipe, output: .pipe)
+            python, [repositoryRoot.appendingPathComponent("Tests/kiel/kiel_naive.py").path], input: .pipe, output: .pipe)
         output = process.outputHandle!
     }
 
