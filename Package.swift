@@ -2,6 +2,7 @@
 import PackageDescription
 
 // Layers, each depending only on the ones above it (see DEVELOPERS.md):
+//   ControlProtocol        what the daemon and allocatorctl both speak: replies, socket path, session ids, boot clock
 //   CZooKeeper, CSystemd   C libraries as system-library targets
 //   ZooKeeper              async ZooKeeper client
 //   Recipes                Party (membership), SharedSet (partition set), kazoo-compatible Lock
@@ -39,11 +40,15 @@ let package = Package(
                 "CZooKeeper", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
-        .target(name: "Recipes", dependencies: ["ZooKeeper"]),
+        .target(name: "ControlProtocol"),
+        .target(name: "Recipes", dependencies: ["ZooKeeper", "ControlProtocol"]),
         .target(name: "SystemdNotifier", dependencies: ["CSystemd"]),
         .target(
             name: "Configuration",
-            dependencies: ["Allocator", "Allocation", "Coordination", "ZooKeeper", "Yams", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "Allocator", "Allocation", "ControlProtocol", "Coordination", "ZooKeeper", "Yams",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(name: "Allocation"),
         .target(
             name: "ExecAllocation",
@@ -51,7 +56,7 @@ let package = Package(
                 "Allocation", .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .target(name: "Coordination", dependencies: ["Allocation"]),
+        .target(name: "Coordination", dependencies: ["Allocation", "ControlProtocol"]),
         .target(
             name: "SocketServer",
             dependencies: [
@@ -62,7 +67,7 @@ let package = Package(
         .target(
             name: "Allocator",
             dependencies: [
-                "ZooKeeper", "Recipes", "Allocation", "ExecAllocation", "Coordination",
+                "ZooKeeper", "Recipes", "Allocation", "ExecAllocation", "Coordination", "ControlProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
@@ -70,7 +75,7 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "Allocator", "Allocation", "ExecAllocation", "Recipes", "ZooKeeper", "Configuration", "SocketServer",
-                "SystemdNotifier",
+                "SystemdNotifier", "ControlProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -82,7 +87,9 @@ let package = Package(
         .executableTarget(name: "allocatord", dependencies: ["Daemon"]),
         .executableTarget(
             name: "allocatorctl",
-            dependencies: ["Allocation", "ExecAllocation", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Allocation", "ExecAllocation", "ControlProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .target(
             name: "TestSupport",
             dependencies: [
@@ -93,7 +100,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "Coordination", "ExecAllocation", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Allocator", "Recipes", "TestSupport"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Allocator", "Allocation", "SystemdNotifier", "ZooKeeper", "TestSupport"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Allocator", "Allocation", "ControlProtocol", "Coordination", "SystemdNotifier", "ZooKeeper", "TestSupport"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Coordination", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Allocation", "TestSupport"]),
         .testTarget(name: "AllocationTests", dependencies: ["Allocation", "TestSupport"]),

@@ -1,3 +1,4 @@
+import ControlProtocol
 import Coordination
 import Foundation
 import Glibc

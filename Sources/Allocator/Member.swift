@@ -1,4 +1,5 @@
 import Allocation
+import ControlProtocol
 import Coordination
 import CoreMetrics
 import Foundation

@@ -1,5 +1,6 @@
 import Allocation
 import Allocator
+import ControlProtocol
 import Coordination
 import Foundation
 import Glibc
@@ -165,7 +166,7 @@ public struct DaemonConfiguration: Sendable {
             execTimeout: try milliseconds(.execTimeout, default: 10_000, range: 1...3_600_000),
             handover: handover, host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
         stateFile = value(.stateFile) ?? "/run/allocatord/\(group).json"
-        socket = value(.socket) ?? "/run/allocatord/\(group).sock"
+        socket = value(.socket) ?? DaemonSocket.defaultPath(group: group)
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: stateFile, isDirectory: &isFolder), isFolder.boolValue {
             throw fail(.stateFile, "a folder, not a file", value: stateFile)

@@ -1,4 +1,5 @@
 import Allocation
+import ControlProtocol
 import FoundationEssentials
 
 /// What the leader has granted one member (spec §14): the node `assignments/MEMBER`, written
@@ -111,16 +112,6 @@ public struct Grant: Sendable, Equatable {
             }
         }
         return partitions
-    }
-}
-
-/// Session ids as ZooKeeper's tools print them: `0x` and lowercase hex.
-public enum SessionID {
-    public static func format(_ id: Int64) -> String { "0x" + String(UInt64(bitPattern: id), radix: 16) }
-
-    public static func parse(_ text: String) -> Int64? {
-        guard text.hasPrefix("0x"), let value = UInt64(text.dropFirst(2), radix: 16) else { return nil }
-        return Int64(bitPattern: value)
     }
 }
 

@@ -1,6 +1,7 @@
 import Allocation
 import Allocator
 import Configuration
+import ControlProtocol
 import Coordination
 import Recipes
 import Foundation

@@ -1,4 +1,4 @@
-import Allocator
+import ControlProtocol
 import Foundation
 import Glibc
 

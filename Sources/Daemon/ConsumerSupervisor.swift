@@ -1,5 +1,6 @@
 import Allocator
 import Configuration
+import ControlProtocol
 import CoreMetrics
 import Foundation
 import Glibc

@@ -1,111 +1,28 @@
 import Allocation
 import Allocator
-import Foundation
+import ControlProtocol
 import ZooKeeper
 
-// The socket's JSON replies (spec §9) as Codable types, encoded by `ReplyEncoder`: keys sorted,
-// `null` written for what is unknown (never a missing key), no escaped slashes. The document and
-// `assignments` are written by hand (`MemberDocument.json`, `JSONText`): their key order and
-// share format are the spec's.
+// The socket's replies (spec §9) as the daemon makes them from what the member reports; the
+// types and their JSON are `ControlProtocol`'s, shared with allocatorctl.
 
-/// One reply as one line of JSON.
-enum ReplyEncoder {
-    static func line(_ reply: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(reply) else { return #"{"error":{"code":"internal","message":"unencodable reply"}}"# }
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
-/// `{"error":{"code":…,"message":…}}`.
-struct ErrorReply: Encodable {
-    struct Body: Encodable {
-        let code: String
-        let message: String
-    }
-
-    let error: Body
-
-    init(code: String, message: String) {
-        error = Body(code: code, message: message)
-    }
-}
-
-/// `{"ok":true,"partition_count":N}`: what `add`, `remove` and `repair` answer.
-struct PartitionCountReply: Encodable {
-    let ok = true
-    let partitionCount: Int
-
-    enum CodingKeys: String, CodingKey {
-        case ok, partitionCount = "partition_count"
-    }
-}
-
-/// `{"ok":true,"strategy":…,"previous":…,"changed":…}`: what `set-strategy` answers.
-struct StrategyReply: Encodable {
-    let ok = true
-    let strategy: String
-    let previous: String
-    let changed: Bool
-}
-
-/// `{"ok":true,"released":EPOCH}`: what `release` answers.
-struct ReleaseReply: Encodable {
-    let ok = true
-    let released: Int64
-}
-
-/// `{"count":N,"partitions":[…]}`: what `partitions` answers.
-struct PartitionsReply: Encodable {
-    let count: Int
-    let partitions: [String]
-}
-
-/// What `status` answers (spec §9, §14, §15, §16).
-struct StatusReply: Encodable {
-    let status: MemberStatus
-    let watchers: Int
-    let stateFileError: String?
-
-    enum CodingKeys: String, CodingKey {
-        case connection, member, state, generation, members, partitions, share, watchers, version, strategy, role, leader
-        case awaited, revoking
-        case partitionsZnodeBytes = "partitions_znode_bytes", partitionsZnodeLimit = "partitions_znode_limit"
-        case uptimeMs = "uptime_ms", sessionID = "session_id", sessionTimeoutMs = "session_timeout_ms"
-        case lastRebalanceAt = "last_rebalance_at", lastRebalanceMs = "last_rebalance_ms"
-        case partitionsMalformed = "partitions_malformed", awaitedMs = "awaited_ms", forcedReleases = "forced_releases"
-        case lastError = "last_error"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(Self.name(of: status.connection), forKey: .connection)
-        try container.encode(status.member, forKey: .member)
-        try container.encode(status.state.rawValue, forKey: .state)
-        try container.encode(status.generation, forKey: .generation)
-        try container.encode(status.memberCount, forKey: .members)
-        try container.encode(status.partitionCount, forKey: .partitions)
-        try container.encode(status.shareCount, forKey: .share)
-        try container.encode(status.partitionSetSize, forKey: .partitionsZnodeBytes)
-        try container.encode(status.partitionSetLimit, forKey: .partitionsZnodeLimit)
-        try container.encode(status.uptime.milliseconds, forKey: .uptimeMs)
-        try container.encode(watchers, forKey: .watchers)
-        try container.encode(ProductVersion.current, forKey: .version)
-        try container.encode(status.sessionID.map { "0x" + String($0, radix: 16) }, forKey: .sessionID)
-        try container.encode(status.sessionTimeout?.milliseconds, forKey: .sessionTimeoutMs)
-        try container.encode(status.strategy, forKey: .strategy)
-        try container.encode(status.lastRebalanceAt.map(MemberDocument.timestamp), forKey: .lastRebalanceAt)
-        try container.encode(status.lastRebalanceDuration.map { Double($0.milliseconds) }, forKey: .lastRebalanceMs)
-        try container.encode(status.partitionSetMalformed, forKey: .partitionsMalformed)
-        try container.encode(status.role.rawValue, forKey: .role)
-        try container.encode(status.leader, forKey: .leader)
-        try container.encode(status.awaited, forKey: .awaited)
-        try container.encode(status.awaitedFor.mapValues(\.milliseconds), forKey: .awaitedMs)
-        try container.encode(status.revokingCount, forKey: .revoking)
-        try container.encode(status.forcedReleases, forKey: .forcedReleases)
+extension StatusReply {
+    /// What `status` answers: `status`, the number of `watch` streams, and the state file's
+    /// error (joined to the member's in `last_error`).
+    init(status: MemberStatus, watchers: Int, stateFileError: String?) {
         let errors = [status.lastError, stateFileError].compactMap { $0 }
-        try container.encode(errors.isEmpty ? nil : errors.joined(separator: "; "), forKey: .lastError)
+        self.init(
+            connection: Self.name(of: status.connection), sessionID: status.sessionID.map(SessionID.format),
+            sessionTimeoutMs: status.sessionTimeout?.milliseconds, member: status.member, state: status.state.rawValue,
+            generation: status.generation, strategy: status.strategy,
+            lastRebalanceAt: status.lastRebalanceAt.map(MemberDocument.timestamp),
+            lastRebalanceMs: status.lastRebalanceDuration.map { Double($0.milliseconds) }, members: status.memberCount,
+            partitions: status.partitionCount, share: status.shareCount, partitionsZnodeBytes: status.partitionSetSize,
+            partitionsZnodeLimit: status.partitionSetLimit, partitionsMalformed: status.partitionSetMalformed,
+            uptimeMs: status.uptime.milliseconds, watchers: watchers, version: ProductVersion.current,
+            role: status.role.rawValue, leader: status.leader, awaited: status.awaited,
+            awaitedMs: status.awaitedFor.mapValues(\.milliseconds), revoking: status.revokingCount,
+            forcedReleases: status.forcedReleases, lastError: errors.isEmpty ? nil : errors.joined(separator: "; "))
     }
 
     private static func name(of state: SessionState) -> String {
@@ -120,38 +37,16 @@ struct StatusReply: Encodable {
     }
 }
 
-/// What `members` answers: every member with its record, its role and whether the leader
-/// awaits it (spec §14); `agree` once nobody is awaited and every member is allocatord's.
-struct MembersReply: Encodable {
-    struct Entry: Encodable {
-        let report: MemberReport
-        let awaited: Bool
-
-        enum CodingKeys: String, CodingKey {
-            case member, role, awaited, metadata, host, pid, allocatord, strategy, weight
-            case ackedEpoch = "acked_epoch"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(report.member, forKey: .member)
-            try container.encode(report.leads ? "leader" : "follower", forKey: .role)
-            try container.encode(awaited, forKey: .awaited)
-            guard let record = report.record else {
-                try container.encodeNil(forKey: .metadata)
-                return
-            }
-            try container.encode(record.host, forKey: .host)
-            try container.encode(record.pid.map { Int($0) }, forKey: .pid)
-            try container.encode(record.release, forKey: .allocatord)
-            try container.encode(record.strategy, forKey: .strategy)
-            try container.encode(record.ackedEpoch, forKey: .ackedEpoch)
-            try container.encode(record.weight, forKey: .weight)
-        }
+extension MembersReply.Entry {
+    /// A member as `members` lists it: its record if it is allocatord's, its role, and whether
+    /// the leader awaits it.
+    init(report: MemberReport, awaited: Bool) {
+        self.init(
+            member: report.member, role: report.leads ? "leader" : "follower", awaited: awaited,
+            record: report.record.map { record in
+                Record(
+                    host: record.host, pid: record.pid.map { Int($0) }, allocatord: record.release, strategy: record.strategy,
+                    ackedEpoch: record.ackedEpoch, weight: record.weight)
+            })
     }
-
-    let members: [Entry]
-    let epoch: Int64
-    let digest: String
-    let agree: Bool
 }

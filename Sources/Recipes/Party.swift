@@ -1,3 +1,4 @@
+import ControlProtocol
 import ZooKeeper
 
 /// Membership of a group (spec §4): one ephemeral znode per member under a members node,
@@ -174,7 +175,7 @@ public enum PartyError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .nameTaken(let member, let path, let owner):
-            "member name \"\(member)\" is held by another session (0x\(String(owner, radix: 16)), \(path)); "
+            "member name \"\(member)\" is held by another session (\(SessionID.format(owner)), \(path)); "
                 + "is another allocatord or kiel consumer running with this name?"
         case .notMember(let member, let path):
             "member \"\(member)\" is no longer in the group: \(path) is gone or owned by another session"

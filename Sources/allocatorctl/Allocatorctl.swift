@@ -1,6 +1,7 @@
 import Allocation
 import ExecAllocation
 import ArgumentParser
+import ControlProtocol
 import Foundation
 
 /// `allocatorctl`, the command-line client of allocatord (spec §10).
@@ -10,7 +11,7 @@ import Foundation
 struct Allocatorctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The command-line client of allocatord.",
-        discussion: "The daemon's socket: --socket PATH, or --group G for /run/allocatord/G.sock.",
+        discussion: "The daemon's socket: --socket PATH, or --group G for \(DaemonSocket.defaultPath(group: "G")).",
         version: "allocatorctl \(ProductVersion.current)",
         subcommands: [
             Get.self, Watch.self, Status.self, Members.self, Add.self, Remove.self, Repair.self, SetStrategy.self, Release.self,

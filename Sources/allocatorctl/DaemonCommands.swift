@@ -1,12 +1,12 @@
 import ArgumentParser
+import ControlProtocol
 import Foundation
-import Glibc
 
 /// Where the daemon's socket is: `--socket PATH`, or `--group G` for
 /// `/run/allocatord/G.sock`. Taken out of the arguments before parsing, so they may stand
 /// before the command as the spec writes them (`allocatorctl --group G get`).
 enum SocketLocation {
-    nonisolated(unsafe) static var path = "/run/allocatord/default.sock"
+    nonisolated(unsafe) static var path = DaemonSocket.defaultPath(group: "default")
 
     /// Removes `--socket`/`--group` (and their values) from `arguments`, remembering the path.
     static func extract(from arguments: [String]) throws -> [String] {
@@ -14,7 +14,7 @@ enum SocketLocation {
         var iterator = arguments.makeIterator()
         var given: String?
         while let argument = iterator.next() {
-            for (option, toPath) in [("--socket", { (value: String) in value }), ("--group", { "/run/allocatord/\($0).sock" })] {
+            for (option, toPath) in [("--socket", { (value: String) in value }), ("--group", { DaemonSocket.defaultPath(group: $0) })] {
                 if argument == option {
                     guard let value = iterator.next() else { throw ValidationError("\(option) needs a value") }
                     given = toPath(value)
@@ -43,16 +43,6 @@ func exchange(_ command: String) throws -> String {
         throw CommandFailure(status: ExitStatus.daemonError, description: "allocatord: \(error.message) (\(error.code))")
     }
     return reply
-}
-
-/// The daemon's error answer: `{"error":{"code":…,"message":…}}`.
-struct ErrorReply: Decodable {
-    struct Body: Decodable {
-        let code: String
-        let message: String
-    }
-
-    let error: Body
 }
 
 /// A command whose answer is printed as it comes.
@@ -146,7 +136,7 @@ struct Check: ParsableCommand {
             throw unhealthy("the daemon did not answer get within \(timeout) s")
         }
         guard document.state == "active" else {
-            let error = (try? JSONDecoder().decode(StatusFields.self, from: Data(status.utf8)))?.lastError
+            let error = (try? JSONDecoder().decode(StatusReply.self, from: Data(status.utf8)))?.lastError
             throw unhealthy("the member is \(document.state)" + (error.map { " (\($0))" } ?? ""))
         }
         if let text = document.validUntil {
@@ -157,9 +147,7 @@ struct Check: ParsableCommand {
             }
         }
         if let boottime = document.validUntilBoottime {
-            var now = timespec()
-            clock_gettime(CLOCK_BOOTTIME, &now)
-            guard boottime > Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) else {
+            guard boottime > BootClock.now() else {
                 throw unhealthy("the lease ran out (by CLOCK_BOOTTIME)")
             }
         }
@@ -177,15 +165,6 @@ struct Check: ParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case state, generation, allocation, validUntil = "valid_until", validUntilBoottime = "valid_until_boottime_ns"
-        }
-    }
-
-    /// What `check` reads of `status`.
-    private struct StatusFields: Decodable {
-        let lastError: String?
-
-        enum CodingKeys: String, CodingKey {
-            case lastError = "last_error"
         }
     }
 
@@ -218,14 +197,15 @@ struct Members: ParsableCommand {
             print(reply)
             return
         }
-        guard let answer = try? JSONDecoder().decode(MembersAnswer.self, from: Data(reply.utf8)) else {
+        guard let answer = try? JSONDecoder().decode(MembersReply.self, from: Data(reply.utf8)) else {
             throw CommandFailure(status: ExitStatus.daemonError, description: "allocatord: the members answer does not parse: \(reply.prefix(200))")
         }
         let columns = ["MEMBER", "ROLE", "HOST", "PID", "ALLOCATORD", "STRATEGY", "ACKED_EPOCH", "AWAITED"]
         let rows = [columns] + answer.members.map { member in
-            [
-                member.member, member.role, member.host ?? "-", member.pid.map(String.init) ?? "-", member.allocatord ?? "-",
-                member.strategy ?? "-", member.ackedEpoch.map(String.init) ?? "-", member.awaited ? "yes" : "no",
+            let record = member.record
+            return [
+                member.member, member.role, record?.host ?? "-", record?.pid.map(String.init) ?? "-", record?.allocatord ?? "-",
+                record?.strategy ?? "-", record.map { String($0.ackedEpoch) } ?? "-", member.awaited ? "yes" : "no",
             ]
         }
         let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -234,26 +214,4 @@ struct Members: ParsableCommand {
         }
         print(answer.agree ? "all members agree at epoch \(answer.epoch)" : "members do not agree (yet) at epoch \(answer.epoch)")
     }
-}
-
-/// What `members` answers (spec §9, §14).
-private struct MembersAnswer: Decodable {
-    struct Member: Decodable {
-        let member: String
-        let role: String
-        let awaited: Bool
-        let host: String?
-        let pid: Int?
-        let allocatord: String?
-        let strategy: String?
-        let ackedEpoch: Int64?
-
-        enum CodingKeys: String, CodingKey {
-            case member, role, awaited, host, pid, allocatord, strategy, ackedEpoch = "acked_epoch"
-        }
-    }
-
-    let members: [Member]
-    let epoch: Int64
-    let agree: Bool
 }

@@ -6,7 +6,7 @@ import TestSupport
 /// `consistent` against the Python reference implementation printed in docs/strategies.md,
 /// taken from the document itself, so that the document and the code cannot drift apart.
 @Suite struct ConsistentReferenceTests {
-    @Test func equalsTheDocumentedPythonReference() throws {
+    @Test func equalsTheDocumentedPythonReference() async throws {
         let document = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/strategies.md"), encoding: .utf8)
         let reference = try #require(pythonBlock(after: "**Reference implementation**", in: document))
         let driver = reference + """
@@ -26,7 +26,7 @@ import TestSupport
             requests.append(ExecRequest(members: inputs.shuffled(members), partitions: inputs.shuffled(partitions)).json)
             expected.append(PureStrategy.consistent.allocate(members: members, partitions: partitions).json)
         }
-        let answers = try runPython(driver, input: requests.joined(separator: "\n") + "\n")
+        let answers = try await runPython(driver, input: requests.joined(separator: "\n") + "\n")
         #expect(answers.count == expected.count)
         for (answer, json) in zip(answers, expected) { #expect(answer == json) }
     }
@@ -42,8 +42,12 @@ func pythonBlock(after marker: String, in document: String) -> String? {
 }
 
 /// Runs `program` with python3, `input` on its standard input, and returns its output lines.
-func runPython(_ program: String, input: String) throws -> [String] {
-    let result = try runBlocking("/usr/bin/env", ["python3", "-c", program], input: Array(input.utf8))
+///
+/// It waits on a thread of its own (`runProcess`): the reference takes over a minute on a busy
+/// machine, and a test waiting for it on the Swift concurrency pool holds one of a 2-core
+/// machine's two threads all that time.
+func runPython(_ program: String, input: String) async throws -> [String] {
+    let result = try await runProcess("/usr/bin/env", ["python3", "-c", program], bytes: Array(input.utf8))
     #expect(result.status == 0, "\(result.errors)")
     return result.output.split(separator: "\n").map(String.init)
 }

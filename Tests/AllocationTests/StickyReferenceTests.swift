@@ -6,7 +6,7 @@ import TestSupport
 /// `sticky` and weighted `consistent` against the Python reference printed in
 /// docs/strategies.md, taken from the document itself.
 @Suite struct StickyReferenceTests {
-    @Test func equalsTheDocumentedPythonReference() throws {
+    @Test func equalsTheDocumentedPythonReference() async throws {
         let document = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/strategies.md"), encoding: .utf8)
         let reference = try #require(pythonBlock(after: "**Reference implementation** of `sticky`", in: document))
         let driver = reference + """
@@ -53,7 +53,7 @@ import TestSupport
                     + "\"partitions\":[\(partitions.map { quoted($0.description) }.joined(separator: ","))],"
                     + "\"weights\":{\(weightsJSON)},\"current\":{\(currentJSON)}}")
         }
-        let answers = try runPython(driver, input: requests.joined(separator: "\n") + "\n")
+        let answers = try await runPython(driver, input: requests.joined(separator: "\n") + "\n")
         #expect(answers.count == expected.count)
         for (index, (answer, json)) in zip(answers, expected).enumerated() {
             #expect(answer == json, "input \(index): \(requests[index])")

@@ -72,7 +72,7 @@ extension FaultSuite {
                     }
                 }.start()
             }
-            let kiel = try KielPeer(connectString: server.connectString, group: cluster.group, member: "kiel")
+            let kiel = try await KielPeer(connectString: server.connectString, group: cluster.group, member: "kiel")
             let kielOperations = Self.operations(topic: "k", count: 6)
             expected.formUnion(Self.outcome(kielOperations))
             let kielWrites = Task {

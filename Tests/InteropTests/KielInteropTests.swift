@@ -11,7 +11,7 @@ import TestSupport
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
         let a = try RunningMember(server, group: group, name: "a", strategy: .roundRobin, seed: "t:0-11")
-        let kiel = try KielPeer(connectString: server.connectString, group: group, member: "kiel-peer", partitions: "t:10-13,u:0")
+        let kiel = try await KielPeer(connectString: server.connectString, group: group, member: "kiel-peer", partitions: "t:10-13,u:0")
         let b = try RunningMember(server, group: group, name: "b", strategy: .roundRobin)
         defer { Task { await a.stop(); await b.stop(); await kiel.stop() } }
 
@@ -36,7 +36,7 @@ import TestSupport
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
         let a = try RunningMember(server, group: group, name: "a", strategy: .roundRobin, seed: "t:0-5")
-        let kiel = try KielPeer(connectString: server.connectString, group: group, member: "kiel-peer")
+        let kiel = try await KielPeer(connectString: server.connectString, group: group, member: "kiel-peer")
         defer { Task { await a.stop() } }
         try await checkSameMapping([a], kiel, members: ["a", "kiel-peer"], partitions: "t:0-5")
         await kiel.stop()
@@ -50,7 +50,7 @@ import TestSupport
         try await a.waitFor("active") { $0.state == .active && $0.allocation["t"]?.count == 4 }
 
         // kiel deletes another session's node of its name and creates its own.
-        let kiel = try KielPeer(connectString: server.connectString, group: group, member: "same")
+        let kiel = try await KielPeer(connectString: server.connectString, group: group, member: "same")
         defer { Task { await kiel.stop() } }
         await #expect {
             try await a.runEnds()

@@ -110,3 +110,10 @@ import ZooKeeper
         #expect(try await next.exists(root + "/m")?.ephemeralOwner == next.status.session?.id)
     }
 }
+
+/// The holder's session in the refusal reads as in a grant node and `status` (a server whose
+/// `myid` is 128 or more gives ids with the high bit set).
+@Test func aTakenNameNamesItsHoldersSessionAsSessionIDWritesIt() {
+    let error = PartyError.nameTaken(member: "m", path: "/g/members/m", ownerSession: Int64(bitPattern: 0x8000_0a1b_2c3d_4e5f))
+    #expect("\(error)".contains("held by another session (0x80000a1b2c3d4e5f, /g/members/m)"))
+}

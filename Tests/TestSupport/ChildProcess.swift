@@ -292,7 +292,9 @@ private final class PipeReader: Sendable {
     }
 }
 
-/// Runs a program to its end with `input` on its standard input, blocking the calling thread.
+/// Runs a program to its end with `input` on its standard input, blocking the calling thread:
+/// for threads of a test's own and quick programs; a test on the concurrency pool waits for
+/// anything longer with `runProcess`.
 public func runBlocking(
     _ path: String, _ arguments: [String], input: [UInt8] = [], environment: [String: String] = [:]
 ) throws -> CommandResult {

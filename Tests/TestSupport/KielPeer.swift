@@ -27,9 +27,9 @@ public final class KielPeer: Sendable {
         var message: String?
     }
 
-    public init(connectString: String, group: String, member: String, partitions: String = "") throws {
+    public init(connectString: String, group: String, member: String, partitions: String = "") async throws {
         self.member = member
-        let python = try Self.python()
+        let python = try await Self.python.value
         let lines = lines
         process = try ChildProcess(
             python,
@@ -82,9 +82,14 @@ public final class KielPeer: Sendable {
         public var description: String { message }
     }
 
-    /// The venv's python, made on first use by `scripts/kiel-venv`.
-    static func python() throws -> String {
-        let result = try runBlocking(repositoryRoot.appendingPathComponent("scripts/kiel-venv").path, [])
+    /// The venv's python, made on first use by `scripts/kiel-venv`, once per test process.
+    ///
+    /// The script runs on a thread of its own (`runProcess`), never on the Swift concurrency
+    /// pool: making the venv (in a fresh clone) takes seconds on an idle machine and over a minute
+    /// on a busy one, and the tests that waited for it there held both threads of a 2-core
+    /// machine's pool all that time, so that every other test's waits ran out (issue 22).
+    public static let python = Task<String, any Error> {
+        let result = try await runProcess(repositoryRoot.appendingPathComponent("scripts/kiel-venv").path, [], bytes: [])
         guard result.status == 0 else { throw PeerError(message: "scripts/kiel-venv failed: \(result.errors)") }
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }

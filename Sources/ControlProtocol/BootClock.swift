@@ -1,7 +1,8 @@
 import Glibc
 
 /// The host's `CLOCK_BOOTTIME` (spec §8): counts suspend, never stepped; the clock of
-/// `valid_until_boottime_ns`, which the member publishes and a consumer's guard compares with.
+/// `valid_until_boottime_ns`, which the member publishes and a consumer's guard and
+/// `allocatorctl check` compare with.
 public enum BootClock {
     /// Now, in nanoseconds.
     public static func now() -> Int64 {
