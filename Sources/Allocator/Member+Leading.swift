@@ -1,4 +1,5 @@
 import Allocation
+import ControlProtocol
 import ExecAllocation
 import Coordination
 import Foundation

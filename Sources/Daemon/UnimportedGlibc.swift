@@ -6,7 +6,7 @@ enum UnimportedGlibc {
 
     /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34): closes every descriptor from
     /// the one given in the child.
-    nonisolated(unsafe) static let addCloseFrom: (@convention(c) (Actions, Int32) -> Int32)? =
+    static let addCloseFrom: (@convention(c) (Actions, Int32) -> Int32)? =
         dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: (@convention(c) (Actions, Int32) -> Int32).self) }
 
     /// `prctl(option, argument, 0, 0, 0)`: variadic in C, so Swift does not import it.
@@ -15,7 +15,7 @@ enum UnimportedGlibc {
         return function(option, argument, 0, 0, 0)
     }
 
-    nonisolated(unsafe) private static let prctlFunction: (@convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32)? =
+    private static let prctlFunction: (@convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32)? =
         dlsym(nil, "prctl").map { unsafeBitCast($0, to: (@convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32).self) }
 
     /// `<sys/prctl.h>`: the signal a process gets when the thread that started it ends.
