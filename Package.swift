@@ -85,6 +85,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(name: "allocatord", dependencies: ["Daemon"]),
+        // The member's machines alone, measured (issue 21; docs/benchmarks.md).
+        .executableTarget(name: "allocatord-machine-bench", dependencies: ["Coordination", "Allocation"], path: "Benchmarks/MachineBench"),
         .executableTarget(
             name: "allocatorctl",
             dependencies: [

@@ -41,7 +41,7 @@ import ZooKeeper
         let group = uniqueGroup()
         let members = try ["a", "b", "c"].map { try Running(server, group: group, name: $0, seed: $0 == "a" ? "t:0-11" : nil) }
         defer { Task { for member in members { await member.stop() } } }
-        let settled = await eventually(timeout: .seconds(15)) {
+        let settled = await eventually(timeout: .seconds(60)) {
             let latest = members.compactMap(\.latest)
             guard latest.count == 3, latest.allSatisfy({ $0.state == .active && $0.members == ["a", "b", "c"] }) else { return false }
             let held = latest.flatMap(partitions(of:))
@@ -49,7 +49,7 @@ import ZooKeeper
         }
         #expect(settled, "\(members.map { $0.latest?.json ?? "none" })")
         await members[2].stop()
-        let rebalanced = await eventually(timeout: .seconds(10)) {
+        let rebalanced = await eventually(timeout: .seconds(60)) {
             let latest = members.prefix(2).compactMap(\.latest)
             let held = latest.flatMap(partitions(of:))
             return latest.allSatisfy { $0.members == ["a", "b"] && $0.state == .active } && held.count == 12 && Set(held).count == 12
