@@ -269,6 +269,8 @@ public struct OverlapChecker: Sendable {
         /// published anything new (it was dead, paused or cut off), or that process never
         /// published again while observed.
         public var endedByLease: Bool
+        /// The generation of the document seen next without it, if the member dropped it itself.
+        public var endGeneration: Int64?
         /// Which of the member's processes held it: how many starts of the member were noted
         /// (`Observer.processStarting(member:)`) before the holding began.
         public var process: Int
@@ -330,6 +332,13 @@ public struct OverlapChecker: Sendable {
         public var ok: Bool { overlaps.isEmpty && unowned.isEmpty && shared.isEmpty && unexpected.isEmpty }
         /// The longest overlap within `resolution` (how close it came).
         public var longestTolerated: Duration
+        /// Apparent overlaps where the old holder's release was not observed: the document it
+        /// dropped the partition in was missed (a `watch` client that falls behind gets only the
+        /// latest document, spec §9; the file is replaced), and its next document seen is
+        /// already of the new holder's generation or later. Under protocol 2 that release
+        /// (a document of an older generation than the grant's) came before the grant, so
+        /// nothing can be said against it.
+        public var unobservedReleases: Int
         /// The shortest time between one holder's end and the next holder's start of a
         /// partition (how close a correct handover came), with its description: where the old
         /// holder published its release, and where its lease ran out.
@@ -341,6 +350,7 @@ public struct OverlapChecker: Sendable {
         /// One line: documents, holdings, the longest tolerated overlap, the closest handover.
         public var summary: String {
             "\(observationCount) documents, \(holdingCount) holdings (\(revokingCount) ending under revoking), "
+                + (unobservedReleases > 0 ? "\(unobservedReleases) releases not observed, " : "")
                 + "longest tolerated overlap \(longestTolerated); "
                 + (closestRelease.map { "closest handover after a release \($0.gap.milliseconds) ms: \($0.description)" } ?? "no handover after a release")
                 + "; " + (closestAfterLease.map { "closest after a lease \($0.gap.milliseconds) ms: \($0.description)" } ?? "none after a lease")
@@ -453,7 +463,8 @@ public struct OverlapChecker: Sendable {
                 for (topic, ids) in document.revoking { for id in ids { held[Key(topic: topic, id: id)] = true } }
             }
             // Holdings this version does not continue: dropped, or their lease ran out before it.
-            for (key, holding) in open where held[key] == nil || holding.end < start {
+            for (key, var holding) in open where held[key] == nil || holding.end < start {
+                if held[key] == nil, holding.end >= start { holding.endGeneration = document.generation }
                 holdings.append(holding)
                 open[key] = nil
             }
@@ -468,7 +479,7 @@ public struct OverlapChecker: Sendable {
                     open[key] = Holding(
                         member: member, partition: key.name, start: start, end: until, generation: document.generation,
                         lastGeneration: document.generation, state: document.state, members: document.members,
-                        revoking: revoking, endedByLease: endedByLease, process: process)
+                        revoking: revoking, endedByLease: endedByLease, endGeneration: nil, process: process)
                 }
             }
         }
@@ -489,6 +500,7 @@ public struct OverlapChecker: Sendable {
     /// instant.
     public func check(settledAt: ContinuousClock.Instant? = nil, expected: Set<String>? = nil) -> Report {
         var overlaps: [Overlap] = []
+        var unobservedReleases = 0
         var longestTolerated = Duration.zero
         var closest: [Bool: (gap: Duration, first: Holding, second: Holding)] = [:]
         for (partition, held) in Dictionary(grouping: holdings, by: \.partition) {
@@ -502,7 +514,14 @@ public struct OverlapChecker: Sendable {
                     if second.start >= first.end { break }
                     guard second.member != first.member else { continue }
                     let duration = min(first.end, second.end) - second.start
-                    if duration > Self.resolution {
+                    let (older, newer) = first.generation <= second.generation ? (first, second) : (second, first)
+                    if duration > Self.resolution, older.generation < newer.generation,
+                       let dropped = older.endGeneration, dropped >= newer.generation {
+                        // The old holder's next document seen is of the new holder's generation
+                        // or later: the one it dropped the partition in (of an older generation,
+                        // made before it acknowledged, so before the grant) was not seen.
+                        unobservedReleases += 1
+                    } else if duration > Self.resolution {
                         overlaps.append(Overlap(partition: partition, first: first, second: second, duration: duration, origin: origin))
                     } else {
                         longestTolerated = max(longestTolerated, duration)
@@ -525,7 +544,7 @@ public struct OverlapChecker: Sendable {
         }
         return Report(
             overlaps: overlaps, unowned: unowned, shared: shared, unexpected: unexpected,
-            observationCount: observationCount, longestTolerated: longestTolerated,
+            observationCount: observationCount, longestTolerated: longestTolerated, unobservedReleases: unobservedReleases,
             closestRelease: closest[false].map(describe), closestAfterLease: closest[true].map(describe),
             holdingCount: holdings.count, revokingCount: holdings.filter(\.revoking).count)
     }
