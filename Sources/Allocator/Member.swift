@@ -323,7 +323,7 @@ public actor Member {
         }
         if case .grantRead(let grant) = event { grantCount = grant?.partitions.count ?? 0 }
         if case .summaryUnreadable = event { lastError = unreadableSummary }
-        if case .summaryRead(.some) = event, lastError == unreadableSummary { lastError = nil }
+        if case .summaryRead(.some, _) = event, lastError == unreadableSummary { lastError = nil }
         perform(follower.handle(event, now: now))
         let awaited = follower.summary?.awaited ?? [:]
         if awaited.count != awaitedSince.count || !awaited.keys.allSatisfy({ awaitedSince[$0] != nil }) {
@@ -384,10 +384,11 @@ public actor Member {
         let path = paths.assignments
         let logger = self.logger
         read(label: "summary") { client in
-            let (data, watch) = try await Self.readWatching(client, path)
-            guard let data else { return ([.follower(.summaryRead(nil))], watch, .follower(.summaryChanged)) }
+            let (node, watch) = try await Self.readWatching(client, path)
+            guard let node else { return ([.follower(.summaryRead(nil))], watch, .follower(.summaryChanged)) }
             do {
-                return ([.follower(.summaryRead(try GroupSummary(decoding: data)))], watch, .follower(.summaryChanged))
+                let summary = try GroupSummary(decoding: node.data)
+                return ([.follower(.summaryRead(summary, made: node.stat.czxid))], watch, .follower(.summaryChanged))
             } catch {
                 logger.error("the group's summary at \(path) does not parse (\(error)); keeping the last good one until the leader writes it again")
                 // The leader (perhaps this member) writes it over once it has read everything again.
@@ -396,12 +397,9 @@ public actor Member {
         }
     }
 
-    /// A node's data with a watch, or `nil` with a watch on its creation if it does not exist.
-    static func readWatching(_ client: ZooKeeperClient, _ path: String) async throws -> ([UInt8]?, Watch) {
-        try await watchingCreation(client, path) {
-            let (node, watch) = try await client.getDataWatching(path)
-            return (node.data, watch)
-        }
+    /// A node (data and stat) with a watch, or `nil` with a watch on its creation if it does not exist.
+    static func readWatching(_ client: ZooKeeperClient, _ path: String) async throws -> (NodeData?, Watch) {
+        try await watchingCreation(client, path) { try await client.getDataWatching(path) }
     }
 
     /// `read` (which sets a watch on `path`) and its watch, or `nil` with a watch on the node's

@@ -81,7 +81,9 @@ public struct FollowerMachine: Sendable {
         case joined
         /// The grant node's content; `nil` when there is none.
         case grantRead(Grant?)
-        case summaryRead(GroupSummary?)
+        /// The summary, and the zxid that made its node (`czxid`; 0 if unknown): a node made
+        /// anew means the group's state was deleted and made again.
+        case summaryRead(GroupSummary?, made: Int64 = 0)
         /// The summary node is there but does not parse (garbage written by hand): the member
         /// keeps its last good view (an empty share published from it would drop a share the
         /// leader still grants); the leader writes the node over.
@@ -133,6 +135,8 @@ public struct FollowerMachine: Sendable {
     private var checkInFlight = false
     /// The summary that goes with the latest grant read: the one the publications show.
     public private(set) var summary: GroupSummary?
+    /// The zxid that made the summary node last read (its `czxid`).
+    private var summaryMade: Int64?
     /// A summary read whose grant is being read: published once the grant is in.
     private var pendingSummary: GroupSummary?
     /// The next summary read reads the grant too.
@@ -227,7 +231,22 @@ public struct FollowerMachine: Sendable {
                 summary = pending
                 pendingSummary = nil
             }
-        case .summaryRead(let read):
+        case .summaryRead(let read, let made):
+            // The summary node made anew since the last read (the group's state deleted and made
+            // again, perhaps without this member ever seeing it absent): the epochs it knew are
+            // another life's. A new leader that found no record of them starts lower, and its
+            // summaries and grants must not pass for stale ones. As when the node vanishes, the
+            // share is dropped until a grant is read again.
+            if read != nil, made != 0 {
+                if let known = summaryMade, known != made, summary != nil || pendingSummary != nil || grant != nil {
+                    grant = nil
+                    summary = nil
+                    pendingSummary = nil
+                    acknowledged = 0
+                    shareAbandoned = true
+                }
+                summaryMade = made
+            }
             // The leader lists every member node it sees: a summary without this member's (once
             // it is made), or none at all (the group's nodes deleted by hand), says the node may
             // be gone; the member looks. Watching its own node instead would wake it on each of

@@ -55,6 +55,37 @@ import Testing
         #expect(machine.record.ackedEpoch == 4)
     }
 
+    /// The group's state deleted and made again by a new leader that found no record of the
+    /// old epochs (it starts at 1): the summary node is another (its `czxid`), so its lower
+    /// epochs are not stale; the old share is dropped until the new grant is read, and that
+    /// grant is acknowledged. (Seed 13184139212189570402: the member never read the summary
+    /// absent, and waited for epochs past the old ones for good.)
+    @Test func aSummaryMadeAnewStartsTheEpochsAgain() {
+        var machine = FollowerMachine(member: "a")
+        _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
+        _ = machine.handle(.joined, now: at(1))
+        let old = GroupSummary(epoch: 12, leader: "b", strategy: "consistent", members: ["a", "b"], partitionCount: 8, grants: ["a": 12])
+        _ = machine.handle(.summaryRead(old, made: 100), now: at(2))
+        _ = machine.handle(.grantRead(Grant(epoch: 12, session: 7, partitions: partitions("t:0-3"))), now: at(3))
+        _ = machine.handle(.delivered(count: 2), now: at(4))
+        _ = machine.handle(.acknowledged(epoch: 12), now: at(5))
+        #expect(machine.latest?.partitions == partitions("t:0-3"))
+
+        let anew = GroupSummary(epoch: 2, leader: "a", strategy: "consistent", members: ["a"], partitionCount: 8, grants: ["a": 2])
+        let read = machine.handle(.summaryRead(anew, made: 900), now: at(6))
+        #expect(read.contains(.readGrant))
+        #expect(machine.latest?.partitions.isEmpty == true, "the old share is dropped")
+        let granted = machine.handle(.grantRead(Grant(epoch: 2, session: 7, partitions: partitions("t:0-7"))), now: at(7))
+        #expect(publications(granted).last?.partitions == partitions("t:0-7"))
+        #expect(publications(granted).last?.epoch == 2)
+        let delivered = machine.handle(.delivered(count: 4), now: at(8))
+        #expect(delivered.contains(.acknowledge(MemberRecord(ackedEpoch: 2))))
+
+        // The same node read again: a lower epoch there is stale, as always.
+        let stale = GroupSummary(epoch: 1, leader: "a", strategy: "consistent", members: ["a"], partitionCount: 8, grants: ["a": 1])
+        #expect(!machine.handle(.summaryRead(stale, made: 900), now: at(9)).contains(.readGrant))
+    }
+
     @Test func aGrantOfAnotherSessionIsNeverPublished() {
         var machine = FollowerMachine(member: "a")
         _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))

@@ -40,6 +40,11 @@ import TestSupport
         968_970_461_880_275_159,  // a grant deleted before its member read it: joining for 5 minutes
         9_788_648_544_973_144_676,  // an overlapping grant read in the simulation's executor
         9_432_380_476_787_312_584,  // a deleted grant written again without its holdings: I2
+        // session 8, with the group's state deleted while a member is cut off (fault 9):
+        9_490_380_527_994_517_972,  // the cut-off member's share given away under its lease (the hold)
+        3_822_632_186_048_797_971,  // the same with only a new process to lead (members/ churn)
+        14_310_146_395_273_669_380,  // contender, then member node deleted apart (linger)
+        13_184_139_212_189_570_402,  // a summary made anew taken for stale: a leader awaiting itself for good
     ]
 
     @Test func regressionSeedsReplayClean() async throws {

@@ -242,10 +242,10 @@ struct SimulatedMember {
             }
         case .readSummary:
             switch result {
-            case .success(.data(let data, _)):
+            case .success(.data(let data, let stat)):
                 want(.summary, on: layout.assignments)
                 if let summary = try? GroupSummary(decoding: data) {
-                    follow(.summaryRead(summary), &world)
+                    follow(.summaryRead(summary, made: stat.czxid), &world)
                 } else {
                     world.log("\(label): the summary does not parse")
                     follow(.summaryUnreadable, &world)
