@@ -27,28 +27,16 @@ extension Member {
             case .write(let write): self.write(write)
             case .runAllocator(let strategy, let members, let partitions): runAllocator(strategy, members, partitions)
             case .planAfter(let delay):
-                spawn { member in
-                    guard (try? await Task.sleep(for: delay)) != nil else { return }
-                    await member.send(.leader(.roundDue))
-                }
+                after(delay, .leader(.roundDue))
             case .retryAfter(let delay):
                 logger.warning("the leader's writes keep failing; reading everything again in \(delay)")
-                spawn { member in
-                    guard (try? await Task.sleep(for: delay)) != nil else { return }
-                    await member.send(.leader(.retryDue))
-                }
+                after(delay, .leader(.retryDue))
             case .linger(let session, let duration):
                 logger.warning("session \(SessionID.format(session)) lost its member node and its leader-lock node apart (deleted by hand?): it counts as alive for \(duration)")
-                spawn { member in
-                    guard (try? await Task.sleep(for: duration)) != nil else { return }
-                    await member.send(.leader(.lingerOver(session: session)))
-                }
+                after(duration, .leader(.lingerOver(session: session)))
             case .holdUnheld(let duration):
                 logger.warning("a grant was found lost (the group's nodes deleted behind the members' back?): nothing nobody is known to hold is granted for \(duration), while the lease of a member with no trace left may run")
-                spawn { member in
-                    guard (try? await Task.sleep(for: duration)) != nil else { return }
-                    await member.send(.leader(.holdOver))
-                }
+                after(duration, .leader(.holdOver))
             case .reportIgnoredWeights(let strategy, let members):
                 logger.warning(
                     "the group's strategy \(strategy) ignores weights; these members have a weight other than 1: \(members.joined(separator: ", ")) (consistent and sticky honour weights)")
@@ -56,6 +44,14 @@ extension Member {
                 logger.warning("no longer leading: the leader lock's node is gone")
                 elect(.contenderGone)
             }
+        }
+    }
+
+    /// Sends `input` once `delay` has passed, as a task of the session (a timer a machine asked for).
+    func after(_ delay: Duration, _ input: Input) {
+        spawn { member in
+            guard (try? await Task.sleep(for: delay)) != nil else { return }
+            await member.send(input)
         }
     }
 

@@ -208,6 +208,11 @@ public struct LeaderMachine: Sendable {
         self.mutations = mutations
     }
 
+    /// This machine as it was made: what a leader that no longer leads becomes.
+    private var fresh: LeaderMachine {
+        LeaderMachine(member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout, mutations: mutations)
+    }
+
     /// Whether this member leads now.
     public var isLeading: Bool { phase != .following }
 
@@ -222,13 +227,14 @@ public struct LeaderMachine: Sendable {
 
     /// Takes one event; returns what to do, in order.
     public mutating func handle(_ event: Event) -> [Action] {
+        let phaseBefore = phase
         var actions: [Action] = []
         switch event {
         case .elected:
             guard phase == .following else { return [] }
             actions = readEverything()
         case .deposed:
-            self = LeaderMachine(member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout, mutations: mutations)
+            self = fresh
             return []
         case .refresh where phase == .leading && writeInFlight == nil && allocating == nil:
             actions = readEverything()
@@ -246,7 +252,7 @@ public struct LeaderMachine: Sendable {
             let outstanding = reads - (event.isReadResult ? 1 : 0) + actions.filter(\.isRead).count
             phase = outstanding > 0 ? .reading(reads: outstanding) : .leading
         }
-        if phase == .leading || phase == .pausing { actions += observeSessions() }
+        if phase == .leading || phase == .pausing, event.changesTheLists || phaseBefore != phase { actions += observeSessions() }
         if phase == .leading { actions += planIfIdle() }
         return actions
     }
@@ -333,7 +339,7 @@ public struct LeaderMachine: Sendable {
             let wrote = writeInFlight != nil
             writeInFlight = nil
             if fenced {
-                self = LeaderMachine(member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout, mutations: mutations)
+                self = fresh
                 return [.stepDown]
             }
             // (Without a write in flight this is the driver's "read everything again".)
@@ -668,6 +674,15 @@ extension LeaderMachine.Action {
 }
 
 extension LeaderMachine.Event {
+    /// Whether the event may change what the leader knows of sessions' nodes (the member and
+    /// contender lists, a member node, a grant): only then are sessions looked at again.
+    fileprivate var changesTheLists: Bool {
+        switch self {
+        case .membersListed, .contendersListed, .memberRead, .grantsRead, .grantsListed, .written: true
+        default: false
+        }
+    }
+
     fileprivate var isReadResult: Bool {
         switch self {
         case .groupRead, .partitionsRead, .membersListed, .contendersListed, .grantsRead, .grantsListed, .memberRead: true
