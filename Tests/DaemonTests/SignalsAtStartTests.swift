@@ -37,7 +37,7 @@ import ZooKeeper
         for attempt in 1...3 {
             let group = uniqueGroup()
             let daemon = try DaemonProcess(
-                zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-3", "--session-timeout", "4000"])
+                zk: server.connectString, group: group, member: "a", arguments: ["--partitions", "t:0-3", "--session-timeout", "20000"])
             defer { Task { await daemon.stop() } }
             let pid = daemon.process.processIdentifier
             let reached: Bool
@@ -63,7 +63,9 @@ import ZooKeeper
             // Nothing joined is left: the member's node is gone with its closed session.
             let client = try await server.client()
             let path = "/kiel/groups/\(group)/members"
-            let left = await eventually(timeout: .seconds(1)) { (try? await client.children(path))?.names.isEmpty ?? true }
+            // Within 5 s (this test's own client may be slow to connect on a busy machine), well
+            // before the 20 s session timeout would remove a node whose session was not closed.
+            let left = await eventually(timeout: .seconds(5)) { (try? await client.children(path))?.names.isEmpty ?? true }
             await client.close()
             // (ZooKeeperClient.close used to return at once to a second caller while the first
             // caller's close ran: the daemon could exit before the server had it, 1 stop in 80.)
