@@ -128,6 +128,8 @@ public struct FollowerMachine: Sendable {
     private var granted = false
     /// Whether the member node is made in this session (and not known to be deleted since).
     private var joined = false
+    /// A `.join` is due: sent once every publication made so far is delivered.
+    private var joinDue = false
     /// A `.join` is under way (one at a time: the driver retries it until it succeeds or the
     /// session ends).
     private var joinInFlight = false
@@ -194,7 +196,7 @@ public struct FollowerMachine: Sendable {
             joined = false
             joinInFlight = false
             checkInFlight = false
-            if !stopping { actions += join() }
+            joinDue = !stopping
         case .reconnected:
             guard session != nil else { break }
             connection = .connected
@@ -206,6 +208,7 @@ public struct FollowerMachine: Sendable {
             session = nil
             connection = .none
             joined = false
+            joinDue = false
             joinInFlight = false
             checkInFlight = false
             grant = nil
@@ -289,7 +292,7 @@ public struct FollowerMachine: Sendable {
                 pendingAcknowledgement = (epoch, 0)
             }
             acknowledgementInFlight = nil
-            if session != nil, !stopping { actions += join() }
+            if session != nil, !stopping { joinDue = true }
         case .acknowledged(let epoch):
             acknowledgementInFlight = nil
             acknowledged = max(acknowledged, epoch)
@@ -314,6 +317,7 @@ public struct FollowerMachine: Sendable {
         let standing = standing(now: now)
         actions += trackRevocations(now: now, share: standing.partitions)
         actions += publishIfChanged(publication(standing), now: now, renewing: event == .tick)
+        actions += joinIfDelivered()
         awaitDeliveryOfGrant()
         actions += acknowledgeIfDelivered()
         if stopping, let leaveAfter, deliveredCount >= leaveAfter {
@@ -324,9 +328,15 @@ public struct FollowerMachine: Sendable {
         return actions
     }
 
-    /// Joins unless a join is under way already.
-    private mutating func join() -> [Action] {
-        guard !joinInFlight else { return [] }
+    /// Joins once a join is due, none is under way, and every publication made so far is
+    /// delivered. The member node's record says what the member may hold (an acknowledged
+    /// epoch of 0: nothing); it must not say so while a document that holds more is the latest
+    /// one out. (A member node deleted while the summary was made anew, say: the share is
+    /// dropped and the epochs start again; the node made at once would tell the leader the
+    /// member holds nothing while its file still showed the share.)
+    private mutating func joinIfDelivered() -> [Action] {
+        guard joinDue, !joinInFlight, session != nil, !stopping, deliveredCount >= publishedCount else { return [] }
+        joinDue = false
         joinInFlight = true
         return [.join(record)]
     }

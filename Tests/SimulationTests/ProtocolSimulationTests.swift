@@ -45,6 +45,8 @@ import TestSupport
         3_822_632_186_048_797_971,  // the same with only a new process to lead (members/ churn)
         14_310_146_395_273_669_380,  // contender, then member node deleted apart (linger)
         13_184_139_212_189_570_402,  // a summary made anew taken for stale: a leader awaiting itself for good
+        // session 9:
+        11_651_532_783_079_144_138,  // a member node made again saying "nothing held" before the dropped share was out: I2
     ]
 
     @Test func regressionSeedsReplayClean() async throws {
