@@ -12,6 +12,9 @@ public struct Allocation: Equatable, Sendable {
     /// For each partition, the index in `members` of its holder.
     private let owners: [Int]
 
+    /// `owners`, for `indexSets(in:)`.
+    var ownerIndices: [Int] { owners }
+
     /// An allocation of `partitions[i]` to `members[owners[i]]`; `members` and `partitions`
     /// sorted and unique.
     init(members: [String], partitions: [Partition], owners: [Int]) {

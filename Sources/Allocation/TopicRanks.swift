@@ -3,6 +3,8 @@
 /// topic name per partition.
 struct TopicRanks {
     private let ranks: [Int]
+    /// The distinct topics in UTF-8 byte order: rank `r` is `names[r]`.
+    let names: [String]
 
     /// Ranks for `partitions`, sorted in `Partition` order (as an `Allocation` keeps them).
     init(of partitions: [Partition]) {
@@ -21,6 +23,7 @@ struct TopicRanks {
         }
         let names = sortedUniqueNames(runTopics)
         let rankOfRun = runTopics.map { nameIndex($0, in: names)! }
+        self.names = names
         ranks = runOfPartition.map { rankOfRun[$0] }
     }
 

@@ -16,10 +16,20 @@ public struct Grant: Sendable, Equatable {
     /// The grantee's session (the `ephemeralOwner` of its member node when granted).
     public var session: Int64
     /// What the member may publish.
-    public var partitions: Set<Partition>
+    public var partitions: Set<Partition> {
+        get { partitionShare.partitions }
+        set { partitionShare = .named(newValue) }
+    }
     /// Revoked from the member and not yet known to be released: held back from everyone
     /// until the member acknowledges `epoch` or its session is over (I3). Not published.
-    public var releasing: Set<Partition>
+    public var releasing: Set<Partition> {
+        get { releasingShare.partitions }
+        set { releasingShare = .named(newValue) }
+    }
+    /// `partitions` and `releasing` as the grant was made: by name (read from a node), or as
+    /// a leader's indices, encoded without names.
+    private var partitionShare: PartitionShare
+    private var releasingShare: PartitionShare
     /// The member's earlier grant node was lost (deleted behind the leader's back) while the
     /// member lived: it may still publish anything nobody else was granted, until it
     /// acknowledges this grant (`RebalancePlanner`).
@@ -31,9 +41,24 @@ public struct Grant: Sendable, Equatable {
     ) {
         self.epoch = epoch
         self.session = session
-        self.partitions = partitions
-        self.releasing = releasing
+        partitionShare = .named(partitions)
+        releasingShare = .named(releasing)
         self.unknownHoldings = unknownHoldings
+    }
+
+    /// `grant` with its partitions as indices of `table` (a leader's plan).
+    public init(_ grant: IndexedGrant, table: PartitionTable) {
+        epoch = grant.epoch
+        session = grant.session
+        partitionShare = .indexed(grant.partitions, in: table)
+        releasingShare = .indexed(grant.releasing, in: table)
+        unknownHoldings = grant.unknownHoldings
+    }
+
+    /// Whether both have the same epoch, session, partitions, releasing and flag.
+    public static func == (a: Grant, b: Grant) -> Bool {
+        a.epoch == b.epoch && a.session == b.session && a.unknownHoldings == b.unknownHoldings
+            && a.partitions == b.partitions && a.releasing == b.releasing
     }
 
     /// What the member may hold as far as the leader knows: its partitions and those it is
@@ -41,7 +66,7 @@ public struct Grant: Sendable, Equatable {
     public var held: Set<Partition> { partitions.union(releasing) }
 
     /// Whether the member must acknowledge `epoch` before others may have what it held.
-    public var hasUnacknowledgedHoldings: Bool { !releasing.isEmpty || unknownHoldings }
+    public var hasUnacknowledgedHoldings: Bool { !releasingShare.isEmpty || unknownHoldings }
 
     /// The node's data: `{"epoch":E,"session":"0x…","partitions":{"TOPIC":[ID,...]},"releasing":{...}}`,
     /// topics in UTF-8 order, ids ascending, and `"unknown_holdings":true` when set.
@@ -51,9 +76,9 @@ public struct Grant: Sendable, Equatable {
         output += Array(",\"session\":".utf8)
         JSONText.appendString(SessionID.format(session), to: &output)
         output += Array(",\"partitions\":".utf8)
-        Self.appendShare(partitions, to: &output)
+        partitionShare.append(to: &output)
         output += Array(",\"releasing\":".utf8)
-        Self.appendShare(releasing, to: &output)
+        releasingShare.append(to: &output)
         if unknownHoldings { output += Array(",\"unknown_holdings\":true".utf8) }
         output.append(UInt8(ascii: "}"))
         return output
@@ -78,26 +103,6 @@ public struct Grant: Sendable, Equatable {
         let partitions: [String: [Int]]
         let releasing: [String: [Int]]
         let unknown_holdings: Bool?
-    }
-
-    /// Appends `partitions` as `{"TOPIC":[ID,...]}`, topics in UTF-8 order, ids ascending (the
-    /// shape of a document's `allocation`).
-    public static func appendShare(_ partitions: Set<Partition>, to output: inout [UInt8]) {
-        var byTopic: [String: [Int]] = [:]
-        for partition in partitions { byTopic[partition.topic, default: []].append(partition.id) }
-        output.append(UInt8(ascii: "{"))
-        for (index, topic) in byTopic.keys.sorted(by: utf8Precedes).enumerated() {
-            if index > 0 { output.append(UInt8(ascii: ",")) }
-            JSONText.appendString(topic, to: &output)
-            output.append(UInt8(ascii: ":"))
-            output.append(UInt8(ascii: "["))
-            for (position, id) in byTopic[topic]!.sorted().enumerated() {
-                if position > 0 { output.append(UInt8(ascii: ",")) }
-                JSONText.appendInteger(id, to: &output)
-            }
-            output.append(UInt8(ascii: "]"))
-        }
-        output.append(UInt8(ascii: "}"))
     }
 
     static func parseShare(_ share: [String: [Int]]) throws(NodeDataError) -> Set<Partition> {

@@ -170,6 +170,15 @@ public struct LeaderMachine: Sendable {
         case contenders
     }
     private var nodes = GrantNodes()
+    /// The partition set as a table (then any partition a grant holds outside it), and every
+    /// grant of `nodes` that parses over it: what the planner takes. Kept in step with `nodes`
+    /// and `lastGoodPartitions` wherever either changes.
+    private var table = PartitionTable([])
+    private var indexedGrants: [String: IndexedGrant] = [:]
+    /// Counts the tables made: a write planned over an older one is indexed again.
+    private var tableNumber = 0
+    /// The grants of the write in flight, over table number `tableNumber` then.
+    private var indexedInFlight: (grants: [String: IndexedGrant], table: Int)?
     /// Grant nodes seen vanish behind the leader's back, until written again: member → session.
     private var lostGrants: [String: Int64] = [:]
     /// Writes that failed in a row (not fenced): the second and later read again after a pause.
@@ -277,7 +286,12 @@ public struct LeaderMachine: Sendable {
         case .groupRead(let read):
             strategy = read
         case .partitionsRead(let read, let state):
-            if let read { lastGoodPartitions = read }
+            if let read, read != lastGoodPartitions {
+                lastGoodPartitions = read
+                table = PartitionTable(read)
+                tableNumber += 1
+                indexGrants()
+            }
             partitionSet = state
         case .membersListed(let names, let changes):
             listingsDue.remove(.members)
@@ -316,6 +330,7 @@ public struct LeaderMachine: Sendable {
             contenderSessions = sessions
         case .grantsRead(let read):
             nodes = read
+            indexGrants()
         case .grantsListed(let names):
             // A grant deleted behind the leader's back is gone from what it plans with (its
             // member's holdings are then unknown, see RebalancePlanner); one it did not write is
@@ -324,6 +339,7 @@ public struct LeaderMachine: Sendable {
             for name in known.subtracting(names) {
                 if let session = nodes.grants[name]?.grant?.session { lostGrants[name] = session }
                 nodes.grants[name] = nil
+                indexedGrants[name] = nil
             }
             if !names.subtracting(known).isEmpty { return [.readGrants] }
         case .grantsChanged: return [.listGrants]
@@ -331,8 +347,21 @@ public struct LeaderMachine: Sendable {
             if let write = writeInFlight {
                 failedWrites = 0
                 nodes.apply(write, versions: versions)
-                for (change, _) in write.grants { lostGrants[change.member] = nil }
+                for (change, _) in write.grants {
+                    lostGrants[change.member] = nil
+                    switch change {
+                    case .create(let member, let grant), .set(let member, let grant):
+                        if let indexed = indexedInFlight, indexed.table == tableNumber, let planned = indexed.grants[member] {
+                            indexedGrants[member] = planned
+                        } else {
+                            indexedGrants[member] = IndexedGrant(grant, table: &table)
+                        }
+                    case .delete(let member):
+                        indexedGrants[member] = nil
+                    }
+                }
                 writeInFlight = nil
+                indexedInFlight = nil
                 return watchAwaited()
             }
         case .writeFailed(let fenced):
@@ -413,7 +442,7 @@ public struct LeaderMachine: Sendable {
             if !pure.honoursWeights { actions += reportIgnoredWeights(strategy, weights: weights, names: names) }
             let inputs = TargetInputs(
                 strategy: strategy, members: names, partitions: partitions, weights: weights,
-                holdings: pure.usesCurrentHoldings ? nodes.grants.compactMapValues { $0.grant?.held } : nil)
+                holdings: pure.usesCurrentHoldings ? indexedGrants.mapValues(\.held) : nil)
             if let lastTarget, lastTarget.inputs == inputs {
                 allocation = lastTarget.allocation
             } else {
@@ -431,8 +460,7 @@ public struct LeaderMachine: Sendable {
                 return [.runAllocator(strategy, members: names, partitions: partitions)]
             }
         }
-        var target: [String: Set<Partition>] = [:]
-        for name in allocation.members { target[name] = Set(allocation.partitions(of: name)) }
+        let target = Dictionary(uniqueKeysWithValues: zip(allocation.members, allocation.indexSets(in: table)))
         // A grant node that does not parse (garbage written by hand): its live member's
         // holdings are unknown, as for a grant node lost; the node is written over, or deleted.
         let unreadable = nodes.grants.filter { $0.value.grant == nil }
@@ -443,29 +471,32 @@ public struct LeaderMachine: Sendable {
             actions.append(.holdUnheld(for: sessionTimeout))
         }
         let input = RebalanceInput(
-            epoch: nodes.summary?.epoch ?? 0, members: members, contenderSessions: contenderSessions,
-            grants: nodes.grants.compactMapValues(\.grant), target: target, lostGrants: lost, holdUnheld: hold == .holding,
+            epoch: nodes.summary?.epoch ?? 0, members: members, contenderSessions: contenderSessions, table: table,
+            grants: indexedGrants, target: target, lostGrants: lost, holdUnheld: hold == .holding,
             lingeringSessions: lingeringSessions, mutations: mutations)
-        var rebalance = RebalancePlanner.plan(input)
-        for (index, change) in rebalance.writes.enumerated() {
-            if case .create(let name, let grant) = change, unreadable[name] != nil { rebalance.writes[index] = .set(member: name, grant) }
+        let rebalance = RebalancePlanner.plan(input)
+        var writes = rebalance.writes
+        for (index, change) in writes.enumerated() {
+            if case .create(let name, let grant) = change, unreadable[name] != nil { writes[index] = .set(member: name, grant) }
         }
-        for name in unreadable.keys.sorted(by: utf8Precedes) where rebalance.grants[name] == nil {
-            rebalance.writes.append(.delete(member: name))
+        for name in unreadable.keys.sorted(by: utf8Precedes) where rebalance.indexedGrants[name] == nil {
+            writes.append(.delete(member: name))
         }
         awaited = rebalance.awaited
         let summary = GroupSummary(
             epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,
-            partitionCount: allocation.partitions.count, digest: digest(of: allocation), grants: rebalance.grants.mapValues(\.epoch),
-            awaited: rebalance.awaited, partitionSet: partitionSet, holdsUnheld: hold == .holding)
+            partitionCount: allocation.partitions.count, digest: digest(of: allocation),
+            grants: rebalance.indexedGrants.mapValues(\.epoch), awaited: rebalance.awaited, partitionSet: partitionSet,
+            holdsUnheld: hold == .holding)
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
-        guard !rebalance.writes.isEmpty || nodes.summary != unchangedSummary else { return actions + watchAwaited() }
+        guard !writes.isEmpty || nodes.summary != unchangedSummary else { return actions + watchAwaited() }
         var write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
-            grants: rebalance.writes.map { ($0, nodes.grants[$0.member]?.version) })
+            grants: writes.map { ($0, nodes.grants[$0.member]?.version) })
         write.fenced = !mutations.contains(.writeWithoutFence)
         writeInFlight = write
+        indexedInFlight = (rebalance.indexedGrants, tableNumber)
         return actions + [.write(write)]
     }
 
@@ -477,6 +508,14 @@ public struct LeaderMachine: Sendable {
     /// it by I3 before anything moves).
     private func currentHoldings() -> CurrentHoldings {
         CurrentHoldings(nodes.grants.compactMap { name, node in node.grant.map { (name, Array($0.held)) } })
+    }
+
+    /// Indexes every grant of `nodes` over `table` again.
+    private mutating func indexGrants() {
+        indexedGrants = [:]
+        for (name, node) in nodes.grants {
+            if let grant = node.grant { indexedGrants[name] = IndexedGrant(grant, table: &table) }
+        }
     }
 
     /// `reportIgnoredWeights` if some of `names` have a weight other than 1 and that was not
@@ -594,7 +633,7 @@ private struct TargetInputs: Equatable {
     var partitions: [Partition]
     var weights: MemberWeights
     /// Each member's current holdings, for a strategy that uses them (`sticky`).
-    var holdings: [String: Set<Partition>]?
+    var holdings: [String: PartitionIndexSet]?
 }
 
 /// The `assignments` node and the grant nodes under it, with their versions.

@@ -17,7 +17,7 @@ public struct PartyMember: Sendable, Equatable {
     }
 }
 
-/// Everything one planning step looks at.
+/// Everything one planning step looks at. Partitions are indices of `table`.
 public struct RebalanceInput: Sendable {
     /// The group's epoch as last written.
     public var epoch: Int64
@@ -26,10 +26,12 @@ public struct RebalanceInput: Sendable {
     /// The sessions that own a contender node of the leader lock. With the member nodes, they
     /// tell whether a session may still be alive (I3).
     public var contenderSessions: Set<Int64>
+    /// What the indices of `grants` and `target` stand for.
+    public var table: PartitionTable
     /// The grant nodes, by member name.
-    public var grants: [String: Grant]
+    public var grants: [String: IndexedGrant]
     /// The strategy's result for the members and the partition set: member → partitions.
-    public var target: [String: Set<Partition>]
+    public var target: [String: PartitionIndexSet]
     /// Grant nodes the leader saw vanish behind its back: member → the session of the grant.
     /// Such a member holds what it was granted although its record may not say so yet (the
     /// leader reads a member's acknowledgements only while it awaits it).
@@ -44,19 +46,35 @@ public struct RebalanceInput: Sendable {
     public var mutations: Mutations
 
     public init(
-        epoch: Int64, members: [String: PartyMember], contenderSessions: Set<Int64>, grants: [String: Grant],
-        target: [String: Set<Partition>], lostGrants: [String: Int64] = [:], holdUnheld: Bool = false,
-        lingeringSessions: Set<Int64> = [], mutations: Mutations = []
+        epoch: Int64, members: [String: PartyMember], contenderSessions: Set<Int64>, table: PartitionTable,
+        grants: [String: IndexedGrant], target: [String: PartitionIndexSet], lostGrants: [String: Int64] = [:],
+        holdUnheld: Bool = false, lingeringSessions: Set<Int64> = [], mutations: Mutations = []
     ) {
         self.epoch = epoch
         self.members = members
         self.contenderSessions = contenderSessions
+        self.table = table
         self.grants = grants
         self.target = target
         self.lostGrants = lostGrants
         self.holdUnheld = holdUnheld
         self.lingeringSessions = lingeringSessions
         self.mutations = mutations
+    }
+
+    /// The same with partitions by name (tests, tools): the table is made of the partitions
+    /// `target` and `grants` name.
+    public init(
+        epoch: Int64, members: [String: PartyMember], contenderSessions: Set<Int64>, grants: [String: Grant],
+        target: [String: Set<Partition>], lostGrants: [String: Int64] = [:], holdUnheld: Bool = false,
+        lingeringSessions: Set<Int64> = [], mutations: Mutations = []
+    ) {
+        var table = PartitionTable(target.values.flatMap { $0 })
+        let indexedGrants = grants.mapValues { IndexedGrant($0, table: &table) }
+        self.init(
+            epoch: epoch, members: members, contenderSessions: contenderSessions, table: table, grants: indexedGrants,
+            target: target.mapValues { table.intern($0) }, lostGrants: lostGrants, holdUnheld: holdUnheld,
+            lingeringSessions: lingeringSessions, mutations: mutations)
     }
 
     /// Whether `session` may still be alive: a session's ephemeral nodes (its member node and
@@ -73,7 +91,7 @@ public struct RebalanceInput: Sendable {
     /// again as soon as it notices), or one between its contender and its member node. What
     /// such a session may still publish is unknown. Session 0 is no session (a name made by
     /// hand).
-    func unrecordedSessions(_ grants: [String: Grant]) -> Set<Int64> {
+    func unrecordedSessions(_ grants: [String: IndexedGrant]) -> Set<Int64> {
         contenderSessions.filter { session in
             session != 0 && !members.values.contains { $0.session == session } && !grants.values.contains { $0.session == session }
         }
@@ -94,17 +112,42 @@ public enum GrantWrite: Sendable, Equatable {
 }
 
 /// The outcome of one planning step: the grants as they should stand, and the writes that
-/// make them so (all in one fenced `multi`, with the epoch's bump).
-public struct Rebalance: Sendable, Equatable {
+/// make them so (all in one fenced `multi`, with the epoch's bump). Partitions are indices of
+/// `table`.
+public struct Rebalance: Sendable {
     /// The epoch of the writes; every grant written carries it.
     public var epoch: Int64
+    /// What the indices stand for.
+    public var table: PartitionTable
     /// Every grant after the writes, by member.
-    public var grants: [String: Grant]
-    /// The writes, in member order; empty when the grants already stand as they should.
-    public var writes: [GrantWrite]
+    public var indexedGrants: [String: IndexedGrant]
+    /// The members whose grant nodes the writes create, set or delete, in member order; empty
+    /// when the grants already stand as they should.
+    public var written: [(member: String, change: GrantChange)]
     /// Members that must acknowledge before what they release may go to others: member → the
     /// epoch of its grant.
     public var awaited: [String: Int64]
+
+    /// How a grant node changes.
+    public enum GrantChange: Sendable, Equatable {
+        case create
+        case set
+        case delete
+    }
+
+    /// Every grant after the writes, by member, with partitions by name.
+    public var grants: [String: Grant] { indexedGrants.mapValues { Grant($0, table: table) } }
+
+    /// The writes, with partitions by name.
+    public var writes: [GrantWrite] {
+        written.map { member, change in
+            switch change {
+            case .create: .create(member: member, Grant(indexedGrants[member]!, table: table))
+            case .set: .set(member: member, Grant(indexedGrants[member]!, table: table))
+            case .delete: .delete(member: member)
+            }
+        }
+    }
 }
 
 /// The leader's planning (spec §14): from the grants as they stand, the member nodes and the
@@ -143,19 +186,19 @@ public enum RebalancePlanner {
             guard let node = input.members[member], node.session == grant.session,
                   let record = node.record, record.ackedEpoch >= grant.epoch || input.mutations.contains(.grantWithoutAcknowledgement)
             else { continue }
-            grants[member]!.releasing = []
+            grants[member]!.releasing = PartitionIndexSet()
             grants[member]!.unknownHoldings = false
             releasesEnded.insert(member)
         }
         let eligible = input.members.values.filter { node in
             node.record != nil && (grants[node.name].map { $0.session == node.session } ?? true)
         }.sorted { utf8Precedes($0.name, $1.name) }
+        let eligibleNames = Set(eligible.map(\.name))
 
         // Revoke: each grant keeps only what the strategy gives its (eligible) grantee.
         for (member, grant) in grants {
-            let isEligible = eligible.contains { $0.name == member }
-            let keep = isEligible ? grant.partitions.intersection(input.target[member] ?? []) : []
-            guard keep.count != grant.partitions.count else { continue }
+            let keep = eligibleNames.contains(member) ? grant.partitions.intersection(input.target[member] ?? PartitionIndexSet()) : PartitionIndexSet()
+            guard keep != grant.partitions else { continue }
             grants[member]!.releasing.formUnion(grant.partitions.subtracting(keep))
             grants[member]!.partitions = keep
             written.insert(member)
@@ -164,45 +207,48 @@ public enum RebalancePlanner {
         // or whose grant of this session the leader saw vanish.
         for node in eligible where grants[node.name] == nil
             && ((node.record?.ackedEpoch ?? 0) > 0 || input.lostGrants[node.name] == node.session) {
-            grants[node.name] = Grant(epoch: epoch, session: node.session, unknownHoldings: true)
+            grants[node.name] = IndexedGrant(epoch: epoch, session: node.session, unknownHoldings: true)
             written.insert(node.name)
         }
         // Grant what no other grant holds; while any member's holdings are unknown, nothing
-        // unheld (it may be what that member still publishes).
-        var holders: [Partition: Int] = [:]
+        // unheld (it may be what that member still publishes). `heldTwice`: in two grants (only
+        // after tampering), so held elsewhere whichever grant asks.
+        var held = PartitionIndexSet(), heldTwice = PartitionIndexSet()
         for grant in grants.values {
-            for partition in grant.held { holders[partition, default: 0] += 1 }
+            heldTwice.formUnion(held.intersection(grant.held))
+            held.formUnion(grant.held)
         }
         let unknownPending = input.holdUnheld || grants.values.contains { $0.unknownHoldings }
             || !input.unrecordedSessions(grants).isEmpty
         for node in eligible {
-            var grant = grants[node.name] ?? Grant(epoch: epoch, session: node.session)
+            var grant = grants[node.name] ?? IndexedGrant(epoch: epoch, session: node.session)
             if grants[node.name] == nil { written.insert(node.name) }
-            for partition in input.target[node.name] ?? [] where !grant.partitions.contains(partition) {
-                let heldHere = grant.releasing.contains(partition)
-                let heldElsewhere = (holders[partition] ?? 0) - (heldHere ? 1 : 0) > 0
-                guard !heldElsewhere, heldHere || !unknownPending else { continue }
-                grant.releasing.remove(partition)
-                grant.partitions.insert(partition)
-                if !heldHere { holders[partition] = 1 }
+            // What it is releasing comes back unless another grant holds it too; what nobody
+            // holds, unless some holdings are unknown.
+            let wanted = (input.target[node.name] ?? PartitionIndexSet()).subtracting(grant.partitions)
+            var regained = wanted.intersection(grant.releasing).subtracting(heldTwice)
+            if !unknownPending { regained.formUnion(wanted.subtracting(held)) }
+            if !regained.isEmpty {
+                grant.releasing.subtract(regained)
+                grant.partitions.formUnion(regained)
+                held.formUnion(regained)
                 written.insert(node.name)
             }
             grants[node.name] = grant
         }
 
-        var writes: [GrantWrite] = []
+        var changes: [(member: String, change: Rebalance.GrantChange)] = []
         for member in written.union(releasesEnded).union(deleted).sorted(by: utf8Precedes) {
-            if var grant = grants[member], written.contains(member) || releasesEnded.contains(member) {
-                if written.contains(member) { grant.epoch = epoch }
-                grants[member] = grant
-                writes.append(input.grants[member] == nil ? .create(member: member, grant) : .set(member: member, grant))
+            if grants[member] != nil, written.contains(member) || releasesEnded.contains(member) {
+                if written.contains(member) { grants[member]!.epoch = epoch }
+                changes.append((member, input.grants[member] == nil ? .create : .set))
             } else if deleted.contains(member) {
-                writes.append(.delete(member: member))
+                changes.append((member, .delete))
             }
         }
         var awaited: [String: Int64] = [:]
         for (member, grant) in grants where grant.hasUnacknowledgedHoldings { awaited[member] = grant.epoch }
-        return Rebalance(epoch: epoch, grants: grants, writes: writes, awaited: awaited)
+        return Rebalance(epoch: epoch, table: input.table, indexedGrants: grants, written: changes, awaited: awaited)
     }
 
     /// One past every epoch seen anywhere: the group's, the grants', the acknowledgements'. Epochs
@@ -214,4 +260,40 @@ public enum RebalancePlanner {
         for node in input.members.values { epoch = max(epoch, node.record?.ackedEpoch ?? 0) }
         return epoch + 1
     }
+}
+
+/// A grant with its partitions as indices of a `PartitionTable`: what the leader plans with.
+public struct IndexedGrant: Sendable, Equatable {
+    /// As `Grant.epoch`.
+    public var epoch: Int64
+    /// As `Grant.session`.
+    public var session: Int64
+    public var partitions: PartitionIndexSet
+    public var releasing: PartitionIndexSet
+    /// As `Grant.unknownHoldings`.
+    public var unknownHoldings: Bool
+
+    public init(
+        epoch: Int64, session: Int64, partitions: PartitionIndexSet = PartitionIndexSet(),
+        releasing: PartitionIndexSet = PartitionIndexSet(), unknownHoldings: Bool = false
+    ) {
+        self.epoch = epoch
+        self.session = session
+        self.partitions = partitions
+        self.releasing = releasing
+        self.unknownHoldings = unknownHoldings
+    }
+
+    /// `grant` over `table`, interning any partition the table lacks.
+    public init(_ grant: Grant, table: inout PartitionTable) {
+        self.init(
+            epoch: grant.epoch, session: grant.session, partitions: table.intern(grant.partitions),
+            releasing: table.intern(grant.releasing), unknownHoldings: grant.unknownHoldings)
+    }
+
+    /// As `Grant.held`.
+    public var held: PartitionIndexSet { partitions.union(releasing) }
+
+    /// As `Grant.hasUnacknowledgedHoldings`.
+    public var hasUnacknowledgedHoldings: Bool { !releasing.isEmpty || unknownHoldings }
 }

@@ -120,7 +120,7 @@ struct CommandHandler: LineHandler {
             if index > 0 { output.append(UInt8(ascii: ",")) }
             JSONText.appendString(member, to: &output)
             output.append(UInt8(ascii: ":"))
-            Grant.appendShare(grants[member]!.partitions, to: &output)
+            PartitionShare.named(grants[member]!.partitions).append(to: &output)
         }
         output += Array("}}".utf8)
         return String(decoding: output, as: UTF8.self)

@@ -34,12 +34,16 @@ import TestSupport
             if let grant = grants[name] { members[name]!.record!.ackedEpoch = grant.epoch }
         }
 
-        var input: RebalanceInput {
+        /// The strategy's result: member → partitions.
+        var target: [String: Set<Partition>] {
             let allocation = strategy.allocate(members: Array(members.keys), partitions: partitions)
             var target: [String: Set<Partition>] = [:]
             for member in allocation.members { target[member] = Set(allocation.partitions(of: member)) }
-            return RebalanceInput(
-                epoch: epoch, members: members, contenderSessions: contenderSessions, grants: grants, target: target)
+            return target
+        }
+
+        var input: RebalanceInput {
+            RebalanceInput(epoch: epoch, members: members, contenderSessions: contenderSessions, grants: grants, target: target)
         }
 
         /// Plans once and applies the writes, as the leader's `multi` would.
@@ -63,7 +67,7 @@ import TestSupport
 
         /// What each member would publish with every grant acknowledged.
         var settled: Bool {
-            let target = input.target
+            let target = self.target
             return members.values.allSatisfy { node in
                 node.record == nil || (grants[node.name]?.partitions == target[node.name] && grants[node.name]?.releasing == [])
             }
@@ -79,7 +83,7 @@ import TestSupport
 
         group.join("b", session: 2)
         let revoke = group.plan()
-        let bTarget = group.input.target["b"]!
+        let bTarget = group.target["b"]!
         #expect(revoke.epoch == 2)
         #expect(group.grants["a"]!.releasing == bTarget)
         #expect(group.grants["b"]!.partitions.isEmpty)
@@ -167,7 +171,7 @@ import TestSupport
         let rebalance = group.plan()
         #expect(group.grants["k"] == nil)
         #expect(rebalance.awaited.isEmpty)
-        #expect(group.grants["a"]!.partitions == group.input.target["a"])
+        #expect(group.grants["a"]!.partitions == group.target["a"])
     }
 
     @Test func epochsOnlyGrowEvenWhenTheSummaryIsLost() {

@@ -1,0 +1,148 @@
+/// The partitions a leader plans over, each with a dense index: first the partition set's,
+/// sorted and unique (`Partition` order: index `i` is partition `i` of an `Allocation` of the
+/// set), then any other partition interned since (one a grant still holds after it left the
+/// set), in the order met. Made once per version of the partition set; from then on a set of
+/// partitions is a `PartitionIndexSet` over it, and a partition's name is hashed only where it
+/// is read from a node.
+public struct PartitionTable: Sendable {
+    /// Every partition, by index.
+    public private(set) var partitions: [Partition]
+    /// How many of `partitions` are the set's (the first ones).
+    public let setCount: Int
+    private var indices: [Partition: Int]
+    /// The topic of each partition of the set, ranked in UTF-8 order (for `appendShare`).
+    private let topicRanks: TopicRanks
+
+    /// A table of `partitions` (in any order, repeats allowed): the set, sorted and unique.
+    public init(_ partitions: [Partition]) {
+        self.partitions = sortedUniquePartitions(partitions)
+        setCount = self.partitions.count
+        indices = Dictionary(uniqueKeysWithValues: self.partitions.enumerated().map { ($1, $0) })
+        topicRanks = TopicRanks(of: self.partitions)
+    }
+
+    /// The index of `partition`, or `nil` if it was never interned.
+    public func index(of partition: Partition) -> Int? { indices[partition] }
+
+    /// The index of `partition`, appended to the table if it is not in it.
+    public mutating func intern(_ partition: Partition) -> Int {
+        if let index = indices[partition] { return index }
+        partitions.append(partition)
+        indices[partition] = partitions.count - 1
+        return partitions.count - 1
+    }
+
+    /// The indices of `partitions`, interning those not in the table.
+    public mutating func intern<S: Sequence<Partition>>(_ partitions: S) -> PartitionIndexSet {
+        var set = PartitionIndexSet()
+        for partition in partitions { set.insert(intern(partition)) }
+        return set
+    }
+
+    /// The partitions at `indices`.
+    public func partitions(at indices: PartitionIndexSet) -> Set<Partition> {
+        var set = Set<Partition>(minimumCapacity: indices.count)
+        for index in indices { set.insert(partitions[index]) }
+        return set
+    }
+
+    /// Every partition of the set (not those interned since).
+    public var setIndices: PartitionIndexSet { PartitionIndexSet(0..<setCount) }
+}
+
+extension Allocation {
+    /// Each of `members`' partitions as indices of `table`, whose set is this allocation's
+    /// partitions (`table.setCount == partitions.count`, or no members).
+    public func indexSets(in table: PartitionTable) -> [PartitionIndexSet] {
+        precondition(members.isEmpty || table.setCount == partitions.count, "the table is of another partition set")
+        var sets = Array(repeating: PartitionIndexSet(), count: members.count)
+        for (index, owner) in ownerIndices.enumerated() { sets[owner].insert(index) }
+        return sets
+    }
+}
+
+extension PartitionTable {
+    /// Appends the partitions at `indices` as `{"TOPIC":[ID,...]}`, topics in UTF-8 order, ids
+    /// ascending (a grant's and a document's shape), straight from the indices: no partition
+    /// is hashed. `nil` if some index is not the set's (interned since): the caller encodes
+    /// by name.
+    public func appendShare(_ indices: PartitionIndexSet, to output: inout [UInt8]) -> Void? {
+        var topics: [(rank: Int, ids: [Int])] = []
+        for index in indices {
+            guard index < setCount else { return nil }
+            let rank = topicRanks.rank(ofPartitionAt: index)
+            if topics.last?.rank == rank {
+                topics[topics.count - 1].ids.append(partitions[index].id)
+            } else {
+                topics.append((rank, [partitions[index].id]))
+            }
+        }
+        // A topic comes in one run, but for one with a ":" in it (several runs, merged here).
+        topics.sort { $0.rank < $1.rank }
+        output.append(UInt8(ascii: "{"))
+        var previous: Int?
+        for (number, topic) in topics.enumerated() where topic.rank != previous {
+            if previous != nil { output.append(UInt8(ascii: ",")) }
+            previous = topic.rank
+            var ids = topic.ids
+            var next = number + 1
+            while next < topics.count, topics[next].rank == topic.rank {
+                ids += topics[next].ids
+                next += 1
+            }
+            ids.sort()
+            JSONText.appendString(topicRanks.names[topic.rank], to: &output)
+            output.append(UInt8(ascii: ":"))
+            output.append(UInt8(ascii: "["))
+            for (position, id) in ids.enumerated() {
+                if position > 0 { output.append(UInt8(ascii: ",")) }
+                JSONText.appendInteger(id, to: &output)
+            }
+            output.append(UInt8(ascii: "]"))
+        }
+        output.append(UInt8(ascii: "}"))
+        return ()
+    }
+}
+
+/// A set of partitions by name, or as indices of a table (a leader's plan) made names only when
+/// asked: a grant written by the leader is encoded from its indices without a `Set<Partition>`.
+public enum PartitionShare: Sendable {
+    case named(Set<Partition>)
+    case indexed(PartitionIndexSet, in: PartitionTable)
+
+    /// The partitions by name.
+    public var partitions: Set<Partition> {
+        switch self {
+        case .named(let partitions): partitions
+        case .indexed(let indices, let table): table.partitions(at: indices)
+        }
+    }
+
+    public var isEmpty: Bool {
+        switch self {
+        case .named(let partitions): partitions.isEmpty
+        case .indexed(let indices, _): indices.isEmpty
+        }
+    }
+
+    /// Appends the share as `{"TOPIC":[ID,...]}`, topics in UTF-8 order, ids ascending.
+    public func append(to output: inout [UInt8]) {
+        if case .indexed(let indices, let table) = self, table.appendShare(indices, to: &output) != nil { return }
+        var byTopic: [String: [Int]] = [:]
+        for partition in partitions { byTopic[partition.topic, default: []].append(partition.id) }
+        output.append(UInt8(ascii: "{"))
+        for (index, topic) in byTopic.keys.sorted(by: utf8Precedes).enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONText.appendString(topic, to: &output)
+            output.append(UInt8(ascii: ":"))
+            output.append(UInt8(ascii: "["))
+            for (position, id) in byTopic[topic]!.sorted().enumerated() {
+                if position > 0 { output.append(UInt8(ascii: ",")) }
+                JSONText.appendInteger(id, to: &output)
+            }
+            output.append(UInt8(ascii: "]"))
+        }
+        output.append(UInt8(ascii: "}"))
+    }
+}
