@@ -12,14 +12,14 @@
 /// members or capacities takes its member away. docs/strategies.md has the whole definition
 /// and a reference implementation in Python.
 enum ConsistentStrategy {
-    /// The holder of each of the sorted partitions; `members` sorted, unique and not empty,
-    /// `weights` one per member.
-    static func owners(members: [String], weights: [Int], partitions: [Partition]) -> [Int] {
-        let quotas = WeightedQuotas(partitionCount: partitions.count, weights: weights)
+    /// The holder of each of the sorted partitions, given each one's `partitionHashes`;
+    /// `members` sorted, unique and not empty, `weights` one per member.
+    static func owners(members: [String], weights: [Int], partitionCount: Int, partitionHashes: [UInt64]) -> [Int] {
+        let quotas = WeightedQuotas(partitionCount: partitionCount, weights: weights)
         var capacities = Capacities(sharing: quotas)
-        var owners = Array(repeating: 0, count: partitions.count)
+        var owners = Array(repeating: 0, count: partitionCount)
         CapacityGreedy.place(
-            Array(partitions.indices), partitionHashes: partitionHashes(partitions),
+            Array(0..<partitionCount), partitionHashes: partitionHashes,
             members: RendezvousMembers(names: members, weights: weights), capacities: &capacities, owners: &owners)
         return owners
     }

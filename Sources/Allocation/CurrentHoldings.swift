@@ -8,9 +8,24 @@
 public struct CurrentHoldings: Sendable {
     /// Member → partitions, members in UTF-8 order, each once.
     let holdings: [(member: String, partitions: [Partition])]
+    /// Or member → indices of `table`, members in UTF-8 order, each once (a leader's grants).
+    private let indexed: (holdings: [(member: String, indices: PartitionIndexSet)], table: PartitionTable)?
 
     /// Nobody holds anything (a new group): `sticky` then gives what `consistent` gives.
-    public init() { holdings = [] }
+    public init() {
+        holdings = []
+        indexed = nil
+    }
+
+    /// The holdings as indices of `table`, in any order; a member listed twice holds the union.
+    public init(_ holdings: [(member: String, indices: PartitionIndexSet)], table: PartitionTable) {
+        var merged: [[UInt8]: (member: String, indices: PartitionIndexSet)] = [:]
+        for (member, indices) in holdings {
+            merged[Array(member.utf8), default: (member, PartitionIndexSet())].indices.formUnion(indices)
+        }
+        self.holdings = []
+        indexed = (merged.values.sorted { utf8Precedes($0.member, $1.member) }, table)
+    }
 
     /// The holdings, in any order; a member listed twice holds the union.
     public init(_ holdings: [(member: String, partitions: [Partition])]) {
@@ -19,6 +34,7 @@ public struct CurrentHoldings: Sendable {
             merged[Array(member.utf8), default: (member, [])].partitions += partitions
         }
         self.holdings = merged.values.sorted { utf8Precedes($0.member, $1.member) }
+        indexed = nil
     }
 
     /// The holdings of `mapping` (`{"MEMBER": {"TOPIC": [ID, ...]}}`, the shape `Allocation.mapping`
@@ -32,6 +48,16 @@ public struct CurrentHoldings: Sendable {
     /// For each of `partitions` (sorted, unique), the index in `members` (sorted, unique) of
     /// the member holding it now, or -1 if no member of `members` does.
     func holders(members: [String], partitions: [Partition]) -> [Int] {
+        if let indexed {
+            // Indices of the table, whose set `partitions` is: no partition is looked up.
+            precondition(indexed.table.setCount == partitions.count, "the holdings are of another partition set")
+            var holders = Array(repeating: -1, count: partitions.count)
+            for (member, indices) in indexed.holdings {
+                guard let memberIndex = nameIndex(member, in: members) else { continue }
+                for index in indices where index < partitions.count && holders[index] < 0 { holders[index] = memberIndex }
+            }
+            return holders
+        }
         // Partition → index by topic bytes, then id: a member's holdings come topic by topic,
         // so a topic is looked up once a run and each partition costs an integer lookup.
         var indices: [[UInt8]: [Int: Int]] = [:]

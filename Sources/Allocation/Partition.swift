@@ -40,6 +40,18 @@ public struct Partition: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
+    /// Partitions `ids` of `topic`, checked as `init(parsing:)` checks each `TOPIC:ID` text,
+    /// but the topic once (a grant's or a document's `{"TOPIC":[ID,...]}`).
+    public static func partitions(topic: String, ids: [Int]) throws(PartitionError) -> [Partition] {
+        if let problem = problem(withTopic: Substring(topic)), let id = ids.first {
+            throw PartitionError(input: "\(topic):\(id)", reason: problem)
+        }
+        if let negative = ids.first(where: { $0 < 0 }) {
+            throw PartitionError(input: "\(topic):\(negative)", reason: "the id \"\(negative)\" is not a non-negative decimal integer")
+        }
+        return ids.map { Partition(topic: topic, id: $0) }
+    }
+
     /// `TOPIC:ID`.
     public var description: String { "\(topic):\(id)" }
 

@@ -5,45 +5,73 @@
 /// partitions is a `PartitionIndexSet` over it, and a partition's name is hashed only where it
 /// is read from a node.
 public struct PartitionTable: Sendable {
-    /// Every partition, by index.
-    public private(set) var partitions: [Partition]
-    /// How many of `partitions` are the set's (the first ones).
-    public let setCount: Int
-    private var indices: [Partition: Int]
-    /// The topic of each partition of the set, ranked in UTF-8 order (for `appendShare`).
-    private let topicRanks: TopicRanks
+    /// What a version of the partition set gives, made once and shared by every copy of the
+    /// table (each grant the leader writes holds one).
+    private final class Base: Sendable {
+        let partitions: [Partition]
+        let indices: [Partition: Int]
+        let topicRanks: TopicRanks
+        let partitionHashes: [UInt64]
+
+        init(_ partitions: [Partition]) {
+            self.partitions = sortedUniquePartitions(partitions)
+            indices = Dictionary(uniqueKeysWithValues: self.partitions.enumerated().map { ($1, $0) })
+            topicRanks = TopicRanks(of: self.partitions)
+            partitionHashes = ConsistentStrategy.partitionHashes(self.partitions)
+        }
+    }
+
+    private let base: Base
+    /// Partitions interned since, outside the set: indices from `setCount` on.
+    private var interned: [Partition] = []
+    private var internedIndices: [Partition: Int] = [:]
 
     /// A table of `partitions` (in any order, repeats allowed): the set, sorted and unique.
     public init(_ partitions: [Partition]) {
-        self.partitions = sortedUniquePartitions(partitions)
-        setCount = self.partitions.count
-        indices = Dictionary(uniqueKeysWithValues: self.partitions.enumerated().map { ($1, $0) })
-        topicRanks = TopicRanks(of: self.partitions)
+        base = Base(partitions)
     }
 
+    /// The set's partitions, sorted and unique: indices `0..<setCount`.
+    public var setPartitions: [Partition] { base.partitions }
+
+    /// How many partitions the set has.
+    public var setCount: Int { base.partitions.count }
+
+    /// The topic of each partition of the set, ranked in UTF-8 order (for `appendShare`).
+    private var topicRanks: TopicRanks { base.topicRanks }
+
+    /// Each partition of the set's side of `consistent`'s and `sticky`'s scores.
+    var partitionHashes: [UInt64] { base.partitionHashes }
+
+    /// Every partition, by index: the set's, then those interned since.
+    public var partitions: [Partition] { base.partitions + interned }
+
+    /// The partition at `index`.
+    public subscript(index: Int) -> Partition { index < setCount ? base.partitions[index] : interned[index - setCount] }
+
     /// The index of `partition`, or `nil` if it was never interned.
-    public func index(of partition: Partition) -> Int? { indices[partition] }
+    public func index(of partition: Partition) -> Int? { base.indices[partition] ?? internedIndices[partition] }
 
     /// The index of `partition`, appended to the table if it is not in it.
     public mutating func intern(_ partition: Partition) -> Int {
-        if let index = indices[partition] { return index }
-        partitions.append(partition)
-        indices[partition] = partitions.count - 1
-        return partitions.count - 1
+        if let index = index(of: partition) { return index }
+        interned.append(partition)
+        internedIndices[partition] = setCount + interned.count - 1
+        return setCount + interned.count - 1
     }
 
     /// The indices of `partitions`, interning those not in the table.
     public mutating func intern<S: Sequence<Partition>>(_ partitions: S) -> PartitionIndexSet {
-        var set = PartitionIndexSet()
-        for partition in partitions { set.insert(intern(partition)) }
-        return set
+        var found = PartitionIndexSet()
+        for partition in partitions { found.insert(intern(partition)) }
+        return found
     }
 
     /// The partitions at `indices`.
     public func partitions(at indices: PartitionIndexSet) -> Set<Partition> {
-        var set = Set<Partition>(minimumCapacity: indices.count)
-        for index in indices { set.insert(partitions[index]) }
-        return set
+        var named = Set<Partition>(minimumCapacity: indices.count)
+        for index in indices { named.insert(self[index]) }
+        return named
     }
 
     /// Every partition of the set (not those interned since).
@@ -72,9 +100,9 @@ extension PartitionTable {
             guard index < setCount else { return nil }
             let rank = topicRanks.rank(ofPartitionAt: index)
             if topics.last?.rank == rank {
-                topics[topics.count - 1].ids.append(partitions[index].id)
+                topics[topics.count - 1].ids.append(base.partitions[index].id)
             } else {
-                topics.append((rank, [partitions[index].id]))
+                topics.append((rank, [base.partitions[index].id]))
             }
         }
         // A topic comes in one run, but for one with a ":" in it (several runs, merged here).

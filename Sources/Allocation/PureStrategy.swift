@@ -29,18 +29,33 @@ public enum PureStrategy: Hashable, Sendable, CustomStringConvertible {
         members: [String], partitions: [Partition], weights: MemberWeights = MemberWeights(),
         current: CurrentHoldings = CurrentHoldings()
     ) -> Allocation {
+        let partitions = sortedUniquePartitions(partitions)
+        return allocate(members: members, sorted: partitions, hashes: { ConsistentStrategy.partitionHashes(partitions) }, weights: weights, current: current)
+    }
+
+    /// The allocation of `table`'s set (what a leader allocates: the set sorted once, and the
+    /// partitions' hashes computed once, per version of it).
+    public func allocate(
+        members: [String], table: PartitionTable, weights: MemberWeights = MemberWeights(), current: CurrentHoldings = CurrentHoldings()
+    ) -> Allocation {
+        allocate(members: members, sorted: table.setPartitions, hashes: { table.partitionHashes }, weights: weights, current: current)
+    }
+
+    private func allocate(
+        members: [String], sorted partitions: [Partition], hashes: () -> [UInt64], weights: MemberWeights, current: CurrentHoldings
+    ) -> Allocation {
         let members = sortedUniqueNames(members)
         guard !members.isEmpty else { return Allocation(members: [], partitions: [], owners: []) }
-        let partitions = sortedUniquePartitions(partitions)
         let owners: [Int]
         switch self {
         case .roundRobin: owners = RoundRobinStrategy.owners(memberCount: members.count, partitionCount: partitions.count)
         case .range: owners = RangeStrategy.owners(memberCount: members.count, partitions: partitions)
         case .consistent:
-            owners = ConsistentStrategy.owners(members: members, weights: members.map { weights[$0] }, partitions: partitions)
+            owners = ConsistentStrategy.owners(
+                members: members, weights: members.map { weights[$0] }, partitionCount: partitions.count, partitionHashes: hashes())
         case .sticky:
             owners = StickyStrategy.owners(
-                members: members, weights: members.map { weights[$0] }, partitions: partitions,
+                members: members, weights: members.map { weights[$0] }, partitionHashes: hashes(),
                 holders: current.holders(members: members, partitions: partitions))
         }
         return Allocation(members: members, partitions: partitions, owners: owners)

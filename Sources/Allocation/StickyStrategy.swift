@@ -15,11 +15,11 @@
 /// Every member keeps min(held, ceiling), and step 2 gives the extras where they keep the most,
 /// so no allocation within the quotas keeps more. With nothing held, this is `consistent`.
 enum StickyStrategy {
-    /// The holder of each of the sorted partitions; `members` sorted, unique and not empty,
-    /// `weights` one per member, `holders` the current holder of each partition (an index
-    /// into `members`, or -1).
-    static func owners(members: [String], weights: [Int], partitions: [Partition], holders: [Int]) -> [Int] {
-        let quotas = WeightedQuotas(partitionCount: partitions.count, weights: weights)
+    /// The holder of each of the sorted partitions, given each one's `partitionHashes`;
+    /// `members` sorted, unique and not empty, `weights` one per member, `holders` the current
+    /// holder of each partition (an index into `members`, or -1).
+    static func owners(members: [String], weights: [Int], partitionHashes: [UInt64], holders: [Int]) -> [Int] {
+        let quotas = WeightedQuotas(partitionCount: partitionHashes.count, weights: weights)
         var held = Array(repeating: [Int](), count: members.count)
         for (partition, holder) in holders.enumerated() where holder >= 0 { held[holder].append(partition) }
 
@@ -29,7 +29,6 @@ enum StickyStrategy {
         var fixedExtras: [Int: Bool] = [:]
         for (rank, member) in overFloor.enumerated() { fixedExtras[member] = rank < quotas.extras }
 
-        let partitionHashes = ConsistentStrategy.partitionHashes(partitions)
         let rendezvous = RendezvousMembers(names: members, weights: weights)
         var owners = holders
         var loads = Array(repeating: 0, count: members.count)

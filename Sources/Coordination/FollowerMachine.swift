@@ -128,8 +128,11 @@ public struct FollowerMachine: Sendable {
     private var granted = false
     /// Whether the member node is made in this session (and not known to be deleted since).
     private var joined = false
-    /// A `.join` is due: sent once every publication made so far is delivered.
+    /// A `.join` is due: sent at once, or once every publication made so far is delivered if
+    /// one of this session's held something (`joinIfDelivered`).
     private var joinDue = false
+    /// A publication of this session held partitions (or had some revoking).
+    private var publishedHoldings = false
     /// A `.join` is under way (one at a time: the driver retries it until it succeeds or the
     /// session ends).
     private var joinInFlight = false
@@ -196,6 +199,7 @@ public struct FollowerMachine: Sendable {
             joined = false
             joinInFlight = false
             checkInFlight = false
+            publishedHoldings = false
             joinDue = !stopping
         case .reconnected:
             guard session != nil else { break }
@@ -328,14 +332,17 @@ public struct FollowerMachine: Sendable {
         return actions
     }
 
-    /// Joins once a join is due, none is under way, and every publication made so far is
-    /// delivered. The member node's record says what the member may hold (an acknowledged
-    /// epoch of 0: nothing); it must not say so while a document that holds more is the latest
-    /// one out. (A member node deleted while the summary was made anew, say: the share is
-    /// dropped and the epochs start again; the node made at once would tell the leader the
-    /// member holds nothing while its file still showed the share.)
+    /// Joins once a join is due and none is under way, and, if a publication of this session
+    /// held something, once every publication made so far is delivered. The member node's
+    /// record says what the member may hold (an acknowledged epoch of 0: nothing); it must not
+    /// say so while a document that holds more is the latest one out. (A member node deleted
+    /// while the summary was made anew, say: the share is dropped and the epochs start again;
+    /// the node made at once would tell the leader the member holds nothing while its file
+    /// still showed the share.) A new session's documents hold nothing before its node is
+    /// made, and an earlier session's lease is over: its first join goes at once.
     private mutating func joinIfDelivered() -> [Action] {
-        guard joinDue, !joinInFlight, session != nil, !stopping, deliveredCount >= publishedCount else { return [] }
+        guard joinDue, !joinInFlight, session != nil, !stopping, !publishedHoldings || deliveredCount >= publishedCount
+        else { return [] }
         joinDue = false
         joinInFlight = true
         return [.join(record)]
@@ -425,6 +432,7 @@ public struct FollowerMachine: Sendable {
         }
         published = next
         publishedCount += 1
+        if session != nil, !next.partitions.isEmpty || !next.revoking.isEmpty { publishedHoldings = true }
         if let timeout = session?.timeout { nextRenewal = now + timeout / 3 }
         if next.state == .stopped, next.revoking.isEmpty { leaveAfter = publishedCount }
         return [.publish(next)]

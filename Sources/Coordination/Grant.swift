@@ -1,6 +1,5 @@
 import Allocation
 import ControlProtocol
-import FoundationEssentials
 
 /// What the leader has granted one member (spec §14): the node `assignments/MEMBER`, written
 /// only by the leader, only in a fenced `multi`.
@@ -87,33 +86,44 @@ public struct Grant: Sendable, Equatable {
     /// The grant in a node's data.
     /// - Throws: `NodeDataError` naming what is wrong.
     public init(decoding data: [UInt8]) throws(NodeDataError) {
-        let wire: Wire = try NodeDataError.decode(Wire.self, from: data, what: "grant")
-        guard let session = SessionID.parse(wire.session) else {
-            throw NodeDataError(what: "grant", reason: "\"session\" is not a session id: \(wire.session)")
+        var epoch: Int?, session: String?, partitions: MappingText.Share?, releasing: MappingText.Share?
+        var unknownHoldings = false
+        try NodeDataError.read(data, what: "grant") { reader, key throws(JSONReader.Failure) in
+            switch key {
+            case "epoch": epoch = try reader.integer()
+            case "session": session = try reader.string()
+            case "partitions": partitions = try Self.readShare(&reader)
+            case "releasing": releasing = try Self.readShare(&reader)
+            case "unknown_holdings": unknownHoldings = reader.null() ? false : try reader.bool()
+            default: try reader.skipValue()
+            }
+        }
+        guard let epoch else { throw .missing("epoch", what: "grant") }
+        guard let session else { throw .missing("session", what: "grant") }
+        guard let partitions else { throw .missing("partitions", what: "grant") }
+        guard let releasing else { throw .missing("releasing", what: "grant") }
+        guard let id = SessionID.parse(session) else {
+            throw NodeDataError(what: "grant", reason: "\"session\" is not a session id: \(session)")
         }
         self.init(
-            epoch: wire.epoch, session: session,
-            partitions: try Self.parseShare(wire.partitions), releasing: try Self.parseShare(wire.releasing),
-            unknownHoldings: wire.unknown_holdings ?? false)
+            epoch: Int64(epoch), session: id, partitions: try Self.parseShare(partitions), releasing: try Self.parseShare(releasing),
+            unknownHoldings: unknownHoldings)
     }
 
-    private struct Wire: Decodable {
-        let epoch: Int64
-        let session: String
-        let partitions: [String: [Int]]
-        let releasing: [String: [Int]]
-        let unknown_holdings: Bool?
+    /// `{"TOPIC":[ID,...]}`.
+    private static func readShare(_ reader: inout JSONReader) throws(JSONReader.Failure) -> MappingText.Share {
+        var share: MappingText.Share = []
+        try reader.object { reader, topic throws(JSONReader.Failure) in share.append((topic, try reader.integers())) }
+        return share
     }
 
-    static func parseShare(_ share: [String: [Int]]) throws(NodeDataError) -> Set<Partition> {
-        var partitions = Set<Partition>()
+    static func parseShare(_ share: MappingText.Share) throws(NodeDataError) -> Set<Partition> {
+        var partitions = Set<Partition>(minimumCapacity: share.reduce(0) { $0 + $1.ids.count })
         for (topic, ids) in share {
-            for id in ids {
-                do {
-                    partitions.insert(try Partition(parsing: "\(topic):\(id)"))
-                } catch {
-                    throw NodeDataError(what: "grant", reason: "\(error)")
-                }
+            do {
+                partitions.formUnion(try Partition.partitions(topic: topic, ids: ids))
+            } catch {
+                throw NodeDataError(what: "grant", reason: "\(error)")
             }
         }
         return partitions
@@ -128,16 +138,20 @@ public struct NodeDataError: Error, Sendable, Equatable, CustomStringConvertible
 
     public var description: String { "the \(what) data does not parse: \(reason)" }
 
-    static func decode<T: Decodable>(_ type: T.Type, from data: [UInt8], what: String) throws(NodeDataError) -> T {
+    /// Reads a node's JSON object, `entry` reading each value given its key.
+    static func read(
+        _ data: [UInt8], what: String, _ entry: (inout JSONReader, String) throws(JSONReader.Failure) -> Void
+    ) throws(NodeDataError) {
+        var reader = JSONReader(data)
         do {
-            return try JSONDecoder().decode(type, from: Data(data))
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw NodeDataError(what: what, reason: "\"\(key.stringValue)\" is missing")
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw NodeDataError(what: what, reason: "\"\(path)\" has the wrong type")
+            try reader.object(entry)
+            try reader.end()
         } catch {
-            throw NodeDataError(what: what, reason: "not a JSON object")
+            throw NodeDataError(what: what, reason: "not the JSON object expected: \(error)")
         }
+    }
+
+    static func missing(_ key: String, what: String) -> NodeDataError {
+        NodeDataError(what: what, reason: "\"\(key)\" is missing")
     }
 }

@@ -88,26 +88,40 @@ public struct GroupSummary: Sendable, Equatable {
 
     /// The summary in the node's data.
     public init(decoding data: [UInt8]) throws(NodeDataError) {
-        let wire: Wire = try NodeDataError.decode(Wire.self, from: data, what: "assignments")
+        var epoch: Int?, leader: String?, strategy: String?, members: [String]?, partitionCount: Int?
+        var digest = "", grants: [String: Int64] = [:], awaited: [String: Int64] = [:]
+        var partitionSet = PartitionSetState(), holdsUnheld = false
+        try NodeDataError.read(data, what: "assignments") { reader, key throws(JSONReader.Failure) in
+            switch key {
+            case "epoch": epoch = try reader.integer()
+            case "leader": leader = try reader.string()
+            case "strategy": strategy = try reader.string()
+            case "members": members = try reader.strings()
+            case "partition_count": partitionCount = try reader.integer()
+            case "digest": digest = reader.null() ? "" : try reader.string()
+            case "grants": grants = reader.null() ? [:] : try Self.readEpochs(&reader)
+            case "awaited": awaited = reader.null() ? [:] : try Self.readEpochs(&reader)
+            case "partition_set_bytes": partitionSet.bytes = reader.null() ? 0 : try reader.integer()
+            case "partition_set_error": partitionSet.error = reader.null() ? nil : try reader.string()
+            case "holds_unheld": holdsUnheld = reader.null() ? false : try reader.bool()
+            default: try reader.skipValue()
+            }
+        }
+        guard let epoch else { throw .missing("epoch", what: "assignments") }
+        guard let leader else { throw .missing("leader", what: "assignments") }
+        guard let strategy else { throw .missing("strategy", what: "assignments") }
+        guard let members else { throw .missing("members", what: "assignments") }
+        guard let partitionCount else { throw .missing("partition_count", what: "assignments") }
         self.init(
-            epoch: wire.epoch, leader: wire.leader, strategy: wire.strategy, members: wire.members,
-            partitionCount: wire.partition_count, digest: wire.digest ?? "", grants: wire.grants ?? [:], awaited: wire.awaited ?? [:],
-            partitionSet: PartitionSetState(bytes: wire.partition_set_bytes ?? 0, error: wire.partition_set_error),
-            holdsUnheld: wire.holds_unheld ?? false)
+            epoch: Int64(epoch), leader: leader, strategy: strategy, members: members, partitionCount: partitionCount,
+            digest: digest, grants: grants, awaited: awaited, partitionSet: partitionSet, holdsUnheld: holdsUnheld)
     }
 
-    private struct Wire: Decodable {
-        let epoch: Int64
-        let leader: String
-        let strategy: String
-        let members: [String]
-        let partition_count: Int
-        let digest: String?
-        let grants: [String: Int64]?
-        let awaited: [String: Int64]?
-        let partition_set_bytes: Int?
-        let partition_set_error: String?
-        let holds_unheld: Bool?
+    /// `{"MEMBER":EPOCH,...}`.
+    private static func readEpochs(_ reader: inout JSONReader) throws(JSONReader.Failure) -> [String: Int64] {
+        var epochs: [String: Int64] = [:]
+        try reader.object { reader, member throws(JSONReader.Failure) in epochs[member] = Int64(try reader.integer()) }
+        return epochs
     }
 }
 
@@ -180,21 +194,34 @@ public struct MemberRecord: Sendable, Equatable {
 
     /// The record in a member node's data, or `nil` if the node keeps none (kiel, garbage).
     public init?(decoding data: [UInt8]) {
-        guard let wire = try? NodeDataError.decode(Wire.self, from: data, what: "member metadata"),
-              wire.version == 2, let epoch = wire.acked_epoch
-        else { return nil }
+        var version: Int?, ackedEpoch: Int?, weight: Int?, host: String?, pid: Int?, strategy: String?, release: String?
+        do {
+            try NodeDataError.read(data, what: "member metadata") { reader, key throws(JSONReader.Failure) in
+                guard !reader.null() else { return }
+                switch key {
+                case "version": version = try reader.integer()
+                case "acked_epoch": ackedEpoch = try reader.integer()
+                case "weight": weight = try reader.integer()
+                case "host": host = try reader.string()
+                case "pid": pid = try reader.integer()
+                case "strategy": strategy = try reader.string()
+                case "allocatord": release = try reader.string()
+                default: try reader.skipValue()
+                }
+            }
+        } catch {
+            return nil
+        }
+        guard version == 2, let ackedEpoch else { return nil }
+        let processID: Int32?
+        if let pid {
+            guard let exact = Int32(exactly: pid) else { return nil }
+            processID = exact
+        } else {
+            processID = nil
+        }
         self.init(
-            ackedEpoch: epoch, weight: max(1, wire.weight ?? 1), host: wire.host, pid: wire.pid, strategy: wire.strategy,
-            release: wire.allocatord)
-    }
-
-    private struct Wire: Decodable {
-        let version: Int
-        let acked_epoch: Int64?
-        let weight: Int?
-        let host: String?
-        let pid: Int32?
-        let strategy: String?
-        let allocatord: String?
+            ackedEpoch: Int64(ackedEpoch), weight: max(1, weight ?? 1), host: host, pid: processID, strategy: strategy,
+            release: release)
     }
 }

@@ -447,7 +447,7 @@ public struct LeaderMachine: Sendable {
                 allocation = lastTarget.allocation
             } else {
                 allocation = pure.allocate(
-                    members: names, partitions: partitions, weights: weights,
+                    members: names, table: table, weights: weights,
                     current: pure.usesCurrentHoldings ? currentHoldings() : CurrentHoldings())
                 lastTarget = (inputs, allocation)
             }
@@ -507,7 +507,7 @@ public struct LeaderMachine: Sendable {
     /// A grant of an earlier session of the member counts as the member's (the planner frees
     /// it by I3 before anything moves).
     private func currentHoldings() -> CurrentHoldings {
-        CurrentHoldings(nodes.grants.compactMap { name, node in node.grant.map { (name, Array($0.held)) } })
+        CurrentHoldings(indexedGrants.map { ($0.key, $0.value.held) }, table: table)
     }
 
     /// Indexes every grant of `nodes` over `table` again.
