@@ -18,6 +18,12 @@ public struct PartitionIndexSet: Sendable, Hashable, Sequence {
         for index in indices { insert(index) }
     }
 
+    /// The set whose bit `i % 64` of word `i / 64` is index `i`.
+    init(words: [UInt64]) {
+        self.words = words
+        trim()
+    }
+
     public var isEmpty: Bool { words.isEmpty }
 
     public var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }

@@ -83,9 +83,10 @@ extension Allocation {
     /// partitions (`table.setCount == partitions.count`, or no members).
     public func indexSets(in table: PartitionTable) -> [PartitionIndexSet] {
         precondition(members.isEmpty || table.setCount == partitions.count, "the table is of another partition set")
-        var sets = Array(repeating: PartitionIndexSet(), count: members.count)
-        for (index, owner) in ownerIndices.enumerated() { sets[owner].insert(index) }
-        return sets
+        let wordCount = (partitions.count + 63) / 64
+        var words = Array(repeating: [UInt64](repeating: 0, count: wordCount), count: members.count)
+        for (index, owner) in ownerIndices.enumerated() { words[owner][index >> 6] |= 1 << UInt64(index & 63) }
+        return words.map { PartitionIndexSet(words: $0) }
     }
 }
 

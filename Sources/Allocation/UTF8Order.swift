@@ -5,7 +5,17 @@
 /// canonical equivalence: there `"e\u{301}"` equals `"é"`, here they are two names and
 /// `"e\u{301}"` comes first (`0x65 < 0xC3`). A string is never before itself.
 public func utf8Precedes(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
+    // Native strings keep their UTF-8 contiguous: compared as two byte buffers (the generic
+    // comparison of the views cost a leader of 1 000 members a tenth of its CPU).
+    let compared = a.utf8.withContiguousStorageIfAvailable { aBytes in
+        b.utf8.withContiguousStorageIfAvailable { bBytes in
+            for index in 0..<min(aBytes.count, bBytes.count) where aBytes[index] != bBytes[index] {
+                return aBytes[index] < bBytes[index]
+            }
+            return aBytes.count < bBytes.count
+        }
+    }
+    return (compared ?? nil) ?? a.utf8.lexicographicallyPrecedes(b.utf8)
 }
 
 /// Whether `a` and `b` have the same UTF-8 bytes (unlike `==`, which treats canonically

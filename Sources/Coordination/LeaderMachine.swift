@@ -154,7 +154,11 @@ public struct LeaderMachine: Sendable {
     private var strategy: Strategy?
     private var lastGoodPartitions: [Partition]?
     private var partitionSet = PartitionSetState()
-    private var memberNames: Set<String> = []
+    private var memberNames: Set<String> = [] {
+        didSet { sortedMemberNames = nil }
+    }
+    /// `memberNames` in UTF-8 order, sorted again only after they change.
+    private var sortedMemberNames: [String]?
     private var members: [String: PartyMember] = [:]
     private var contenderSessions: Set<Int64> = []
     /// A watch on `members/` or on the leader lock fired and its listing is not back yet: the
@@ -420,7 +424,8 @@ public struct LeaderMachine: Sendable {
         guard planNeeded, writeInFlight == nil, allocating == nil, let partitions = lastGoodPartitions, let strategy else {
             return []
         }
-        let names = memberNames.sorted(by: utf8Precedes)
+        let names = sortedMemberNames ?? memberNames.sorted(by: utf8Precedes)
+        sortedMemberNames = names
         guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
         // Only acknowledgements since the last plan, and some members still to come: wait
         // for the round (one write for all of them), at most `acknowledgementRound`.

@@ -82,8 +82,12 @@ public struct RebalanceInput: Sendable {
     /// gone alone (an operator, a kiel consumer of the same name) proves nothing, nor both
     /// gone apart, for a session timeout (I3).
     public func sessionMayBeAlive(_ session: Int64) -> Bool {
-        contenderSessions.contains(session) || lingeringSessions.contains(session)
-            || members.values.contains { $0.session == session }
+        sessionMayBeAlive(session, memberSessions: Set(members.values.map(\.session)))
+    }
+
+    /// `sessionMayBeAlive` with the member nodes' sessions at hand.
+    func sessionMayBeAlive(_ session: Int64, memberSessions: Set<Int64>) -> Bool {
+        contenderSessions.contains(session) || lingeringSessions.contains(session) || memberSessions.contains(session)
     }
 
     /// Sessions that own a contender node but neither a member node nor one of `grants`: a
@@ -91,10 +95,8 @@ public struct RebalanceInput: Sendable {
     /// again as soon as it notices), or one between its contender and its member node. What
     /// such a session may still publish is unknown. Session 0 is no session (a name made by
     /// hand).
-    func unrecordedSessions(_ grants: [String: IndexedGrant]) -> Set<Int64> {
-        contenderSessions.filter { session in
-            session != 0 && !members.values.contains { $0.session == session } && !grants.values.contains { $0.session == session }
-        }
+    func unrecordedSessions(_ grants: [String: IndexedGrant], memberSessions: Set<Int64>) -> Set<Int64> {
+        contenderSessions.subtracting(memberSessions).subtracting(grants.values.map(\.session)).subtracting([0])
     }
 }
 
@@ -174,7 +176,8 @@ public enum RebalancePlanner {
         var deleted = Set<String>()
 
         // Grants of sessions that are over: their leases are over too (I3).
-        for (member, grant) in input.grants where !input.sessionMayBeAlive(grant.session) {
+        let memberSessions = Set(input.members.values.map(\.session))
+        for (member, grant) in input.grants where !input.sessionMayBeAlive(grant.session, memberSessions: memberSessions) {
             grants[member] = nil
             deleted.insert(member)
         }
@@ -219,7 +222,7 @@ public enum RebalancePlanner {
             held.formUnion(grant.held)
         }
         let unknownPending = input.holdUnheld || grants.values.contains { $0.unknownHoldings }
-            || !input.unrecordedSessions(grants).isEmpty
+            || !input.unrecordedSessions(grants, memberSessions: memberSessions).isEmpty
         for node in eligible {
             var grant = grants[node.name] ?? IndexedGrant(epoch: epoch, session: node.session)
             if grants[node.name] == nil { written.insert(node.name) }
