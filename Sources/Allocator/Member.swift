@@ -532,16 +532,19 @@ public actor Member {
     ) {
         guard let client else { return }
         let number = requests.start()
+        let stream = inputs
         spawn { member in
             var results: [Input] = []
             do {
                 let (inputs, watch, onChange) = try await body(client)
                 results = inputs
                 if let watch, let onChange {
-                    await member.spawn { member in
-                        if let event = try? await watch.fired(), event.kind != .sessionEnded {
-                            await member.send(onChange)
-                        }
+                    // Handed on from the client's thread as it fires, so that the machines hear
+                    // of notifications in the server's order, and before the replies after them
+                    // (a session's two nodes vanishing in one transaction must not look like two
+                    // deletions apart: the leader lingers on those).
+                    watch.onFire { event in
+                        if event.kind != .sessionEnded { stream?.yield(onChange) }
                     }
                 }
             } catch {

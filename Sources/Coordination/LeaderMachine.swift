@@ -161,18 +161,15 @@ public struct LeaderMachine: Sendable {
     private var sortedMemberNames: [String]?
     private var members: [String: PartyMember] = [:]
     private var contenderSessions: Set<Int64> = []
-    /// Listings of `members/` or of the leader lock asked for after a watch fired (or to
-    /// confirm a split) and not back yet, by list: while any is out, the two lists may disagree
-    /// only because one is older (see `observeSessions`).
-    private var listingsDue: [Listing: Int] = [:]
+    /// A watch on `members/` or on the leader lock fired and its listing is not back yet: the
+    /// two lists may disagree only because one is older (see `observeSessions`).
+    private var listingsDue: Set<Listing> = []
     /// Sessions last seen with one of their two nodes (member node, contender node) only.
     private var splitSessions: Set<Int64> = []
-    /// Sessions seen split once, before the other list was listed again (`observeSessions`).
-    private var splitsToConfirm: Set<Int64> = []
     /// Sessions whose nodes vanished apart, counted as alive until `.lingerOver`.
     private var lingeringSessions: Set<Int64> = []
 
-    fileprivate enum Listing: Hashable {
+    private enum Listing: Hashable {
         case members
         case contenders
     }
@@ -301,7 +298,7 @@ public struct LeaderMachine: Sendable {
             }
             partitionSet = state
         case .membersListed(let names, let changes):
-            listingsDue.back(.members)
+            listingsDue.remove(.members)
             let listed = Set(names)
             let added = listed.subtracting(memberNames), removed = memberNames.subtracting(listed)
             var reread = added
@@ -333,7 +330,7 @@ public struct LeaderMachine: Sendable {
             if watch { watched.insert(name) }
             return [.readMember(name, watch: watch)]
         case .contendersListed(let sessions):
-            listingsDue.back(.contenders)
+            listingsDue.remove(.contenders)
             contenderSessions = sessions
         case .grantsRead(let read):
             nodes = read
@@ -397,10 +394,10 @@ public struct LeaderMachine: Sendable {
         case .groupChanged: return [.readGroup]
         case .partitionsChanged: return [.readPartitions]
         case .membersChanged:
-            listingsDue[.members, default: 0] += 1
+            listingsDue.insert(.members)
             return [.listMembers]
         case .contendersChanged:
-            listingsDue[.contenders, default: 0] += 1
+            listingsDue.insert(.contenders)
             return [.listContenders]
         case .lingerOver(let session):
             lingeringSessions.remove(session)
@@ -578,30 +575,19 @@ extension LeaderMachine {
     /// Where each grant's session stands, once the lists are current (no watch of either has
     /// fired without its listing back, every member node listed is read): a session seen with
     /// one node only is split; a split session whose last node vanishes lingers, counted as
-    /// alive for a session timeout (I3). A session's nodes vanish together when it ends, in one
-    /// transaction; but its two notifications reach the machine by separate tasks, so the
-    /// listing one of them causes can come back before the other is heard of (a clean leave
-    /// was taken for two deletions apart: 4 s of lingering in a benchmark). So a split is
-    /// confirmed only by listings of both made after it was seen: they see what the
-    /// transaction did to both.
+    /// alive for a session timeout (I3: a session's nodes vanish together when it ends, in one
+    /// transaction, whose notifications all come before the reply to any listing they cause,
+    /// so a clean leave or an expiry is never taken for two deletions apart).
     fileprivate mutating func observeSessions() -> [Action] {
         guard listingsDue.isEmpty, memberNames.allSatisfy({ members[$0] != nil }) else { return [] }
         let memberSessions = Set(members.values.map(\.session))
         let seen = memberSessions.union(contenderSessions)
         var actions: [Action] = []
-        var relist = false
-        let confirming = splitsToConfirm
-        splitsToConfirm = []
         for session in seen where session != 0 {
-            if memberSessions.contains(session) == contenderSessions.contains(session) {
+            if memberSessions.contains(session) != contenderSessions.contains(session) {
+                splitSessions.insert(session)
+            } else {
                 splitSessions.remove(session)
-            } else if !splitSessions.contains(session) {
-                if confirming.contains(session) {
-                    splitSessions.insert(session)
-                } else {
-                    splitsToConfirm.insert(session)
-                    relist = true
-                }
             }
         }
         let granted = Set(nodes.grants.values.compactMap { $0.grant?.session })
@@ -610,12 +596,6 @@ extension LeaderMachine {
             guard granted.contains(session), !lingeringSessions.contains(session) else { continue }
             lingeringSessions.insert(session)
             actions.append(.linger(session: session, for: sessionTimeout))
-        }
-        // Either list may be the older one (a node gone, or one not listed yet): both again.
-        if relist {
-            listingsDue[.members, default: 0] += 1
-            listingsDue[.contenders, default: 0] += 1
-            actions += [.listMembers, .listContenders]
         }
         return actions
     }
@@ -752,13 +732,5 @@ extension LeaderMachine.Event {
         case .groupRead, .partitionsRead, .membersListed, .contendersListed, .grantsRead, .grantsListed, .memberRead: true
         default: false
         }
-    }
-}
-
-extension Dictionary where Key == LeaderMachine.Listing, Value == Int {
-    /// One listing of `list` is back.
-    fileprivate mutating func back(_ list: Key) {
-        guard let count = self[list] else { return }
-        self[list] = count > 1 ? count - 1 : nil
     }
 }

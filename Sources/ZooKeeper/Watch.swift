@@ -36,6 +36,15 @@ public struct Watch: Sendable {
     public func fired() async throws -> WatchedEvent {
         try await trigger.wait()
     }
+
+    /// Calls `handler` with what the watch saw when it fires, on the thread that fires it (at
+    /// once, on this one, if it has fired). Watches fire on the client's callback thread in the
+    /// order the server sent their notifications, before the replies that follow them; a
+    /// handler that only hands the event on (yields it to a stream) keeps that order, where a
+    /// task per watch awaiting `fired()` would not.
+    public func onFire(_ handler: @escaping @Sendable (WatchedEvent) -> Void) {
+        trigger.onFire(handler)
+    }
 }
 
 /// The shared, thread-safe half of a `Watch`: the C callback thread fires it, tasks wait on it.
@@ -43,6 +52,7 @@ final class WatchTrigger: Sendable {
     private struct State {
         var event: WatchedEvent?
         var waiters: [Int: CheckedContinuation<WatchedEvent, any Error>] = [:]
+        var handlers: [@Sendable (WatchedEvent) -> Void] = []
         var cancelled: Set<Int> = []
         var nextWaiter = 0
     }
@@ -55,13 +65,26 @@ final class WatchTrigger: Sendable {
     }
 
     func fire(_ event: WatchedEvent) {
-        let waiters = state.withLock { state -> [CheckedContinuation<WatchedEvent, any Error>] in
-            guard state.event == nil else { return [] }
+        let (waiters, handlers) = state.withLock { state -> ([CheckedContinuation<WatchedEvent, any Error>], [@Sendable (WatchedEvent) -> Void]) in
+            guard state.event == nil else { return ([], []) }
             state.event = event
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            defer {
+                state.waiters = [:]
+                state.handlers = []
+            }
+            return (Array(state.waiters.values), state.handlers)
         }
+        for handler in handlers { handler(event) }
         for waiter in waiters { waiter.resume(returning: event) }
+    }
+
+    func onFire(_ handler: @escaping @Sendable (WatchedEvent) -> Void) {
+        let fired = state.withLock { state -> WatchedEvent? in
+            if let event = state.event { return event }
+            state.handlers.append(handler)
+            return nil
+        }
+        if let fired { handler(fired) }
     }
 
     func wait() async throws -> WatchedEvent {

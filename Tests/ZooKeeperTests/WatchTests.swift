@@ -26,6 +26,40 @@ import ZooKeeper
         #expect(try await second.fired() == WatchedEvent(kind: .nodeDeleted, path: root))
     }
 
+    /// What `Member` relies on to tell a session's end from two deletions apart: a handler given
+    /// to `onFire` runs as the notification comes in, before the reply of any request sent
+    /// after the change; here a session's two ephemeral nodes, under two parents, vanish in
+    /// one transaction, and once a read shows one gone both handlers have run.
+    @Test func handlersRunBeforeTheRepliesThatFollowTheirNotification() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let watcher = try await server.client()
+        let owner = try await server.client()
+        defer { Task { await watcher.close() } }
+        let root = uniquePath()
+        try await owner.create(root)
+        try await owner.create(root + "/members")
+        try await owner.create(root + "/lock")
+        try await owner.create(root + "/members/m", mode: .ephemeral)
+        try await owner.create(root + "/lock/c", mode: .ephemeral)
+
+        let heard = Shared<[String]>([])
+        for parent in ["/members", "/lock"] {
+            let (_, watch) = try await watcher.childrenWatching(root + parent)
+            watch.onFire { event in heard.update { $0.append("\(event.kind) \(event.path.dropFirst(root.count))") } }
+        }
+        await owner.close()
+        // The first read that shows the session over comes after both notifications.
+        while try await watcher.exists(root + "/members/m") != nil {}
+        #expect(Set(heard.value) == ["nodeChildrenChanged /members", "nodeChildrenChanged /lock"])
+        // A handler given to a watch that has fired runs at once.
+        let (_, fired) = try await watcher.existsWatching(root + "/late")
+        try await watcher.create(root + "/late")
+        _ = try await fired.fired()
+        let late = Shared(false)
+        fired.onFire { _ in late.update { $0 = true } }
+        #expect(late.value)
+    }
+
     @Test func existsWatchFiresOnCreation() async throws {
         let server = try await TestZooKeeper.shared.value
         let watcher = try await server.client()
