@@ -23,6 +23,25 @@ import Allocation
 /// until the consumer says `release EPOCH` (or the release timeout passes), and only then is
 /// the grant acknowledged: the consumer's ownership, not only the daemon's, holds end to end.
 /// A stop then waits for the release too before it leaves.
+///
+/// The states (`State`), each with its own data:
+/// - `noSession`: before the first session, and from a session's end to the next one's start.
+///   Nothing is held (a lease needs a session).
+/// - `inSession(Session)`: a session is open, connected or not. Everything that ends with it
+///   is in `Session`: its timeout and when the server last answered (the lease), the
+///   connection, this session's grant (`GrantRead`: none read yet, read, or dropped), its
+///   member node and the joins that make it (`MemberNode`, `Join`), and its acknowledgements,
+///   one being written and the next waiting for its document's delivery (`Acknowledgement`).
+///
+/// Beside the state, what outlives a session: a stop (`Stop`: it may come in either state, and
+/// from then on nothing is joined or acknowledged); the summary the documents show, and
+/// one whose grant is being read; the summary node's `czxid`; the epoch the last member node's
+/// record carries (until the next session); the publications made and delivered
+/// (`Publications`); and what the consumer has yet to release. Each event changes these; then
+/// the document is made from them and the clock (`standing`): `stopped` once a stop is asked;
+/// with no session `lost` (`joining` if nothing else was ever published); in a session
+/// `joining` until a grant of this session is read, `lost` once the lease is over, otherwise
+/// `active` or `suspended` as the connection goes.
 public struct FollowerMachine: Sendable {
     /// Who hands over what a member loses (spec §15).
     public enum Handover: Sendable, Equatable {
@@ -108,10 +127,131 @@ public struct FollowerMachine: Sendable {
         case stop
     }
 
-    private enum Connection: Equatable {
-        case none
+    // MARK: State
+
+    /// Where the member is in its sessions.
+    private enum State: Sendable {
+        /// No session: before the first one, or since one ended until the next starts.
+        case noSession
+        /// A session is open, connected or not.
+        case inSession(Session)
+    }
+
+    /// What a session knows and has under way: all of it ends with the session.
+    private struct Session: Sendable {
+        let id: Int64
+        /// The negotiated timeout: the lease and its renewals count in it.
+        let timeout: Duration
+        var connection = Connection.connected
+        /// The latest instant at which a request was sent that the server answered: the lease
+        /// counts from it.
+        var lastHeard: ContinuousClock.Instant
+        var grant = GrantRead.notYetRead
+        var node = MemberNode.missing
+        var join: Join
+        var acknowledgement = Acknowledgement()
+        /// A publication of this session held partitions (or had some revoking): a join waits
+        /// for deliveries from then on (`joinIfDelivered`).
+        var publishedHoldings = false
+
+        /// `.joined`: the node is made (a check under way goes on), and the join under way is
+        /// done; another is due if the node was seen gone meanwhile.
+        mutating func nodeMade() {
+            if case .missing = node { node = .made(checking: false) }
+            if case .underWay(let dueAgain) = join { join = dueAgain ? .due : .notDue }
+        }
+    }
+
+    private enum Connection: Sendable {
         case connected
         case disconnected
+    }
+
+    /// This session's grant, as read.
+    private enum GrantRead: Sendable {
+        /// None of this session read yet: the member is `joining`.
+        case notYetRead
+        /// The latest grant read for this session: its partitions are the share.
+        case read(Grant)
+        /// One was read, but there is none now (deleted, the summary names none, or the node
+        /// holds another session's): the share is empty.
+        case dropped
+
+        /// The grant, if one of this session is current.
+        var current: Grant? {
+            if case .read(let grant) = self { grant } else { nil }
+        }
+
+        /// There is no grant now: one read is dropped; none read yet stays so.
+        mutating func drop() {
+            if case .read = self { self = .dropped }
+        }
+    }
+
+    /// What the member knows of its node in this session.
+    private enum MemberNode: Sendable, Equatable {
+        /// Not made yet in this session, or seen gone since.
+        case missing
+        /// Made in this session, and not seen gone since. `checking`: a `.checkMemberNode` is
+        /// under way (one at a time).
+        case made(checking: Bool)
+    }
+
+    /// This session's joins: one under way at a time (the driver retries it until it succeeds
+    /// or the session ends).
+    private enum Join: Sendable, Equatable {
+        /// None due: the node is made, or a stop keeps the member from making it.
+        case notDue
+        /// Due: `joinIfDelivered` sends it, at once or once the documents out say no more than
+        /// the record.
+        case due
+        /// Under way. `dueAgain`: the node was seen gone meanwhile, so another join is due once
+        /// this one is done.
+        case underWay(dueAgain: Bool)
+
+        /// The node is seen gone: a join is due, after the one under way if there is one.
+        mutating func makeDue() {
+            self = if case .underWay = self { .underWay(dueAgain: true) } else { .due }
+        }
+    }
+
+    /// This session's acknowledgements (I4): one written at a time, the next waiting for the
+    /// delivery of the publication that shows its grant.
+    private struct Acknowledgement: Sendable {
+        /// The epoch being written to the member node.
+        var writing: Int64?
+        /// The next epoch to write, once `deliveries` publications are delivered and no other
+        /// is being written.
+        var waiting: (epoch: Int64, deliveries: Int)?
+
+        /// The write under way did not reach the node: its epoch waits to be written again,
+        /// unless a later one waits already.
+        mutating func writeLost() {
+            if let epoch = writing, waiting == nil { waiting = (epoch, 0) }
+            writing = nil
+        }
+    }
+
+    /// Whether the member is told to stop; once told, for good.
+    private enum Stop: Sendable {
+        case notAsked
+        /// `stop` came: the member publishes `stopped`, sends no more joins or acknowledgements
+        /// and asks for no more summaries (replies under way still count). It leaves once
+        /// publication number `leaveAfter` (`stopped`, nothing revoking) is delivered: `nil`
+        /// until that one is made, and again once it is delivered.
+        case asked(leaveAfter: Int?)
+    }
+
+    /// The publications made, and how many the driver delivered (in order).
+    private struct Publications: Sendable {
+        /// The latest one.
+        var latest: Publication?
+        var count = 0
+        var delivered = 0
+        /// When the latest one's lease is renewed: a third of the session timeout after it.
+        var renewal: ContinuousClock.Instant?
+
+        var allDelivered: Bool { delivered >= count }
     }
 
     public let member: String
@@ -119,51 +259,24 @@ public struct FollowerMachine: Sendable {
     public let handover: Handover
     private let mutations: Mutations
 
-    private var session: (id: Int64, timeout: Duration)?
-    private var connection = Connection.none
-    private var lastHeard: ContinuousClock.Instant?
-    /// The latest grant read for this session.
-    private var grant: Grant?
-    /// Whether a grant was read in this session (before that, the member is `joining`).
-    private var granted = false
-    /// Whether the member node is made in this session (and not known to be deleted since).
-    private var joined = false
-    /// A `.join` is due: sent at once, or once every publication made so far is delivered if
-    /// one of this session's held something (`joinIfDelivered`).
-    private var joinDue = false
-    /// A publication of this session held partitions (or had some revoking).
-    private var publishedHoldings = false
-    /// A `.join` is under way (one at a time: the driver retries it until it succeeds or the
-    /// session ends).
-    private var joinInFlight = false
-    /// A `.checkMemberNode` is under way (one at a time).
-    private var checkInFlight = false
-    /// The summary that goes with the latest grant read: the one the publications show.
+    private var state = State.noSession
+    private var stop = Stop.notAsked
+    /// The summary that goes with the latest grant read: the one the publications show. It
+    /// outlives its session (a `lost` document shows the group as it was last known); a new
+    /// session starts without.
     public private(set) var summary: GroupSummary?
+    /// A later summary whose grant is being read: shown once the grant is in.
+    private var summaryAwaitingGrant: GroupSummary?
     /// The zxid that made the summary node last read (its `czxid`).
     private var summaryMade: Int64?
-    /// A summary read whose grant is being read: published once the grant is in.
-    private var pendingSummary: GroupSummary?
-    /// The next summary read reads the grant too.
+    /// The next summary read reads the grant too, whatever epoch it names (`refresh`).
     private var grantCheckDue = false
-    /// The epoch acknowledged in this session (written to the member node).
+    /// The epoch acknowledged in the session (written to its member node), which `record`
+    /// carries: 0 when a session starts, kept when it ends.
     private var acknowledged: Int64 = 0
-    /// An acknowledgement that waits for a publication's delivery: its epoch and the count of
-    /// publications that must be delivered first.
-    private var pendingAcknowledgement: (epoch: Int64, deliveries: Int)?
-    /// The epoch of the acknowledgement being written.
-    private var acknowledgementInFlight: Int64?
-    private var published: Publication?
-    private var publishedCount = 0
-    private var deliveredCount = 0
-    private var nextRenewal: ContinuousClock.Instant?
-    private var stopping = false
-    /// The publication count whose delivery lets the member leave.
-    private var leaveAfter: Int?
+    private var published = Publications()
     /// What the consumer has yet to release (consumer handover).
     private var revoking: [Partition: Revocation] = [:]
-    /// The share is dropped without a handover (its grant vanished with the group's nodes).
-    private var shareAbandoned = false
 
     public init(member: String, weight: Int = 1, handover: Handover = .daemon, mutations: Mutations = []) {
         self.member = member
@@ -176,67 +289,66 @@ public struct FollowerMachine: Sendable {
     public var record: MemberRecord { MemberRecord(ackedEpoch: acknowledged, weight: weight) }
 
     /// The latest publication.
-    public var latest: Publication? { published }
+    public var latest: Publication? { published.latest }
 
     /// Whether `stopped` was published.
-    public var hasStopped: Bool { published?.state == .stopped }
+    public var hasStopped: Bool { published.latest?.state == .stopped }
+
+    private var isStopping: Bool {
+        if case .asked = stop { true } else { false }
+    }
+
+    /// The grant of this session the member holds, if any.
+    private var grant: Grant? {
+        if case .inSession(let session) = state { session.grant.current } else { nil }
+    }
+
+    /// Changes the session, if there is one.
+    private mutating func updateSession(_ change: (inout Session) -> Void) {
+        guard case .inSession(var session) = state else { return }
+        change(&session)
+        state = .inSession(session)
+    }
 
     /// Takes one event at `now`; returns what to do, in order.
     public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
+        /// The share is dropped without a handover (its grant vanished with the group's nodes).
+        var shareAbandoned = false
         switch event {
         case .sessionStarted(let id, let timeout):
-            session = (id, timeout)
-            connection = .connected
-            lastHeard = now
-            grant = nil
-            granted = false
+            state = .inSession(Session(id: id, timeout: timeout, lastHeard: now, join: isStopping ? .notDue : .due))
             summary = nil
-            pendingSummary = nil
+            summaryAwaitingGrant = nil
             acknowledged = 0
-            pendingAcknowledgement = nil
-            acknowledgementInFlight = nil
-            joined = false
-            joinInFlight = false
-            checkInFlight = false
-            publishedHoldings = false
-            joinDue = !stopping
         case .reconnected:
-            guard session != nil else { break }
-            connection = .connected
+            guard case .inSession(var session) = state else { break }
+            session.connection = .connected
+            state = .inSession(session)
             // Watches survive a reconnection, but read again anyway: cheap, and certain.
-            if !stopping { actions += [.readSummary] }
+            if !isStopping { actions += [.readSummary] }
         case .disconnected:
-            if session != nil { connection = .disconnected }
+            updateSession { $0.connection = .disconnected }
         case .sessionEnded:
-            session = nil
-            connection = .none
-            joined = false
-            joinDue = false
-            joinInFlight = false
-            checkInFlight = false
-            grant = nil
-            pendingAcknowledgement = nil
-            acknowledgementInFlight = nil
+            state = .noSession
         case .heard(let instant):
-            lastHeard = max(lastHeard ?? instant, instant)
+            updateSession { $0.lastHeard = max($0.lastHeard, instant) }
         case .joined:
-            joined = true
-            joinInFlight = false
-            if !stopping { actions += [.readSummary] }
+            updateSession { $0.nodeMade() }
+            if !isStopping { actions += [.readSummary] }
         case .grantRead(let read):
-            guard session != nil else { break }
-            if let read, read.session == session?.id {
-                if let grant, read.epoch < grant.epoch { break }
-                grant = read
-                granted = true
+            guard case .inSession(var session) = state else { break }
+            if let read, read.session == session.id {
+                if let grant = session.grant.current, read.epoch < grant.epoch { break }
+                session.grant = .read(read)
             } else {
                 // No grant for this session: none yet, one of an earlier session, or deleted.
-                grant = nil
+                session.grant.drop()
             }
-            if let pending = pendingSummary {
-                summary = pending
-                pendingSummary = nil
+            state = .inSession(session)
+            if let awaiting = summaryAwaitingGrant {
+                summary = awaiting
+                summaryAwaitingGrant = nil
             }
         case .summaryRead(let read, let made):
             // The summary node made anew since the last read (the group's state deleted and made
@@ -245,10 +357,10 @@ public struct FollowerMachine: Sendable {
             // summaries and grants must not pass for stale ones. As when the node vanishes, the
             // share is dropped until a grant is read again.
             if read != nil, made != 0 {
-                if let known = summaryMade, known != made, summary != nil || pendingSummary != nil || grant != nil {
-                    grant = nil
+                if let known = summaryMade, known != made, summary != nil || summaryAwaitingGrant != nil || grant != nil {
+                    updateSession { $0.grant.drop() }
                     summary = nil
-                    pendingSummary = nil
+                    summaryAwaitingGrant = nil
                     acknowledged = 0
                     shareAbandoned = true
                 }
@@ -258,94 +370,108 @@ public struct FollowerMachine: Sendable {
             // it is made), or none at all (the group's nodes deleted by hand), says the node may
             // be gone; the member looks. Watching its own node instead would wake it on each of
             // its own acknowledgements.
-            if joined, !checkInFlight, session != nil, !stopping, !(read?.members.contains(member) ?? false) {
-                checkInFlight = true
+            if !isStopping, case .inSession(var session) = state, session.node == .made(checking: false),
+               !(read?.members.contains(member) ?? false) {
+                session.node = .made(checking: true)
+                state = .inSession(session)
                 actions.append(.checkMemberNode)
             }
             // The summary node gone after one was read (the group's nodes deleted by hand): the
             // grant under it is gone too, and with it the leader's memory of what this member
             // holds. Publish nothing until a grant is read again, before a new leader can give
             // the share to anyone.
-            if read == nil, summary != nil || pendingSummary != nil {
-                grant = nil
-                pendingSummary = nil
+            if read == nil, summary != nil || summaryAwaitingGrant != nil {
+                updateSession { $0.grant.drop() }
+                summaryAwaitingGrant = nil
                 shareAbandoned = true
             }
-            guard let read, session != nil, read.epoch >= max(summary?.epoch ?? 0, pendingSummary?.epoch ?? 0) else { break }
+            guard let read, case .inSession(var session) = state,
+                  read.epoch >= max(summary?.epoch ?? 0, summaryAwaitingGrant?.epoch ?? 0)
+            else { break }
             let named = read.grants[member]
-            if named != nil, named != grant?.epoch || grant == nil || grantCheckDue {
+            if let named, named != session.grant.current?.epoch || grantCheckDue {
                 grantCheckDue = false
                 // The grant changed: publish this summary with it, once it is read.
-                pendingSummary = read
+                summaryAwaitingGrant = read
                 actions.append(.readGrant)
             } else {
-                if named == nil { grant = nil }
+                if named == nil {
+                    session.grant.drop()
+                    state = .inSession(session)
+                }
                 summary = read
             }
         case .summaryUnreadable:
             break
         case .summaryChanged:
-            if session != nil, !stopping { actions.append(.readSummary) }
+            if case .inSession = state, !isStopping { actions.append(.readSummary) }
         case .memberNodeFound:
-            checkInFlight = false
-        case .memberNodeDeleted:
-            joined = false
-            checkInFlight = false
-            // An acknowledgement that did not reach the node is written again after the join.
-            if let epoch = acknowledgementInFlight, pendingAcknowledgement == nil {
-                pendingAcknowledgement = (epoch, 0)
+            updateSession { session in
+                if case .made = session.node { session.node = .made(checking: false) }
             }
-            acknowledgementInFlight = nil
-            if session != nil, !stopping { joinDue = true }
+        case .memberNodeDeleted:
+            let stopping = isStopping
+            updateSession { session in
+                session.node = .missing
+                // An acknowledgement that did not reach the node is written again after the join.
+                session.acknowledgement.writeLost()
+                if !stopping { session.join.makeDue() }
+            }
         case .acknowledged(let epoch):
-            acknowledgementInFlight = nil
+            updateSession { $0.acknowledgement.writing = nil }
             acknowledged = max(acknowledged, epoch)
         case .acknowledgementFailed(let epoch):
-            if acknowledgementInFlight == epoch {
-                acknowledgementInFlight = nil
-                if pendingAcknowledgement == nil { pendingAcknowledgement = (epoch, 0) }
+            updateSession { session in
+                if session.acknowledgement.writing == epoch { session.acknowledgement.writeLost() }
             }
         case .delivered(let count):
-            deliveredCount = max(deliveredCount, count)
+            published.delivered = max(published.delivered, count)
         case .tick:
             break
         case .refresh:
             grantCheckDue = true
-            if session != nil, !stopping { actions.append(.readSummary) }
+            if case .inSession = state, !isStopping { actions.append(.readSummary) }
         case .released(let epoch):
             revoking = revoking.filter { $0.value.epoch > epoch }
         case .stop:
-            stopping = true
+            if case .notAsked = stop { stop = .asked(leaveAfter: nil) }
         }
         // Made once an event: the standing (revoking does not change it), then the publication.
         let standing = standing(now: now)
-        actions += trackRevocations(now: now, share: standing.partitions)
+        actions += trackRevocations(now: now, share: standing.partitions, abandoned: shareAbandoned)
         actions += publishIfChanged(publication(standing), now: now, renewing: event == .tick)
         actions += joinIfDelivered()
         awaitDeliveryOfGrant()
         actions += acknowledgeIfDelivered()
-        if stopping, let leaveAfter, deliveredCount >= leaveAfter {
-            self.leaveAfter = nil
-            if session != nil { actions.append(.leave) }
-        }
+        actions += leaveIfDelivered()
         if let wake = nextWake(now: now) { actions.append(.wake(at: wake)) }
         return actions
     }
 
-    /// Joins once a join is due and none is under way, and, if a publication of this session
-    /// held something, once every publication made so far is delivered. The member node's
-    /// record says what the member may hold (an acknowledged epoch of 0: nothing); it must not
-    /// say so while a document that holds more is the latest one out. (A member node deleted
-    /// while the summary was made anew, say: the share is dropped and the epochs start again;
-    /// the node made at once would tell the leader the member holds nothing while its file
-    /// still showed the share.) A new session's documents hold nothing before its node is
-    /// made, and an earlier session's lease is over: its first join goes at once.
+    /// Joins once a join is due, and, if a publication of this session held something, once
+    /// every publication made so far is delivered. The member node's record says what the
+    /// member may hold (an acknowledged epoch of 0: nothing); it must not say so while a
+    /// document that holds more is the latest one out. (A member node deleted while the summary
+    /// was made anew, say: the share is dropped and the epochs start again; the node made at
+    /// once would tell the leader the member holds nothing while its file still showed the
+    /// share.) A new session's documents hold nothing before its node is made, and an earlier
+    /// session's lease is over: its first join goes at once.
     private mutating func joinIfDelivered() -> [Action] {
-        guard joinDue, !joinInFlight, session != nil, !stopping, !publishedHoldings || deliveredCount >= publishedCount
+        guard case .inSession(var session) = state, session.join == .due, !isStopping,
+              !session.publishedHoldings || published.allDelivered
         else { return [] }
-        joinDue = false
-        joinInFlight = true
+        session.join = .underWay(dueAgain: false)
+        state = .inSession(session)
         return [.join(record)]
+    }
+
+    /// Leaves once the `stopped` publication that lets it is delivered (and only while a session
+    /// is there to close).
+    private mutating func leaveIfDelivered() -> [Action] {
+        guard case .asked(let leaveAfter?) = stop, published.delivered >= leaveAfter else { return [] }
+        stop = .asked(leaveAfter: nil)
+        if case .inSession = state { return [.leave] }
+        return []
     }
 
     // MARK: Publishing
@@ -359,22 +485,20 @@ public struct FollowerMachine: Sendable {
     }
 
     private func standing(now: ContinuousClock.Instant) -> Standing {
-        var state: MemberState
-        var partitions: Set<Partition> = []
         let lease = validLease(now: now)
-        if stopping {
-            state = .stopped
-        } else if session == nil {
-            state = published == nil || published?.state == .joining ? .joining : .lost
-        } else if !granted {
-            state = .joining
-        } else if lease == nil {
-            state = .lost
-        } else {
-            state = connection == .connected ? .active : .suspended
-            partitions = grant?.partitions ?? []
+        if isStopping { return Standing(state: .stopped, partitions: [], lease: lease) }
+        switch state {
+        case .noSession:
+            // Nothing held: `joining` while nothing else was ever published, `lost` after.
+            let joining = published.latest == nil || published.latest?.state == .joining
+            return Standing(state: joining ? .joining : .lost, partitions: [], lease: lease)
+        case .inSession(let session):
+            if case .notYetRead = session.grant { return Standing(state: .joining, partitions: [], lease: lease) }
+            guard let lease else { return Standing(state: .lost, partitions: [], lease: nil) }
+            return Standing(
+                state: session.connection == .connected ? .active : .suspended,
+                partitions: session.grant.current?.partitions ?? [], lease: lease)
         }
-        return Standing(state: state, partitions: partitions, lease: lease)
     }
 
     /// The publication the state calls for, once `revoking` is up to date; the only place one
@@ -393,8 +517,8 @@ public struct FollowerMachine: Sendable {
 
     /// The end of this session's lease, unless it is over (or there is no session).
     private func validLease(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
-        guard let lastHeard, let session else { return nil }
-        let from = mutations.contains(.leaseWithoutServer) ? now : lastHeard
+        guard case .inSession(let session) = state else { return nil }
+        let from = mutations.contains(.leaseWithoutServer) ? now : session.lastHeard
         let deadline = Lease.deadline(lastHeard: from, sessionTimeout: session.timeout)
         return deadline > now ? deadline : nil
     }
@@ -404,17 +528,16 @@ public struct FollowerMachine: Sendable {
 
     /// With consumer handover: what the published share loses becomes `revoking`, what comes
     /// back leaves it, and what waited past the release timeout is released by force. When the
-    /// lease is over (or the session), the consumer has had to stop anyway: nothing is revoking.
-    /// `share` is the partitions the publication of this event holds.
-    private mutating func trackRevocations(now: ContinuousClock.Instant, share: Set<Partition>) -> [Action] {
-        let abandoned = shareAbandoned
-        shareAbandoned = false
+    /// lease is over (or the session), or the share was `abandoned`, the consumer has had to
+    /// stop anyway: nothing is revoking. `share` is the partitions the publication of this
+    /// event holds.
+    private mutating func trackRevocations(now: ContinuousClock.Instant, share: Set<Partition>, abandoned: Bool) -> [Action] {
         guard case .consumer(let timeout) = handover else { return [] }
         guard !abandoned, validLease(now: now) != nil else {
             revoking = [:]
             return []
         }
-        for partition in published?.partitions ?? [] where !share.contains(partition) && revoking[partition] == nil {
+        for partition in published.latest?.partitions ?? [] where !share.contains(partition) && revoking[partition] == nil {
             revoking[partition] = Revocation(epoch: epoch, since: now)
         }
         for partition in share { revoking[partition] = nil }
@@ -426,40 +549,51 @@ public struct FollowerMachine: Sendable {
 
     private mutating func publishIfChanged(_ next: Publication, now: ContinuousClock.Instant, renewing: Bool) -> [Action] {
         var renewal = false
-        if let nextRenewal, now >= nextRenewal { renewal = renewing }
-        if let published, !next.differsInSubstance(from: published), !renewal || next.lease == published.lease {
+        if let due = published.renewal, now >= due { renewal = renewing }
+        if let latest = published.latest, !next.differsInSubstance(from: latest), !renewal || next.lease == latest.lease {
             return []
         }
-        published = next
-        publishedCount += 1
-        if session != nil, !next.partitions.isEmpty || !next.revoking.isEmpty { publishedHoldings = true }
-        if let timeout = session?.timeout { nextRenewal = now + timeout / 3 }
-        if next.state == .stopped, next.revoking.isEmpty { leaveAfter = publishedCount }
+        published.latest = next
+        published.count += 1
+        if case .inSession(var session) = state {
+            if !next.partitions.isEmpty || !next.revoking.isEmpty {
+                session.publishedHoldings = true
+                state = .inSession(session)
+            }
+            published.renewal = now + session.timeout / 3
+        }
+        if next.state == .stopped, next.revoking.isEmpty { stop = .asked(leaveAfter: published.count) }
         return [.publish(next)]
     }
+
+    // MARK: Acknowledging
 
     /// A grant not yet acknowledged is acknowledged once the latest publication, which holds
     /// nothing outside it, is delivered (and every one before it).
     private mutating func awaitDeliveryOfGrant() {
+        guard case .inSession(var session) = state else { return }
         // A grant the summary names whose node is gone (deleted by hand once more): the member
         // publishes nothing, which is inside any grant, so it may acknowledge that epoch; the
         // leader waits for it otherwise.
-        let epoch = grant?.epoch ?? (pendingSummary == nil ? summary?.grants[member] : nil)
-        guard let epoch, let published, epoch > acknowledged, epoch != acknowledgementInFlight,
-              epoch != pendingAcknowledgement?.epoch, published.partitions.isSubset(of: grant?.partitions ?? []),
-              published.revoking.isEmpty
+        let grant = session.grant.current
+        let epoch = grant?.epoch ?? (summaryAwaitingGrant == nil ? summary?.grants[member] : nil)
+        guard let epoch, let latest = published.latest, epoch > acknowledged,
+              epoch != session.acknowledgement.writing, epoch != session.acknowledgement.waiting?.epoch,
+              latest.partitions.isSubset(of: grant?.partitions ?? []), latest.revoking.isEmpty
         else { return }
-        pendingAcknowledgement = (epoch, publishedCount)
+        session.acknowledgement.waiting = (epoch, published.count)
+        state = .inSession(session)
     }
 
     /// Acknowledges the latest grant once the publication that shows it is delivered (I2, I4).
     private mutating func acknowledgeIfDelivered() -> [Action] {
-        guard let pending = pendingAcknowledgement, session != nil, !stopping, acknowledgementInFlight == nil,
-              deliveredCount >= pending.deliveries, pending.epoch > acknowledged
+        guard case .inSession(var session) = state, !isStopping, session.acknowledgement.writing == nil,
+              let waiting = session.acknowledgement.waiting, published.delivered >= waiting.deliveries,
+              waiting.epoch > acknowledged
         else { return [] }
-        pendingAcknowledgement = nil
-        acknowledgementInFlight = pending.epoch
-        return [.acknowledge(MemberRecord(ackedEpoch: pending.epoch, weight: weight))]
+        session.acknowledgement = Acknowledgement(writing: waiting.epoch, waiting: nil)
+        state = .inSession(session)
+        return [.acknowledge(MemberRecord(ackedEpoch: waiting.epoch, weight: weight))]
     }
 
     /// The next instant something is due: a renewal, the lease's end, or a release timeout.
@@ -468,6 +602,6 @@ public struct FollowerMachine: Sendable {
         if case .consumer(let timeout) = handover, let oldest = revoking.values.map(\.since).min() {
             releaseDue = oldest + timeout
         }
-        return [nextRenewal, published?.lease, releaseDue].compactMap { $0 }.filter { $0 > now }.min()
+        return [published.renewal, published.latest?.lease, releaseDue].compactMap { $0 }.filter { $0 > now }.min()
     }
 }

@@ -146,6 +146,19 @@ import Testing
         #expect(machine.latest?.partitions == partitions("t:0-3"))
     }
 
+    /// The node seen gone while its join is under way (an acknowledgement's write lost before
+    /// the join made the node, say): one join at a time, and one more once that one is done.
+    @Test func aNodeSeenGoneDuringItsJoinIsJoinedAgainAfterIt() {
+        func joins(_ actions: [FollowerMachine.Action]) -> Int {
+            actions.filter { if case .join = $0 { true } else { false } }.count
+        }
+        var machine = FollowerMachine(member: "a")
+        #expect(joins(machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))) == 1)
+        #expect(joins(machine.handle(.memberNodeDeleted, now: at(1))) == 0, "one join at a time")
+        #expect(joins(machine.handle(.joined, now: at(2))) == 1)
+        #expect(joins(machine.handle(.joined, now: at(3))) == 0)
+    }
+
     /// Seed 11651532783079144138: the group's state deleted and made anew by this member as the
     /// new leader. Its node, made again at once with the epochs forgotten (acknowledged 0), told
     /// the leader it held nothing while its file still showed the old share under a valid lease;
