@@ -315,6 +315,14 @@ public struct FollowerMachine: Sendable {
         var actions: [Action] = []
         /// The share is dropped without a handover (its grant vanished with the group's nodes).
         var shareAbandoned = false
+        // A lease that ran out within the session: the leader may have waited it out and given
+        // the share away (its hold, when it finds no trace of this member), so the grant is not
+        // published again, whatever the server answers next, until it is read again (seed
+        // 4040013526444792919: the first answer after a reconnection revived it under a new
+        // lease).
+        if case .inSession(let session) = state, session.grant.current != nil, validLease(now: now) == nil {
+            updateSession { $0.grant.drop() }
+        }
         switch event {
         case .sessionStarted(let id, let timeout):
             state = .inSession(Session(id: id, timeout: timeout, lastHeard: now, join: isStopping ? .notDue : .due))

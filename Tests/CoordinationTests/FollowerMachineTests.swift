@@ -290,4 +290,26 @@ import Testing
         #expect(machine.latest?.revoking == [])
         #expect(publications(machine.handle(.stop, now: at(11))).map(\.held) == [[]])
     }
+
+    /// Seed 4040013526444792919: a member cut off past its lease (published `lost`) came back
+    /// within its session, and the first answer revived its old grant under a new lease before
+    /// it had read anything; the leader, finding no trace of it (the group's state deleted), had
+    /// waited out that lease and given the share away. A lease that ran out drops the grant
+    /// until it is read again.
+    @Test func aLeaseThatRanOutDropsTheGrantUntilItIsReadAgain() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        _ = machine.handle(.disconnected, now: at(10))
+        _ = machine.handle(.tick, now: at(2800))
+        #expect(machine.latest?.state == .lost)
+        let back = machine.handle(.reconnected, now: at(2900))
+        #expect(back.contains(.readSummary))
+        let heard = publications(machine.handle(.heard(at: at(2900)), now: at(2905)))
+        #expect(heard.allSatisfy { $0.partitions.isEmpty }, "nothing published before the grant is read again")
+        // The summary still names the grant: it is read again, and published once read.
+        let summary = GroupSummary(epoch: 4, leader: "a", strategy: "consistent", members: ["a", "b"], partitionCount: 8, grants: ["a": 4])
+        #expect(machine.handle(.summaryRead(summary), now: at(2910)).contains(.readGrant))
+        let read = publications(machine.handle(.grantRead(Grant(epoch: 4, session: 7, partitions: partitions("t:0-3"))), now: at(2915)))
+        #expect(read.last?.partitions == partitions("t:0-3"))
+        #expect(read.last?.state == .active)
+    }
 }

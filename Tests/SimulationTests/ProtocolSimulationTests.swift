@@ -47,6 +47,8 @@ import TestSupport
         13_184_139_212_189_570_402,  // a summary made anew taken for stale: a leader awaiting itself for good
         // session 9:
         11_651_532_783_079_144_138,  // a member node made again saying "nothing held" before the dropped share was out: I2
+        4_040_013_526_444_792_919,  // a lease that ran out revived by the first answer after a reconnection
+        8_932_916_428_649_138_137,  // a split seen and gone before a (reverted) confirmation: no linger
     ]
 
     @Test func regressionSeedsReplayClean() async throws {
