@@ -322,6 +322,9 @@ public struct FollowerMachine: Sendable {
         // lease).
         if case .inSession(let session) = state, session.grant.current != nil, validLease(now: now) == nil {
             updateSession { $0.grant.drop() }
+            // Read again now if connected (a process paused past its lease hears of no change);
+            // otherwise the reconnection reads.
+            if session.connection == .connected, !isStopping { actions.append(.readSummary) }
         }
         switch event {
         case .sessionStarted(let id, let timeout):

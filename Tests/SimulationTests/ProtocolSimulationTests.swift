@@ -49,6 +49,7 @@ import TestSupport
         11_651_532_783_079_144_138,  // a member node made again saying "nothing held" before the dropped share was out: I2
         4_040_013_526_444_792_919,  // a lease that ran out revived by the first answer after a reconnection
         8_932_916_428_649_138_137,  // a split seen and gone before a (reverted) confirmation: no linger
+        14_053_182_800_925_303_969,  // a grant dropped with its lease by a paused process, never read again
     ]
 
     @Test func regressionSeedsReplayClean() async throws {
