@@ -369,7 +369,10 @@ public struct FollowerMachine: Sendable {
             // share is dropped until a grant is read again.
             if read != nil, made != 0 {
                 if let known = summaryMade, known != made, summary != nil || summaryAwaitingGrant != nil || grant != nil {
-                    updateSession { $0.grant.drop() }
+                    updateSession { session in
+                        session.grant.drop()
+                        session.acknowledgement = Acknowledgement()
+                    }
                     summary = nil
                     summaryAwaitingGrant = nil
                     acknowledged = 0
@@ -429,6 +432,9 @@ public struct FollowerMachine: Sendable {
                 if !stopping { session.join.makeDue() }
             }
         case .acknowledged(let epoch):
+            // Only the write under way counts: one of an earlier life of the group's state
+            // (see `.summaryRead`) must not raise the epoch acknowledged in this one.
+            guard case .inSession(let session) = state, session.acknowledgement.writing == epoch else { break }
             updateSession { $0.acknowledgement.writing = nil }
             acknowledged = max(acknowledged, epoch)
         case .acknowledgementFailed(let epoch):

@@ -86,6 +86,26 @@ import Testing
         #expect(!machine.handle(.summaryRead(stale, made: 900), now: at(9)).contains(.readGrant))
     }
 
+    /// An acknowledgement written for the old life of the group's state, whose reply comes after
+    /// the summary made anew was read, does not raise the epoch acknowledged in the new one:
+    /// the member would otherwise never acknowledge the new, lower epochs.
+    @Test func anAcknowledgementOfAnEarlierLifeCountsForNothing() {
+        var machine = FollowerMachine(member: "a")
+        _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
+        _ = machine.handle(.joined, now: at(1))
+        let old = GroupSummary(epoch: 12, leader: "b", strategy: "consistent", members: ["a", "b"], partitionCount: 8, grants: ["a": 12])
+        _ = machine.handle(.summaryRead(old, made: 100), now: at(2))
+        _ = machine.handle(.grantRead(Grant(epoch: 12, session: 7, partitions: partitions("t:0-3"))), now: at(3))
+        #expect(machine.handle(.delivered(count: 2), now: at(4)).contains(.acknowledge(MemberRecord(ackedEpoch: 12))))
+        // The write of 12 is under way when the summary made anew is read.
+        let anew = GroupSummary(epoch: 2, leader: "a", strategy: "consistent", members: ["a"], partitionCount: 8, grants: ["a": 2])
+        _ = machine.handle(.summaryRead(anew, made: 900), now: at(5))
+        _ = machine.handle(.acknowledged(epoch: 12), now: at(6))
+        #expect(machine.record.ackedEpoch == 0)
+        _ = machine.handle(.grantRead(Grant(epoch: 2, session: 7, partitions: partitions("t:0-7"))), now: at(7))
+        #expect(machine.handle(.delivered(count: 4), now: at(8)).contains(.acknowledge(MemberRecord(ackedEpoch: 2))))
+    }
+
     @Test func aGrantOfAnotherSessionIsNeverPublished() {
         var machine = FollowerMachine(member: "a")
         _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
