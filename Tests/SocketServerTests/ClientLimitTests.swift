@@ -54,17 +54,19 @@ import Testing
 
     @Test func idleConnectionIsClosedButAStreamIsNot() async throws {
         var configuration = LineServerConfiguration()
-        configuration.idleTimeout = .milliseconds(300)
+        // Long enough for a busy machine to read the watcher's request before its idle timeout
+        // (at 300 ms a starved event loop once closed the watcher first).
+        configuration.idleTimeout = .seconds(2)
         try await TestServer.with(configuration) { test in
             let watcher = try test.connect()
             try await watcher.send("watch\n")
             let handler = test.handler
-            #expect(await eventually { handler.watchers.value.count == 1 })
+            try #require(await eventually { handler.watchers.value.count == 1 })
             let client = try test.connect()
             try await client.send("ping\n")
             #expect(try await client.readLine() == "pong")
             // Nothing more from it: told why, then closed.
-            #expect(try await client.readAll(timeout: .seconds(60)) == ["error idle 300"])
+            #expect(try await client.readAll(timeout: .seconds(60)) == ["error idle 2000"])
             // The watcher, connected before it, outlived its idle timeout and is still served.
             handler.watchers.value[0].yield("still here")
             #expect(try await watcher.readLine() == "still here")

@@ -18,7 +18,7 @@ import Testing
             let client = try test.connect()
             try await client.send("watch\n")
             let handler = test.handler
-            #expect(await eventually { handler.watchers.value.count == 1 })
+            try #require(await eventually { handler.watchers.value.count == 1 })
             for number in 0..<3 {
                 handler.watchers.value[0].yield(ReplyLine("change \(number)"))
                 #expect(try await client.readLine() == "change \(number)")
@@ -34,7 +34,7 @@ import Testing
             let client = try test.connect()
             try await client.send("watch\n")
             let handler = test.handler
-            #expect(await eventually { handler.watchers.value.count == 1 })
+            try #require(await eventually { handler.watchers.value.count == 1 })
             handler.watchers.value[0].yield("now")
             #expect(try await client.readLine() == "now")
             client.close()
@@ -51,7 +51,7 @@ import Testing
         let client = try test.connect()
         try await client.send("watch\n")
         let handler = test.handler
-        #expect(await eventually { handler.watchers.value.count == 1 })
+        try #require(await eventually { handler.watchers.value.count == 1 })
         await test.tearDown()
         #expect(await eventually { handler.cancelledStreams.value == 1 })
         #expect(try await client.readAll() == [])
@@ -70,7 +70,7 @@ extension StreamTests {
             let client = try test.connect()
             try await client.send("latest\n")
             let handler = test.handler
-            #expect(await eventually { handler.watchers.value.count == 1 })
+            try #require(await eventually { handler.watchers.value.count == 1 })
             // 5 MB of distinct lines, far more than the kernel and the limit hold, at a pace a
             // server taking every line would keep up with.
             for number in 0..<50 {
