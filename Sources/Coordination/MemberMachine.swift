@@ -1,17 +1,21 @@
 import Allocation
 
-/// One member over one ZooKeeper connection, as a machine: the election's, the follower's and
-/// the leader's machines, and what turns their actions into requests and the replies and
-/// watches back into their events: the purpose of every request under way, who waits on
-/// which watch, the reading of all grants, what a lost reply means, and the timers they ask for.
+/// One member over its ZooKeeper sessions, as a machine: the election's, the follower's and
+/// the leader's machines, and every policy around them: what turns their actions into
+/// requests and the replies and watches back into their events, joins and their retries,
+/// acknowledgements as conditional writes, what a lost reply means, the debounce of
+/// `--rebalance-delay`, the leader's look at awaited members and the periodic full read, and
+/// every backoff. Time is an input; nothing here does I/O.
 ///
 /// Its executor sends each `.send` request and hands back its reply (`.replied`, in the order
 /// the requests were sent, as ZooKeeper answers) and every watch that fires (`.watchFired`,
-/// in the server's order, before the replies sent after it); it calls `.timersDue` at
-/// `nextDeadline`, delivers publications, and tells of the connection and the session. The
-/// simulation is one executor, over its simulated server.
+/// in the server's order, before the replies sent after it); it sends `.timersDue` once
+/// `nextDeadline` has come, carries out the few composite actions (preparing the group,
+/// pinning its settings, seeding the partition set, running the allocator program), delivers
+/// publications, and tells of the connection and the session. The daemon's `Member` is one
+/// executor, over the C client; the simulation is another, over its simulated server.
 public struct MemberMachine {
-    /// A request's number, from 0 up, never reused.
+    /// A request's (or composite action's) number, from 0 up, never reused.
     public typealias RequestTag = Int
 
     /// What happened.
@@ -30,7 +34,15 @@ public struct MemberMachine {
         case watchFired(path: String)
         /// `nextDeadline` has come.
         case timersDue
-        /// Straight to the follower: a publication delivered, the consumer's release, a stop.
+        /// `.prepareGroup(tag)` is done; `failure` says why not, if it failed (for a reason that
+        /// may pass: a failure no retry can help ends the member in its executor).
+        case groupPrepared(RequestTag, failure: String?)
+        /// `.pinSettings(tag)` is done: the strategy pinned, or `nil` if it failed.
+        case settingsPinned(RequestTag, Strategy?)
+        /// The allocator program failed.
+        case allocatorFailed(String)
+        /// Straight to the follower: the server heard from (the client's own pings), a
+        /// publication delivered, the consumer's release, a stop.
         case follower(FollowerMachine.Event)
         /// Straight to the leader: the allocator's answer.
         case leader(LeaderMachine.Event)
@@ -41,14 +53,36 @@ public struct MemberMachine {
         case send(RequestTag, NodeRequest)
         /// Publishes the member's document.
         case publish(Publication)
-        /// Runs the group's allocator program; its answer comes back as `.leader(.allocated)`.
+        /// Makes the group's nodes if missing and checks its settings (as at the start of a
+        /// session); answered by `.groupPrepared(tag)`.
+        case prepareGroup(RequestTag)
+        /// The group node is empty (made anew): pins the settings as the group's first member
+        /// does; answered by `.settingsPinned(tag)`.
+        case pinSettings(RequestTag)
+        /// The partition set's node is new and never written: adds the configured seed
+        /// partitions, as for a new group. Nothing is answered (the watch on the set fires).
+        case seedIfFresh
+        /// Runs the group's allocator program; answered by `.leader(.allocated)` or
+        /// `.allocatorFailed`.
         case runAllocator(Strategy, members: [String], partitions: [Partition])
+        /// The member cannot stay in the group: its name is held by another live session.
+        case fail(MembershipFailure)
         /// Something an operator should hear of.
         case report(Report)
     }
 
     /// What an operator should hear of.
     public enum Report {
+        case joined
+        /// Joining failed for a reason that may pass; tried again after `retryIn`.
+        case joinFailed(String, retryIn: Duration)
+        /// The member node was deleted (or taken) while the session lives: joining again.
+        case memberNodeLost
+        /// Someone else rewrote the member node (to this version): written over.
+        case memberNodeRewritten(path: String, version: Int32)
+        case acknowledgementFailed(epoch: Int64, NodeFailure)
+        /// A read failed other than by the connection.
+        case readFailed(String, NodeFailure)
         case elected
         /// The fenced write found this member's contender node gone.
         case steppedDown
@@ -59,103 +93,197 @@ public struct MemberMachine {
         case lingering(session: Int64, for: Duration)
         /// A grant was found lost: nothing nobody holds is granted for a while.
         case holdingUnheld(for: Duration)
+        /// The leader's writes keep failing: it reads everything again after a while.
+        case retryingReads(after: Duration)
         case ignoredWeights(Strategy, members: [String])
+        case allocatorFailed(String, retryIn: Duration)
+        case partitionSetMalformed(path: String, reason: String)
         case leaving
         case releaseTimedOut(Set<Partition>)
         /// The group's summary does not parse.
-        case summaryUnreadable
+        case summaryUnreadable(path: String)
         case wrote(LeaderWrite)
         case writeFailed(LeaderWrite, failedOperation: Int?, NodeFailure?)
     }
 
+    /// Why membership is impossible.
+    public enum MembershipFailure: Sendable, Equatable {
+        /// The member node is another live session's, still after the conflict wait.
+        case nameTaken(path: String, ownerSession: Int64)
+    }
+
+    /// What the machine needs to know of its member's configuration.
+    public struct Settings: Sendable {
+        public var weight: Int
+        public var handover: FollowerMachine.Handover
+        public var configuredStrategy: Strategy?
+        /// What the member node says besides the record (host, pid, strategy, release).
+        public var identity: MemberRecord
+        /// `--rebalance-delay`: a change reaches the leader `min` after the last one, never
+        /// more than `max` after the first.
+        public var rebalanceDelay: (min: Duration, max: Duration)
+        /// `--full-read-interval`.
+        public var fullReadInterval: Duration
+
+        public init(
+            weight: Int = 1, handover: FollowerMachine.Handover = .daemon, configuredStrategy: Strategy? = nil,
+            identity: MemberRecord = MemberRecord(), rebalanceDelay: (min: Duration, max: Duration) = (.zero, .zero),
+            fullReadInterval: Duration = .seconds(300)
+        ) {
+            self.weight = weight
+            self.handover = handover
+            self.configuredStrategy = configuredStrategy
+            self.identity = identity
+            self.rebalanceDelay = rebalanceDelay
+            self.fullReadInterval = fullReadInterval
+        }
+    }
+
     public let member: String
     public let paths: GroupPaths
-    public private(set) var follower: FollowerMachine
-    public private(set) var leader: LeaderMachine
+    public let settings: Settings
+    let mutations: Mutations
+    public internal(set) var follower: FollowerMachine
+    public internal(set) var leader: LeaderMachine
     /// This session's part in the leader election.
-    public private(set) var election: ElectionMachine
-    public private(set) var session: Int64?
-    public private(set) var connected = false
+    public internal(set) var election: ElectionMachine
+    public internal(set) var session: Int64?
+    public internal(set) var connected = false
+    var sessionTimeout: Duration
+
+    // What `status` reports.
+    /// The partitions in the grant as last read.
+    public internal(set) var grantCount = 0
+    /// What is wrong now, if anything (`status.last_error`).
+    public internal(set) var lastError: String?
+    /// Since when a change is known that the member has not yet published as `active`.
+    public var changeNoticed: ContinuousClock.Instant?
+
+    // The member node.
+    /// Whether the member node was made in this session (a join after that is a re-join).
+    var joinedInSession = false
+    /// The member node's version as last seen, so an acknowledgement is one conditional write.
+    var memberNodeVersion: Int32 = 0
+    /// The join under way: its record, and until when a node of another session may still go.
+    var joining: (record: MemberRecord, conflictDeadline: ContinuousClock.Instant)?
+    var joinBackoff = Duration.zero
 
     // Timers.
-    /// The next `.tick` the follower asked for.
-    private var wake: ContinuousClock.Instant?
-    /// When the leader's acknowledgement round is due (its `.planAfter`).
-    private var roundDue: ContinuousClock.Instant?
-    /// When the leader reads everything again after failed writes (its `.retryAfter`).
-    private var retryDue: ContinuousClock.Instant?
-    /// When the leader's hold on unheld partitions ends (its `.holdUnheld`).
-    private var holdOver: ContinuousClock.Instant?
-    /// When each lingering session stops counting as alive (the leader's `.linger`).
-    private var lingerOver: [(session: Int64, at: ContinuousClock.Instant)] = []
-    /// When to try again to create a member node held by another session.
-    private var retryJoin: (at: ContinuousClock.Instant, record: MemberRecord)?
-    /// When the election's `.retry` is due.
-    private var electionRetry: ContinuousClock.Instant?
+    var timers = Timers()
+    /// The leader's debounced changes (`--rebalance-delay`), since the first.
+    var debounced: (first: ContinuousClock.Instant, events: [LeaderMachine.Event])?
+    var allocatorBackoff = Duration.zero
 
     // Requests.
-    private var nextTag: RequestTag = 0
-    private var pending: [RequestTag: (purpose: Purpose, request: NodeRequest, sentAt: ContinuousClock.Instant)] = [:]
+    var nextTag: RequestTag = 0
+    var pending: [RequestTag: (purpose: Purpose, request: NodeRequest?, sentAt: ContinuousClock.Instant)] = [:]
     /// Who waits for a watch on each path, in the order they asked.
-    private var interests: [String: [Interest]] = [:]
+    var interests: [String: [Interest]] = [:]
     /// The `readGrants` under way, by number: a second may start before the first is done.
-    private var grantsRead: [Int: GrantReading] = [:]
-    private var grantReads = 0
+    var grantsRead: [Int: GrantReading] = [:]
+    var grantReads = 0
 
     /// The actions of the event being handled, in order.
-    private var actions: [Action] = []
-    private var now = ContinuousClock.Instant.now
+    var actions: [Action] = []
+    var now = ContinuousClock.Instant.now
 
-    private enum Purpose {
+    /// What each timer is for, and when it is due.
+    struct Timers {
+        /// The next `.tick` the follower asked for.
+        var wake: ContinuousClock.Instant?
+        /// The leader's acknowledgement round (its `.planAfter`).
+        var roundDue: ContinuousClock.Instant?
+        /// The leader reads everything again after failed writes (its `.retryAfter`).
+        var retryDue: ContinuousClock.Instant?
+        /// The leader's hold on unheld partitions ends (its `.holdUnheld`).
+        var holdOver: ContinuousClock.Instant?
+        /// When each lingering session stops counting as alive (the leader's `.linger`).
+        var lingerOver: [(session: Int64, at: ContinuousClock.Instant)] = []
+        /// The join is tried again (the group prepared first).
+        var joinRetry: ContinuousClock.Instant?
+        /// The join looks again at a member node another session holds.
+        var conflictCheck: ContinuousClock.Instant?
+        /// An acknowledgement that failed is written again.
+        var acknowledgementRetry: (at: ContinuousClock.Instant, epoch: Int64)?
+        /// The election's `.retry`.
+        var electionRetry: ContinuousClock.Instant?
+        /// The leader's reads that failed (not by the connection) are made again.
+        var leaderReadRetry: ContinuousClock.Instant?
+        /// The allocator program is tried again.
+        var allocatorRetry: ContinuousClock.Instant?
+        /// The quiet time of `--rebalance-delay` is over.
+        var debounce: ContinuousClock.Instant?
+        /// The leader looks again at the members it awaits (every half session timeout).
+        var awaitedCheck: ContinuousClock.Instant?
+        /// The periodic full read.
+        var fullRead: ContinuousClock.Instant?
+
+        var next: ContinuousClock.Instant? {
+            ([wake, roundDue, retryDue, holdOver, joinRetry, conflictCheck, acknowledgementRetry?.at, electionRetry,
+              leaderReadRetry, allocatorRetry, debounce, awaitedCheck, fullRead] + lingerOver.map(\.at))
+                .compactMap { $0 }.min()
+        }
+    }
+
+    enum Purpose {
         case electionCreate, electionList, electionWatch(String), electionDelete, electionLock
-        case createMember(MemberRecord)
-        case checkMemberOwner(MemberRecord)
+        case createMember
+        case findMemberHolder
         case checkOwnMember
         case readGrant, readSummary, existsSummary
-        case acknowledge(Int64)
-        case leaderGroup, leaderPartitions, leaderMembers, leaderMember(String), leaderContenders
+        /// The record, and the node's version the write was made on condition of.
+        case acknowledge(MemberRecord, version: Int32)
+        case readOwnRecord(MemberRecord)
+        case restoreOwnRecord(MemberRecord, foreign: Int32)
+        case prepareForJoin, prepareForLeader
+        case leaderGroup, pinSettings, leaderPartitions, createPartitions, leaderMembers, leaderMember(String), leaderContenders
         case leaderSummary(Int), leaderGrantList(Int), leaderGrant(Int, String), leaderGrantNames, leaderGrantNamesExists
         case leaderWrite(LeaderWrite)
         case close
     }
 
-    private enum Interest: Hashable {
+    enum Interest: Hashable {
         case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String), leaderGrants
-        case predecessor, summary
+        case predecessor, summary, memberHolder
     }
 
     /// A `readGrants` under way: the summary node, the list, and the grant nodes still to come.
-    private struct GrantReading {
+    struct GrantReading {
         var summary: (GroupSummary?, Int32?)?
         var remaining: Set<String>?
         var nodes: [String: GrantNodes.Node] = [:]
     }
 
-    public init(
-        member: String, paths: GroupPaths, weight: Int = 1, handover: FollowerMachine.Handover = .daemon,
-        configuredStrategy: Strategy? = nil, sessionTimeout: Duration, mutations: Mutations = []
-    ) {
+    public init(member: String, paths: GroupPaths, settings: Settings, sessionTimeout: Duration, mutations: Mutations = []) {
         self.member = member
         self.paths = paths
-        follower = FollowerMachine(member: member, weight: weight, handover: handover, mutations: mutations)
-        leader = LeaderMachine(member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout, mutations: mutations)
+        self.settings = settings
+        self.mutations = mutations
+        self.sessionTimeout = sessionTimeout
+        follower = FollowerMachine(member: member, weight: settings.weight, handover: settings.handover, mutations: mutations)
+        leader = LeaderMachine(
+            member: member, configuredStrategy: settings.configuredStrategy, sessionTimeout: sessionTimeout, mutations: mutations)
         election = ElectionMachine(mutations: mutations)
     }
 
     /// When `.timersDue` should come next, if ever.
     public var nextDeadline: ContinuousClock.Instant? {
-        guard session != nil else { return nil }
-        return ([wake, roundDue, retryDue, holdOver, retryJoin?.at, electionRetry] + lingerOver.map(\.at)).compactMap { $0 }.min()
+        session == nil ? nil : timers.next
     }
 
     public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
+        defer { actions = [] }
         self.now = now
         switch event {
         case .sessionStarted(let id, let timeout):
             session = id
             connected = true
-            forgetRequests()
-            retryJoin = nil
+            sessionTimeout = timeout
+            forgetSession()
+            leader = LeaderMachine(
+                member: member, configuredStrategy: settings.configuredStrategy, sessionTimeout: timeout, mutations: mutations)
+            timers.awaitedCheck = now + timeout / 2
+            timers.fullRead = now + settings.fullReadInterval
             elect(.sessionStarted(session: id))
             follow(.sessionStarted(session: id, timeout: timeout))
         case .disconnected:
@@ -167,14 +295,14 @@ public struct MemberMachine {
         case .sessionEnded:
             session = nil
             connected = false
-            forgetRequests()
+            forgetSession()
             elect(.sessionEnded)
             lead(.deposed)
             follow(.sessionEnded)
         case .replied(let tag, let reply):
             guard let (purpose, request, sentAt) = pending.removeValue(forKey: tag) else { break }
             if reply.isLost {
-                lostReply(purpose)
+                lostReply(purpose, request)
             } else {
                 follow(.heard(at: sentAt))
                 handle(reply, to: request, purpose)
@@ -183,240 +311,38 @@ public struct MemberMachine {
             for interest in interests.removeValue(forKey: path) ?? [] { fire(interest) }
         case .timersDue:
             fireDueTimers()
+        case .groupPrepared(let tag, let failure):
+            guard let (purpose, _, _) = pending.removeValue(forKey: tag) else { break }
+            prepared(purpose, failure: failure)
+        case .settingsPinned(let tag, let strategy):
+            guard pending.removeValue(forKey: tag) != nil else { break }
+            if let strategy { lead(.groupRead(strategy)) } else { leaderReadFailed() }
+        case .allocatorFailed(let error):
+            allocatorBackoff = min(max(allocatorBackoff * 2, .seconds(1)), .seconds(30))
+            lastError = error
+            actions.append(.report(.allocatorFailed(error, retryIn: allocatorBackoff)))
+            timers.allocatorRetry = now + allocatorBackoff
         case .follower(let event):
             follow(event)
         case .leader(let event):
+            if case .allocated(.some) = event, allocatorBackoff > .zero {
+                allocatorBackoff = .zero
+                lastError = nil
+            }
             lead(event)
         }
-        defer { actions = [] }
         return actions
     }
 
-    private mutating func forgetRequests() {
-        electionRetry = nil
+    /// What a session's end (or a new one) leaves behind: requests, watches, joins, timers.
+    private mutating func forgetSession() {
         pending = [:]
         interests = [:]
         grantsRead = [:]
-    }
-
-    // MARK: Replies and watches
-
-    /// A request that got no answer (connection loss, or the session ended): the machines learn
-    /// of the connection or the session itself; only what must be tried again is.
-    private mutating func lostReply(_ purpose: Purpose) {
-        switch purpose {
-        case .leaderWrite:
-            lead(.writeFailed(fenced: false))
-        case .acknowledge:
-            // Not known to be written: the follower writes it again after the next grant read.
-            follow(.memberNodeDeleted)
-        case .createMember(let record), .checkMemberOwner(let record):
-            retryJoin = (now + .milliseconds(50), record)
-        case .electionCreate:
-            // Applied or not: the machine lists the lock to find out.
-            elect(.createOutcomeUnknown)
-        case .electionList: send(.getChildren(paths.leaderLock, watch: false), .electionList)
-        case .electionWatch(let path): send(.exists(path, watch: true), .electionWatch(path))
-        case .electionDelete: break
-        case .electionLock: send(.create(paths.leaderLock, data: [], .persistent), .electionLock)
-        case .readGrant: send(.getData(paths.grant(member), watch: false), .readGrant)
-        case .readSummary, .existsSummary: send(.getData(paths.assignments, watch: true), .readSummary)
-        case .leaderGroup, .leaderPartitions, .leaderMembers, .leaderMember, .leaderContenders, .leaderSummary,
-             .leaderGrantList, .leaderGrant, .leaderGrantNames, .leaderGrantNamesExists:
-            // Read everything again, as after a failed write.
-            if leader.isLeading { lead(.writeFailed(fenced: false)) }
-        case .checkOwnMember: follow(.memberNodeFound)  // the next summary that leaves it out asks again
-        case .close: break
-        }
-    }
-
-    private mutating func handle(_ reply: NodeReply, to request: NodeRequest, _ purpose: Purpose) {
-        let result = reply.result
-        switch purpose {
-        case .close, .electionDelete:
-            break
-        case .electionCreate:
-            if case .success(.created(let path)) = result {
-                elect(.created(name: String(path.split(separator: "/").last!)))
-            } else {
-                elect(.createFailed)
-            }
-        case .electionList:
-            switch result {
-            case .success(.children(let names, _)): elect(.listed(names))
-            case .failure(.noNode): elect(.listFailed)
-            default: break
-            }
-        case .electionWatch(let path):
-            guard case .success(.exists(let stat)) = result else { return }
-            if stat != nil { want(.predecessor, on: path) }
-            elect(.predecessorFound(owner: stat?.ephemeralOwner))
-        case .electionLock:
-            elect(.retryDue)
-        case .createMember(let record):
-            switch result {
-            case .success:
-                follow(.joined)
-            case .failure(.nodeExists):
-                send(.getData(paths.member(member), watch: false), .checkMemberOwner(record))
-            default:
-                retryJoin = (now + .milliseconds(50), record)
-            }
-        case .checkMemberOwner(let record):
-            if case .success(.data(_, let stat)) = result, stat.ephemeralOwner == session {
-                // Ours (an earlier join of this session): its data stays.
-                follow(.joined)
-            } else {
-                retryJoin = (now + .milliseconds(100), record)  // held by another session: wait
-            }
-        case .checkOwnMember:
-            switch result {
-            case .success(.exists(let stat?)) where stat.ephemeralOwner == session: follow(.memberNodeFound)
-            case .success: follow(.memberNodeDeleted)
-            default: follow(.memberNodeFound)  // the look failed: proves nothing
-            }
-        case .readGrant:
-            if case .success(.data(let data, _)) = result {
-                follow(.grantRead(try? Grant(decoding: data)))
-            } else {
-                follow(.grantRead(nil))
-            }
-        case .readSummary:
-            switch result {
-            case .success(.data(let data, let stat)):
-                want(.summary, on: paths.assignments)
-                if let summary = try? GroupSummary(decoding: data) {
-                    follow(.summaryRead(summary, made: stat.czxid))
-                } else {
-                    actions.append(.report(.summaryUnreadable))
-                    follow(.summaryUnreadable)
-                    lead(.refresh)
-                }
-            default:
-                send(.exists(paths.assignments, watch: true), .existsSummary)
-            }
-        case .existsSummary:
-            if case .success(.exists(nil)) = result {
-                want(.summary, on: paths.assignments)
-            } else {
-                send(.getData(paths.assignments, watch: true), .readSummary)
-            }
-        case .acknowledge(let epoch):
-            switch result {
-            case .success: follow(.acknowledged(epoch: epoch))
-            default: follow(.memberNodeDeleted)
-            }
-        case .leaderGroup:
-            want(.leaderGroup, on: paths.group)
-            if case .success(.data(let data, _)) = result {
-                lead(.groupRead(GroupNodes.strategy(inGroupData: data)))
-            } else {
-                lead(.groupRead(nil))
-            }
-        case .leaderPartitions:
-            want(.leaderPartitions, on: paths.partitions)
-            if case .success(.data(let data, _)) = result {
-                lead(.partitionsRead(GroupNodes.partitions(inSetData: data), PartitionSetState(bytes: data.count)))
-            } else {
-                lead(.partitionsRead([], PartitionSetState()))
-            }
-        case .leaderMembers:
-            want(.leaderMembers, on: paths.members)
-            if case .success(.children(let names, let stat)) = result { lead(.membersListed(names, changes: stat.cversion)) }
-        case .leaderMember(let name):
-            if case .success(.data(let data, let stat)) = result {
-                if case .getData(_, true) = request { want(.leaderMember(name), on: paths.member(name)) }
-                lead(.memberRead(name, PartyMember(name: name, session: stat.ephemeralOwner, record: MemberRecord(decoding: data))))
-            } else {
-                lead(.memberRead(name, nil))
-            }
-        case .leaderContenders:
-            want(.leaderContenders, on: paths.leaderLock)
-            if case .success(.children(let names, _)) = result {
-                lead(.contendersListed(Set(names.compactMap(ContenderName.session))))
-            }
-        case .leaderGrantNames:
-            if case .success(.children(let names, _)) = result {
-                want(.leaderGrants, on: paths.assignments)
-                lead(.grantsListed(Set(names)))
-            } else {
-                // Not made yet: watched for its creation.
-                send(.exists(paths.assignments, watch: true), .leaderGrantNamesExists)
-            }
-        case .leaderGrantNamesExists:
-            if case .success(.exists(nil)) = result {
-                want(.leaderGrants, on: paths.assignments)
-                lead(.grantsListed([]))
-            } else {
-                send(.getChildren(paths.assignments, watch: true), .leaderGrantNames)
-            }
-        case .leaderSummary(let read):
-            guard var reading = grantsRead[read] else { return }
-            if case .success(.data(let data, let stat)) = result {
-                reading.summary = (try? GroupSummary(decoding: data), stat.version)
-            } else {
-                reading.summary = (nil, nil)
-            }
-            grantsRead[read] = reading
-            finishGrantsRead(read)
-        case .leaderGrantList(let read):
-            guard var reading = grantsRead[read] else { return }
-            let names = if case .success(.children(let names, _)) = result { names } else { [String]() }
-            reading.remaining = Set(names)
-            grantsRead[read] = reading
-            for name in names { send(.getData(paths.grant(name), watch: false), .leaderGrant(read, name)) }
-            finishGrantsRead(read)
-        case .leaderGrant(let read, let name):
-            guard var reading = grantsRead[read] else { return }
-            reading.remaining?.remove(name)
-            if case .success(.data(let data, let stat)) = result {
-                reading.nodes[name] = GrantNodes.Node(grant: try? Grant(decoding: data), version: stat.version)
-            }
-            grantsRead[read] = reading
-            finishGrantsRead(read)
-        case .leaderWrite(let write):
-            switch result {
-            case .success(.multi(let results)):
-                var versions = LeaderWrite.Versions(summary: 0, grants: [:])
-                if case .written(let stat) = results[LeaderWrite.summaryIndex] { versions.summary = stat.version }
-                for (index, (change, _)) in write.grants.enumerated() {
-                    switch results[LeaderWrite.firstGrantIndex + index] {
-                    case .written(let stat): versions.grants[change.member] = stat.version
-                    case .created: versions.grants[change.member] = 0
-                    default: break
-                    }
-                }
-                actions.append(.report(.wrote(write)))
-                lead(.written(versions))
-            default:
-                let failure: NodeFailure? = if case .failure(let failure) = result { failure } else { nil }
-                actions.append(.report(.writeFailed(write, failedOperation: reply.failedOperation, failure)))
-                lead(.writeFailed(fenced: reply.failedOperation == LeaderWrite.fenceIndex))
-            }
-        }
-    }
-
-    private mutating func want(_ interest: Interest, on path: String) {
-        if interests[path]?.contains(interest) != true { interests[path, default: []].append(interest) }
-    }
-
-    private mutating func finishGrantsRead(_ read: Int) {
-        guard let reading = grantsRead[read], let summary = reading.summary, let remaining = reading.remaining, remaining.isEmpty else { return }
-        grantsRead[read] = nil
-        lead(.grantsRead(GrantNodes(summary: summary.0, summaryVersion: summary.1, grants: reading.nodes)))
-    }
-
-    private mutating func fire(_ interest: Interest) {
-        switch interest {
-        case .leaderGroup: lead(.groupChanged)
-        case .leaderPartitions: lead(.partitionsChanged)
-        case .leaderMembers: lead(.membersChanged)
-        case .leaderContenders: lead(.contendersChanged)
-        case .leaderGrants: lead(.grantsChanged)
-        case .leaderMember(let name): lead(.memberChanged(name))
-        case .predecessor: elect(.predecessorChanged)
-        case .summary: follow(.summaryChanged)
-        }
+        joining = nil
+        joinedInSession = false
+        debounced = nil
+        timers = Timers(wake: timers.wake)
     }
 
     // MARK: Timers
@@ -424,51 +350,89 @@ public struct MemberMachine {
     /// Every timer that is due, in a fixed order.
     private mutating func fireDueTimers() {
         guard session != nil else { return }
-        if let wake, now >= wake {
-            self.wake = nil
+        if let wake = timers.wake, now >= wake {
+            timers.wake = nil
             follow(.tick)
         }
-        if let due = roundDue, now >= due {
-            roundDue = nil
+        if let due = timers.roundDue, now >= due {
+            timers.roundDue = nil
             lead(.roundDue)
         }
-        if let due = retryDue, now >= due {
-            retryDue = nil
+        if let due = timers.retryDue, now >= due {
+            timers.retryDue = nil
             lead(.retryDue)
         }
-        if let due = holdOver, now >= due {
-            holdOver = nil
+        if let due = timers.holdOver, now >= due {
+            timers.holdOver = nil
             lead(.holdOver)
         }
-        while let index = lingerOver.firstIndex(where: { now >= $0.at }) {
-            let session = lingerOver.remove(at: index).session
+        while let index = timers.lingerOver.firstIndex(where: { now >= $0.at }) {
+            let session = timers.lingerOver.remove(at: index).session
             lead(.lingerOver(session: session))
         }
-        if let retry = retryJoin, now >= retry.at {
-            retryJoin = nil
-            send(.create(paths.member(member), data: retry.record.encoded, .ephemeral), .createMember(retry.record))
+        if let due = timers.joinRetry, now >= due {
+            timers.joinRetry = nil
+            prepareGroup(.prepareForJoin)
         }
-        if let retry = electionRetry, now >= retry {
-            electionRetry = nil
+        if let due = timers.conflictCheck, now >= due {
+            timers.conflictCheck = nil
+            createMemberNode()
+        }
+        if let retry = timers.acknowledgementRetry, now >= retry.at {
+            timers.acknowledgementRetry = nil
+            follow(.acknowledgementFailed(epoch: retry.epoch))
+        }
+        if let due = timers.electionRetry, now >= due {
+            timers.electionRetry = nil
             // The lock's node made again if it is gone.
             send(.create(paths.leaderLock, data: [], .persistent), .electionLock)
+        }
+        if let due = timers.leaderReadRetry, now >= due {
+            timers.leaderReadRetry = nil
+            // A read fails for good when the group's nodes are gone: made again first.
+            if leader.isLeading { prepareGroup(.prepareForLeader) }
+        }
+        if let due = timers.allocatorRetry, now >= due {
+            timers.allocatorRetry = nil
+            lead(.allocated(nil))
+        }
+        if let due = timers.debounce, now >= due {
+            timers.debounce = nil
+            let events = debounced?.events ?? []
+            debounced = nil
+            for event in events { lead(event) }
+        }
+        if let due = timers.awaitedCheck, now >= due {
+            // Should a watch have been lost, an acknowledgement is never missed for long.
+            timers.awaitedCheck = now + sessionTimeout / 2
+            for name in leader.awaitedMembers.keys.sorted(by: utf8Precedes) { lead(.memberChanged(name)) }
+        }
+        if let due = timers.fullRead, now >= due {
+            timers.fullRead = now + settings.fullReadInterval
+            follow(.refresh)
+            lead(.refresh)
         }
     }
 
     // MARK: Driving the machines
 
-    private mutating func follow(_ event: FollowerMachine.Event) {
+    mutating func follow(_ event: FollowerMachine.Event) {
+        switch event {
+        case .summaryChanged, .joined:
+            // Its own join is a change too: when the leader had already granted by the time the
+            // member first read the summary, no change would be seen before its first `active`.
+            changeNoticed = changeNoticed ?? now
+        default: break
+        }
         for action in follower.handle(event, now: now) {
             switch action {
-            case .join(let record):
-                send(.create(paths.member(member), data: record.encoded, .ephemeral), .createMember(record))
+            case .join(let record): join(record)
             case .readGrant: send(.getData(paths.grant(member), watch: false), .readGrant)
             case .readSummary: send(.getData(paths.assignments, watch: true), .readSummary)
             case .publish(let publication): actions.append(.publish(publication))
-            case .acknowledge(let record):
-                send(.setData(paths.member(member), data: record.encoded, version: -1), .acknowledge(record.ackedEpoch))
+            case .acknowledge(let record): acknowledge(record)
             case .checkMemberNode: send(.exists(paths.member(member), watch: false), .checkOwnMember)
-            case .wake(let at): wake = at
+            case .wake(let at): timers.wake = at
             case .leave:
                 actions.append(.report(.leaving))
                 send(.close, .close)
@@ -478,7 +442,7 @@ public struct MemberMachine {
         }
     }
 
-    private mutating func lead(_ event: LeaderMachine.Event) {
+    mutating func lead(_ event: LeaderMachine.Event) {
         for action in leader.handle(event) {
             switch action {
             case .readGroup: send(.getData(paths.group, watch: true), .leaderGroup)
@@ -501,15 +465,16 @@ public struct MemberMachine {
             case .runAllocator(let strategy, let members, let partitions):
                 actions.append(.runAllocator(strategy, members: members, partitions: partitions))
             case .planAfter(let delay):
-                roundDue = now + delay
+                timers.roundDue = now + delay
             case .retryAfter(let delay):
-                retryDue = now + delay
+                actions.append(.report(.retryingReads(after: delay)))
+                timers.retryDue = now + delay
             case .linger(let session, let duration):
                 actions.append(.report(.lingering(session: session, for: duration)))
-                lingerOver.append((session, now + duration))
+                timers.lingerOver.append((session, now + duration))
             case .holdUnheld(let duration):
                 actions.append(.report(.holdingUnheld(for: duration)))
-                holdOver = now + duration
+                timers.holdOver = now + duration
             case .reportIgnoredWeights(let strategy, let members):
                 actions.append(.report(.ignoredWeights(strategy, members: members)))
             case .stepDown:
@@ -519,7 +484,20 @@ public struct MemberMachine {
         }
     }
 
-    private mutating func elect(_ event: ElectionMachine.Event) {
+    /// A change of members or partitions reaches the leader after the quiet time of
+    /// `--rebalance-delay` (spec §12): `min` after the last change, never more than `max`
+    /// after the first.
+    mutating func leadDebounced(_ event: LeaderMachine.Event) {
+        let (quiet, longest) = settings.rebalanceDelay
+        guard quiet > .zero else { return lead(event) }
+        let first = debounced?.first ?? now
+        var events = debounced?.events ?? []
+        if !events.contains(event) { events.append(event) }
+        debounced = (first, events)
+        timers.debounce = min(now + quiet, first + max(longest, quiet))
+    }
+
+    mutating func elect(_ event: ElectionMachine.Event) {
         for action in election.handle(event) {
             switch action {
             case .create(let prefix):
@@ -534,18 +512,112 @@ public struct MemberMachine {
             case .elected:
                 actions.append(.report(.elected))
                 lead(.elected)
-            case .retry(let delay): electionRetry = now + delay
-            case .passOver(let node): actions.append(.report(.passedOver(node)))
+            case .retry(let delay): timers.electionRetry = now + delay
+            case .passOver(let node):
+                lastError = "the leader lock holds \(node), which is not ephemeral (made by hand?): passed over; delete it"
+                actions.append(.report(.passedOver(node)))
             }
         }
     }
 
-    private mutating func send(_ request: NodeRequest, _ purpose: Purpose) {
+    // MARK: The member node
+
+    /// Joins (the member node made with `record`); the group prepared first when this
+    /// session's node was deleted behind its back (perhaps with the whole group).
+    mutating func join(_ record: MemberRecord) {
+        joining = (record, now + sessionTimeout * 3 / 2)
+        if joinedInSession { prepareGroup(.prepareForJoin) } else { createMemberNode() }
+    }
+
+    mutating func createMemberNode() {
+        guard let record = joining?.record else { return }
+        send(.create(paths.member(member), data: nodeData(record), .ephemeral), .createMember)
+    }
+
+    /// The member node is this session's at `version`: the follower hears of its join.
+    mutating func joined(version: Int32) {
+        guard joining != nil else { return }
+        joining = nil
+        timers.conflictCheck = nil
+        memberNodeVersion = version
+        joinedInSession = true
+        if joinBackoff > .zero {
+            joinBackoff = .zero
+            lastError = nil
+        }
+        actions.append(.report(.joined))
+        follow(.joined)
+    }
+
+    /// Joining failed for a reason that may pass (the group's nodes deleted behind the
+    /// members' back, an ACL refusing creates for a while): the group is prepared again and
+    /// the join tried again after 1 s, doubling up to 10 s, for as long as the session lives.
+    mutating func joinFailed(_ reason: String) {
+        joinBackoff = min(max(joinBackoff * 2, .seconds(1)), .seconds(10))
+        lastError = "joining the group: \(reason)"
+        actions.append(.report(.joinFailed(reason, retryIn: joinBackoff)))
+        timers.joinRetry = now + joinBackoff
+    }
+
+    /// Writes the acknowledgement into the member node, on condition that the node is still
+    /// at the version this member last wrote or saw.
+    mutating func acknowledge(_ record: MemberRecord) {
+        let version = memberNodeVersion
+        memberNodeVersion += 1
+        send(.setData(paths.member(member), data: nodeData(record), version: version), .acknowledge(record, version: version))
+    }
+
+    /// The member node's data: the record and, for the tools, host, pid and strategy.
+    func nodeData(_ record: MemberRecord) -> [UInt8] {
+        var record = record
+        record.host = settings.identity.host
+        record.pid = settings.identity.pid
+        record.strategy = settings.identity.strategy
+        record.release = settings.identity.release
+        return record.encoded
+    }
+
+    mutating func prepareGroup(_ purpose: Purpose) {
         guard session != nil else { return }
+        let tag = take(purpose, nil)
+        actions.append(.prepareGroup(tag))
+    }
+
+    private mutating func prepared(_ purpose: Purpose, failure: String?) {
+        switch purpose {
+        case .prepareForJoin:
+            if let failure { joinFailed(failure) } else { createMemberNode() }
+        case .prepareForLeader:
+            lead(.writeFailed(fenced: false))
+        default:
+            break
+        }
+    }
+
+    /// A read of the leader failed other than by the connection (a node of the group deleted
+    /// behind its back): it reads everything again a second later, the group prepared first.
+    mutating func leaderReadFailed() {
+        guard leader.isLeading, timers.leaderReadRetry == nil else { return }
+        timers.leaderReadRetry = now + .seconds(1)
+    }
+
+    // MARK: Requests
+
+    mutating func send(_ request: NodeRequest, _ purpose: Purpose) {
+        guard session != nil else { return }
+        actions.append(.send(take(purpose, request), request))
+    }
+
+    /// A new tag for `purpose`.
+    mutating func take(_ purpose: Purpose, _ request: NodeRequest?) -> RequestTag {
         let tag = nextTag
         nextTag += 1
         pending[tag] = (purpose, request, now)
-        actions.append(.send(tag, request))
+        return tag
+    }
+
+    mutating func want(_ interest: Interest, on path: String) {
+        if interests[path]?.contains(interest) != true { interests[path, default: []].append(interest) }
     }
 }
 
@@ -566,11 +638,32 @@ public enum GroupNodes {
         return name.flatMap { try? Strategy(parsing: $0) }
     }
 
-    /// The partitions of the partition set's node (a JSON array of `TOPIC:ID` strings), or
-    /// `nil` if it does not parse.
-    public static func partitions(inSetData data: [UInt8]) -> [Partition]? {
+    /// The partitions of the partition set's node (a JSON array of `TOPIC:ID` strings; empty
+    /// data is the empty set, as kiel makes the node), or why it does not parse.
+    public static func partitions(inSetData data: [UInt8]) -> Result<[Partition], PartitionSetMalformed> {
+        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .success([]) }
         var reader = JSONReader(data)
-        guard let items = try? reader.strings(), (try? reader.end()) != nil else { return nil }
-        return try? items.map { try Partition(parsing: $0) }
+        let items: [String]
+        do {
+            items = try reader.strings()
+            try reader.end()
+        } catch {
+            return .failure(PartitionSetMalformed(reason: "not a JSON list of strings: \(error)"))
+        }
+        var partitions: [Partition] = []
+        partitions.reserveCapacity(items.count)
+        for item in items {
+            do throws(PartitionError) {
+                partitions.append(try Partition(parsing: item))
+            } catch {
+                return .failure(PartitionSetMalformed(reason: "item \"\(item)\": \(error.reason)"))
+            }
+        }
+        return .success(partitions)
     }
+}
+
+/// Why the partition set's node does not parse.
+public struct PartitionSetMalformed: Error, Sendable, Equatable {
+    public var reason: String
 }

@@ -40,7 +40,7 @@ struct SimulatedMember {
         self.layout = layout
         self.timeout = timeout
         machine = MemberMachine(
-            member: name, paths: layout.paths, weight: weight, handover: handover,
+            member: name, paths: layout.paths, settings: MemberMachine.Settings(weight: weight, handover: handover),
             sessionTimeout: .milliseconds(timeout), mutations: mutations)
     }
 
@@ -120,6 +120,17 @@ struct SimulatedMember {
             case .runAllocator:
                 // No allocator program here: the leader keeps its grants.
                 handle(.leader(.allocated(nil)), &world)
+            case .prepareGroup(let tag):
+                // The group's persistent nodes are never deleted here: nothing to make.
+                handle(.groupPrepared(tag, failure: nil), &world)
+            case .pinSettings(let tag):
+                handle(.settingsPinned(tag, Strategy(world.strategy)), &world)
+            case .seedIfFresh:
+                break
+            case .fail(let failure):
+                // The daemon exits (and systemd starts it again, here a later fault may).
+                world.log("\(label) exits: \(failure)")
+                running = false
             case .report(let report):
                 world.log(describe(report))
             }
@@ -128,6 +139,15 @@ struct SimulatedMember {
 
     private func describe(_ report: MemberMachine.Report) -> String {
         switch report {
+        case .joined: "\(label) joined"
+        case .joinFailed(let reason, let delay): "\(label) could not join (\(reason)); again in \(delay.milliseconds) ms"
+        case .memberNodeLost: "\(label) finds its member node gone"
+        case .memberNodeRewritten(_, let version): "\(label) restores its member node, rewritten by someone else (version \(version))"
+        case .acknowledgementFailed(let epoch, let failure): "\(label) could not acknowledge epoch \(epoch): \(failure)"
+        case .readFailed(let what, let failure): "\(label) could not read \(what): \(failure)"
+        case .retryingReads(let delay): "\(label) reads everything again in \(delay.milliseconds) ms"
+        case .allocatorFailed(let error, _): "\(label): the allocator failed: \(error)"
+        case .partitionSetMalformed(_, let reason): "\(label): the partition set does not parse: \(reason)"
         case .elected: "\(label) leads"
         case .steppedDown: "\(label) steps down"
         case .deletingSurplusContender(let node): "\(label) deletes its surplus contender \(node)"

@@ -14,17 +14,6 @@ struct SimulatedLayout {
     func member(_ name: String) -> String { paths.member(name) }
     func grant(_ name: String) -> String { paths.grant(name) }
 
-    static func strategy(in data: [UInt8]) -> Strategy? {
-        struct Settings: Decodable { let strategy: String? }
-        guard let name = (try? JSONDecoder().decode(Settings.self, from: Data(data)))?.strategy else { return nil }
-        return try? Strategy(parsing: name)
-    }
-
-    static func partitions(in data: [UInt8]) -> [Partition]? {
-        guard let items = try? JSONDecoder().decode([String].self, from: Data(data)) else { return nil }
-        return try? items.map { try Partition(parsing: $0) }
-    }
-
     static func encode(_ partitions: [Partition]) -> [UInt8] {
         var output: [UInt8] = []
         JSONText.appendArray(partitions.sorted().map(\.description), to: &output)

@@ -1,0 +1,327 @@
+/// What each reply and each watch means to the machines.
+extension MemberMachine {
+    /// A request that got no answer (connection loss, or the session ended): the machines learn
+    /// of the connection or the session itself; what must be known is asked again (the
+    /// executor sends it once connected again).
+    mutating func lostReply(_ purpose: Purpose, _ request: NodeRequest?) {
+        switch purpose {
+        case .leaderWrite:
+            lead(.writeFailed(fenced: false))
+        case .electionCreate:
+            // Applied or not: the machine lists the lock to find out.
+            elect(.createOutcomeUnknown)
+        case .leaderGroup, .leaderPartitions, .leaderMembers, .leaderMember, .leaderContenders, .leaderSummary,
+             .leaderGrantList, .leaderGrant, .leaderGrantNames, .leaderGrantNamesExists, .createPartitions:
+            // Read everything again, as after a failed write.
+            if leader.isLeading { lead(.writeFailed(fenced: false)) }
+        case .checkOwnMember: follow(.memberNodeFound)  // the next summary that leaves it out asks again
+        case .electionDelete, .close, .prepareForJoin, .prepareForLeader, .pinSettings:
+            break
+        case .readSummary, .existsSummary:
+            send(.getData(paths.assignments, watch: true), .readSummary)
+        case .electionList, .electionWatch, .electionLock, .createMember, .findMemberHolder,
+             .readGrant, .acknowledge, .readOwnRecord, .restoreOwnRecord:
+            // The same again: a create applied before the connection dropped is found by its
+            // `nodeExists`, a conditional write applied by its `badVersion`.
+            if let request { send(request, purpose) }
+        }
+    }
+
+    mutating func handle(_ reply: NodeReply, to request: NodeRequest?, _ purpose: Purpose) {
+        let result = reply.result
+        switch purpose {
+        case .close, .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings:
+            break
+        case .electionCreate:
+            if case .success(.created(let path)) = result {
+                elect(.created(name: String(path.split(separator: "/").last!)))
+            } else {
+                elect(.createFailed)
+            }
+        case .electionList:
+            switch result {
+            case .success(.children(let names, _)): elect(.listed(names))
+            case .failure(.noNode): elect(.listFailed)
+            default: break
+            }
+        case .electionWatch(let path):
+            guard case .success(.exists(let stat)) = result else { return }
+            if stat != nil { want(.predecessor, on: path) }
+            elect(.predecessorFound(owner: stat?.ephemeralOwner))
+        case .electionLock:
+            elect(.retryDue)
+        case .createMember:
+            switch result {
+            case .success:
+                joined(version: 0)
+            case .failure(.nodeExists):
+                send(.exists(paths.member(member), watch: true), .findMemberHolder)
+            case .failure(let failure):
+                if joining != nil { joinFailed("creating \(paths.member(member)): \(failure)") }
+            }
+        case .findMemberHolder:
+            guard joining != nil else { return }
+            switch result {
+            case .success(.exists(let stat?)) where stat.ephemeralOwner == session:
+                // Ours: an earlier create whose reply was lost, or an earlier join of this
+                // session. Its data stays: it is this session's own, and as new as anything
+                // the session wrote into it since.
+                joined(version: stat.version)
+            case .success(.exists(let stat?)):
+                // Another session's (this member's previous process, whose session has not yet
+                // expired; or a kiel consumer of the same name): waited for, up to the deadline.
+                guard let deadline = joining?.conflictDeadline, now < deadline else {
+                    actions.append(.fail(.nameTaken(path: paths.member(member), ownerSession: stat.ephemeralOwner)))
+                    return
+                }
+                want(.memberHolder, on: paths.member(member))
+                timers.conflictCheck = deadline
+            case .success:
+                createMemberNode()  // gone meanwhile
+            case .failure(let failure):
+                joinFailed("looking at \(paths.member(member)): \(failure)")
+            }
+        case .checkOwnMember:
+            switch result {
+            case .success(.exists(let stat?)) where stat.ephemeralOwner == session:
+                memberNodeVersion = max(memberNodeVersion, stat.version)
+                follow(.memberNodeFound)
+            case .success:
+                actions.append(.report(.memberNodeLost))
+                follow(.memberNodeDeleted)
+            default: follow(.memberNodeFound)  // the look failed: proves nothing
+            }
+        case .readGrant:
+            if case .success(.data(let data, _)) = result {
+                let grant = try? Grant(decoding: data)
+                grantCount = grant?.partitions.count ?? 0
+                follow(.grantRead(grant))
+            } else {
+                grantCount = 0
+                follow(.grantRead(nil))
+            }
+        case .readSummary:
+            switch result {
+            case .success(.data(let data, let stat)):
+                want(.summary, on: paths.assignments)
+                if let summary = try? GroupSummary(decoding: data) {
+                    if lastError == unreadableSummary { lastError = nil }
+                    follow(.summaryRead(summary, made: stat.czxid))
+                } else {
+                    // Keeps the last good one; the leader (perhaps this member) writes it over
+                    // once it has read everything again.
+                    lastError = unreadableSummary
+                    actions.append(.report(.summaryUnreadable(path: paths.assignments)))
+                    follow(.summaryUnreadable)
+                    lead(.refresh)
+                }
+            default:
+                send(.exists(paths.assignments, watch: true), .existsSummary)
+            }
+        case .existsSummary:
+            if case .success(.exists(nil)) = result {
+                want(.summary, on: paths.assignments)
+                follow(.summaryRead(nil))
+            } else {
+                send(.getData(paths.assignments, watch: true), .readSummary)
+            }
+        case .acknowledge(let record, let version):
+            switch result {
+            case .success(.written(let stat)):
+                memberNodeVersion = stat.version
+                follow(.acknowledged(epoch: record.ackedEpoch))
+            case .failure(.badVersion):
+                // Our own write that went through before the connection dropped, or someone
+                // else's: the node tells.
+                send(.getData(paths.member(member), watch: false), .readOwnRecord(record))
+            case .failure(.noNode):
+                follow(.memberNodeDeleted)
+            case .failure(let failure):
+                // Not written: the next write is made on condition of the same version.
+                if memberNodeVersion == version + 1 { memberNodeVersion = version }
+                actions.append(.report(.acknowledgementFailed(epoch: record.ackedEpoch, failure)))
+                timers.acknowledgementRetry = (now + .milliseconds(100), record.ackedEpoch)
+            case .success:
+                follow(.acknowledged(epoch: record.ackedEpoch))
+            }
+        case .readOwnRecord(let record):
+            switch result {
+            case .success(.data(let data, let stat)) where stat.ephemeralOwner == session:
+                if data == nodeData(record) {
+                    memberNodeVersion = stat.version
+                    follow(.acknowledged(epoch: record.ackedEpoch))
+                } else {
+                    send(.setData(paths.member(member), data: nodeData(record), version: stat.version),
+                         .restoreOwnRecord(record, foreign: stat.version))
+                }
+            case .success, .failure(.noNode):
+                follow(.memberNodeDeleted)
+            case .failure(let failure):
+                actions.append(.report(.acknowledgementFailed(epoch: record.ackedEpoch, failure)))
+                timers.acknowledgementRetry = (now + .milliseconds(100), record.ackedEpoch)
+            }
+        case .restoreOwnRecord(let record, let foreign):
+            switch result {
+            case .success(.written(let stat)):
+                memberNodeVersion = stat.version
+                let path = paths.member(member)
+                lastError = "this member's node \(path) was rewritten by someone else (version \(foreign)); restored"
+                actions.append(.report(.memberNodeRewritten(path: path, version: foreign)))
+                follow(.acknowledged(epoch: record.ackedEpoch))
+            case .failure(.badVersion), .failure(.noNode):
+                follow(.memberNodeDeleted)
+            default:
+                timers.acknowledgementRetry = (now + .milliseconds(100), record.ackedEpoch)
+            }
+        case .leaderGroup:
+            want(.leaderGroup, on: paths.group)
+            switch result {
+            case .success(.data(let data, _)) where data.isEmpty:
+                // The group node made anew (the group's nodes deleted behind the members'
+                // back): the leader pins the settings again, as the group's first member did.
+                guard session != nil else { return }
+                actions.append(.pinSettings(take(.pinSettings, nil)))
+            case .success(.data(let data, _)):
+                lead(.groupRead(GroupNodes.strategy(inGroupData: data)))
+            case .failure(let failure):
+                actions.append(.report(.readFailed("the group node", failure)))
+                lead(.groupRead(nil))
+                leaderReadFailed()
+            default:
+                lead(.groupRead(nil))
+            }
+        case .leaderPartitions:
+            want(.leaderPartitions, on: paths.partitions)
+            switch result {
+            case .success(.data(let data, let stat)):
+                // Made by a member's preparation (empty) or a reader (`[]`), never written: the
+                // group starts again as a new one would.
+                if stat.version == 0, data.count <= 2 { actions.append(.seedIfFresh) }
+                switch GroupNodes.partitions(inSetData: data) {
+                case .success(let partitions):
+                    lead(.partitionsRead(partitions.sorted(), PartitionSetState(bytes: data.count)))
+                case .failure(let malformed):
+                    actions.append(.report(.partitionSetMalformed(path: paths.partitions, reason: malformed.reason)))
+                    lead(.partitionsRead(nil, PartitionSetState(bytes: data.count, error: malformed.reason)))
+                }
+            case .failure(.noNode):
+                send(.create(paths.partitions, data: Array("[]".utf8), .persistent), .createPartitions)
+            default:
+                lead(.partitionsRead([], PartitionSetState()))
+            }
+        case .createPartitions:
+            send(.getData(paths.partitions, watch: true), .leaderPartitions)
+        case .leaderMembers:
+            want(.leaderMembers, on: paths.members)
+            switch result {
+            case .success(.children(let names, let stat)): lead(.membersListed(names, changes: stat.cversion))
+            case .failure(let failure):
+                actions.append(.report(.readFailed("the member list", failure)))
+                leaderReadFailed()
+            default: break
+            }
+        case .leaderMember(let name):
+            if case .success(.data(let data, let stat)) = result {
+                if case .getData(_, true)? = request { want(.leaderMember(name), on: paths.member(name)) }
+                lead(.memberRead(name, PartyMember(name: name, session: stat.ephemeralOwner, record: MemberRecord(decoding: data))))
+            } else {
+                lead(.memberRead(name, nil))
+            }
+        case .leaderContenders:
+            want(.leaderContenders, on: paths.leaderLock)
+            switch result {
+            case .success(.children(let names, _)): lead(.contendersListed(Set(names.compactMap(ContenderName.session))))
+            case .failure(let failure):
+                actions.append(.report(.readFailed("the leader lock", failure)))
+                leaderReadFailed()
+            default: break
+            }
+        case .leaderGrantNames:
+            if case .success(.children(let names, _)) = result {
+                want(.leaderGrants, on: paths.assignments)
+                lead(.grantsListed(Set(names)))
+            } else {
+                // Not made yet (a new group: the first write makes it): watched for its creation.
+                send(.exists(paths.assignments, watch: true), .leaderGrantNamesExists)
+            }
+        case .leaderGrantNamesExists:
+            if case .success(.exists(nil)) = result {
+                want(.leaderGrants, on: paths.assignments)
+                lead(.grantsListed([]))
+            } else {
+                send(.getChildren(paths.assignments, watch: true), .leaderGrantNames)
+            }
+        case .leaderSummary(let read):
+            guard var reading = grantsRead[read] else { return }
+            if case .success(.data(let data, let stat)) = result {
+                reading.summary = (try? GroupSummary(decoding: data), stat.version)
+            } else {
+                reading.summary = (nil, nil)
+            }
+            grantsRead[read] = reading
+            finishGrantsRead(read)
+        case .leaderGrantList(let read):
+            guard var reading = grantsRead[read] else { return }
+            let names = if case .success(.children(let names, _)) = result { names } else { [String]() }
+            reading.remaining = Set(names)
+            grantsRead[read] = reading
+            for name in names { send(.getData(paths.grant(name), watch: false), .leaderGrant(read, name)) }
+            finishGrantsRead(read)
+        case .leaderGrant(let read, let name):
+            guard var reading = grantsRead[read] else { return }
+            reading.remaining?.remove(name)
+            if case .success(.data(let data, let stat)) = result {
+                reading.nodes[name] = GrantNodes.Node(grant: try? Grant(decoding: data), version: stat.version)
+            }
+            grantsRead[read] = reading
+            finishGrantsRead(read)
+        case .leaderWrite(let write):
+            switch result {
+            case .success(.multi(let results)):
+                var versions = LeaderWrite.Versions(summary: 0, grants: [:])
+                if case .written(let stat) = results[LeaderWrite.summaryIndex] { versions.summary = stat.version }
+                for (index, (change, _)) in write.grants.enumerated() {
+                    switch results[LeaderWrite.firstGrantIndex + index] {
+                    case .written(let stat): versions.grants[change.member] = stat.version
+                    case .created: versions.grants[change.member] = 0
+                    default: break
+                    }
+                }
+                actions.append(.report(.wrote(write)))
+                lead(.written(versions))
+            default:
+                let failure: NodeFailure? = if case .failure(let failure) = result { failure } else { nil }
+                actions.append(.report(.writeFailed(write, failedOperation: reply.failedOperation, failure)))
+                lead(.writeFailed(fenced: reply.failedOperation == LeaderWrite.fenceIndex))
+            }
+        }
+    }
+
+    /// What `status.last_error` says while the summary does not parse.
+    var unreadableSummary: String { "the group's summary at \(paths.assignments) does not parse; the leader writes it again" }
+
+    mutating func finishGrantsRead(_ read: Int) {
+        guard let reading = grantsRead[read], let summary = reading.summary, let remaining = reading.remaining, remaining.isEmpty else { return }
+        grantsRead[read] = nil
+        lead(.grantsRead(GrantNodes(summary: summary.0, summaryVersion: summary.1, grants: reading.nodes)))
+    }
+
+    mutating func fire(_ interest: Interest) {
+        switch interest {
+        case .leaderGroup: lead(.groupChanged)
+        case .leaderPartitions: leadDebounced(.partitionsChanged)
+        case .leaderMembers: leadDebounced(.membersChanged)
+        case .leaderContenders: lead(.contendersChanged)
+        case .leaderGrants: lead(.grantsChanged)
+        case .leaderMember(let name): lead(.memberChanged(name))
+        case .predecessor: elect(.predecessorChanged)
+        case .summary: follow(.summaryChanged)
+        case .memberHolder:
+            // The node another session held changed or went: try again.
+            if joining != nil {
+                timers.conflictCheck = nil
+                createMemberNode()
+            }
+        }
+    }
+}
