@@ -42,7 +42,9 @@ public struct ACL: Sendable, Hashable {
 
 extension Array where Element == ACL {
     /// Calls `body` with a C `ACL_vector` whose strings live as long as the call.
-    func withACLVector<Result>(_ body: (UnsafeMutablePointer<ACL_vector>) -> Result) -> Result {
+    func withACLVector<Result, Failure: Error>(
+        _ body: (UnsafeMutablePointer<ACL_vector>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
         let strings = flatMap { [strdup($0.scheme)!, strdup($0.id)!] }
         defer { strings.forEach { free($0) } }
         let entries = UnsafeMutablePointer<CZooKeeper.ACL>.allocate(capacity: Swift.max(count, 1))
@@ -53,6 +55,6 @@ extension Array where Element == ACL {
                 id: Id(scheme: strings[2 * index], id: strings[2 * index + 1]))
         }
         var vector = ACL_vector(count: Int32(count), data: entries)
-        return body(&vector)
+        return try body(&vector)
     }
 }

@@ -29,14 +29,14 @@ final class RequestContext: Sendable {
     /// Whether "no node" is an answer rather than an error (`exists`).
     let acceptsNoNode: Bool
     let sentAt: ContinuousClock.Instant
-    /// Who waits for the reply; `nil` for the client's own heartbeats.
-    let continuation: CheckedContinuation<(Reply, Watch?), any Error>?
+    /// Who takes the reply, on the library's thread; `nil` for the client's own heartbeats.
+    let completion: Completion?
     /// What the library writes into until the completion (a `multi`'s results).
     let multi: MultiBuffers?
 
     init(
         core: ClientCore, operation: String, path: String, watch: ClientCore.WatchKind?,
-        acceptsNoNode: Bool, multi: MultiBuffers? = nil, continuation: CheckedContinuation<(Reply, Watch?), any Error>?
+        acceptsNoNode: Bool, multi: MultiBuffers? = nil, completion: Completion?
     ) {
         self.core = core
         self.operation = operation
@@ -45,8 +45,10 @@ final class RequestContext: Sendable {
         self.acceptsNoNode = acceptsNoNode
         self.multi = multi
         self.sentAt = .now
-        self.continuation = continuation
+        self.completion = completion
     }
+
+    typealias Completion = @Sendable (Result<(Reply, Watch?), ZooKeeperError>) -> Void
 
     static func take(_ pointer: UnsafeRawPointer?) -> RequestContext {
         Unmanaged<RequestContext>.fromOpaque(pointer!).takeRetainedValue()
@@ -75,12 +77,12 @@ final class RequestContext: Sendable {
         // The library has set the watch on the server exactly when the request succeeded.
         let watch = succeeded ? self.watch.map { core.addWatch(path: path, kind: $0) } : nil
         if succeeded {
-            continuation?.resume(returning: (rc == ZOK.rawValue ? reply : .stat(nil), watch))
+            completion?(.success((rc == ZOK.rawValue ? reply : .stat(nil), watch)))
         } else {
             ClientMetrics.failed(code)
-            continuation?.resume(throwing: ZooKeeperError(
+            completion?(.failure(ZooKeeperError(
                 code: code, operation: operation, path: failedOperation.map { multi!.operations[$0].path } ?? path,
-                failedOperation: failedOperation))
+                failedOperation: failedOperation)))
         }
     }
 }

@@ -98,12 +98,12 @@ final class ClientCore: Sendable {
     /// library refuses the request at once, the error is thrown (see below for the context).
     func submit(
         _ operation: String, path: String, watch: WatchKind? = nil, acceptsNoNode: Bool = false, multi: MultiBuffers? = nil,
-        continuation: CheckedContinuation<(Reply, Watch?), any Error>?,
+        completion: RequestContext.Completion?,
         _ start: (OpaquePointer, UnsafeMutableRawPointer) -> Int32
     ) throws(ZooKeeperError) {
         let context = RequestContext(
             core: self, operation: operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode, multi: multi,
-            continuation: continuation)
+            completion: completion)
         let pointer = Unmanaged.passRetained(context).toOpaque()
         ClientMetrics.requests.increment()
         state.withLock { $0.requestsInFlight[ObjectIdentifier(context)] = context }
@@ -141,7 +141,7 @@ final class ClientCore: Sendable {
     func addCredentialOnFirstConnection(_ handle: OpaquePointer) {
         guard let credential = pendingCredential.withLock({ $0.take() }) else { return }
         let context = RequestContext(
-            core: self, operation: "addAuth", path: "digest", watch: nil, acceptsNoNode: false, continuation: nil)
+            core: self, operation: "addAuth", path: "digest", watch: nil, acceptsNoNode: false, completion: nil)
         let pointer = Unmanaged.passRetained(context).toOpaque()
         let rc = zoo_add_auth(handle, "digest", credential, Int32(credential.utf8.count), Callbacks.void, pointer)
         if rc != ZOK.rawValue {
@@ -152,7 +152,7 @@ final class ClientCore: Sendable {
 
     /// A cheap request whose answer refreshes `lastHeard` (see `heardFromServer`).
     func sendHeartbeat() {
-        try? submit("exists", path: "/", acceptsNoNode: true, continuation: nil) { handle, context in
+        try? submit("exists", path: "/", acceptsNoNode: true, completion: nil) { handle, context in
             zoo_aexists(handle, "/", 0, Callbacks.stat, context)
         }
     }

@@ -43,7 +43,7 @@ public final class ZooKeeperClient: Sendable {
     /// writable by the credential when one is configured, open otherwise.
     public let defaultACL: [ACL]
 
-    private let core: ClientCore
+    let core: ClientCore
 
     private init(configuration: Configuration, core: ClientCore) {
         self.configuration = configuration
@@ -151,17 +151,7 @@ public final class ZooKeeperClient: Sendable {
     public func create(
         _ path: String, data: [UInt8] = [], mode: CreateMode = .persistent, acl: [ACL]? = nil
     ) async throws -> String {
-        let acl = acl ?? defaultACL
-        let (reply, _) = try await request("create", path: path) { handle, context in
-            acl.withACLVector { vector in
-                data.withUnsafeBufferPointer { bytes in
-                    bytes.withMemoryRebound(to: CChar.self) { chars in
-                        zoo_acreate2(handle, path, chars.baseAddress, Int32(data.count), vector, mode.flags, Callbacks.created, context)
-                    }
-                }
-            }
-        }
-        guard case .created(let created, _) = reply else { return path }
+        guard case (.created(let created), _) = try await perform(.create(path, data: data, mode: mode, acl: acl)) else { return path }
         return created
     }
 
@@ -177,13 +167,9 @@ public final class ZooKeeperClient: Sendable {
     }
 
     private func getData(_ path: String, watch: Bool) async throws -> (NodeData, Watch?) {
-        let (reply, watchSet) = try await request("getData", path: path, watch: watch ? .data : nil) { handle, context in
-            zoo_aget(handle, path, watch ? 1 : 0, Callbacks.data, context)
-        }
-        guard case .data(let bytes, let stat?) = reply else {
-            throw ZooKeeperError(code: .marshallingError, operation: "getData", path: path)
-        }
-        return (NodeData(data: bytes, stat: stat), watchSet)
+        let (answer, watchSet) = try await perform(.getData(path, watch: watch))
+        guard case .data(let node) = answer else { throw ZooKeeperError(code: .marshallingError, operation: "getData", path: path) }
+        return (node, watchSet)
     }
 
     /// The znode's stat, or `nil` if it does not exist.
@@ -199,10 +185,8 @@ public final class ZooKeeperClient: Sendable {
     }
 
     private func exists(_ path: String, watch: Bool) async throws -> (Stat?, Watch?) {
-        let (reply, watchSet) = try await request("exists", path: path, watch: watch ? .data : nil, acceptsNoNode: true) { handle, context in
-            zoo_aexists(handle, path, watch ? 1 : 0, Callbacks.stat, context)
-        }
-        guard case .stat(let stat) = reply else { return (nil, watchSet) }
+        let (answer, watchSet) = try await perform(.exists(path, watch: watch))
+        guard case .stat(let stat) = answer else { return (nil, watchSet) }
         return (stat, watchSet)
     }
 
@@ -210,14 +194,7 @@ public final class ZooKeeperClient: Sendable {
     /// - Throws: `ZooKeeperError` with `badVersion` if someone else changed it first.
     @discardableResult
     public func setData(_ path: String, _ data: [UInt8], version: Int32 = -1) async throws -> Stat {
-        let (reply, _) = try await request("setData", path: path) { handle, context in
-            data.withUnsafeBufferPointer { bytes in
-                bytes.withMemoryRebound(to: CChar.self) { chars in
-                    zoo_aset(handle, path, chars.baseAddress, Int32(data.count), version, Callbacks.stat, context)
-                }
-            }
-        }
-        guard case .stat(let stat?) = reply else {
+        guard case (.stat(let stat?), _) = try await perform(.setData(path, data: data, version: version)) else {
             throw ZooKeeperError(code: .marshallingError, operation: "setData", path: path)
         }
         return stat
@@ -225,9 +202,7 @@ public final class ZooKeeperClient: Sendable {
 
     /// Deletes the znode, only if its version is `version` (any version if -1).
     public func delete(_ path: String, version: Int32 = -1) async throws {
-        _ = try await request("delete", path: path) { handle, context in
-            zoo_adelete(handle, path, version, Callbacks.void, context)
-        }
+        _ = try await perform(.delete(path, version: version))
     }
 
     /// The names of the znode's children (in the server's order) and the znode's stat.
@@ -243,13 +218,11 @@ public final class ZooKeeperClient: Sendable {
     }
 
     private func children(_ path: String, watch: Bool) async throws -> (Children, Watch?) {
-        let (reply, watchSet) = try await request("getChildren", path: path, watch: watch ? .children : nil) { handle, context in
-            zoo_aget_children2(handle, path, watch ? 1 : 0, Callbacks.children, context)
-        }
-        guard case .children(let names, let stat?) = reply else {
+        let (answer, watchSet) = try await perform(.getChildren(path, watch: watch))
+        guard case .children(let children) = answer else {
             throw ZooKeeperError(code: .marshallingError, operation: "getChildren", path: path)
         }
-        return (Children(names: names, stat: stat), watchSet)
+        return (children, watchSet)
     }
 
     /// Applies `operations` as one transaction: all of them, or none.
@@ -257,20 +230,7 @@ public final class ZooKeeperClient: Sendable {
     /// - Throws: `ZooKeeperError` with `failedOperation`, the index of the operation that made
     ///   the transaction fail (a `check` of a node that is gone, a `badVersion`...), and its path.
     public func multi(_ operations: [MultiOperation]) async throws -> [MultiResult] {
-        let reply: Reply = try await withCheckedThrowingContinuation { continuation in
-            defaultACL.withACLVector { acl in
-                let buffers = MultiBuffers(operations, acl: acl)
-                defer { buffers.releaseInputs() }
-                do {
-                    try core.submit("multi", path: operations.first?.path ?? "/", multi: buffers, continuation: continuation) { handle, context in
-                        zoo_amulti(handle, Int32(operations.count), buffers.ops, buffers.results, Callbacks.multi, context)
-                    }
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }.0
-        guard case .multi(let results) = reply else {
+        guard case (.multi(let results), _) = try await perform(.multi(operations)) else {
             throw ZooKeeperError(code: .marshallingError, operation: "multi", path: operations.first?.path)
         }
         return results
@@ -279,20 +239,11 @@ public final class ZooKeeperClient: Sendable {
     /// Adds a credential to the session (kept for reconnections), e.g. `digest`,
     /// `user:password`, and waits for the server's answer.
     public func addAuth(scheme: String, credential: String) async throws {
-        _ = try await request("addAuth", path: scheme) { handle, context in
-            zoo_add_auth(handle, scheme, credential, Int32(credential.utf8.count), Callbacks.void, context)
-        }
-    }
-
-    // MARK: Requests
-
-    private func request(
-        _ operation: String, path: String, watch: ClientCore.WatchKind? = nil, acceptsNoNode: Bool = false,
-        _ start: (OpaquePointer, UnsafeMutableRawPointer) -> Int32
-    ) async throws -> (Reply, Watch?) {
-        try await withCheckedThrowingContinuation { continuation in
+        _ = try await withCheckedThrowingContinuation { continuation in
             do {
-                try core.submit(operation, path: path, watch: watch, acceptsNoNode: acceptsNoNode, continuation: continuation, start)
+                try core.submit("addAuth", path: scheme, completion: { continuation.resume(with: $0) }) { handle, context in
+                    zoo_add_auth(handle, scheme, credential, Int32(credential.utf8.count), Callbacks.void, context)
+                }
             } catch {
                 continuation.resume(throwing: error)
             }
