@@ -7,18 +7,18 @@ import Logging
 import Recipes
 import ZooKeeper
 
-/// One member of a group under protocol 2 (spec §14): the thin actor that feeds ZooKeeper,
-/// clocks and deliveries to the follower's and the leader's state machines
-/// (`FollowerMachine`, `LeaderMachine`) and carries out what they ask.
+/// One member of a group under protocol 2 (spec §14): the executor of its `MemberMachine`,
+/// which holds every rule. This actor only carries out what the machine asks (ZooKeeper
+/// requests, the group's preparation, the allocator program, publications, timers) and feeds
+/// it what happens, and it reports to the daemon (documents, `status`, logs, metrics).
 ///
 /// The story of a session: connect, prepare the group (`GroupSetup`: paths, settings, seed),
-/// tell the follower the session started; it asks to join (a contender node in the leader
-/// lock, then the member node), then to read and watch its grant and the group's summary. The
-/// contender that is lowest in the lock leads: its leader machine reads the group and writes
-/// grants. Every request's result comes back to the machines in the order the requests were
-/// made (ZooKeeper answers in that order; tasks could reorder them). When the session expires,
-/// a new one starts. `stop()` publishes `stopped`, and once that is delivered closes the
-/// session, which removes the member's nodes at once.
+/// tell the machine the session started; it asks to contend for the leader lock, to join and
+/// to read; the contender lowest in the lock leads. Replies and watch events reach the
+/// machine in the server's order: each request's answer is handed over from the client's
+/// thread (`ZooKeeperClient.send`), where the watch it set is armed. When the session
+/// expires, a new one starts. `stop()` publishes `stopped`, and once that is delivered closes
+/// the session, which removes the member's nodes at once.
 public actor Member {
     /// Every document this member publishes, in order. Ends after `stopped`.
     public nonisolated let documents: AsyncStream<MemberDocument>
@@ -29,17 +29,17 @@ public actor Member {
     let startedAt = ContinuousClock.now
     let paths: GroupPaths
 
-    var follower: FollowerMachine
-    var leader: LeaderMachine
+    var machine: MemberMachine
     var client: ZooKeeperClient?
     var connection = SessionState.connecting
     var inputs: AsyncStream<Input>.Continuation?
-    /// Every task of the session but the timers; cancelled when it ends.
+    /// The session's tasks (the group's preparation, the allocator, the session's states);
+    /// cancelled when it ends.
     var tasks: SessionTasks?
-    var timer: Task<Void, Never>?
-    var election = ElectionMachine()
-    /// The member node's version as last seen, so an acknowledgement is one conditional write.
-    var memberNodeVersion: Int32 = 0
+    /// Requests the machine sent while the connection was down: sent once it is back.
+    var held: [(MemberMachine.RequestTag, NodeRequest)] = []
+    /// The timer for the machine's next deadline.
+    var timer: (deadline: ContinuousClock.Instant, task: Task<Void, Never>)?
     var heard: ContinuousClock.Instant?
     var stopping = false
     /// `stop()` waiting for the session to end: resumed by `endSession()`, or by the deadline
@@ -49,23 +49,12 @@ public actor Member {
     var strategy: Strategy?
     /// What made membership impossible; `run()` throws it.
     var membershipError: (any Error)?
-    var requests = RequestOrder()
-    var allocatorRetry = Duration.zero
-    var joinRetry = Duration.zero
-    /// Whether the member node was made in this session (a join after that is a re-join).
-    var joinedInSession = false
-    var leaderRetryPending = false
-    /// Changes held back for the quiet time of `--rebalance-delay` (spec §12), on the leader.
-    var debounce: (first: ContinuousClock.Instant, timer: Task<Void, Never>, events: [LeaderMachine.Event])?
 
     // What `status` and the commands report.
-    var grantCount = 0
     /// Since when each member the published summary names as awaited has been awaited.
     var awaitedSince: [String: ContinuousClock.Instant] = [:]
     var published: MemberDocument?
     var lastRebalance: (at: Date, duration: Duration)?
-    var changeNoticed: ContinuousClock.Instant?
-    var lastError: String?
     /// Releases the release timeout forced (consumer handover).
     var forcedReleases = 0
 
@@ -74,12 +63,9 @@ public actor Member {
     var yielded = 0
 
     enum Input: Sendable {
-        case follower(FollowerMachine.Event)
-        case leader(LeaderMachine.Event)
-        case election(ElectionMachine.Event)
-        /// A request's results, released in the order the requests were made.
-        case completed(Int, [Input])
-        /// Membership is impossible (the name is held by another session).
+        case machine(MemberMachine.Event)
+        /// Membership is impossible (the name is held by another session, the group's settings
+        /// are not this member's).
         case failed(any Error)
         case sessionEnded
     }
@@ -92,9 +78,15 @@ public actor Member {
         logger[metadataKey: "member"] = "\(configuration.member)"
         self.logger = logger
         paths = GroupPaths(group: configuration.layout.groupPath)
-        follower = FollowerMachine(member: configuration.member, weight: configuration.weight, handover: configuration.handover)
-        leader = LeaderMachine(
-            member: configuration.member, configuredStrategy: configuration.strategy,
+        machine = MemberMachine(
+            member: configuration.member, paths: paths,
+            settings: MemberMachine.Settings(
+                weight: configuration.weight, handover: configuration.handover, configuredStrategy: configuration.strategy,
+                identity: MemberRecord(
+                    host: configuration.host, pid: configuration.pid, strategy: configuration.strategy?.name,
+                    release: ProductVersion.current),
+                rebalanceDelay: (configuration.rebalanceDelayMin, configuration.rebalanceDelayMax),
+                fullReadInterval: configuration.fullReadInterval),
             sessionTimeout: configuration.zooKeeper.sessionTimeout)
         (documents, documentSink) = AsyncStream.makeStream(of: MemberDocument.self)
     }
@@ -107,7 +99,7 @@ public actor Member {
     ///   `UnconfiguredExecStrategy`) or do not parse, the credential was refused. `stopped` is
     ///   published first.
     public func run() async throws {
-        perform(follower.handle(.tick, now: .now))
+        handle(.follower(.tick))
         do {
             try await ensureChroot()
             while !stopping {
@@ -137,11 +129,11 @@ public actor Member {
             endSession()
             await client?.close()
             await tasks?.ended()
-            perform(follower.handle(.stop, now: .now))
+            handle(.follower(.stop))
             documentSink.finish()
             throw error
         }
-        if !follower.hasStopped { perform(follower.handle(.stop, now: .now)) }
+        if !machine.follower.hasStopped { handle(.follower(.stop)) }
         documentSink.finish()
     }
 
@@ -155,7 +147,7 @@ public actor Member {
         stopping = true
         logger.info("stopping")
         if let inputs {
-            inputs.yield(.follower(.stop))
+            inputs.yield(.machine(.follower(.stop)))
             // The follower leaves (closes the session) once `stopped` is delivered.
             var limit = ContinuousClock.now + .seconds(1)
             if case .consumer(let releaseTimeout) = configuration.handover { limit += releaseTimeout }
@@ -186,42 +178,32 @@ public actor Member {
     /// spec §15): the member may acknowledge what it lost. Without consumer handover it does
     /// nothing.
     public func release(epoch: Int64) {
-        follow(.released(epoch: epoch))
+        handle(.follower(.released(epoch: epoch)))
     }
 
     func runSession(_ client: ZooKeeperClient, _ tasks: SessionTasks) async throws {
         self.client = client
         self.tasks = tasks
         connection = .connecting
+        held = []
         let (stream, inputs) = AsyncStream.makeStream(of: Input.self)
         self.inputs = inputs
-        requests = RequestOrder()
-        joinedInSession = false
         spawn { member in
             for await state in client.sessionStates() { await member.sessionChanged(to: state) }
         }
         let session = try await client.waitUntilConnected()
-        leader = LeaderMachine(member: configuration.member, configuredStrategy: configuration.strategy, sessionTimeout: session.timeout)
+        connection = .connected(session)
         logger.info("connected", metadata: [
             "session": "\(SessionID.format(session.id))", "timeout": "\(session.timeout)",
         ])
         strategy = try await GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
             .prepare(seeding: !seeded)
         seeded = true
-        elect(.sessionStarted(session: session.id))
-        follow(.sessionStarted(session: session.id, timeout: session.timeout))
-        let fullRead = configuration.fullReadInterval
-        spawn { member in
-            while (try? await Task.sleep(for: fullRead)) != nil { await member.refresh() }
-        }
-        // The leader looks again at the members it awaits every half session timeout, should a
-        // watch have been lost: an acknowledgement is never missed for long.
-        let awaitedCheck = session.timeout / 2
-        spawn { member in
-            while (try? await Task.sleep(for: awaitedCheck)) != nil { await member.lookAgainAtAwaited() }
-        }
+        handle(.sessionStarted(session: session.id, timeout: session.timeout))
         for await input in stream {
             switch input {
+            case .machine(let event):
+                handle(event)
             case .sessionEnded:
                 if let membershipError { throw membershipError }
                 if case .expired = connection { throw ZooKeeperError(code: .sessionExpired, operation: "session", path: nil) }
@@ -230,8 +212,6 @@ public actor Member {
             case .failed(let error):
                 membershipError = error
                 throw error
-            default:
-                take(input)
             }
         }
     }
@@ -251,37 +231,14 @@ public actor Member {
         }
     }
 
-    /// The periodic full read (`--full-read-interval`).
-    func refresh() {
-        follow(.refresh)
-        lead(.refresh)
-    }
-
     func endSession() {
-        debounce?.timer.cancel()
-        debounce = nil
         tasks?.cancel()
         tasks = nil
-        timer?.cancel()
-        timer = nil
+        held = []
         inputs?.finish()
         inputs = nil
         resumeSessionEndWaiter()
-        follow(.sessionEnded)
-        _ = leader.handle(.deposed)
-        _ = election.handle(.sessionEnded)
-    }
-
-    func take(_ input: Input) {
-        switch input {
-        case .follower(let event): follow(event)
-        case .leader(.membersChanged), .leader(.partitionsChanged): debounced(input)
-        case .leader(let event): lead(event)
-        case .election(let event): elect(event)
-        case .completed(let number, let results):
-            for ready in requests.complete(number, results) { take(ready) }
-        case .failed, .sessionEnded: break
-        }
+        handle(.sessionEnded)
     }
 
     func sessionChanged(to state: SessionState) {
@@ -291,181 +248,20 @@ public actor Member {
         case .connected:
             if case .suspended = previous {
                 logger.info("reconnected within the session")
-                follow(.reconnected)
-                // Requests that failed with the connection may have carried news: a leader
-                // reads everything again (watches survive, answers in flight do not).
-                lead(.refresh)
+                handle(.reconnected)
             }
+            let requests = held
+            held = []
+            for (tag, request) in requests { execute(tag, request) }
         case .suspended:
             logger.warning("connection lost; the share stays valid until its lease runs out")
-            follow(.disconnected)
+            handle(.disconnected)
         case .expired, .authFailed, .closed:
             inputs?.yield(.sessionEnded)
         case .connecting:
             break
         }
     }
-
-    // MARK: The follower
-
-    func follow(_ event: FollowerMachine.Event) {
-        let now = ContinuousClock.now
-        if let latest = client?.status.lastHeardFromServer, latest != heard {
-            heard = latest
-            perform(follower.handle(.heard(at: latest), now: now))
-        }
-        switch event {
-        case .summaryChanged, .joined:
-            // Its own join is a change too: when the leader had already granted by the time the
-            // member first read the summary, no change would be seen before its first `active`.
-            changeNoticed = changeNoticed ?? now
-        default: break
-        }
-        if case .grantRead(let grant) = event { grantCount = grant?.partitions.count ?? 0 }
-        if case .summaryUnreadable = event { lastError = unreadableSummary }
-        if case .summaryRead(.some, _) = event, lastError == unreadableSummary { lastError = nil }
-        perform(follower.handle(event, now: now))
-        let awaited = follower.summary?.awaited ?? [:]
-        if awaited.count != awaitedSince.count || !awaited.keys.allSatisfy({ awaitedSince[$0] != nil }) {
-            awaitedSince = awaited.keys.reduce(into: [:]) { since, name in since[name] = awaitedSince[name] ?? now }
-        }
-    }
-
-    func perform(_ actions: [FollowerMachine.Action]) {
-        for action in actions {
-            switch action {
-            case .join(let record): join(record)
-            case .readGrant: readGrant()
-            case .readSummary: readSummary()
-            case .publish(let publication): publish(publication)
-            case .acknowledge(let record): acknowledge(record)
-            case .checkMemberNode: checkMemberNode()
-            case .wake(let at): wake(at: at)
-            case .leave:
-                logger.info("leaving the group")
-                if let client { spawn { _ in await client.close() } }
-            case .releaseTimedOut(let partitions):
-                forcedReleases += 1
-                MemberMetrics.forcedReleases.increment()
-                logger.warning("the consumer did not release in time; released anyway", metadata: [
-                    "partitions": "\(partitions.sorted().map(\.description).joined(separator: ","))",
-                    "forced_releases": "\(forcedReleases)",
-                ])
-            }
-        }
-    }
-
-    /// What `status.last_error` says while the summary does not parse.
-    var unreadableSummary: String { "the group's summary at \(paths.assignments) does not parse; the leader writes it again" }
-
-    /// The member node's data: the record and, for the tools, host, pid and strategy.
-    func nodeData(_ record: MemberRecord) -> [UInt8] {
-        var record = record
-        record.host = configuration.host
-        record.pid = configuration.pid
-        record.strategy = configuration.strategy?.name
-        record.release = ProductVersion.current
-        return record.encoded
-    }
-
-    func readGrant() {
-        let path = paths.grant(configuration.member)
-        read(label: "grant") { client in
-            do {
-                let node = try await client.retrying { try await client.getData(path) }
-                return ([.follower(.grantRead(try? Grant(decoding: node.data)))], nil, nil)
-            } catch let error as ZooKeeperError where error.code == .noNode {
-                return ([.follower(.grantRead(nil))], nil, nil)
-            }
-        }
-    }
-
-    func readSummary() {
-        let path = paths.assignments
-        let logger = self.logger
-        read(label: "summary") { client in
-            let (node, watch) = try await Self.readWatching(client, path)
-            guard let node else { return ([.follower(.summaryRead(nil))], watch, .follower(.summaryChanged)) }
-            do {
-                let summary = try GroupSummary(decoding: node.data)
-                return ([.follower(.summaryRead(summary, made: node.stat.czxid))], watch, .follower(.summaryChanged))
-            } catch {
-                logger.error("the group's summary at \(path) does not parse (\(error)); keeping the last good one until the leader writes it again")
-                // The leader (perhaps this member) writes it over once it has read everything again.
-                return ([.follower(.summaryUnreadable), .leader(.refresh)], watch, .follower(.summaryChanged))
-            }
-        }
-    }
-
-    /// A node (data and stat) with a watch, or `nil` with a watch on its creation if it does not exist.
-    static func readWatching(_ client: ZooKeeperClient, _ path: String) async throws -> (NodeData?, Watch) {
-        try await watchingCreation(client, path) { try await client.getDataWatching(path) }
-    }
-
-    /// `read` (which sets a watch on `path`) and its watch, or `nil` with a watch on the node's
-    /// creation if it does not exist; repeated if it appears in between.
-    static func watchingCreation<Value: Sendable>(
-        _ client: ZooKeeperClient, _ path: String, _ read: @escaping @Sendable () async throws -> (Value, Watch)
-    ) async throws -> (Value?, Watch) {
-        try await client.retrying {
-            while true {
-                do {
-                    let (value, watch) = try await read()
-                    return (value, watch)
-                } catch let error as ZooKeeperError where error.code == .noNode {
-                    let (stat, watch) = try await client.existsWatching(path)
-                    if stat == nil { return (nil, watch) }
-                }
-            }
-        }
-    }
-
-    func acknowledge(_ record: MemberRecord) {
-        guard let client else { return }
-        let data = nodeData(record)
-        let party = Party(client: client, path: paths.members, member: configuration.member)
-        let logger = self.logger
-        let version = memberNodeVersion
-        memberNodeVersion += 1
-        let path = paths.member(configuration.member)
-        spawn { member in
-            do {
-                // Only into this session's own node (Party.update checks the owner when the
-                // version is not the one expected).
-                let update = try await party.update(data: data, version: version)
-                if let foreign = update.foreignVersion {
-                    logger.error("this member's node \(path) was rewritten by someone else (version \(foreign)); its record is restored. An acknowledgement forged there may have let the leader grant what this member still published: guard the group with ACLs (--zk-auth)")
-                    await member.restoredOwnNode(version: update.version, path: path, foreign: foreign)
-                }
-                await member.send(.follower(.acknowledged(epoch: record.ackedEpoch)))
-            } catch is PartyError {
-                await member.send(.follower(.memberNodeDeleted))
-            } catch let error as ZooKeeperError where error.code == .noNode {
-                await member.send(.follower(.memberNodeDeleted))
-            } catch {
-                logger.warning("could not acknowledge epoch \(record.ackedEpoch), trying again: \(error)")
-                try? await Task.sleep(for: .milliseconds(100))
-                await member.send(.follower(.acknowledgementFailed(epoch: record.ackedEpoch)))
-            }
-        }
-    }
-
-    /// Someone else rewrote this member's node: the next acknowledgement starts from the
-    /// version its restoring write made, and `status` says what happened.
-    func restoredOwnNode(version: Int32, path: String, foreign: Int32) {
-        memberNodeVersion = version
-        lastError = "this member's node \(path) was rewritten by someone else (version \(foreign)); restored"
-    }
-
-    func wake(at instant: ContinuousClock.Instant) {
-        timer?.cancel()
-        timer = Task { [weak self] in
-            guard (try? await Task.sleep(until: instant)) != nil else { return }
-            await self?.tick()
-        }
-    }
-
-    func tick() { follow(.tick) }
 
     /// Makes the follower's publication the member's document.
     func publish(_ publication: Publication) {
@@ -478,11 +274,12 @@ public actor Member {
             updatedAt: published?.updatedAt ?? Date.now)
         if published.map(document.differsInSubstance) ?? true {
             document.updatedAt = Date.now
-            if document.state == .active, let noticed = changeNoticed {
-                lastRebalance = (Date.now, ContinuousClock.now - noticed)
-                changeNoticed = nil
+            if document.state == .active, let noticed = machine.changeNoticed {
+                machine.changeNoticed = nil
+                let duration = ContinuousClock.now - noticed
+                lastRebalance = (Date.now, duration)
                 MemberMetrics.rebalances.increment()
-                let (seconds, attoseconds) = (ContinuousClock.now - noticed).components
+                let (seconds, attoseconds) = duration.components
                 MemberMetrics.rebalanceDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
                 logger.info("rebalanced", metadata: [
                     "epoch": "\(document.generation)", "state": "\(document.state.rawValue)",
@@ -500,7 +297,7 @@ public actor Member {
         published = document
         documentSink.yield(document)
         yielded += 1
-        if !reportingDeliveries { follow(.delivered(count: yielded)) }
+        if !reportingDeliveries { handle(.follower(.delivered(count: yielded))) }
     }
 
     // MARK: Deliveries
@@ -517,43 +314,10 @@ public actor Member {
     public func delivered() {
         guard reportingDeliveries else { return }
         deliveredCount += 1
-        follow(.delivered(count: deliveredCount))
+        handle(.follower(.delivered(count: deliveredCount)))
     }
 
     var deliveredCount = 0
-
-    // MARK: Requests
-
-    /// Starts a read whose results go back in request order, and arms the watch it returns:
-    /// when it fires, `onChange` goes to the machines.
-    func read(
-        label: String, forLeader: Bool = false,
-        _ body: @escaping @Sendable (ZooKeeperClient) async throws -> ([Input], Watch?, Input?)
-    ) {
-        guard let client else { return }
-        let number = requests.start()
-        let stream = inputs
-        spawn { member in
-            var results: [Input] = []
-            do {
-                let (inputs, watch, onChange) = try await body(client)
-                results = inputs
-                if let watch, let onChange {
-                    // Handed on from the client's thread as it fires, so that the machines hear
-                    // of notifications in the server's order, and before the replies after them
-                    // (a session's two nodes vanishing in one transaction must not look like two
-                    // deletions apart: the leader lingers on those).
-                    watch.onFire { event in
-                        if event.kind != .sessionEnded { stream?.yield(onChange) }
-                    }
-                }
-            } catch {
-                await member.debug("reading the \(label) failed: \(error)")
-                if forLeader { await member.leaderReadFailed() }
-            }
-            await member.send(.completed(number, results))
-        }
-    }
 
     /// Runs `body` as one of the session's tasks.
     func spawn(_ body: @escaping @Sendable (Member) async -> Void) {
@@ -561,14 +325,6 @@ public actor Member {
             guard let self else { return }
             await body(self)
         }
-    }
-
-    func send(_ input: Input) {
-        inputs?.yield(input)
-    }
-
-    func debug(_ message: String) {
-        logger.debug("\(message)")
     }
 
     // MARK: Queries and commands
@@ -585,7 +341,7 @@ public actor Member {
         let connection = client?.status
         // The summary that goes with the published document (a newer one read is published
         // only with its grant), so that `status` never runs ahead of the file.
-        let summary = follower.summary
+        let summary = machine.follower.summary
         return MemberStatus(
             connection: connection?.state ?? .connecting,
             sessionID: connection?.session?.id,
@@ -598,18 +354,18 @@ public actor Member {
             lastRebalanceDuration: lastRebalance?.duration,
             memberCount: summary?.members.count ?? 0,
             partitionCount: summary?.partitionCount ?? 0,
-            shareCount: grantCount,
+            shareCount: machine.grantCount,
             partitionSetSize: summary?.partitionSet.bytes ?? 0,
             partitionSetLimit: SharedSet.defaultSizeLimit,
             partitionSetMalformed: summary?.partitionSet.error,
-            lastError: [lastError, isConnected ? nil : ZooKeeperClient.likelyConnectionProblem]
+            lastError: [machine.lastError, isConnected ? nil : ZooKeeperClient.likelyConnectionProblem]
                 .compactMap { $0 }.joined(separator: "; ").nilIfEmpty,
             uptime: ContinuousClock.now - startedAt,
-            role: leader.isLeading ? .leader : .follower,
+            role: machine.leader.isLeading ? .leader : .follower,
             leader: summary?.leader,
             awaited: summary?.awaited ?? [:],
             awaitedFor: awaitedSince.mapValues { ContinuousClock.now - $0 },
-            revokingCount: follower.latest?.revoking.count ?? 0,
+            revokingCount: machine.follower.latest?.revoking.count ?? 0,
             forcedReleases: forcedReleases)
     }
 
@@ -617,7 +373,7 @@ public actor Member {
     public func commands() throws(GroupCommandError) -> GroupCommands {
         guard let client, case .connected = connection else { throw GroupCommandError.notConnected }
         return GroupCommands(
-            client: client, paths: paths, seedPartitions: configuration.seedPartitions, lastGoodPartitions: leader.partitions,
+            client: client, paths: paths, seedPartitions: configuration.seedPartitions, lastGoodPartitions: machine.leader.partitions,
             logger: logger)
     }
 }
@@ -636,37 +392,3 @@ enum MemberMetrics {
     static let forcedReleases = Counter(label: "allocatord_forced_releases_total")
 }
 
-/// Releases results in the order their requests were made.
-struct RequestOrder {
-    private var next = 0
-    private var due = 0
-    private var done: [Int: [Member.Input]] = [:]
-
-    /// The number of a new request.
-    mutating func start() -> Int {
-        defer { next += 1 }
-        return next
-    }
-
-    /// Request `number` is done with `results`: returns every result now in order.
-    mutating func complete(_ number: Int, _ results: [Member.Input]) -> [Member.Input] {
-        done[number] = results
-        var ready: [Member.Input] = []
-        while let results = done.removeValue(forKey: due) {
-            ready += results
-            due += 1
-        }
-        return ready
-    }
-}
-
-extension MultiOperation {
-    init(_ operation: NodeOperation) {
-        switch operation {
-        case .check(let path, let version): self = .check(path, version: version)
-        case .create(let path, let data): self = .create(path, data: data)
-        case .set(let path, let data, let version): self = .setData(path, data: data, version: version)
-        case .delete(let path, let version): self = .delete(path, version: version)
-        }
-    }
-}

@@ -19,7 +19,7 @@ public struct MemberMachine {
     public typealias RequestTag = Int
 
     /// What happened.
-    public enum Event {
+    public enum Event: Sendable {
         /// A session is connected (its id, its negotiated timeout).
         case sessionStarted(session: Int64, timeout: Duration)
         /// The connection dropped; the session may live.
@@ -49,7 +49,7 @@ public struct MemberMachine {
     }
 
     /// What to do.
-    public enum Action {
+    public enum Action: Sendable {
         case send(RequestTag, NodeRequest)
         /// Publishes the member's document.
         case publish(Publication)
@@ -72,7 +72,7 @@ public struct MemberMachine {
     }
 
     /// What an operator should hear of.
-    public enum Report {
+    public enum Report: Sendable {
         case joined
         /// Joining failed for a reason that may pass; tried again after `retryIn`.
         case joinFailed(String, retryIn: Duration)
@@ -191,6 +191,9 @@ public struct MemberMachine {
     struct Timers {
         /// The next `.tick` the follower asked for.
         var wake: ContinuousClock.Instant?
+        /// A wake that came due and was moved on before its tick (an event before the timer,
+        /// such as the server heard from, made the follower ask for a later one): still owed.
+        var owedWake: ContinuousClock.Instant?
         /// The leader's acknowledgement round (its `.planAfter`).
         var roundDue: ContinuousClock.Instant?
         /// The leader reads everything again after failed writes (its `.retryAfter`).
@@ -219,7 +222,7 @@ public struct MemberMachine {
         var fullRead: ContinuousClock.Instant?
 
         var next: ContinuousClock.Instant? {
-            ([wake, roundDue, retryDue, holdOver, joinRetry, conflictCheck, acknowledgementRetry?.at, electionRetry,
+            ([wake, owedWake, roundDue, retryDue, holdOver, joinRetry, conflictCheck, acknowledgementRetry?.at, electionRetry,
               leaderReadRetry, allocatorRetry, debounce, awaitedCheck, fullRead] + lingerOver.map(\.at))
                 .compactMap { $0 }.min()
         }
@@ -268,7 +271,7 @@ public struct MemberMachine {
 
     /// When `.timersDue` should come next, if ever.
     public var nextDeadline: ContinuousClock.Instant? {
-        session == nil ? nil : timers.next
+        session == nil ? [timers.wake, timers.owedWake].compactMap { $0 }.min() : timers.next
     }
 
     public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
@@ -342,18 +345,20 @@ public struct MemberMachine {
         joining = nil
         joinedInSession = false
         debounced = nil
-        timers = Timers(wake: timers.wake)
+        timers = Timers(wake: timers.wake, owedWake: timers.owedWake)
     }
 
     // MARK: Timers
 
     /// Every timer that is due, in a fixed order.
     private mutating func fireDueTimers() {
-        guard session != nil else { return }
-        if let wake = timers.wake, now >= wake {
-            timers.wake = nil
+        // The follower's leases run out between sessions too.
+        if timers.owedWake != nil || timers.wake.map({ now >= $0 }) == true {
+            timers.owedWake = nil
+            if let wake = timers.wake, now >= wake { timers.wake = nil }
             follow(.tick)
         }
+        guard session != nil else { return }
         if let due = timers.roundDue, now >= due {
             timers.roundDue = nil
             lead(.roundDue)
@@ -432,7 +437,9 @@ public struct MemberMachine {
             case .publish(let publication): actions.append(.publish(publication))
             case .acknowledge(let record): acknowledge(record)
             case .checkMemberNode: send(.exists(paths.member(member), watch: false), .checkOwnMember)
-            case .wake(let at): timers.wake = at
+            case .wake(let at):
+                if let due = timers.wake, due <= now, at > now { timers.owedWake = min(timers.owedWake ?? due, due) }
+                timers.wake = at
             case .leave:
                 actions.append(.report(.leaving))
                 send(.close, .close)
