@@ -223,6 +223,8 @@ extension Member {
             logger.warning("could not join the group; preparing it and trying again in \(delay): \(reason)")
         case .memberNodeLost:
             logger.warning("this member's node was deleted or taken while its session lives; joining again")
+        case .memberRecordUnreadable(let path):
+            logger.warning("the member node \(path) holds no record (written by someone else?): the member counts as acknowledging nothing until it writes its record again")
         case .memberNodeRewritten(let path, let version):
             logger.error("this member's node \(path) was rewritten by someone else (version \(version)); its record is restored. An acknowledgement forged there may have let the leader grant what this member still published: guard the group with ACLs (--zk-auth)")
         case .acknowledgementFailed(let epoch, let failure):

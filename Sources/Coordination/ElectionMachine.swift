@@ -92,6 +92,9 @@ public struct ElectionMachine: Sendable {
     public private(set) var passedOver: Set<String> = []
     private let mutations: Mutations
 
+    /// How long to wait before contending again (none with `retryWithoutBackoff`).
+    private var retryDelay: Duration { mutations.contains(.retryWithoutBackoff) ? .zero : Self.retryDelay }
+
     public init(mutations: Mutations = []) {
         self.mutations = mutations
     }
@@ -130,7 +133,7 @@ public struct ElectionMachine: Sendable {
 
         case (.createFailed, .creating(let prefix)):
             state = .retrying(prefix: prefix)
-            return [.retry(after: Self.retryDelay)]
+            return [.retry(after: retryDelay)]
 
         case (.retryDue, .retrying(let prefix)):
             state = .creating(prefix: prefix)
@@ -155,11 +158,11 @@ public struct ElectionMachine: Sendable {
         case (.listFailed, .recovering(let prefix)):
             // The lock's node is gone, and the node of that create with it.
             state = .retrying(prefix: prefix)
-            return [.retry(after: Self.retryDelay)]
+            return [.retry(after: retryDelay)]
 
         case (.listFailed, .checking):
             state = .retrying(prefix: nextPrefix())
-            return [.retry(after: Self.retryDelay)]
+            return [.retry(after: retryDelay)]
 
         case (.predecessorFound(let owner), .waiting(let contender, let predecessor)):
             switch owner {

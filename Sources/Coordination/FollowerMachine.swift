@@ -367,25 +367,33 @@ public struct FollowerMachine: Sendable {
             // another life's. A new leader that found no record of them starts lower, and its
             // summaries and grants must not pass for stale ones. As when the node vanishes, the
             // share is dropped until a grant is read again.
-            if read != nil, made != 0 {
-                if let known = summaryMade, known != made, summary != nil || summaryAwaitingGrant != nil || grant != nil {
-                    updateSession { session in
-                        session.grant.drop()
-                        session.acknowledgement = Acknowledgement()
-                    }
-                    summary = nil
-                    summaryAwaitingGrant = nil
-                    acknowledged = 0
-                    shareAbandoned = true
+            // So too a summary whose epoch is below one this member holds or has acknowledged:
+            // a session's reads never go back in time, so the leader lost track of the epochs
+            // (the summary, the grant and the record all overwritten by hand) and started lower.
+            let regressed = read.map { $0.epoch < max(grant?.epoch ?? 0, acknowledged) } ?? false
+            let madeAnew = read != nil && made != 0 && summaryMade.map { $0 != made } == true
+            if madeAnew || regressed, summary != nil || summaryAwaitingGrant != nil || grant != nil {
+                updateSession { session in
+                    session.grant.drop()
+                    session.acknowledgement = Acknowledgement()
                 }
-                summaryMade = made
+                summary = nil
+                summaryAwaitingGrant = nil
+                acknowledged = 0
+                shareAbandoned = true
             }
+            if read != nil, made != 0 { summaryMade = made }
             // The leader lists every member node it sees: a summary without this member's (once
             // it is made), or none at all (the group's nodes deleted by hand), says the node may
             // be gone; the member looks. Watching its own node instead would wake it on each of
             // its own acknowledgements.
+            // A summary that awaits this member for an epoch it has acknowledged, with no write
+            // under way, says the same of its node's record (rewritten by someone else, or
+            // the leader has yet to read it): the member looks, and restores it if it changed.
+            let awaitedAcknowledged = read?.awaited[member].map { $0 <= acknowledged } ?? false
             if !isStopping, case .inSession(var session) = state, session.node == .made(checking: false),
-               !(read?.members.contains(member) ?? false) {
+               !(read?.members.contains(member) ?? false)
+                || (awaitedAcknowledged && session.acknowledgement.writing == nil && session.acknowledgement.waiting == nil) {
                 session.node = .made(checking: true)
                 state = .inSession(session)
                 actions.append(.checkMemberNode)

@@ -238,6 +238,15 @@ public struct LeaderMachine: Sendable {
     /// The epoch of the latest write.
     public var epoch: Int64 { nodes.summary?.epoch ?? 0 }
 
+    /// The summary's epoch, or, when it does not parse (garbage written by hand), its node's
+    /// version plus one: every epoch written into the node bumped its version, so the epochs go
+    /// on above the node's own writes (the grants' and the records' epochs count too, in the
+    /// planner). A member that still holds a higher one drops its share when it reads the lower
+    /// summary (`FollowerMachine`).
+    private var knownEpoch: Int64 {
+        nodes.summary?.epoch ?? nodes.summaryVersion.map { Int64($0) + 1 } ?? 0
+    }
+
     /// Takes one event; returns what to do, in order.
     public mutating func handle(_ event: Event) -> [Action] {
         let phaseBefore = phase
@@ -377,7 +386,7 @@ public struct LeaderMachine: Sendable {
             }
             // (Without a write in flight this is the driver's "read everything again".)
             failedWrites += wrote ? 1 : 0
-            guard failedWrites > 1, wrote else { return readEverything() }
+            guard failedWrites > 1, wrote, !mutations.contains(.retryWithoutBackoff) else { return readEverything() }
             phase = .pausing
             let pause = Duration.milliseconds(100) * (1 << min(failedWrites - 2, 6))
             return [.retryAfter(min(pause, Self.maximumRetryDelay))]
@@ -476,7 +485,7 @@ public struct LeaderMachine: Sendable {
             actions.append(.holdUnheld(for: sessionTimeout))
         }
         let input = RebalanceInput(
-            epoch: nodes.summary?.epoch ?? 0, members: members, contenderSessions: contenderSessions, table: table,
+            epoch: knownEpoch, members: members, contenderSessions: contenderSessions, table: table,
             grants: indexedGrants, target: target, lostGrants: lost, holdUnheld: hold == .holding,
             lingeringSessions: lingeringSessions, mutations: mutations)
         let rebalance = RebalancePlanner.plan(input)

@@ -11,16 +11,16 @@ extension MemberMachine {
             // Applied or not: the machine lists the lock to find out.
             elect(.createOutcomeUnknown)
         case .leaderGroup, .leaderPartitions, .leaderMembers, .leaderMember, .leaderContenders, .leaderSummary,
-             .leaderGrantList, .leaderGrant, .leaderGrantNames, .leaderGrantNamesExists, .createPartitions:
+             .leaderGrantList, .leaderGrant, .leaderGrantNames, .leaderGrantNamesExists, .createPartitions, .watchMemberRecord:
             // Read everything again, as after a failed write.
             if leader.isLeading { lead(.writeFailed(fenced: false)) }
         case .checkOwnMember: follow(.memberNodeFound)  // the next summary that leaves it out asks again
-        case .electionDelete, .close, .prepareForJoin, .prepareForLeader, .pinSettings:
+        case .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings:
             break
         case .readSummary, .existsSummary:
             send(.getData(paths.assignments, watch: true), .readSummary)
         case .electionList, .electionWatch, .electionLock, .createMember, .findMemberHolder,
-             .readGrant, .acknowledge, .readOwnRecord, .restoreOwnRecord:
+             .readGrant, .acknowledge, .readOwnRecord, .restoreOwnRecord, .close:
             // The same again: a create applied before the connection dropped is found by its
             // `nodeExists`, a conditional write applied by its `badVersion`.
             if let request { send(request, purpose) }
@@ -84,7 +84,12 @@ extension MemberMachine {
         case .checkOwnMember:
             switch result {
             case .success(.exists(let stat?)) where stat.ephemeralOwner == session:
-                memberNodeVersion = max(memberNodeVersion, stat.version)
+                if stat.version > memberNodeVersion {
+                    // Written since this member last wrote it (its own writes bump the version
+                    // it expects before they are sent): by someone else. Its record is read,
+                    // and written over unless it is this member's.
+                    send(.getData(paths.member(member), watch: false), .readOwnRecord(follower.record))
+                }
                 follow(.memberNodeFound)
             case .success:
                 actions.append(.report(.memberNodeLost))
@@ -140,7 +145,7 @@ extension MemberMachine {
                 // Not written: the next write is made on condition of the same version.
                 if memberNodeVersion == version + 1 { memberNodeVersion = version }
                 actions.append(.report(.acknowledgementFailed(epoch: record.ackedEpoch, failure)))
-                timers.acknowledgementRetry = (now + .milliseconds(100), record.ackedEpoch)
+                timers.acknowledgementRetry = (now + acknowledgementRetryDelay, record.ackedEpoch)
             case .success:
                 follow(.acknowledged(epoch: record.ackedEpoch))
             }
@@ -158,7 +163,7 @@ extension MemberMachine {
                 follow(.memberNodeDeleted)
             case .failure(let failure):
                 actions.append(.report(.acknowledgementFailed(epoch: record.ackedEpoch, failure)))
-                timers.acknowledgementRetry = (now + .milliseconds(100), record.ackedEpoch)
+                timers.acknowledgementRetry = (now + acknowledgementRetryDelay, record.ackedEpoch)
             }
         case .restoreOwnRecord(let record, let foreign):
             switch result {
@@ -171,7 +176,7 @@ extension MemberMachine {
             case .failure(.badVersion), .failure(.noNode):
                 follow(.memberNodeDeleted)
             default:
-                timers.acknowledgementRetry = (now + .milliseconds(100), record.ackedEpoch)
+                timers.acknowledgementRetry = (now + acknowledgementRetryDelay, record.ackedEpoch)
             }
         case .leaderGroup:
             want(.leaderGroup, on: paths.group)
@@ -223,10 +228,22 @@ extension MemberMachine {
         case .leaderMember(let name):
             if case .success(.data(let data, let stat)) = result {
                 if case .getData(_, true)? = request { want(.leaderMember(name), on: paths.member(name)) }
-                lead(.memberRead(name, PartyMember(name: name, session: stat.ephemeralOwner, record: MemberRecord(decoding: data))))
+                var record = MemberRecord(decoding: data)
+                if record == nil, !data.isEmpty {
+                    // Neither a kiel consumer's node (empty) nor a record: written over by someone
+                    // else. The member counts as acknowledging nothing until it writes its record
+                    // again (its next acknowledgement finds the node changed and restores it).
+                    record = MemberRecord(ackedEpoch: 0)
+                    actions.append(.report(.memberRecordUnreadable(path: paths.member(name))))
+                    // Watched, so that the record written again is read (its weight with it).
+                    if case .getData(_, false)? = request { send(.exists(paths.member(name), watch: true), .watchMemberRecord(name)) }
+                }
+                lead(.memberRead(name, PartyMember(name: name, session: stat.ephemeralOwner, record: record)))
             } else {
                 lead(.memberRead(name, nil))
             }
+        case .watchMemberRecord(let name):
+            if case .success(.exists(_?)) = result { want(.leaderMember(name), on: paths.member(name)) }
         case .leaderContenders:
             want(.leaderContenders, on: paths.leaderLock)
             switch result {

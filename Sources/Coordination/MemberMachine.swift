@@ -78,6 +78,9 @@ public struct MemberMachine {
         case joinFailed(String, retryIn: Duration)
         /// The member node was deleted (or taken) while the session lives: joining again.
         case memberNodeLost
+        /// A member node holds neither a record nor nothing (a kiel consumer's): it counts as
+        /// acknowledging nothing until its member writes it again.
+        case memberRecordUnreadable(path: String)
         /// Someone else rewrote the member node (to this version): written over.
         case memberNodeRewritten(path: String, version: Int32)
         case acknowledgementFailed(epoch: Int64, NodeFailure)
@@ -240,6 +243,8 @@ public struct MemberMachine {
         case restoreOwnRecord(MemberRecord, foreign: Int32)
         case prepareForJoin, prepareForLeader
         case leaderGroup, pinSettings, leaderPartitions, createPartitions, leaderMembers, leaderMember(String), leaderContenders
+        /// A watch on a member node whose record did not parse.
+        case watchMemberRecord(String)
         case leaderSummary(Int), leaderGrantList(Int), leaderGrant(Int, String), leaderGrantNames, leaderGrantNamesExists
         case leaderWrite(LeaderWrite)
         case close
@@ -321,7 +326,7 @@ public struct MemberMachine {
             guard pending.removeValue(forKey: tag) != nil else { break }
             if let strategy { lead(.groupRead(strategy)) } else { leaderReadFailed() }
         case .allocatorFailed(let error):
-            allocatorBackoff = min(max(allocatorBackoff * 2, .seconds(1)), .seconds(30))
+            allocatorBackoff = mutations.contains(.retryWithoutBackoff) ? .zero : min(max(allocatorBackoff * 2, .seconds(1)), .seconds(30))
             lastError = error
             actions.append(.report(.allocatorFailed(error, retryIn: allocatorBackoff)))
             timers.allocatorRetry = now + allocatorBackoff
@@ -548,10 +553,8 @@ public struct MemberMachine {
         timers.conflictCheck = nil
         memberNodeVersion = version
         joinedInSession = true
-        if joinBackoff > .zero {
-            joinBackoff = .zero
-            lastError = nil
-        }
+        if lastError?.hasPrefix(Self.joinFailure) == true { lastError = nil }
+        joinBackoff = .zero
         actions.append(.report(.joined))
         follow(.joined)
     }
@@ -559,9 +562,11 @@ public struct MemberMachine {
     /// Joining failed for a reason that may pass (the group's nodes deleted behind the
     /// members' back, an ACL refusing creates for a while): the group is prepared again and
     /// the join tried again after 1 s, doubling up to 10 s, for as long as the session lives.
+    static let joinFailure = "joining the group: "
+
     mutating func joinFailed(_ reason: String) {
-        joinBackoff = min(max(joinBackoff * 2, .seconds(1)), .seconds(10))
-        lastError = "joining the group: \(reason)"
+        joinBackoff = mutations.contains(.retryWithoutBackoff) ? .zero : min(max(joinBackoff * 2, .seconds(1)), .seconds(10))
+        lastError = Self.joinFailure + reason
         actions.append(.report(.joinFailed(reason, retryIn: joinBackoff)))
         timers.joinRetry = now + joinBackoff
     }
@@ -584,6 +589,9 @@ public struct MemberMachine {
         return record.encoded
     }
 
+    /// How long a failed acknowledgement waits before it is written again.
+    var acknowledgementRetryDelay: Duration { mutations.contains(.retryWithoutBackoff) ? .zero : .milliseconds(100) }
+
     mutating func prepareGroup(_ purpose: Purpose) {
         guard session != nil else { return }
         let tag = take(purpose, nil)
@@ -605,7 +613,7 @@ public struct MemberMachine {
     /// behind its back): it reads everything again a second later, the group prepared first.
     mutating func leaderReadFailed() {
         guard leader.isLeading, timers.leaderReadRetry == nil else { return }
-        timers.leaderReadRetry = now + .seconds(1)
+        timers.leaderReadRetry = now + (mutations.contains(.retryWithoutBackoff) ? .zero : .seconds(1))
     }
 
     // MARK: Requests

@@ -24,15 +24,22 @@ public struct Mutations: OptionSet, Sendable, Hashable, CustomStringConvertible 
     /// answered: a member cut off goes on publishing its share under a lease that never ends.
     public static let leaseWithoutServer = Mutations(rawValue: 1 << 3)
 
+    /// Every retry goes at once, without waiting (the leader's reads after failed writes, a
+    /// join, an acknowledgement, a contender create, the allocator): a cause that lasts (a
+    /// server refusing writes) makes a storm of requests.
+    public static let retryWithoutBackoff = Mutations(rawValue: 1 << 4)
+
     /// Every mutation, one at a time.
     public static let each: [Mutations] = [
         .grantWithoutAcknowledgement, .writeWithoutFence, .createAgainWithoutAdopting, .leaseWithoutServer,
+        .retryWithoutBackoff,
     ]
 
     public var description: String {
         let names: [(Mutations, String)] = [
             (.grantWithoutAcknowledgement, "grant-without-acknowledgement"), (.writeWithoutFence, "write-without-fence"),
             (.createAgainWithoutAdopting, "create-again-without-adopting"), (.leaseWithoutServer, "lease-without-server"),
+            (.retryWithoutBackoff, "retry-without-backoff"),
         ]
         let on = names.filter { contains($0.0) }.map(\.1)
         return on.isEmpty ? "none" : on.joined(separator: "+")

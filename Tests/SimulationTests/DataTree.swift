@@ -48,6 +48,8 @@ extension SimulatedZooKeeper {
         case connectionLoss
         /// The session is over (expired or closed); nothing is applied.
         case sessionExpired
+        /// A write to a server in read-only mode (`ZNOTREADONLY`).
+        case notReadOnly
     }
 
     /// What a one-shot watch reports.

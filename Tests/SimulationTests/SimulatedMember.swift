@@ -30,6 +30,11 @@ struct SimulatedMember {
     private var requests: [ZK.RequestID: MemberMachine.RequestTag] = [:]
     /// Pings under way (the client library's, not the machine's), and when each was sent.
     private var pings: [ZK.RequestID: Int64] = [:]
+    /// The machine's writes of the last second, and when each was sent.
+    private var recentWrites: [(at: Int64, request: NodeRequest)] = []
+
+    /// The writes the machine sent in the second before `now`.
+    func writesInLastSecond(now: Int64) -> [(at: Int64, request: NodeRequest)] { recentWrites.filter { $0.at > now - 1000 } }
 
     init(
         name: String, incarnation: Int, layout: SimulatedLayout, timeout: Int64, weight: Int = 1,
@@ -57,6 +62,17 @@ struct SimulatedMember {
             "\(member): epoch \(grant.epoch) session \(grant.session) \(grant.partitions.sorted()) releasing \(grant.releasing.sorted())"
                 + (grant.unknownHoldings ? " holdings unknown" : "")
         case .delete(let member): "delete \(member)"
+        }
+    }
+
+    /// A write as the storm check shows it.
+    static func describe(_ request: NodeRequest) -> String {
+        switch request {
+        case .create(let path, _, let mode): "create \(path) \(mode)"
+        case .delete(let path, let version): "delete \(path) v\(version)"
+        case .setData(let path, let data, let version): "set \(path) v\(version) \(String(decoding: data.prefix(60), as: UTF8.self))"
+        case .multi(let operations): "multi of \(operations.count)"
+        default: "\(request)"
         }
     }
 
@@ -115,6 +131,12 @@ struct SimulatedMember {
             case .send(let tag, let request):
                 guard let session else { continue }
                 requests[world.zk.send(Self.request(request), from: session)] = tag
+                switch request {
+                case .create, .delete, .setData, .multi:
+                    recentWrites.removeAll { $0.at <= world.zk.now - 1000 }
+                    recentWrites.append((world.zk.now, request))
+                default: break
+                }
             case .publish(let publication):
                 outbox.append(publication)
             case .runAllocator:
@@ -142,6 +164,7 @@ struct SimulatedMember {
         case .joined: "\(label) joined"
         case .joinFailed(let reason, let delay): "\(label) could not join (\(reason)); again in \(delay.milliseconds) ms"
         case .memberNodeLost: "\(label) finds its member node gone"
+        case .memberRecordUnreadable(let path): "\(label): \(path) holds no record"
         case .memberNodeRewritten(_, let version): "\(label) restores its member node, rewritten by someone else (version \(version))"
         case .acknowledgementFailed(let epoch, let failure): "\(label) could not acknowledge epoch \(epoch): \(failure)"
         case .readFailed(let what, let failure): "\(label) could not read \(what): \(failure)"
@@ -233,6 +256,7 @@ struct SimulatedMember {
         case .noChildrenForEphemerals: .noChildrenForEphemerals
         case .connectionLoss: .connectionLoss
         case .sessionExpired: .sessionExpired
+        case .notReadOnly: .other(code: -119)
         }
     }
 

@@ -132,6 +132,13 @@ final class SimulatedZooKeeper {
 
     /// The current time, in milliseconds.
     private(set) var now: Int64 = 0
+    /// Until when the server is stalled (a long pause of its process, a disk that does not
+    /// answer): it applies nothing, hears from no one, answers no connection and expires no
+    /// session; once it resumes, every session it has not heard from for its timeout expires.
+    private(set) var stalledUntil: Int64 = 0
+    /// Until when the server refuses every write (cut off from its quorum, in read-only mode).
+    private(set) var refusingWritesUntil: Int64 = 0
+    var isStalled: Bool { now < stalledUntil }
     /// The zxid of the last transaction.
     private(set) var zxid: Int64 = 0
     /// Receives one line per server event (transaction, watch fired, session event).
@@ -158,6 +165,18 @@ final class SimulatedZooKeeper {
         return id
     }
 
+    /// Stalls the server until `time` (see `stalledUntil`).
+    func stall(until time: Int64) {
+        stalledUntil = time
+        log("server stalled until \(time) ms")
+    }
+
+    /// Makes the server refuse writes until `time` (see `refusingWritesUntil`).
+    func refuseWrites(until time: Int64) {
+        refusingWritesUntil = time
+        log("server refuses writes until \(time) ms")
+    }
+
     /// The server hears a ping from a connected session: its timeout starts again.
     func heartbeat(_ id: SessionID) {
         if self[id].connection == .connected { self[id].lastHeard = now }
@@ -171,6 +190,7 @@ final class SimulatedZooKeeper {
     func advanceTime(to time: Int64) {
         precondition(time >= now, "time goes forward")
         now = time
+        guard !isStalled else { return }
         let due = active.filter { self[$0].aliveOnServer && self[$0].lastHeard + self[$0].timeout <= now }
             .sorted { (self[$0].lastHeard + self[$0].timeout, $0) < (self[$1].lastHeard + self[$1].timeout, $1) }
         for id in due {
@@ -186,7 +206,7 @@ final class SimulatedZooKeeper {
     func loseConnection(_ id: SessionID, applied: Int) {
         guard self[id].connection == .connected else { return }
         precondition(applied <= self[id].toServer.count)
-        for _ in 0..<applied where self[id].connection == .connected { deliverToServer(id) }
+        for _ in 0..<(isStalled ? 0 : applied) where self[id].connection == .connected { deliverToServer(id) }
         guard self[id].connection == .connected else { return }  // a close among them ended it
         log("s\(id) connection lost after \(applied) request(s) applied")
         disconnect(id, dropInFlight: true)
@@ -202,7 +222,7 @@ final class SimulatedZooKeeper {
     /// since the last zxid the client saw (ZooKeeper's SetWatches). If not, the client learns
     /// that its session is over, and requests it queued meanwhile fail with `sessionExpired`.
     func reconnect(_ id: SessionID) {
-        guard self[id].connection == .disconnected else { return }
+        guard self[id].connection == .disconnected, !isStalled else { return }
         guard self[id].aliveOnServer else {
             self[id].connection = .ended
             self[id].toClient.append(.sessionEnded(.expired))
@@ -237,7 +257,7 @@ final class SimulatedZooKeeper {
         var deliveries: [Delivery] = []
         for id in active {
             let session = self[id]
-            if session.connection == .connected, !session.toServer.isEmpty { deliveries.append(Delivery(session: id, direction: .toServer)) }
+            if session.connection == .connected, !session.toServer.isEmpty, !isStalled { deliveries.append(Delivery(session: id, direction: .toServer)) }
             if !session.toClient.isEmpty { deliveries.append(Delivery(session: id, direction: .toClient)) }
         }
         return deliveries
@@ -306,6 +326,13 @@ final class SimulatedZooKeeper {
     private func serve(_ request: Request, id: RequestID, from session: SessionID) -> Reply {
         func reply(_ result: Result<Response, Code>) -> Reply { Reply(id: id, request: request, result: result) }
         func write(_ op: Op) -> Reply { reply(transact([op], by: session).result.map { Response($0[0]) }) }
+        if now < refusingWritesUntil {
+            switch request {
+            case .create, .delete, .setData: return reply(.failure(.notReadOnly))
+            case .multi: return reply(.failure(.notReadOnly))  // the whole request, no op of it
+            default: break
+            }
+        }
         switch request {
         case let .create(path, data, mode):
             return write(.create(path, data, mode))

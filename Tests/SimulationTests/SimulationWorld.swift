@@ -61,15 +61,29 @@ struct SimulationWorld {
     let handover: FollowerMachine.Handover
     /// The mechanisms switched off, for a mutation check (`MutationTests`); none otherwise.
     let mutations: Mutations
+    /// The faults added in session 10 (a stalled server, one refusing writes, garbage in the
+    /// nodes members read), drawn from a generator of their own so that the schedules of the
+    /// other faults stay as they were; off to replay a seed found before them.
+    let extraFaults: Bool
+    var extraRandom: SplitMix64
+    /// When the clients of a stalled server give up their connections (two thirds of a session
+    /// timeout without an answer, as the C client does).
+    private var stallDisconnectAt: Int64?
+    /// At most this many writes (creates, deletes, sets, transactions) of one member in any
+    /// second of simulated time: every retry backs off.
+    static let writesPerSecond = 40
 
-    init(seed: UInt64, partitions: Int = 12, mutations: Mutations = []) {
+    init(seed: UInt64, partitions: Int = 12, mutations: Mutations = [], extraFaults: Bool = true) {
         self.mutations = mutations
+        self.extraFaults = extraFaults
+        extraRandom = SplitMix64(seed: seed ^ 0xE87A_FA17_5EED_0010)
         random = SplitMix64(seed: seed)
         var variant = SplitMix64(seed: seed ^ 0x5713_C4F0_0D5E_ED13)
         strategy = variant.next() % 2 == 0 ? .consistent : .sticky
         weights = variant.next() % 2 == 0 ? MemberWeights() : MemberWeights([("b", 2), ("c", 3), ("e", 2)])
         handover = variant.next() % 2 == 0 ? .daemon : .consumer(releaseTimeout: .milliseconds(1500))
         partitionSet = (0..<partitions).map { Partition(topic: "t", id: $0) }
+        if Environment.value("SIMULATION_SERVER_TRACE") != nil { zk.trace = { print("    \($0)") } }
         let setup = zk.openSession(timeout: 60_000)
         for path in ["/kiel", "/kiel/groups", layout.group, layout.members, layout.leaderLock] {
             _ = zk.send(.create(path, [], .persistent), from: setup)
@@ -113,6 +127,7 @@ struct SimulationWorld {
     /// One step: a delivery, a publication reaching its file, time moving, or a fault.
     mutating func step() throws {
         steps += 1
+        if faults, extraFaults, extraRandom.next() % 1000 < 2 { injectExtraFault() }
         let roll = random.next() % 1000
         switch roll {
         case 0..<600: deliverMessage()
@@ -160,6 +175,14 @@ struct SimulationWorld {
 
     mutating func advanceTime(by milliseconds: Int64) {
         zk.advanceTime(to: zk.now + milliseconds)
+        if let at = stallDisconnectAt, zk.now >= at {
+            stallDisconnectAt = nil
+            for member in members where member.isLive && zk.isStalled {
+                guard let session = member.session, zk.connection(of: session) == .connected else { continue }
+                log("\(member.label)'s client gives up its connection to the stalled server")
+                zk.loseConnection(session, applied: 0)
+            }
+        }
         // The client library reconnects by itself, once the network lets it.
         for index in members.indices where members[index].isLive && !members[index].paused {
             guard let session = members[index].session, zk.connection(of: session) == .disconnected,
@@ -207,6 +230,7 @@ struct SimulationWorld {
             members[pick] = member
         case 5:
             // The partition set changes (an operator's add or remove).
+            guard !zk.isStalled else { return }
             let partition = Partition(topic: "t", id: Int(random.next() % 16))
             if let index = partitionSet.firstIndex(of: partition) {
                 partitionSet.remove(at: index)
@@ -259,8 +283,83 @@ struct SimulationWorld {
         faultCount += 1
     }
 
-    /// A write by another client, applied at once.
+    /// The faults of `extraFaults`: a stalled server, one refusing writes, garbage (or an
+    /// older record) written by hand in a node members read. A well-formed forgery of what only
+    /// the leader or a member writes is not among them: nothing can tell it from the real
+    /// thing, and ACLs are the defence (docs/faults.md).
+    private mutating func injectExtraFault() {
+        guard !zk.isStalled else { return }
+        let live = members.filter(\.isLive)
+        let garbage: [UInt8] = switch extraRandom.next() % 5 {
+        case 0: Array(#"{"epoch":"garbage""#.utf8)
+        case 1: Array("[]".utf8)
+        case 2: Array(#"{"epoch":12,"session":7,"partitions":{"t":["x"]}}"#.utf8)
+        case 3: Array("null".utf8)
+        default: [UInt8](repeating: UInt8(ascii: "x"), count: 200_000)
+        }
+        switch extraRandom.next() % 8 {
+        case 0:
+            let until = zk.now + timeout / 4 + Int64(extraRandom.next() % UInt64(2 * timeout))
+            log("the server stalls until \(until) ms")
+            zk.stall(until: until)
+            stallDisconnectAt = zk.now + timeout * 2 / 3
+        case 1:
+            let until = zk.now + Int64(extraRandom.next() % UInt64(2 * timeout))
+            log("the server refuses writes until \(until) ms")
+            zk.refuseWrites(until: until)
+        case 2:
+            let granted = zk.children(of: layout.assignments)
+            guard !granted.isEmpty else { return }
+            let member = granted[Int(extraRandom.next() % UInt64(granted.count))]
+            log("operator writes \(garbage.count) bytes of garbage into the grant of \(member)")
+            writeAsOperator(.setData(layout.grant(member), garbage, version: -1))
+        case 3:
+            guard zk.node(layout.assignments) != nil else { return }
+            log("operator writes \(garbage.count) bytes of garbage into the summary")
+            writeAsOperator(.setData(layout.assignments, garbage, version: -1))
+        case 4:
+            guard !live.isEmpty else { return }
+            let name = live[Int(extraRandom.next() % UInt64(live.count))].name
+            guard zk.node(layout.member(name)) != nil else { return }
+            log("operator writes \(garbage.count) bytes of garbage into the node of \(name)")
+            writeAsOperator(.setData(layout.member(name), garbage, version: -1))
+        case 5:
+            guard !live.isEmpty else { return }
+            let name = live[Int(extraRandom.next() % UInt64(live.count))].name
+            guard zk.node(layout.member(name)) != nil else { return }
+            log("operator writes an acknowledgement of epoch 0 into the node of \(name)")
+            writeAsOperator(.setData(layout.member(name), MemberRecord(ackedEpoch: 0, weight: weights[name]).encoded, version: -1))
+        case 6:
+            log("operator writes \(garbage.count) bytes of garbage into the group node")
+            writeAsOperator(.setData(layout.group, garbage, version: -1))
+        default:
+            log("operator writes \(garbage.count) bytes of garbage into the partition set")
+            writeAsOperator(.setData(layout.partitions, garbage, version: -1))
+        }
+        faultCount += 1
+    }
+
+    /// Once faults stop, the server is back to normal and an operator repairs what only an
+    /// operator may (the group's settings, the partition set), as `allocatorctl repair` does.
+    private mutating func endFaults() {
+        faults = false
+        zk.stall(until: zk.now)
+        zk.refuseWrites(until: zk.now)
+        stallDisconnectAt = nil
+        if GroupNodes.strategy(inGroupData: zk.node(layout.group)?.data ?? []) == nil {
+            log("operator repairs the group node")
+            writeAsOperator(.setData(layout.group, Array(#"{"strategy":"\#(strategy)","protocol":2}"#.utf8), version: -1))
+        }
+        let written = try? GroupNodes.partitions(inSetData: zk.node(layout.partitions)?.data ?? []).get()
+        if written.map(Set.init) != Set(partitionSet) {
+            log("operator repairs the partition set")
+            writeAsOperator(.setData(layout.partitions, SimulatedLayout.encode(partitionSet), version: -1))
+        }
+    }
+
+    /// A write by another client, applied at once (not while the server is stalled).
     private mutating func writeAsOperator(_ request: SimulatedZooKeeper.Request) {
+        guard !zk.isStalled else { return log("(the server is stalled: not applied)") }
         let session = zk.openSession(timeout: 60_000)
         _ = zk.send(request, from: session)
         zk.deliverToServer(session)
@@ -287,6 +386,13 @@ struct SimulationWorld {
                 }
                 holder[partition] = name
             }
+        }
+        // Every retry backs off: no storm of writes from one member.
+        for member in members where member.isLive {
+            let writes = member.writesInLastSecond(now: now)
+            guard writes.count > Self.writesPerSecond else { continue }
+            let list = writes.map { "\($0.at) ms: \(SimulatedMember.describe($0.request))" }.joined(separator: "\n")
+            throw SimulationFailure(description: "\(member.label) wrote \(writes.count) times within a second: a retry without backoff\n\(list)")
         }
         // I1: no partition in two grants.
         var granted: [Partition: String] = [:]
@@ -320,7 +426,9 @@ struct SimulationWorld {
     /// active on one epoch, its file up to date, the partitions split among them as the
     /// strategy says, nobody awaited. Returns how long it took (simulated ms).
     mutating func settle(within limit: Int64) throws -> Int64 {
-        faults = false
+        endFaults()
+        // A group whose members all ended settles on nothing: one is started again.
+        if liveMembers.isEmpty { start(names[members.count % names.count]) }
         for index in members.indices where members[index].paused { members[index].paused = false }
         for index in members.indices { members[index].cutOffUntil = 0 }
         let started = zk.now
@@ -361,6 +469,9 @@ struct SimulationWorld {
             }
             epochs.insert(file.publication.epoch)
             if file.publication.state != .active { problems.append("\(member.label) is \(file.publication.state)") }
+            if file.publication.lease.map({ milliseconds($0) <= zk.now }) ?? true {
+                problems.append("\(member.label)'s lease is over")
+            }
             if file.publication.partitions != Set(expected.partitions(of: member.name)) {
                 problems.append("\(member.label) holds \(file.publication.partitions.sorted()) not \(expected.partitions(of: member.name))")
             }
