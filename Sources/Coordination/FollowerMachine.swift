@@ -480,14 +480,22 @@ public struct FollowerMachine: Sendable {
     /// was made anew, say: the share is dropped and the epochs start again; the node made at
     /// once would tell the leader the member holds nothing while its file still showed the
     /// share.) A new session's documents hold nothing before its node is made, and an earlier
-    /// session's lease is over: its first join goes at once.
+    /// session's lease is over: its first join goes at once. (Seed 4099104684309640210: an
+    /// acknowledgement lost with the node, the node made again saying "acknowledged 0" under a
+    /// share of that grant.)
     private mutating func joinIfDelivered() -> [Action] {
         guard case .inSession(var session) = state, session.join == .due, !isStopping,
               !session.publishedHoldings || published.allDelivered
         else { return [] }
         session.join = .underWay(dueAgain: false)
         state = .inSession(session)
-        return [.join(record)]
+        // An acknowledgement still to be written (its write lost with the node) acknowledges a
+        // grant whose share is out: the record says so from the start, not "nothing held".
+        var joining = record
+        if let waiting = session.acknowledgement.waiting, published.delivered >= waiting.deliveries {
+            joining.ackedEpoch = max(joining.ackedEpoch, waiting.epoch)
+        }
+        return [.join(joining)]
     }
 
     /// Leaves once the `stopped` publication that lets it is delivered (and only while a session

@@ -165,11 +165,14 @@ import Testing
         #expect(publications(machine.handle(.tick, now: at(1200))).isEmpty)
     }
 
+    /// The node made again says what the file shows: the grant whose share is out is
+    /// acknowledged from the start (its own acknowledgement's write went with the node), never
+    /// "nothing held" (seed 4099104684309640210).
     @Test func aDeletedMemberNodeIsCreatedAgainAndTheShareKept() {
         var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
         let actions = machine.handle(.memberNodeDeleted, now: at(10))
-        #expect(!actions.contains(.join(MemberRecord(ackedEpoch: 0))), "the grant's document is not out yet")
-        #expect(machine.handle(.delivered(count: 2), now: at(11)).contains(.join(MemberRecord(ackedEpoch: 0))))
+        #expect(!actions.contains { if case .join = $0 { true } else { false } }, "the grant's document is not out yet")
+        #expect(machine.handle(.delivered(count: 2), now: at(11)).contains(.join(MemberRecord(ackedEpoch: 4))))
         #expect(machine.latest?.partitions == partitions("t:0-3"))
     }
 
