@@ -219,7 +219,14 @@ extension MemberMachine {
         case .leaderMembers:
             want(.leaderMembers, on: paths.members)
             switch result {
-            case .success(.children(let names, let stat)): lead(.membersListed(names, changes: stat.cversion))
+            case .success(.children(let names, let stat)):
+                // The leader sees its own node gone before any summary could tell its follower
+                // (a leader that cannot write, say): it looks at once, and joins again if so, so
+                // that its session is never taken for over while it still publishes.
+                if joinedInSession, joining == nil, !names.contains(member) {
+                    send(.exists(paths.member(member), watch: false), .checkOwnMember)
+                }
+                lead(.membersListed(names, changes: stat.cversion))
             case .failure(let failure):
                 actions.append(.report(.readFailed("the member list", failure)))
                 leaderReadFailed()
