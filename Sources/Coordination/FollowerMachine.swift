@@ -620,7 +620,10 @@ public struct FollowerMachine: Sendable {
 
     /// Acknowledges the latest grant once the publication that shows it is delivered (I2, I4).
     private mutating func acknowledgeIfDelivered() -> [Action] {
+        // Only into a node this session has made: while it is missing, the join writes the record
+        // (a write to no node fails at once, and was tried again at once: a storm of writes).
         guard case .inSession(var session) = state, !isStopping, session.acknowledgement.writing == nil,
+              case .made = session.node,
               let waiting = session.acknowledgement.waiting, published.delivered >= waiting.deliveries,
               waiting.epoch > acknowledged
         else { return [] }
