@@ -367,10 +367,13 @@ public struct FollowerMachine: Sendable {
             // another life's. A new leader that found no record of them starts lower, and its
             // summaries and grants must not pass for stale ones. As when the node vanishes, the
             // share is dropped until a grant is read again.
-            // So too a summary whose epoch is below one this member holds or has acknowledged:
-            // a session's reads never go back in time, so the leader lost track of the epochs
-            // (the summary, the grant and the record all overwritten by hand) and started lower.
-            let regressed = read.map { $0.epoch < max(grant?.epoch ?? 0, acknowledged) } ?? false
+            // So too a summary whose epoch is below one this member has read, holds or has
+            // acknowledged: a session's reads never go back in time, so the leader lost track of
+            // the epochs (the summary, the grant and the record all overwritten by hand) and
+            // started lower. (Taken for a stale read, it was ignored, and the member never read
+            // the grant it was awaited for: seed 4783373240549219575.)
+            let known = max(grant?.epoch ?? 0, acknowledged, summary?.epoch ?? 0, summaryAwaitingGrant?.epoch ?? 0)
+            let regressed = read.map { $0.epoch < known } ?? false
             let madeAnew = read != nil && made != 0 && summaryMade.map { $0 != made } == true
             if madeAnew || regressed, summary != nil || summaryAwaitingGrant != nil || grant != nil {
                 updateSession { session in

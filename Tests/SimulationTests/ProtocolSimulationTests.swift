@@ -62,6 +62,7 @@ import TestSupport
         4_099_104_684_309_640_210,  // an acknowledgement lost with the node: made again saying "nothing held" (I2)
         7_500_598_635_876_249_643,  // a leader's nodes deleted apart while it could not write: its successor freed its grant
         7_376_850_743_493_495_054,  // acknowledgements into a member node that was gone, again and again: a storm
+        4_783_373_240_549_219_575,  // a summary below the last one read taken for stale: a leader awaiting itself
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),
