@@ -118,101 +118,24 @@ public struct LeaderMachine: Sendable {
     /// The longest pause between reads after writes that keep failing.
     public static let maximumRetryDelay = Duration.seconds(5)
 
-    /// Whether partitions nobody is known to hold are held back. Once a grant is found lost (a
-    /// live member that acknowledged has none, a grant node vanished or does not parse, or the
-    /// summary says a leader was holding back), some member may have lost every node with it
-    /// (the group's subtree deleted while it was cut off): no node shows its session, yet it
-    /// publishes under its lease until that runs out, at most a session timeout after it last
-    /// heard from the server, which was before the loss. So for a session timeout (this
-    /// leader's: a group's members are expected to share one) nothing unheld is granted; once
-    /// in a reign.
-    private enum Hold: Equatable {
-        case none
-        case holding
-        case over
-    }
-
-    private enum Phase: Equatable {
-        case following
-        /// Reading everything after an election or a failed write; `reads` still outstanding.
-        case reading(reads: Int)
-        case leading
-        /// Writes failed again and again: nothing is planned until `.retryDue`.
-        case pausing
-    }
-
     public let member: String
     /// The strategy this member's configuration names, if any: an `exec:` program runs only
     /// when it names the same one (spec §13).
     public let configuredStrategy: Strategy?
-    /// This member's session timeout: how long unheld partitions are held back (`Hold`).
+    /// This member's session timeout: how long unheld partitions are held back (see `Reign`).
     public let sessionTimeout: Duration
     private let mutations: Mutations
-    private var hold = Hold.none
 
-    private var phase = Phase.following
-    private var strategy: Strategy?
-    private var lastGoodPartitions: [Partition]?
-    private var partitionSet = PartitionSetState()
-    private var memberNames: Set<String> = [] {
-        didSet { sortedMemberNames = nil }
+    /// Whether this member leads, and what it knows while it does.
+    private enum State: Sendable {
+        /// Not leading: nothing is kept but the configuration, and only `.elected` is heeded.
+        case following
+        /// Leading, from the election until the session ends (`.deposed`) or a write finds the
+        /// contender node gone: what a leader that no longer leads knew is dropped with it.
+        case leading(Reign)
     }
-    /// `memberNames` in UTF-8 order, sorted again only after they change.
-    private var sortedMemberNames: [String]?
-    private var members: [String: PartyMember] = [:]
-    private var contenderSessions: Set<Int64> = []
-    /// A watch on `members/` or on the leader lock fired and its listing is not back yet: the
-    /// two lists may disagree only because one is older (see `observeSessions`).
-    private var listingsDue: Set<Listing> = []
-    /// Sessions last seen with one of their two nodes (member node, contender node) only.
-    private var splitSessions: Set<Int64> = []
-    /// Sessions whose nodes vanished apart, counted as alive until `.lingerOver`.
-    private var lingeringSessions: Set<Int64> = []
 
-    private enum Listing: Hashable {
-        case members
-        case contenders
-    }
-    private var nodes = GrantNodes()
-    /// The partition set as a table (then any partition a grant holds outside it), and every
-    /// grant of `nodes` that parses over it: what the planner takes. Kept in step with `nodes`
-    /// and `lastGoodPartitions` wherever either changes.
-    private var table = PartitionTable([])
-    private var indexedGrants: [String: IndexedGrant] = [:]
-    /// Counts the tables made: a write planned over an older one is indexed again.
-    private var tableNumber = 0
-    /// The grants of the write in flight, over table number `tableNumber` then.
-    private var indexedInFlight: (grants: [String: IndexedGrant], table: Int)?
-    /// Grant nodes seen vanish behind the leader's back, until written again: member → session.
-    private var lostGrants: [String: Int64] = [:]
-    /// Writes that failed in a row (not fenced): the second and later read again after a pause.
-    private var failedWrites = 0
-    /// Members whose node is watched for an acknowledgement.
-    private var watched: Set<String> = []
-    private var awaited: [String: Int64] = [:]
-    private var writeInFlight: LeaderWrite?
-    /// A program's allocation being computed, for these inputs.
-    private var allocating: (members: [String], partitions: [Partition])?
-    private var allocated: (members: [String], partitions: [Partition], allocation: Allocation)?
-    /// The digest of the last target, computed once per target.
-    private var lastDigest: (allocation: Allocation, digest: String)?
-    /// Whether anything but an awaited member's acknowledgement came in since the last plan.
-    private var changedSincePlan = true
-    /// An acknowledgement round's `.planAfter` is out: `.roundDue` will come.
-    private var roundTimerSet = false
-    private var roundDue = false
-    /// The strategy's last result and what it was computed from: the leader plans after every
-    /// event (each read, each acknowledgement), the strategy runs again only when its inputs
-    /// changed (at P = 10 000 it was most of a leader's CPU).
-    private var lastTarget: (inputs: TargetInputs, allocation: Allocation)?
-    /// Whether anything the plan depends on may have changed since the last plan: the leader
-    /// hears of many events per change (every read, every acknowledgement) and plans only
-    /// after those that can change something.
-    private var planNeeded = true
-    /// The `cversion` of `members/` at the last listing.
-    private var membersChanges: Int32?
-    /// The last `reportIgnoredWeights` asked for.
-    private var ignoredWeights: (strategy: Strategy, members: [String])?
+    private var state = State.following
 
     public init(member: String, configuredStrategy: Strategy?, sessionTimeout: Duration, mutations: Mutations = []) {
         self.member = member
@@ -221,433 +144,60 @@ public struct LeaderMachine: Sendable {
         self.mutations = mutations
     }
 
-    /// This machine as it was made: what a leader that no longer leads becomes.
-    private var fresh: LeaderMachine {
-        LeaderMachine(member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout, mutations: mutations)
+    /// Whether this member leads now.
+    public var isLeading: Bool {
+        if case .leading = state { true } else { false }
     }
 
-    /// Whether this member leads now.
-    public var isLeading: Bool { phase != .following }
-
     /// The members the leader waits for, with the epoch each must acknowledge.
-    public var awaitedMembers: [String: Int64] { awaited }
+    public var awaitedMembers: [String: Int64] {
+        guard case .leading(let reign) = state else { return [:] }
+        return reign.awaited
+    }
 
     /// The last partition set that parsed, while leading.
-    public var partitions: [Partition]? { isLeading ? lastGoodPartitions : nil }
+    public var partitions: [Partition]? {
+        guard case .leading(let reign) = state else { return nil }
+        return reign.lastGoodPartitions
+    }
 
     /// The epoch of the latest write.
-    public var epoch: Int64 { nodes.summary?.epoch ?? 0 }
-
-    /// The summary's epoch, or, when it does not parse (garbage written by hand), its node's
-    /// version plus one: every epoch written into the node bumped its version, so the epochs go
-    /// on above the node's own writes (the grants' and the records' epochs count too, in the
-    /// planner). A member that still holds a higher one drops its share when it reads the lower
-    /// summary (`FollowerMachine`).
-    private var knownEpoch: Int64 {
-        nodes.summary?.epoch ?? nodes.summaryVersion.map { Int64($0) + 1 } ?? 0
+    public var epoch: Int64 {
+        guard case .leading(let reign) = state else { return 0 }
+        return reign.nodes.summary?.epoch ?? 0
     }
 
     /// Takes one event; returns what to do, in order.
     public mutating func handle(_ event: Event) -> [Action] {
-        let phaseBefore = phase
-        var actions: [Action] = []
-        switch event {
-        case .elected:
-            guard phase == .following else { return [] }
-            actions = readEverything()
-        case .deposed:
-            self = fresh
-            return []
-        case .refresh where phase == .leading && writeInFlight == nil && allocating == nil:
-            actions = readEverything()
-        case .roundDue:
-            roundTimerSet = false
-            roundDue = true
-            planNeeded = true
-        default:
-            guard phase != .following else { return [] }
-            if !isOnlyAcknowledgement(event) { changedSincePlan = true }
-            if mayChangeThePlan(event) { planNeeded = true }
-            actions = take(event)
-        }
-        if case .reading(let reads) = phase {
-            let outstanding = reads - (event.isReadResult ? 1 : 0) + actions.filter(\.isRead).count
-            phase = outstanding > 0 ? .reading(reads: outstanding) : .leading
-        }
-        if phase == .leading || phase == .pausing, event.changesTheLists || phaseBefore != phase { actions += observeSessions() }
-        if phase == .leading { actions += planIfIdle() }
-        return actions
-    }
-
-    private mutating func readEverything() -> [Action] {
-        let reads: [Action] = [.readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .listGrants]
-        phase = .reading(reads: 0)
-        members = [:]
-        memberNames = []
-        membersChanges = nil
-        watched = []
-        awaited = [:]
-        writeInFlight = nil
-        allocating = nil
-        changedSincePlan = true
-        planNeeded = true
-        return reads
-    }
-
-    private mutating func take(_ event: Event) -> [Action] {
-        switch event {
-        case .groupRead(let read):
-            strategy = read
-        case .partitionsRead(let read, let state):
-            if let read, read != lastGoodPartitions {
-                lastGoodPartitions = read
-                table = PartitionTable(read)
-                tableNumber += 1
-                indexGrants()
-            }
-            partitionSet = state
-        case .membersListed(let names, let changes):
-            listingsDue.remove(.members)
-            let listed = Set(names)
-            let added = listed.subtracting(memberNames), removed = memberNames.subtracting(listed)
-            var reread = added
-            if let changes, let known = membersChanges, changes - known > Int32(added.count + removed.count) {
-                reread = listed
-            }
-            membersChanges = changes ?? membersChanges
-            for name in removed {
-                members[name] = nil
-                watched.remove(name)
-            }
-            var actions: [Action] = []
-            for name in reread.sorted(by: utf8Precedes) {
-                members[name] = nil  // planned again once read
-                watched.remove(name)
-                actions.append(.readMember(name, watch: awaited[name] != nil))
-                if awaited[name] != nil { watched.insert(name) }
-            }
-            memberNames = listed
+        switch state {
+        case .following:
+            guard event == .elected else { return [] }
+            var reign = Reign(
+                member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout,
+                mutations: mutations)
+            let actions = reign.handle(event)
+            state = .leading(reign)
             return actions
-        case .memberRead(let name, let node):
-            guard memberNames.contains(name) else { break }
-            members[name] = node
-            if node == nil { memberNames.remove(name) }
-        case .memberChanged(let name):
-            watched.remove(name)
-            guard memberNames.contains(name) else { break }
-            let watch = awaited[name] != nil
-            if watch { watched.insert(name) }
-            return [.readMember(name, watch: watch)]
-        case .contendersListed(let sessions):
-            listingsDue.remove(.contenders)
-            contenderSessions = sessions
-        case .grantsRead(let read):
-            nodes = read
-            indexGrants()
-        case .grantsListed(let names):
-            // A grant deleted behind the leader's back is gone from what it plans with (its
-            // member's holdings are then unknown, see RebalancePlanner); one it did not write is
-            // read.
-            let known = Set(nodes.grants.keys)
-            for name in known.subtracting(names) {
-                if let session = nodes.grants[name]?.grant?.session { lostGrants[name] = session }
-                nodes.grants[name] = nil
-                indexedGrants[name] = nil
-            }
-            if !names.subtracting(known).isEmpty { return [.readGrants] }
-        case .grantsChanged: return [.listGrants]
-        case .written(let versions):
-            if let write = writeInFlight {
-                failedWrites = 0
-                nodes.apply(write, versions: versions)
-                for (change, _) in write.grants {
-                    lostGrants[change.member] = nil
-                    switch change {
-                    case .create(let member, let grant), .set(let member, let grant):
-                        if let indexed = indexedInFlight, indexed.table == tableNumber, let planned = indexed.grants[member] {
-                            indexedGrants[member] = planned
-                        } else {
-                            indexedGrants[member] = IndexedGrant(grant, table: &table)
-                        }
-                    case .delete(let member):
-                        indexedGrants[member] = nil
-                    }
-                }
-                writeInFlight = nil
-                indexedInFlight = nil
-                return watchAwaited()
-            }
-        case .writeFailed(let fenced):
-            let wrote = writeInFlight != nil
-            writeInFlight = nil
-            if fenced {
-                self = fresh
+        case .leading(var reign):
+            switch event {
+            case .elected:
+                return []
+            case .deposed:
+                state = .following
+                return []
+            case .writeFailed(fenced: true):
+                state = .following
                 return [.stepDown]
-            }
-            // (Without a write in flight this is the driver's "read everything again".)
-            failedWrites += wrote ? 1 : 0
-            guard failedWrites > 1, wrote, !mutations.contains(.retryWithoutBackoff) else { return readEverything() }
-            phase = .pausing
-            let pause = Duration.milliseconds(100) * (1 << min(failedWrites - 2, 6))
-            return [.retryAfter(min(pause, Self.maximumRetryDelay))]
-        case .retryDue:
-            guard phase == .pausing else { return [] }
-            return readEverything()
-        case .holdOver:
-            if hold == .holding { hold = .over }
-        case .allocated(let allocation):
-            if let inputs = allocating, let allocation {
-                allocated = (inputs.members, inputs.partitions, allocation)
-            }
-            allocating = nil
-        case .groupChanged: return [.readGroup]
-        case .partitionsChanged: return [.readPartitions]
-        case .membersChanged:
-            listingsDue.insert(.members)
-            return [.listMembers]
-        case .contendersChanged:
-            listingsDue.insert(.contenders)
-            return [.listContenders]
-        case .lingerOver(let session):
-            lingeringSessions.remove(session)
-        case .elected, .deposed, .refresh, .roundDue: break
-        }
-        return []
-    }
-
-    /// Watches the member nodes of the awaited members not watched yet (reading them again: an
-    /// acknowledgement may have come before the watch).
-    private mutating func watchAwaited() -> [Action] {
-        var actions: [Action] = []
-        for name in awaited.keys.sorted(by: utf8Precedes) where !watched.contains(name) && memberNames.contains(name) {
-            watched.insert(name)
-            actions.append(.readMember(name, watch: true))
-        }
-        return actions
-    }
-
-    // MARK: Planning
-
-    /// Plans when nothing is under way, and writes what the plan changes.
-    private mutating func planIfIdle() -> [Action] {
-        guard planNeeded, writeInFlight == nil, allocating == nil, let partitions = lastGoodPartitions, let strategy else {
-            return []
-        }
-        let names = sortedMemberNames ?? memberNames.sorted(by: utf8Precedes)
-        sortedMemberNames = names
-        guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
-        // Only acknowledgements since the last plan, and some members still to come: wait
-        // for the round (one write for all of them), at most `acknowledgementRound`.
-        if !changedSincePlan, !roundDue, awaited.contains(where: { hasAcknowledged($0.key, $0.value) }),
-           awaited.contains(where: { !hasAcknowledged($0.key, $0.value) }) {
-            guard !roundTimerSet else { return [] }
-            roundTimerSet = true
-            return [.planAfter(Self.acknowledgementRound)]
-        }
-        changedSincePlan = false
-        roundDue = false
-        planNeeded = false
-
-        var actions: [Action] = []
-        let allocation: Allocation
-        switch strategy.computation {
-        case .pure(let pure):
-            let weights = MemberWeights(names.compactMap { name in members[name]?.record.map { (name, $0.weight) } })
-            if !pure.honoursWeights { actions += reportIgnoredWeights(strategy, weights: weights, names: names) }
-            let inputs = TargetInputs(
-                strategy: strategy, members: names, partitions: partitions, weights: weights,
-                holdings: pure.usesCurrentHoldings ? indexedGrants.mapValues(\.held) : nil)
-            if let lastTarget, lastTarget.inputs == inputs {
-                allocation = lastTarget.allocation
-            } else {
-                allocation = pure.allocate(
-                    members: names, table: table, weights: weights,
-                    current: pure.usesCurrentHoldings ? currentHoldings() : CurrentHoldings())
-                lastTarget = (inputs, allocation)
-            }
-        case .program:
-            guard strategy == configuredStrategy else { return [] }  // never run a program ZooKeeper names
-            if let allocated, allocated.members == names, allocated.partitions == partitions {
-                allocation = allocated.allocation
-            } else {
-                allocating = (names, partitions)
-                return [.runAllocator(strategy, members: names, partitions: partitions)]
+            default:
+                // Out of `state` while it changes, the reign's storage is not shared: it is
+                // changed in place, not copied.
+                state = .following
+                let actions = reign.handle(event)
+                state = .leading(reign)
+                return actions
             }
         }
-        let target = Dictionary(uniqueKeysWithValues: zip(allocation.members, allocation.indexSets(in: table)))
-        // A grant node that does not parse (garbage written by hand): its live member's
-        // holdings are unknown, as for a grant node lost; the node is written over, or deleted.
-        let unreadable = nodes.grants.filter { $0.value.grant == nil }
-        var lost = lostGrants
-        for name in unreadable.keys { if let session = members[name]?.session { lost[name] = session } }
-        if hold == .none, grantFoundLost(lost) {
-            hold = .holding
-            actions.append(.holdUnheld(for: sessionTimeout))
-        }
-        let input = RebalanceInput(
-            epoch: knownEpoch, members: members, contenderSessions: contenderSessions, table: table,
-            grants: indexedGrants, target: target, lostGrants: lost, holdUnheld: hold == .holding,
-            lingeringSessions: lingeringSessions, mutations: mutations)
-        let rebalance = RebalancePlanner.plan(input)
-        var writes = rebalance.writes
-        for (index, change) in writes.enumerated() {
-            if case .create(let name, let grant) = change, unreadable[name] != nil { writes[index] = .set(member: name, grant) }
-        }
-        for name in unreadable.keys.sorted(by: utf8Precedes) where rebalance.indexedGrants[name] == nil {
-            writes.append(.delete(member: name))
-        }
-        awaited = rebalance.awaited
-        let summary = GroupSummary(
-            epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,
-            partitionCount: allocation.partitions.count, digest: digest(of: allocation),
-            grants: rebalance.indexedGrants.mapValues(\.epoch), awaited: rebalance.awaited, partitionSet: partitionSet,
-            holdsUnheld: hold == .holding)
-        var unchangedSummary = summary
-        unchangedSummary.epoch = nodes.summary?.epoch ?? -1
-        guard !writes.isEmpty || nodes.summary != unchangedSummary else { return actions + watchAwaited() }
-        var write = LeaderWrite(
-            summary: summary, summaryVersion: nodes.summaryVersion,
-            grants: writes.map { ($0, nodes.grants[$0.member]?.version) })
-        write.fenced = !mutations.contains(.writeWithoutFence)
-        writeInFlight = write
-        indexedInFlight = (rebalance.indexedGrants, tableNumber)
-        return actions + [.write(write)]
     }
-
-    /// What each member may hold now, by its grant node: its `partitions` and its `releasing`.
-    /// Both count as held for `sticky`: a partition being released is still where it was
-    /// until its member acknowledges, so the target stays the same through a plan's revoke
-    /// and grant steps, and a change during a plan may give it back to its holder at no cost.
-    /// A grant of an earlier session of the member counts as the member's (the planner frees
-    /// it by I3 before anything moves).
-    private func currentHoldings() -> CurrentHoldings {
-        CurrentHoldings(indexedGrants.map { ($0.key, $0.value.held) }, table: table)
-    }
-
-    /// Indexes every grant of `nodes` over `table` again.
-    private mutating func indexGrants() {
-        indexedGrants = [:]
-        for (name, node) in nodes.grants {
-            if let grant = node.grant { indexedGrants[name] = IndexedGrant(grant, table: &table) }
-        }
-    }
-
-    /// `reportIgnoredWeights` if some of `names` have a weight other than 1 and that was not
-    /// reported last.
-    private mutating func reportIgnoredWeights(_ strategy: Strategy, weights: MemberWeights, names: [String]) -> [Action] {
-        let weighted = names.filter { weights[$0] != 1 }
-        guard !weighted.isEmpty else {
-            ignoredWeights = nil
-            return []
-        }
-        if let ignoredWeights, ignoredWeights.strategy == strategy, ignoredWeights.members == weighted { return [] }
-        ignoredWeights = (strategy, weighted)
-        return [.reportIgnoredWeights(strategy, members: weighted)]
-    }
-}
-
-extension LeaderMachine {
-    /// Whether `event` is only news of a member's acknowledgement (its node's watch firing, or
-    /// the node read again with the same session and weight), or a write's outcome; anything
-    /// else is a change to plan for at once.
-    fileprivate func isOnlyAcknowledgement(_ event: Event) -> Bool {
-        switch event {
-        case .memberChanged, .written, .grantsChanged: true
-        case .grantsListed(let names): names == Set(nodes.grants.keys)
-        case .memberRead(let name, let node):
-            if let node, let known = members[name], known.session == node.session,
-               known.record?.weight == node.record?.weight {
-                true
-            } else {
-                false
-            }
-        default: false
-        }
-    }
-
-    /// Whether `event` may change what a plan makes: not a member node's watch firing (its
-    /// read follows), a member node read again unchanged (an awaited member's read always
-    /// counts: the periodic look at awaited members is the safety net of a plan under way),
-    /// the contenders listed unchanged, or a write's outcome (what changed while it was under
-    /// way is planned for by its own event).
-    fileprivate func mayChangeThePlan(_ event: Event) -> Bool {
-        switch event {
-        case .memberChanged, .written: false
-        case .memberRead(let name, let node): members[name] != node || !memberNames.contains(name) || awaited[name] != nil
-        case .contendersListed(let sessions): sessions != contenderSessions
-        case .grantsListed(let names): names != Set(nodes.grants.keys)
-        case .grantsChanged: false
-        default: true
-        }
-    }
-
-    /// Where each grant's session stands, once the lists are current (no watch of either has
-    /// fired without its listing back, every member node listed is read): a session seen with
-    /// one node only is split; a split session whose last node vanishes lingers, counted as
-    /// alive for a session timeout (I3: a session's nodes vanish together when it ends, in one
-    /// transaction, whose notifications all come before the reply to any listing they cause,
-    /// so a clean leave or an expiry is never taken for two deletions apart).
-    fileprivate mutating func observeSessions() -> [Action] {
-        guard listingsDue.isEmpty, memberNames.allSatisfy({ members[$0] != nil }) else { return [] }
-        let memberSessions = Set(members.values.map(\.session))
-        let seen = memberSessions.union(contenderSessions)
-        var actions: [Action] = []
-        for session in seen where session != 0 {
-            if memberSessions.contains(session) != contenderSessions.contains(session) {
-                splitSessions.insert(session)
-            } else {
-                splitSessions.remove(session)
-            }
-        }
-        let granted = Set(nodes.grants.values.compactMap { $0.grant?.session })
-        for session in splitSessions.subtracting(seen).sorted() {
-            splitSessions.remove(session)
-            guard granted.contains(session), !lingeringSessions.contains(session) else { continue }
-            lingeringSessions.insert(session)
-            actions.append(.linger(session: session, for: sessionTimeout))
-        }
-        return actions
-    }
-
-    /// Whether a grant was found lost: a live member that has acknowledged a grant has none, a
-    /// grant node vanished or does not parse (`lost`), a grant says its holdings are unknown,
-    /// the summary is gone from a group that had members before, or the summary says its leader
-    /// was holding unheld partitions back.
-    fileprivate func grantFoundLost(_ lost: [String: Int64]) -> Bool {
-        // No summary, yet members came and went before (`members/` changed more often than it
-        // has children): the group's state is gone, not yet made.
-        let summaryLost = nodes.summaryVersion == nil && (membersChanges ?? 0) > Int32(memberNames.count)
-        return summaryLost || !lost.isEmpty || nodes.summary?.holdsUnheld == true
-            || nodes.grants.values.contains { $0.grant?.unknownHoldings == true }
-            || members.values.contains { node in
-                (node.record?.ackedEpoch ?? 0) > 0 && nodes.grants[node.name] == nil
-            }
-    }
-
-    /// Whether `member`'s node, as last read, acknowledges `epoch` (a node gone or of another
-    /// session counts as news for the planner, not as a member still to come).
-    fileprivate func hasAcknowledged(_ member: String, _ epoch: Int64) -> Bool {
-        guard let node = members[member], let record = node.record else { return true }
-        return record.ackedEpoch >= epoch
-    }
-
-    /// `allocation.digest`, computed again only for a new target.
-    fileprivate mutating func digest(of allocation: Allocation) -> String {
-        if let lastDigest, lastDigest.allocation == allocation { return lastDigest.digest }
-        let digest = allocation.digest
-        lastDigest = (allocation, digest)
-        return digest
-    }
-}
-
-/// What a pure strategy's result depends on.
-private struct TargetInputs: Equatable {
-    var strategy: Strategy
-    var members: [String]
-    var partitions: [Partition]
-    var weights: MemberWeights
-    /// Each member's current holdings, for a strategy that uses them (`sticky`).
-    var holdings: [String: PartitionIndexSet]?
 }
 
 /// The `assignments` node and the grant nodes under it, with their versions.
@@ -713,33 +263,5 @@ public struct LeaderWrite: Sendable, Equatable {
     public static func == (a: LeaderWrite, b: LeaderWrite) -> Bool {
         a.summary == b.summary && a.summaryVersion == b.summaryVersion && a.fenced == b.fenced
             && a.grants.map(\.0) == b.grants.map(\.0) && a.grants.map(\.version) == b.grants.map(\.version)
-    }
-}
-
-extension LeaderMachine.Action {
-    /// Whether the action is a read whose result the takeover waits for.
-    fileprivate var isRead: Bool {
-        switch self {
-        case .readGroup, .readPartitions, .listMembers, .listContenders, .readGrants, .listGrants, .readMember: true
-        default: false
-        }
-    }
-}
-
-extension LeaderMachine.Event {
-    /// Whether the event may change what the leader knows of sessions' nodes (the member and
-    /// contender lists, a member node, a grant): only then are sessions looked at again.
-    fileprivate var changesTheLists: Bool {
-        switch self {
-        case .membersListed, .contendersListed, .memberRead, .grantsRead, .grantsListed, .written: true
-        default: false
-        }
-    }
-
-    fileprivate var isReadResult: Bool {
-        switch self {
-        case .groupRead, .partitionsRead, .membersListed, .contendersListed, .grantsRead, .grantsListed, .memberRead: true
-        default: false
-        }
     }
 }
