@@ -444,7 +444,7 @@ extension LeaderMachine.Reign {
 
 extension LeaderMachine.Reign {
     /// Whether `event` is only news of a member's acknowledgement (its node's watch firing, or
-    /// the node read again with the same session and weight), or a write's outcome; anything
+    /// the node read again with the same session, weight and readability), or a write's outcome; anything
     /// else is a change to plan for at once.
     fileprivate func isOnlyAcknowledgement(_ event: Event) -> Bool {
         switch event {
@@ -452,7 +452,7 @@ extension LeaderMachine.Reign {
         case .grantsListed(let names): names == Set(nodes.grants.keys)
         case .memberRead(let name, let node):
             if let node, let known = members[name], known.session == node.session,
-               known.record?.weight == node.record?.weight {
+               known.record?.weight == node.record?.weight, known.recordUnreadable == node.recordUnreadable {
                 true
             } else {
                 false
@@ -516,7 +516,7 @@ extension LeaderMachine.Reign {
         return summaryLost || !lost.isEmpty || nodes.summary?.holdsUnheld == true
             || nodes.grants.values.contains { $0.grant?.unknownHoldings == true }
             || members.values.contains { node in
-                (node.record?.ackedEpoch ?? 0) > 0 && nodes.grants[node.name] == nil
+((node.record?.ackedEpoch ?? 0) > 0 || node.recordUnreadable) && nodes.grants[node.name] == nil
             }
     }
 

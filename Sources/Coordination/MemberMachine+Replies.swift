@@ -236,16 +236,18 @@ extension MemberMachine {
             if case .success(.data(let data, let stat)) = result {
                 if case .getData(_, true)? = request { want(.leaderMember(name), on: paths.member(name)) }
                 var record = MemberRecord(decoding: data)
-                if record == nil, !data.isEmpty {
+                let unreadable = record == nil && !data.isEmpty
+                if unreadable {
                     // Neither a kiel consumer's node (empty) nor a record: written over by someone
-                    // else. The member counts as acknowledging nothing until it writes its record
-                    // again (its next acknowledgement finds the node changed and restores it).
+                    // else. The member counts as acknowledging nothing, what it holds unknown,
+                    // until it writes its record again (its next acknowledgement finds the node
+                    // changed and restores it).
                     record = MemberRecord(ackedEpoch: 0)
                     actions.append(.report(.memberRecordUnreadable(path: paths.member(name))))
                     // Watched, so that the record written again is read (its weight with it).
                     if case .getData(_, false)? = request { send(.exists(paths.member(name), watch: true), .watchMemberRecord(name)) }
                 }
-                lead(.memberRead(name, PartyMember(name: name, session: stat.ephemeralOwner, record: record)))
+                lead(.memberRead(name, PartyMember(name: name, session: stat.ephemeralOwner, record: record, recordUnreadable: unreadable)))
             } else {
                 lead(.memberRead(name, nil))
             }

@@ -9,11 +9,16 @@ public struct PartyMember: Sendable, Equatable {
     /// allocatord's), which is in the strategy's input but is never granted anything nor
     /// awaited.
     public var record: MemberRecord?
+    /// The node holds neither a record nor nothing (written over by someone else): `record`
+    /// then acknowledges nothing, and what its member holds is unknown until it writes its
+    /// record again.
+    public var recordUnreadable: Bool
 
-    public init(name: String, session: Int64, record: MemberRecord?) {
+    public init(name: String, session: Int64, record: MemberRecord?, recordUnreadable: Bool = false) {
         self.name = name
         self.session = session
         self.record = record
+        self.recordUnreadable = recordUnreadable
     }
 }
 
@@ -206,10 +211,10 @@ public enum RebalancePlanner {
             grants[member]!.partitions = keep
             written.insert(member)
         }
-        // Members whose grant node is gone although they have acknowledged one in this session,
-        // or whose grant of this session the leader saw vanish.
+        // Members whose grant node is gone although they have acknowledged one in this session
+        // (or whose record cannot say), or whose grant of this session the leader saw vanish.
         for node in eligible where grants[node.name] == nil
-            && ((node.record?.ackedEpoch ?? 0) > 0 || input.lostGrants[node.name] == node.session) {
+            && ((node.record?.ackedEpoch ?? 0) > 0 || node.recordUnreadable || input.lostGrants[node.name] == node.session) {
             grants[node.name] = IndexedGrant(epoch: epoch, session: node.session, unknownHoldings: true)
             written.insert(node.name)
         }
