@@ -332,7 +332,11 @@ extension LeaderMachine.Reign {
         }
         let names = sortedMemberNames ?? memberNames.sorted(by: utf8Precedes)
         sortedMemberNames = names
-        guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
+        // Reads under way, or a listing due (a watch of `members/` or of the lock fired): the
+        // lists are not current, and a session missing from both may only seem over (seed
+        // 9420361186668830616: a member node made again, its listing not back, and the grant
+        // of a live member given away).
+        guard listingsDue.isEmpty, names.allSatisfy({ members[$0] != nil }) else { return [] }
         // Only acknowledgements since the last plan, and some members still to come: wait
         // for the round (one write for all of them), at most `acknowledgementRound`.
         if !changedSincePlan, round != .due, awaited.contains(where: { hasAcknowledged($0.key, $0.value) }),
@@ -516,7 +520,7 @@ extension LeaderMachine.Reign {
         return summaryLost || !lost.isEmpty || nodes.summary?.holdsUnheld == true
             || nodes.grants.values.contains { $0.grant?.unknownHoldings == true }
             || members.values.contains { node in
-((node.record?.ackedEpoch ?? 0) > 0 || node.recordUnreadable) && nodes.grants[node.name] == nil
+                ((node.record?.ackedEpoch ?? 0) > 0 || node.recordUnreadable) && nodes.grants[node.name] == nil
             }
     }
 
