@@ -332,11 +332,7 @@ extension LeaderMachine.Reign {
         }
         let names = sortedMemberNames ?? memberNames.sorted(by: utf8Precedes)
         sortedMemberNames = names
-        // Reads under way, or a listing due (a watch of `members/` or of the lock fired): the
-        // lists are not current, and a session missing from both may only seem over (seed
-        // 9420361186668830616: a member node made again, its listing not back, and the grant
-        // of a live member given away).
-        guard listingsDue.isEmpty, names.allSatisfy({ members[$0] != nil }) else { return [] }
+        guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
         // Only acknowledgements since the last plan, and some members still to come: wait
         // for the round (one write for all of them), at most `acknowledgementRound`.
         if !changedSincePlan, round != .due, awaited.contains(where: { hasAcknowledged($0.key, $0.value) }),

@@ -66,7 +66,6 @@ import TestSupport
         7_376_850_743_493_495_054,  // acknowledgements into a member node that was gone, again and again: a storm
         4_783_373_240_549_219_575,  // a summary below the last one read taken for stale: a leader awaiting itself
         2_827_023_541_280_191_676,  // a member node of garbage and no grant: granted nothing, as if it held nothing (I2)
-        9_420_361_186_668_830_616,  // a plan made while a listing was due: a live member's session taken for over
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),
