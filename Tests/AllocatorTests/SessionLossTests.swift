@@ -24,8 +24,12 @@ import ZooKeeper
 
         // Cut b off, as a crash or a partition does: no leave, the session ends on the server.
         let cut = ContinuousClock.now
+        let before = b.history.value.count
         proxy.blackhole()
-        let suspended = try await b.waitFor("suspended") { $0.state == .suspended }
+        // Any document since the cut, not only the latest: on a busy machine `lost` can follow
+        // `suspended` before a look at the latest sees it.
+        #expect(await eventually(timeout: .seconds(30)) { b.history.value.dropFirst(before).contains { $0.state == .suspended } })
+        let suspended = try #require(b.history.value.dropFirst(before).first { $0.state == .suspended })
         #expect(suspended.allocation == held.allocation)
         #expect(suspended.generation == held.generation)
         let lost = try await b.waitFor("lost") { $0.state == .lost }
