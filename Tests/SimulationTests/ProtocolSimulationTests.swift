@@ -26,9 +26,7 @@ import TestSupport
         return (0..<count).map { _ in seeds.next() }
     }
 
-    /// Runs on a thread of its own: the schedules are one long computation, which on the Swift
-    /// concurrency pool (two threads on a 2-core machine) would starve every other test; and
-    /// with a large stack (a Dispatch worker's 512 KiB is tight for it in a debug build).
+    /// Runs in the simulation's lane (`SimulationLane`).
     @Test func invariantsHoldAndTheGroupSettlesOnEverySchedule() async throws {
         try await Self.run(Self.seeds)
     }
@@ -82,13 +80,9 @@ import TestSupport
         }
     }
 
-    /// `runSchedules` on a thread of its own.
+    /// `runSchedules` in the simulation's lane.
     static func outcome(of seeds: [UInt64], mutations: Mutations = [], extraFaults: Bool = true) async -> Result<String, SimulationFailure> {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: Self.runSchedules(seeds, mutations: mutations, extraFaults: extraFaults)) }
-            thread.stackSize = 64 << 20
-            thread.start()
-        }
+        await SimulationLane.run { Self.runSchedules(seeds, mutations: mutations, extraFaults: extraFaults) }
     }
 
     /// Every schedule: its steps, then settling; the first failure with its seed and trace.

@@ -22,8 +22,11 @@ import Testing
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = await SimulationLane.wait {
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return text
+        }
         let there = text.split(separator: "\n").compactMap { line -> String? in
             line.hasPrefix("trace digests: ") ? String(line.dropFirst("trace digests: ".count)) : nil
         }
@@ -38,20 +41,16 @@ import Testing
 
     /// Each schedule's trace digest, in seed order.
     static func digests() async -> String {
-        await withCheckedContinuation { continuation in
-            let thread = Thread {
-                var digests: [String] = []
-                for seed in seeds {
-                    var world = SimulationWorld(seed: seed)
-                    for name in ["a", "b", "c"] { world.start(name) }
-                    for _ in 0..<ProtocolSimulationTests.stepsPerSchedule { try? world.step() }
-                    _ = try? world.settle(within: 30_000)
-                    digests.append(String(world.traceDigest, radix: 16))
-                }
-                continuation.resume(returning: digests.joined(separator: " "))
+        await SimulationLane.run {
+            var digests: [String] = []
+            for seed in seeds {
+                var world = SimulationWorld(seed: seed)
+                for name in ["a", "b", "c"] { world.start(name) }
+                for _ in 0..<ProtocolSimulationTests.stepsPerSchedule { try? world.step() }
+                _ = try? world.settle(within: 30_000)
+                digests.append(String(world.traceDigest, radix: 16))
             }
-            thread.stackSize = 64 << 20
-            thread.start()
+            return digests.joined(separator: " ")
         }
     }
 }
