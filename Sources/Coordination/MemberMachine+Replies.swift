@@ -1,8 +1,8 @@
 /// What each reply and each watch means to the machines.
 extension MemberMachine {
-    /// A request that got no answer (connection loss, or the session ended): the machines learn
-    /// of the connection or the session itself; what must be known is asked again (the
-    /// executor sends it once connected again).
+    /// A request that got no answer because the connection dropped: the machines learn of the
+    /// connection itself; what must be known is asked again (the executor sends it once
+    /// connected again).
     mutating func lostReply(_ purpose: Purpose, _ request: NodeRequest?) {
         switch purpose {
         case .leaderWrite:

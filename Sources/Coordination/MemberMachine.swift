@@ -309,7 +309,12 @@ public struct MemberMachine {
             follow(.sessionEnded)
         case .replied(let tag, let reply):
             guard let (purpose, request, sentAt) = pending.removeValue(forKey: tag) else { break }
-            if reply.isLost {
+            if reply.result == .failure(.sessionExpired) {
+                // The session is over (or closing): its end comes as `.sessionEnded`, which
+                // starts everything anew. Asked again, the request would be refused again at
+                // once, and again: a loop that held a thread for good.
+                break
+            } else if reply.result == .failure(.connectionLoss) {
                 lostReply(purpose, request)
             } else {
                 follow(.heard(at: sentAt))

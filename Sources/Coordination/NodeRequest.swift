@@ -98,8 +98,4 @@ public struct NodeReply: Sendable, Equatable {
         self.failedOperation = failedOperation
     }
 
-    /// Whether the reply is lost: the connection dropped or the session ended first.
-    public var isLost: Bool {
-        if case .failure(let failure) = result { failure == .connectionLoss || failure == .sessionExpired } else { false }
-    }
 }
