@@ -67,6 +67,9 @@ public struct Grant: Sendable, Equatable {
     /// Whether the member must acknowledge `epoch` before others may have what it held.
     public var hasUnacknowledgedHoldings: Bool { !releasingShare.isEmpty || unknownHoldings }
 
+    /// Whether its member may publish anything under it.
+    public var holdsAnything: Bool { !partitionShare.isEmpty || hasUnacknowledgedHoldings }
+
     /// The node's data: `{"epoch":E,"session":"0x…","partitions":{"TOPIC":[ID,...]},"releasing":{...}}`,
     /// topics in UTF-8 order, ids ascending, and `"unknown_holdings":true` when set.
     public var encoded: [UInt8] {

@@ -99,6 +99,8 @@ extension LeaderMachine {
         private var splitSessions: Set<Int64> = []
         /// Sessions whose nodes vanished apart, counted as alive until `.lingerOver`.
         private var lingeringSessions: Set<Int64> = []
+        /// Whether the reign has looked at the sessions once (`observeSessions`).
+        private var sessionsSeen = false
         private(set) var nodes = GrantNodes()
         /// The partition set as a table (then any partition a grant holds outside it), and every
         /// grant of `nodes` that parses over it: what the planner takes. Kept in step with `nodes`
@@ -384,7 +386,7 @@ extension LeaderMachine.Reign {
         let input = RebalanceInput(
             epoch: knownEpoch, members: members, contenderSessions: contenderSessions, table: table,
             grants: indexedGrants, target: target, lostGrants: lost, holdUnheld: hold == .holding,
-            lingeringSessions: lingeringSessions, mutations: mutations)
+            lingeringSessions: sessionsCountedAlive, mutations: mutations)
         let rebalance = RebalancePlanner.plan(input)
         var writes = rebalance.writes
         for (index, change) in writes.enumerated() {
@@ -484,7 +486,7 @@ extension LeaderMachine.Reign {
     /// transaction, whose notifications all come before the reply to any listing they cause,
     /// so a clean leave or an expiry is never taken for two deletions apart).
     fileprivate mutating func observeSessions() -> [Action] {
-        guard listingsDue.isEmpty, memberNames.allSatisfy({ members[$0] != nil }) else { return [] }
+        guard listsAreCurrent else { return [] }
         let memberSessions = Set(members.values.map(\.session))
         let seen = memberSessions.union(contenderSessions)
         var actions: [Action] = []
@@ -496,6 +498,17 @@ extension LeaderMachine.Reign {
             }
         }
         let granted = Set(nodes.grants.values.compactMap { $0.grant?.session })
+        if !sessionsSeen {
+            // A reign's first look: how the nodes of a session that has none went, before this
+            // leader watched, nobody knows: together (the session ended) or apart, by hand,
+            // while it lives and publishes. Each that may hold anything lingers.
+            sessionsSeen = true
+            let holding = Set(nodes.grants.values.compactMap { $0.grant.flatMap { $0.holdsAnything ? $0.session : nil } })
+            for session in holding.subtracting(seen).subtracting(lingeringSessions).sorted() {
+                lingeringSessions.insert(session)
+                actions.append(.linger(session: session, for: sessionTimeout))
+            }
+        }
         for session in splitSessions.subtracting(seen).sorted() {
             splitSessions.remove(session)
             guard granted.contains(session), !lingeringSessions.contains(session) else { continue }
@@ -503,6 +516,20 @@ extension LeaderMachine.Reign {
             actions.append(.linger(session: session, for: sessionTimeout))
         }
         return actions
+    }
+
+    /// Whether no watch of `members/` or of the lock fired without its listing back, and every
+    /// member node listed is read: only then is a session judged by its nodes.
+    private var listsAreCurrent: Bool {
+        listingsDue.isEmpty && memberNames.allSatisfy { members[$0] != nil }
+    }
+
+    /// The sessions the plan counts as alive besides those with a node: the lingering ones; and
+    /// until the sessions are looked at with the lists current (`observeSessions`), every
+    /// session granted anything, so that none is judged over on a list older than the other.
+    private var sessionsCountedAlive: Set<Int64> {
+        guard !sessionsSeen || !listsAreCurrent else { return lingeringSessions }
+        return lingeringSessions.union(nodes.grants.values.compactMap { $0.grant?.session })
     }
 
     /// Whether a grant was found lost: a live member that has acknowledged a grant has none, a

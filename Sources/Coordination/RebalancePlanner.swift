@@ -41,8 +41,8 @@ public struct RebalanceInput: Sendable {
     /// Such a member holds what it was granted although its record may not say so yet (the
     /// leader reads a member's acknowledgements only while it awaits it).
     public var lostGrants: [String: Int64]
-    /// Sessions whose member node and contender node vanished apart, not long ago: they may be
-    /// alive (I3).
+    /// Sessions with no node that may be alive all the same (I3): their member node and
+    /// contender node vanished apart, not long ago, or the leader has not yet seen how.
     public var lingeringSessions: Set<Int64>
     /// Nothing unheld is granted (the leader found a grant lost, and waits out the lease of a
     /// member it may have no trace of; see `LeaderMachine`).

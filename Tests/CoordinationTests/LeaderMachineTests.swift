@@ -289,4 +289,54 @@ import Testing
         #expect(!actions.contains { if case .linger = $0 { true } else { false } })
         #expect(writes(actions).contains { $0.grants.contains { change, _ in change == .delete(member: "b") } })
     }
+
+    /// A new leader finds b's grant and no node of b's session: whether its nodes went together
+    /// (the session ended) or apart, by hand, while b lives and publishes (seed
+    /// 11473285780350581522: its contender node deleted, a leader elected, then its member node
+    /// deleted), nobody knows. b lingers: its grant is revoked and awaited for a session timeout.
+    @Test func aGrantWithoutNodesAtANewLeadersFirstLookLingers() {
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(10))
+        _ = machine.handle(.elected)
+        var actions = machine.handle(.groupRead(.consistent))
+        actions += machine.handle(.partitionsRead(partitions, PartitionSetState()))
+        actions += machine.handle(.membersListed(["a"]))
+        actions += machine.handle(.contendersListed([1]))
+        actions += machine.handle(.grantsRead(GrantNodes(grants: [
+            "b": GrantNodes.Node(grant: Grant(epoch: 1, session: 2, partitions: Set(partitions)), version: 0),
+            "c": GrantNodes.Node(grant: Grant(epoch: 1, session: 3, partitions: []), version: 0),
+        ])))
+        actions += machine.handle(.grantsListed(["b", "c"]))
+        actions += machine.handle(.memberRead("a", member("a", session: 1)))
+        // c's grant holds nothing: nothing to wait for.
+        #expect(actions.filter { if case .linger = $0 { true } else { false } } == [.linger(session: 2, for: .seconds(10))])
+        let revoke = try! #require(writes(actions).first)
+        #expect(revoke.grants.contains { change, _ in
+            if case .set("b", let grant) = change { grant.partitions.isEmpty && grant.releasing == Set(partitions) } else { false }
+        })
+        #expect(!revoke.grants.contains { change, _ in if case .create("a", let grant) = change { !grant.partitions.isEmpty } else { false } })
+    }
+
+    /// The plan goes on while the lists are not current (a member node listed and not read
+    /// yet, a watch fired and its listing not back), but judges no session over on them. b's
+    /// contender node is deleted (b split), then its member node, as c joins; before c's node is
+    /// read, b's member node is made again (seed 9420361186668830616): b's grant stays.
+    @Test func noSessionIsJudgedOverWhileTheListsAreNotCurrent() {
+        let grants = [
+            "a": GrantNodes.Node(grant: Grant(epoch: 1, session: 1, partitions: Set(partitions.prefix(3))), version: 0),
+            "b": GrantNodes.Node(grant: Grant(epoch: 1, session: 2, partitions: Set(partitions.suffix(3))), version: 0),
+        ]
+        var (machine, _) = elected(grants: grants)
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: [:])))
+        _ = machine.handle(.contendersChanged)
+        _ = machine.handle(.contendersListed([1]))
+        _ = machine.handle(.membersChanged)
+        var actions = machine.handle(.membersListed(["a", "c"]))
+        actions += machine.handle(.membersChanged)
+        actions += machine.handle(.memberRead("c", member("c", session: 3)))
+        actions += machine.handle(.membersListed(["a", "b", "c"]))
+        actions += machine.handle(.memberRead("b", member("b", session: 2)))
+        #expect(!actions.contains { if case .linger = $0 { true } else { false } })
+        #expect(!writes(actions).isEmpty)
+        #expect(!writes(actions).contains { $0.grants.contains { change, _ in change == .delete(member: "b") } })
+    }
 }

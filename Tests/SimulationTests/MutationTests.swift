@@ -7,8 +7,8 @@ import Testing
 @Suite struct MutationTests {
     /// How many of the usual schedules (CI's seeds, in their order) a mutation may take to be
     /// caught; each run stops at its first failure, and prints which schedule it was. Last
-    /// measured (session 10): the lease 1, the acknowledgement wait 2, backoff 5, the fence 92,
-    /// adoption by prefix 148. `MUTATION_SCHEDULES=N` to look further.
+    /// measured (session 11): the acknowledgement wait 2, backoff 5, the lease 7, the fence 100,
+    /// adoption by prefix 178. `MUTATION_SCHEDULES=N` to look further.
     static let scheduleLimit = Environment.value("MUTATION_SCHEDULES").flatMap(Int.init) ?? 200
 
     @Test(arguments: Mutations.each) func theSimulationCatchesEveryMechanismSwitchedOff(_ mutation: Mutations) async {

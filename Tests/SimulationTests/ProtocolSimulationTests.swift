@@ -64,6 +64,10 @@ import TestSupport
         7_376_850_743_493_495_054,  // acknowledgements into a member node that was gone, again and again: a storm
         4_783_373_240_549_219_575,  // a summary below the last one read taken for stale: a leader awaiting itself
         2_827_023_541_280_191_676,  // a member node of garbage and no grant: granted nothing, as if it held nothing (I2)
+        // session 11, the first schedules past 1 000:
+        11_473_285_780_350_581_522,  // contender, leader change, member node: a new leader's first look found no node (lease promise)
+        9_420_361_186_668_830_616,  // a session judged over on a member list older than the lock's (lease promise)
+        9_846_770_617_587_326_028,  // left unsettled by planning only with both lists current (not kept)
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),
