@@ -161,6 +161,20 @@ public struct LeaderMachine: Sendable {
         return reign.lastGoodPartitions
     }
 
+    /// This member's own grant, emptied, and its node's version: what a leader that stops
+    /// writes (fenced) once its `stopped` document is out, before it leaves, so that the next
+    /// leader finds nothing of its session to wait for (a session without nodes that holds
+    /// anything lingers at a reign's first look). `nil` unless it leads and holds anything.
+    public var ownGrantEmptied: (grant: Grant, version: Int32)? {
+        guard case .leading(let reign) = state, let node = reign.nodes.grants[member], var grant = node.grant,
+              grant.holdsAnything
+        else { return nil }
+        grant.partitions = []
+        grant.releasing = []
+        grant.unknownHoldings = false
+        return (grant, node.version)
+    }
+
     /// The epoch of the latest write.
     public var epoch: Int64 {
         guard case .leading(let reign) = state else { return 0 }

@@ -15,6 +15,7 @@ extension MemberMachine {
             // Read everything again, as after a failed write.
             if leader.isLeading { lead(.writeFailed(fenced: false)) }
         case .checkOwnMember: follow(.memberNodeFound)  // the next summary that leaves it out asks again
+        case .leave: send(.close, .close)
         case .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings:
             break
         case .readSummary, .existsSummary:
@@ -30,6 +31,10 @@ extension MemberMachine {
     mutating func handle(_ reply: NodeReply, to request: NodeRequest?, _ purpose: Purpose) {
         let result = reply.result
         switch purpose {
+        case .leave:
+            // Done or not (the contender node gone, the grant changed meanwhile): the close
+            // ends what is left.
+            send(.close, .close)
         case .close, .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings:
             break
         case .electionCreate:

@@ -167,6 +167,9 @@ public struct MemberMachine {
     var joinedInSession = false
     /// The member node's version as last seen, so an acknowledgement is one conditional write.
     var memberNodeVersion: Int32 = 0
+    /// The follower left while the member node's create was under way: `leave()` once it is
+    /// answered.
+    var leaveWhenCreated = false
     /// The join under way: its record, and until when a node of another session may still go.
     var joining: (record: MemberRecord, conflictDeadline: ContinuousClock.Instant)?
     var joinBackoff = Duration.zero
@@ -247,6 +250,8 @@ public struct MemberMachine {
         case watchMemberRecord(String)
         case leaderSummary(Int), leaderGrantList(Int), leaderGrant(Int, String), leaderGrantNames, leaderGrantNamesExists
         case leaderWrite(LeaderWrite)
+        /// The member's nodes deleted as it leaves (`leave()`); then `.close`.
+        case leave
         case close
     }
 
@@ -320,6 +325,10 @@ public struct MemberMachine {
                 follow(.heard(at: sentAt))
                 handle(reply, to: request, purpose)
             }
+            if leaveWhenCreated, case .createMember = purpose, session != nil {
+                leaveWhenCreated = false
+                leave()
+            }
         case .watchFired(let path):
             for interest in interests.removeValue(forKey: path) ?? [] { fire(interest) }
         case .timersDue:
@@ -354,6 +363,7 @@ public struct MemberMachine {
         grantsRead = [:]
         joining = nil
         joinedInSession = false
+        leaveWhenCreated = false
         debounced = nil
         timers = Timers(wake: timers.wake, owedWake: timers.owedWake)
     }
@@ -452,11 +462,35 @@ public struct MemberMachine {
                 timers.wake = at
             case .leave:
                 actions.append(.report(.leaving))
-                send(.close, .close)
+                leave()
             case .releaseTimedOut(let partitions):
                 actions.append(.report(.releaseTimedOut(partitions)))
             }
         }
+    }
+
+    /// Leaves the group, once `stopped` is out: the member's nodes deleted in one transaction
+    /// (a leader's own grant emptied in it too, so that its successor finds nothing of its
+    /// session to wait for), then the session closed. The close alone would do it, but a close
+    /// the server never gets (the connection torn down with replies unread) leaves the nodes
+    /// for a session timeout; the deletion fails as a whole, and changes nothing, if the
+    /// contender node is gone (a leader deposed meanwhile).
+    mutating func leave() {
+        if pending.values.contains(where: { if case .createMember = $0.purpose { true } else { false } }) {
+            leaveWhenCreated = true
+            return
+        }
+        var operations: [NodeOperation] = []
+        if let contender = election.contender {
+            if let (grant, version) = leader.ownGrantEmptied {
+                operations.append(.set(path: paths.grant(member), data: grant.encoded, version: version))
+            }
+            operations.append(.delete(path: paths.contender(contender), version: -1))
+        }
+        if joinedInSession, joining == nil {
+            operations.append(.delete(path: paths.member(member), version: memberNodeVersion))
+        }
+        if operations.isEmpty { send(.close, .close) } else { send(.multi(operations), .leave) }
     }
 
     mutating func lead(_ event: LeaderMachine.Event) {

@@ -7,13 +7,19 @@ import Testing
 
     /// A machine whose session has started, and the requests it sent for it.
     func started() -> (MemberMachine, [(MemberMachine.RequestTag, NodeRequest)]) {
+        let (machine, actions) = startedWithActions()
+        return (machine, sends(actions))
+    }
+
+    func startedWithActions() -> (MemberMachine, [MemberMachine.Action]) {
         var machine = MemberMachine(
             member: "a", paths: GroupPaths(group: "/g"), settings: MemberMachine.Settings(), sessionTimeout: .seconds(4))
-        var actions = machine.handle(.sessionStarted(session: 0x1234, timeout: .seconds(4)), now: start)
+        var actions = machine.handle(.follower(.tick), now: start)
+        actions += machine.handle(.sessionStarted(session: 0x1234, timeout: .seconds(4)), now: start)
         for case .prepareGroup(let tag) in actions {
             actions += machine.handle(.groupPrepared(tag, failure: nil), now: start)
         }
-        return (machine, sends(actions))
+        return (machine, actions)
     }
 
     func sends(_ actions: [MemberMachine.Action]) -> [(MemberMachine.RequestTag, NodeRequest)] {
@@ -43,5 +49,33 @@ import Testing
         #expect(resent.count == 2)
         #expect(resent.contains { $0.1 == memberCreate.first })
         #expect(resent.contains { $0.1 == .getChildren("/g/leader", watch: false) })
+    }
+
+    /// A stop while the member node's create is under way: the member leaves once it is
+    /// answered, deleting its member node and its contender node in one transaction (a close
+    /// the server never gets would leave them for a session timeout), then closes.
+    @Test func aMemberLeavesWithItsNodesDeletedTogetherOnceItsCreateIsAnswered() throws {
+        var (machine, startActions) = startedWithActions()
+        let sent = sends(startActions)
+        var publications = 0
+        func delivered(_ actions: [MemberMachine.Action]) -> [MemberMachine.Action] {
+            publications += actions.filter { if case .publish = $0 { true } else { false } }.count
+            return actions + machine.handle(.follower(.delivered(count: publications)), now: start)
+        }
+        _ = delivered(startActions)
+        let contenderCreate = try #require(sent.first { if case .create(let path, _, .ephemeralSequential) = $0.1 { path.hasPrefix("/g/leader/") } else { false } })
+        let memberCreate = try #require(sent.first { if case .create("/g/members/a", _, _) = $0.1 { true } else { false } })
+        let contender = "00000000000000001234000000000001__lock__0000000007"
+        var actions = delivered(machine.handle(.replied(contenderCreate.0, NodeReply(.success(.created("/g/leader/" + contender)))), now: start))
+        actions += delivered(machine.handle(.follower(.stop), now: start))
+        // The follower has left, but the create is still out: nothing is deleted or closed yet.
+        #expect(!sends(actions).contains { if case .multi = $0.1 { true } else if case .close = $0.1 { true } else { false } })
+        actions = delivered(machine.handle(.replied(memberCreate.0, NodeReply(.success(.created("/g/members/a")))), now: start))
+        let leave = try #require(sends(actions).first { if case .multi = $0.1 { true } else { false } })
+        #expect(leave.1 == .multi([.delete(path: "/g/leader/" + contender, version: -1), .delete(path: "/g/members/a", version: 0)]))
+        #expect(!sends(actions).contains { if case .close = $0.1 { true } else { false } })
+        // Deleted or not, the session is closed next.
+        let close = sends(machine.handle(.replied(leave.0, NodeReply(.failure(.noNode))), now: start))
+        #expect(close.map(\.1) == [.close])
     }
 }

@@ -7,7 +7,7 @@ import Testing
 @Suite struct MutationTests {
     /// How many of the usual schedules (CI's seeds, in their order) a mutation may take to be
     /// caught; each run stops at its first failure, and prints which schedule it was. Last
-    /// measured (session 11): the acknowledgement wait 2, backoff 5, the lease 7, the fence 100,
+    /// measured (session 11): the acknowledgement wait 1, backoff 5, the lease 7, the fence 100,
     /// adoption by prefix 178. `MUTATION_SCHEDULES=N` to look further.
     static let scheduleLimit = Environment.value("MUTATION_SCHEDULES").flatMap(Int.init) ?? 200
 
