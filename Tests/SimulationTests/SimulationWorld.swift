@@ -447,9 +447,11 @@ struct SimulationWorld {
         // sticky: its own result is a fixed point, so a settled group's grants are what sticky
         // gives them (and so within the quotas). A grant node an operator deleted is noticed by
         // the leader only at its next change or periodic full read (5 minutes): until then its
-        // member holds what its file says, and nobody else is granted it.
+        // member holds what its file says, and nobody else is granted it. So is one an
+        // operator filled with garbage (the leader reads it only when it writes it again).
         var holdings = grantList
-        for member in live where zk.node(layout.grant(member.name)) == nil {
+        let granted = Set(holdings.map(\.member))
+        for member in live where !granted.contains(member.name) {
             if let file = files[member.name], file.incarnation == member.incarnation {
                 holdings.append((member.name, Array(file.publication.partitions)))
             }
