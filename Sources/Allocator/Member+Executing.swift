@@ -263,6 +263,8 @@ extension Member {
             ])
         case .summaryUnreadable(let path):
             logger.error("the group's summary at \(path) does not parse; keeping the last good one until the leader writes it again")
+        case .grantUnreadable(let path):
+            logger.error("this member's grant at \(path) does not parse; deleting it, so that the leader writes it again")
         case .wrote(let write):
             logger.info("granted", metadata: [
                 "epoch": "\(write.summary.epoch)", "changes": "\(write.grants.count)",

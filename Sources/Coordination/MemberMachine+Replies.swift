@@ -21,7 +21,7 @@ extension MemberMachine {
         case .readSummary, .existsSummary:
             send(.getData(paths.assignments, watch: true), .readSummary)
         case .electionList, .electionWatch, .electionLock, .createMember, .findMemberHolder,
-             .readGrant, .acknowledge, .readOwnRecord, .restoreOwnRecord, .close:
+             .readGrant, .acknowledge, .readOwnRecord, .restoreOwnRecord, .close, .deleteUnreadableGrant:
             // The same again: a create applied before the connection dropped is found by its
             // `nodeExists`, a conditional write applied by its `badVersion`.
             if let request { send(request, purpose) }
@@ -35,7 +35,7 @@ extension MemberMachine {
             // Done or not (the contender node gone, the grant changed meanwhile): the close
             // ends what is left.
             send(.close, .close)
-        case .close, .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings:
+        case .close, .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings, .deleteUnreadableGrant:
             break
         case .electionCreate:
             if case .success(.created(let path)) = result {
@@ -102,8 +102,15 @@ extension MemberMachine {
             default: follow(.memberNodeFound)  // the look failed: proves nothing
             }
         case .readGrant:
-            if case .success(.data(let data, _)) = result {
+            if case .success(.data(let data, let stat)) = result {
                 let grant = try? Grant(decoding: data)
+                if grant == nil {
+                    // Garbage written by hand. The leader reads a grant node only when it writes
+                    // it; deleted (only as it was read), it is a grant lost, which the leader
+                    // sees at once and writes again.
+                    actions.append(.report(.grantUnreadable(path: paths.grant(member))))
+                    send(.delete(paths.grant(member), version: stat.version), .deleteUnreadableGrant)
+                }
                 grantCount = grant?.partitions.count ?? 0
                 follow(.grantRead(grant))
             } else {

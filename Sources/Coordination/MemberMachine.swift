@@ -105,6 +105,9 @@ public struct MemberMachine {
         case releaseTimedOut(Set<Partition>)
         /// The group's summary does not parse.
         case summaryUnreadable(path: String)
+        /// This member's grant node does not parse: deleted at the version read, so that the
+        /// leader sees it lost and writes it again.
+        case grantUnreadable(path: String)
         case wrote(LeaderWrite)
         case writeFailed(LeaderWrite, failedOperation: Int?, NodeFailure?)
     }
@@ -252,6 +255,8 @@ public struct MemberMachine {
         case leaderWrite(LeaderWrite)
         /// The member's nodes deleted as it leaves (`leave()`); then `.close`.
         case leave
+        /// This member's grant node, unreadable, deleted at the version read.
+        case deleteUnreadableGrant
         case close
     }
 

@@ -29,6 +29,25 @@ import Testing
         return (machine, actions)
     }
 
+    /// a's grant holds the first half of the partitions, b's the second.
+    var halves: [String: GrantNodes.Node] {
+        [
+            "a": GrantNodes.Node(grant: Grant(epoch: 1, session: 1, partitions: Set(partitions.prefix(3))), version: 0),
+            "b": GrantNodes.Node(grant: Grant(epoch: 1, session: 2, partitions: Set(partitions.suffix(3))), version: 0),
+        ]
+    }
+
+    /// A leader elected over `halves`, its first write done, that has seen b's contender node
+    /// go (b split) and whose member list's watch has just fired.
+    func electedWithBContenderGone() -> LeaderMachine {
+        var (machine, _) = elected(grants: halves)
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: [:])))
+        _ = machine.handle(.contendersChanged)
+        _ = machine.handle(.contendersListed([1]))
+        _ = machine.handle(.membersChanged)
+        return machine
+    }
+
     func writes(_ actions: [LeaderMachine.Action]) -> [LeaderWrite] {
         actions.compactMap { if case .write(let write) = $0 { write } else { nil } }
     }
@@ -259,15 +278,7 @@ import Testing
     /// b's session may live on (it joins again once it notices) and its member publish: its
     /// grant stays for a session timeout. Both vanishing together (a session's end) frees at once.
     @Test func nodesThatVanishApartKeepTheSessionAliveForASessionTimeout() {
-        let grants = [
-            "a": GrantNodes.Node(grant: Grant(epoch: 1, session: 1, partitions: Set(partitions.prefix(3))), version: 0),
-            "b": GrantNodes.Node(grant: Grant(epoch: 1, session: 2, partitions: Set(partitions.suffix(3))), version: 0),
-        ]
-        var (apart, _) = elected(grants: grants)
-        _ = apart.handle(.written(LeaderWrite.Versions(summary: 0, grants: [:])))
-        _ = apart.handle(.contendersChanged)
-        _ = apart.handle(.contendersListed([1]))
-        _ = apart.handle(.membersChanged)
+        var apart = electedWithBContenderGone()
         let lingering = apart.handle(.membersListed(["a"]))
         #expect(lingering.contains(.linger(session: 2, for: .seconds(10))))
         // b's grant is revoked, and awaited: b may be publishing it.
@@ -279,7 +290,7 @@ import Testing
         let freed = try! #require(writes(apart.handle(.lingerOver(session: 2))).first)
         #expect(freed.grants.contains { change, _ in change == .delete(member: "b") })
 
-        var (together, _) = elected(grants: grants)
+        var (together, _) = elected(grants: halves)
         _ = together.handle(.written(LeaderWrite.Versions(summary: 0, grants: [:])))
         _ = together.handle(.membersChanged)
         _ = together.handle(.contendersChanged)
@@ -321,15 +332,7 @@ import Testing
     /// contender node is deleted (b split), then its member node, as c joins; before c's node is
     /// read, b's member node is made again (seed 9420361186668830616): b's grant stays.
     @Test func noSessionIsJudgedOverWhileTheListsAreNotCurrent() {
-        let grants = [
-            "a": GrantNodes.Node(grant: Grant(epoch: 1, session: 1, partitions: Set(partitions.prefix(3))), version: 0),
-            "b": GrantNodes.Node(grant: Grant(epoch: 1, session: 2, partitions: Set(partitions.suffix(3))), version: 0),
-        ]
-        var (machine, _) = elected(grants: grants)
-        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: [:])))
-        _ = machine.handle(.contendersChanged)
-        _ = machine.handle(.contendersListed([1]))
-        _ = machine.handle(.membersChanged)
+        var machine = electedWithBContenderGone()
         var actions = machine.handle(.membersListed(["a", "c"]))
         actions += machine.handle(.membersChanged)
         actions += machine.handle(.memberRead("c", member("c", session: 3)))

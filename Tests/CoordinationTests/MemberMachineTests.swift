@@ -78,4 +78,21 @@ import Testing
         let close = sends(machine.handle(.replied(leave.0, NodeReply(.failure(.noNode))), now: start))
         #expect(close.map(\.1) == [.close])
     }
+
+    /// A grant node of garbage (written by hand) is deleted, only as it was read: the leader,
+    /// which reads a grant node only when it writes it, sees a grant lost and writes it again
+    /// (seed 1476807390482400813: the member held nothing for good).
+    @Test func anUnreadableGrantIsDeletedAsItWasRead() throws {
+        var (machine, sent) = started()
+        let memberCreate = try #require(sent.first { if case .create("/g/members/a", _, _) = $0.1 { true } else { false } })
+        var actions = machine.handle(.replied(memberCreate.0, NodeReply(.success(.created("/g/members/a")))), now: start)
+        let summaryRead = try #require(sends(actions).first { $0.1 == .getData("/g/assignments", watch: true) })
+        let summary = GroupSummary(epoch: 1, leader: "b", strategy: "consistent", members: ["a", "b"], partitionCount: 2, grants: ["a": 1, "b": 1])
+        let stat = NodeStat(czxid: 1, version: 0, cversion: 0, ephemeralOwner: 0)
+        actions = machine.handle(.replied(summaryRead.0, NodeReply(.success(.data(summary.encoded, stat)))), now: start)
+        let grantRead = try #require(sends(actions).first { $0.1 == .getData("/g/assignments/a", watch: false) })
+        let garbage = NodeStat(czxid: 2, version: 3, cversion: 0, ephemeralOwner: 0)
+        actions = machine.handle(.replied(grantRead.0, NodeReply(.success(.data(Array("[]".utf8), garbage)))), now: start)
+        #expect(sends(actions).map(\.1).contains(.delete("/g/assignments/a", version: 3)))
+    }
 }

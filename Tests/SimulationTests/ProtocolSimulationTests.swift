@@ -68,6 +68,9 @@ import TestSupport
         11_473_285_780_350_581_522,  // contender, leader change, member node: a new leader's first look found no node (lease promise)
         9_420_361_186_668_830_616,  // a session judged over on a member list older than the lock's (lease promise)
         9_846_770_617_587_326_028,  // left unsettled by planning only with both lists current (not kept)
+        9_082_482_814_251_080_204,  // a grant node of garbage the leader had no reason to read: settling expected it empty
+        13_301_317_191_791_146_999,  // the same
+        1_476_807_390_482_400_813,  // a member's grant of garbage, never read by the leader: the member held nothing for good
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),

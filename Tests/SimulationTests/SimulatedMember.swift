@@ -182,6 +182,7 @@ struct SimulatedMember {
         case .leaving: "\(label) leaves"
         case .releaseTimedOut(let partitions): "\(label): release timed out for \(partitions.sorted())"
         case .summaryUnreadable: "\(label): the summary does not parse"
+        case .grantUnreadable: "\(label): its grant does not parse; deleted"
         case .wrote(let write):
             "\(label) wrote epoch \(write.summary.epoch): \(write.grants.map { Self.describe($0.0) }.joined(separator: "; "))"
         case .writeFailed(let write, let operation, let failure):
