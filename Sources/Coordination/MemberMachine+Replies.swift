@@ -15,7 +15,7 @@ extension MemberMachine {
             // Read everything again, as after a failed write.
             if leader.isLeading { lead(.writeFailed(fenced: false)) }
         case .checkOwnMember: follow(.memberNodeFound)  // the next summary that leaves it out asks again
-        case .leave: send(.close, .close)
+        case .leave, .lookBeforeLeaving: send(.close, .close)
         case .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings:
             break
         case .readSummary, .existsSummary:
@@ -31,6 +31,12 @@ extension MemberMachine {
     mutating func handle(_ reply: NodeReply, to request: NodeRequest?, _ purpose: Purpose) {
         let result = reply.result
         switch purpose {
+        case .lookBeforeLeaving:
+            if case .success(.exists(let stat?)) = result, stat.ephemeralOwner == session {
+                leave(deletingMemberNodeAt: stat.version)
+            } else {
+                leave(deletingMemberNodeAt: nil)
+            }
         case .leave:
             // Done or not (the contender node gone, the grant changed meanwhile): the close
             // ends what is left.

@@ -253,6 +253,8 @@ public struct MemberMachine {
         case watchMemberRecord(String)
         case leaderSummary(Int), leaderGrantList(Int), leaderGrant(Int, String), leaderGrantNames, leaderGrantNamesExists
         case leaderWrite(LeaderWrite)
+        /// The member node looked at as the member leaves (`leave()`): deleted only if its session's.
+        case lookBeforeLeaving
         /// The member's nodes deleted as it leaves (`leave()`); then `.close`.
         case leave
         /// This member's grant node, unreadable, deleted at the version read.
@@ -479,12 +481,21 @@ public struct MemberMachine {
     /// session to wait for), then the session closed. The close alone would do it, but a close
     /// the server never gets (the connection torn down with replies unread) leaves the nodes
     /// for a session timeout; the deletion fails as a whole, and changes nothing, if the
-    /// contender node is gone (a leader deposed meanwhile).
+    /// contender node is gone (a leader deposed meanwhile). The member node is looked at first
+    /// and deleted only at the version its session's node has: another session's node under
+    /// the same name (a kiel consumer's that took it) is never deleted (spec §4).
     mutating func leave() {
         if pending.values.contains(where: { if case .createMember = $0.purpose { true } else { false } }) {
             leaveWhenCreated = true
-            return
+        } else if joinedInSession, joining == nil {
+            send(.exists(paths.member(member), watch: false), .lookBeforeLeaving)
+        } else {
+            leave(deletingMemberNodeAt: nil)
         }
+    }
+
+    /// `leave()`, the member node deleted at `version` if given.
+    mutating func leave(deletingMemberNodeAt version: Int32?) {
         var operations: [NodeOperation] = []
         if let contender = election.contender {
             if let (grant, version) = leader.ownGrantEmptied {
@@ -492,9 +503,7 @@ public struct MemberMachine {
             }
             operations.append(.delete(path: paths.contender(contender), version: -1))
         }
-        if joinedInSession, joining == nil {
-            operations.append(.delete(path: paths.member(member), version: memberNodeVersion))
-        }
+        if let version { operations.append(.delete(path: paths.member(member), version: version)) }
         if operations.isEmpty { send(.close, .close) } else { send(.multi(operations), .leave) }
     }
 

@@ -71,8 +71,12 @@ import Testing
         // The follower has left, but the create is still out: nothing is deleted or closed yet.
         #expect(!sends(actions).contains { if case .multi = $0.1 { true } else if case .close = $0.1 { true } else { false } })
         actions = delivered(machine.handle(.replied(memberCreate.0, NodeReply(.success(.created("/g/members/a")))), now: start))
+        // The member node is looked at first: deleted only as its session's node.
+        let look = try #require(sends(actions).first { $0.1 == .exists("/g/members/a", watch: false) })
+        let ours = NodeStat(czxid: 5, version: 2, cversion: 0, ephemeralOwner: 0x1234)
+        actions = machine.handle(.replied(look.0, NodeReply(.success(.exists(ours)))), now: start)
         let leave = try #require(sends(actions).first { if case .multi = $0.1 { true } else { false } })
-        #expect(leave.1 == .multi([.delete(path: "/g/leader/" + contender, version: -1), .delete(path: "/g/members/a", version: 0)]))
+        #expect(leave.1 == .multi([.delete(path: "/g/leader/" + contender, version: -1), .delete(path: "/g/members/a", version: 2)]))
         #expect(!sends(actions).contains { if case .close = $0.1 { true } else { false } })
         // Deleted or not, the session is closed next.
         let close = sends(machine.handle(.replied(leave.0, NodeReply(.failure(.noNode))), now: start))
@@ -94,5 +98,26 @@ import Testing
         let garbage = NodeStat(czxid: 2, version: 3, cversion: 0, ephemeralOwner: 0)
         actions = machine.handle(.replied(grantRead.0, NodeReply(.success(.data(Array("[]".utf8), garbage)))), now: start)
         #expect(sends(actions).map(\.1).contains(.delete("/g/assignments/a", version: 3)))
+    }
+
+    /// A member node another session made under this member's name (a kiel consumer's that
+    /// took it) is never deleted as the member leaves (spec §4): only its contender node goes.
+    @Test func aMemberLeavingNeverDeletesAnotherSessionsNode() throws {
+        var (machine, startActions) = startedWithActions()
+        let sent = sends(startActions)
+        var publications = startActions.filter { if case .publish = $0 { true } else { false } }.count
+        _ = machine.handle(.follower(.delivered(count: publications)), now: start)
+        let contenderCreate = try #require(sent.first { if case .create(_, _, .ephemeralSequential) = $0.1 { true } else { false } })
+        let memberCreate = try #require(sent.first { if case .create("/g/members/a", _, _) = $0.1 { true } else { false } })
+        let contender = "00000000000000001234000000000001__lock__0000000007"
+        _ = machine.handle(.replied(contenderCreate.0, NodeReply(.success(.created("/g/leader/" + contender)))), now: start)
+        _ = machine.handle(.replied(memberCreate.0, NodeReply(.success(.created("/g/members/a")))), now: start)
+        var actions = machine.handle(.follower(.stop), now: start)
+        publications += actions.filter { if case .publish = $0 { true } else { false } }.count
+        actions += machine.handle(.follower(.delivered(count: publications)), now: start)
+        let look = try #require(sends(actions).first { $0.1 == .exists("/g/members/a", watch: false) })
+        let theirs = NodeStat(czxid: 9, version: 0, cversion: 0, ephemeralOwner: 0x9999)
+        let leave = try #require(sends(machine.handle(.replied(look.0, NodeReply(.success(.exists(theirs)))), now: start)).first)
+        #expect(leave.1 == .multi([.delete(path: "/g/leader/" + contender, version: -1)]))
     }
 }
