@@ -236,12 +236,20 @@ extension LeaderMachine.Reign {
             guard memberNames.contains(name) else { break }
             members[name] = node
             if node == nil { memberNames.remove(name) }
+            // Read without a watch after it fired: an awaited member not yet acknowledging is
+            // watched again.
+            if let epoch = awaited[name], node != nil, !watched.contains(name), !hasAcknowledged(name, epoch) {
+                watched.insert(name)
+                return [.readMember(name, watch: true)]
+            }
         case .memberChanged(let name):
+            // Most likely the acknowledgement awaited: read without a watch, so that the
+            // member's next write (it acknowledges every grant, also one nobody awaits) wakes
+            // nobody: a watch armed here again cost the leader a notification and a read per
+            // member and change (`.memberRead` watches a member still to acknowledge).
             watched.remove(name)
             guard memberNames.contains(name) else { break }
-            let watch = awaited[name] != nil
-            if watch { watched.insert(name) }
-            return [.readMember(name, watch: watch)]
+            return [.readMember(name, watch: false)]
         case .contendersListed(let sessions):
             listingsDue.remove(.contenders)
             contenderSessions = sessions

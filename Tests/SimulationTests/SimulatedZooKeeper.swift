@@ -310,6 +310,11 @@ final class SimulatedZooKeeper {
     /// Whether the server still holds the session (its ephemeral nodes exist).
     func isAlive(_ id: SessionID) -> Bool { self[id].aliveOnServer }
 
+    /// The sessions the server holds a data or exist watch of on `path`.
+    func dataWatchers(of path: String) -> [SessionID] {
+        (watches[path] ?? [:]).filter { !$0.value.isDisjoint(with: [.data, .exist]) }.keys.sorted()
+    }
+
     /// The whole tree, one node a line in path order, for failure traces.
     func dump() -> String {
         tree.nodes.keys.sorted().map { path in

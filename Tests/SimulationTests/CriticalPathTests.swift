@@ -1,0 +1,51 @@
+import Coordination
+import Testing
+
+/// What a change costs on its critical path, counted in the simulation's server (the member's
+/// own code, no faults): requests that must not be made.
+@Suite struct CriticalPathTests {
+    /// The requests the server answered, one line each (`SimulatedZooKeeper.trace`).
+    final class ServedRequests {
+        var lines: [String] = []
+    }
+
+    /// The leader takes what it wrote as read: its own grant and the summary go straight to its
+    /// follower, which publishes and acknowledges without reading its grant node (the leader
+    /// was the last to acknowledge its own revocations, its reads queued behind everyone's
+    /// acknowledgements). It still reads the summary its watch says changed.
+    @Test func aLeaderNeverReadsTheGrantItWrote() throws {
+        var world = SimulationWorld(seed: 7, extraFaults: false)
+        world.faults = false
+        let served = ServedRequests()
+        world.zk.trace = { served.lines.append($0) }
+        world.start("a")
+        _ = try world.settle(within: 10_000)
+        world.start("b")
+        _ = try world.settle(within: 10_000)
+        let grantOfA = "getData(\"\(world.layout.grant("a"))\""
+        let grantOfB = "getData(\"\(world.layout.grant("b"))\""
+        let leader = try #require(world.members.first { $0.leader.isLeading })
+        let (own, other) = leader.name == "a" ? (grantOfA, grantOfB) : (grantOfB, grantOfA)
+        #expect(!served.lines.contains { $0.contains(own) }, "the leader read the grant it wrote")
+        // The test sees what it means to: the other member reads its grant.
+        #expect(served.lines.contains { $0.contains(other) })
+        #expect(world.epoch >= 2)
+    }
+
+    /// A settled group leaves no watch on member nodes: the leader watches a member only
+    /// while it awaits its acknowledgement, so the members' next writes (each acknowledges
+    /// every grant, also ones nobody awaits) wake nobody.
+    @Test func noMemberNodeStaysWatchedOnceTheGroupSettles() throws {
+        var world = SimulationWorld(seed: 7, extraFaults: false)
+        world.faults = false
+        for name in ["a", "b", "c"] { world.start(name) }
+        _ = try world.settle(within: 10_000)
+        let epoch = world.epoch
+        world.start("d")  // every member gives some partitions up: awaited, watched
+        _ = try world.settle(within: 10_000)
+        #expect(world.epoch >= epoch + 2, "a revocation and a grant")
+        for name in ["a", "b", "c", "d"] {
+            #expect(world.zk.dataWatchers(of: world.layout.member(name)).isEmpty, "\(name)'s node is watched")
+        }
+    }
+}
