@@ -448,7 +448,7 @@ public struct MemberMachine {
 
     // MARK: Driving the machines
 
-    mutating func follow(_ event: FollowerMachine.Event) {
+    mutating func follow(_ event: FollowerMachine.Event, skipping skipped: FollowerMachine.Action? = nil) {
         switch event {
         case .summaryChanged, .joined:
             // Its own join is a change too: when the leader had already granted by the time the
@@ -456,7 +456,7 @@ public struct MemberMachine {
             changeNoticed = changeNoticed ?? now
         default: break
         }
-        for action in follower.handle(event, now: now) {
+        for action in follower.handle(event, now: now) where action != skipped {
             switch action {
             case .join(let record): join(record)
             case .readGrant: send(.getData(paths.grant(member), watch: false), .readGrant)

@@ -150,7 +150,7 @@ import ZooKeeper
         #expect(await eventually { Set(history.value.compactMap(\.validUntil)).count >= 4 })
         let leases = history.value.filter { $0.state == .active }.compactMap(\.validUntil)
         #expect(history.value.allSatisfy { $0.state == .joining || $0.state == .active })
-        #expect(leases == leases.sorted())
+        #expect(leases == leases.sorted(), "\(leases.map(\.timeIntervalSince1970))")
         #expect(try #require(a.latest?.validUntil) > .now)
     }
 }
