@@ -194,23 +194,41 @@ extension Member {
 
     // MARK: The timer
 
-    /// Keeps one timer, at the machine's next deadline.
+    /// Keeps one timer, at the machine's next deadline. Its task sleeps until `wakesAt`: a
+    /// deadline that moves later (a lease renewal, at every publication) leaves it asleep, to
+    /// sleep on once it wakes; only one that moves earlier starts another task. (A task made
+    /// and cancelled per publication cost a follower two thread wake-ups each.)
     func armTimer() {
         let deadline = machine.nextDeadline
-        guard deadline != timer?.deadline else { return }
+        if var timer, deadline.map({ $0 >= timer.wakesAt }) ?? true {
+            timer.deadline = deadline
+            self.timer = timer
+            return
+        }
         timer?.task.cancel()
         timer = deadline.map { deadline in
-            (deadline, Task { [weak self] in
-                guard (try? await Task.sleep(until: deadline)) != nil else { return }
-                await self?.timerFired(deadline)
+            (deadline, deadline, Task { [weak self] in
+                var wakesAt = deadline
+                while (try? await Task.sleep(until: wakesAt)) != nil, let next = await self?.timerWoke(at: wakesAt) {
+                    wakesAt = next
+                }
             })
         }
     }
 
-    func timerFired(_ deadline: ContinuousClock.Instant) {
-        guard timer?.deadline == deadline else { return }
-        timer = nil
-        handle(.timersDue)
+    /// The timer's task woke at `wakesAt`: the machine's deadline is handed over if due. Returns
+    /// when to wake next, or `nil` for the task to end (its deadline gone, handed over, or the
+    /// task replaced).
+    func timerWoke(at wakesAt: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        guard var timer, timer.wakesAt == wakesAt, !timer.task.isCancelled else { return nil }
+        guard let deadline = timer.deadline, deadline > .now else {
+            self.timer = nil
+            if timer.deadline != nil { handle(.timersDue) }
+            return nil
+        }
+        timer.wakesAt = deadline
+        self.timer = timer
+        return deadline
     }
 
     // MARK: Reports

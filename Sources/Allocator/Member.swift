@@ -38,8 +38,8 @@ public actor Member {
     var tasks: SessionTasks?
     /// Requests the machine sent while the connection was down: sent once it is back.
     var held: [(MemberMachine.RequestTag, NodeRequest)] = []
-    /// The timer for the machine's next deadline.
-    var timer: (deadline: ContinuousClock.Instant, task: Task<Void, Never>)?
+    /// The timer for the machine's next deadline (`nil`: none), and when its task wakes next.
+    var timer: (deadline: ContinuousClock.Instant?, wakesAt: ContinuousClock.Instant, task: Task<Void, Never>)?
     var heard: ContinuousClock.Instant?
     var stopping = false
     /// `stop()` waiting for the session to end: resumed by `endSession()`, or by the deadline
