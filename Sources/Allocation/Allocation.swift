@@ -86,8 +86,11 @@ public struct Allocation: Equatable, Sendable {
     /// A stable fingerprint of the whole allocation, so members can see whether they agree
     /// (spec §4): the 64-bit FNV-1a hash of the UTF-8 bytes of `json`, as 16 lowercase hex
     /// digits. The empty allocation (`{}`) has `08f44b07b5901a25`.
-    public var digest: String {
-        let hex = String(FNV1a64.hash(jsonBytes), radix: 16)
+    public var digest: String { Allocation.hexDigest(of: jsonBytes) }
+
+    /// The FNV-1a 64 hash of `bytes`, as 16 lowercase hex digits.
+    static func hexDigest(of bytes: [UInt8]) -> String {
+        let hex = String(FNV1a64.hash(bytes), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 

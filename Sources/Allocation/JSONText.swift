@@ -38,6 +38,31 @@ public enum JSONText {
     public static func appendInteger(_ value: Int, to output: inout [UInt8]) {
         if value < 0 { output.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
+        // Partition ids are mostly below 10 000: their digits straight in (the general path's
+        // copy of a buffer's slice cost a grant's encoding a third of its time).
+        let zero = UInt8(ascii: "0")
+        switch magnitude {
+        case ..<10:
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude))
+            return
+        case ..<100:
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude / 10))
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude % 10))
+            return
+        case ..<1000:
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude / 100))
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude / 10 % 10))
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude % 10))
+            return
+        case ..<10000:
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude / 1000))
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude / 100 % 10))
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude / 10 % 10))
+            output.append(zero &+ UInt8(truncatingIfNeeded: magnitude % 10))
+            return
+        default:
+            break
+        }
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)

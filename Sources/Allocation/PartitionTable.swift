@@ -12,12 +12,27 @@ public struct PartitionTable: Sendable {
         let indices: [Partition: Int]
         let topicRanks: TopicRanks
         let partitionHashes: [UInt64]
+        /// Each partition's place in a share's written order (topics in UTF-8 order, ids
+        /// ascending), by index; and the topic rank and id at each place.
+        let sharePositions: [Int32]
+        let positionTopics: [Int32]
+        let positionIDs: [Int]
 
         init(_ partitions: [Partition]) {
-            self.partitions = sortedUniquePartitions(partitions)
-            indices = Dictionary(uniqueKeysWithValues: self.partitions.enumerated().map { ($1, $0) })
-            topicRanks = TopicRanks(of: self.partitions)
-            partitionHashes = ConsistentStrategy.partitionHashes(self.partitions)
+            let sorted = sortedUniquePartitions(partitions)
+            let topicRanks = TopicRanks(of: sorted)
+            self.partitions = sorted
+            indices = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1, $0) })
+            self.topicRanks = topicRanks
+            partitionHashes = ConsistentStrategy.partitionHashes(sorted)
+            let ranks = sorted.indices.map { topicRanks.rank(ofPartitionAt: $0) }
+            let ids = sorted.map(\.id)
+            let order = sorted.indices.sorted { a, b in (ranks[a], ids[a]) < (ranks[b], ids[b]) }
+            var positions = [Int32](repeating: 0, count: order.count)
+            for (position, index) in order.enumerated() { positions[index] = Int32(position) }
+            sharePositions = positions
+            positionTopics = order.map { Int32(ranks[$0]) }
+            positionIDs = order.map { ids[$0] }
         }
     }
 
@@ -90,45 +105,56 @@ extension Allocation {
     }
 }
 
+extension Allocation {
+    /// `digest`, written through `table` (whose set is this allocation's partitions): the
+    /// same bytes hashed, each share written from its indices in the table's order, as a
+    /// leader does for every new target (sorting each share's ids again cost it as much as
+    /// the strategy at N = 3).
+    public func digest(in table: PartitionTable) -> String {
+        var output: [UInt8] = [UInt8(ascii: "{")]
+        output.reserveCapacity(partitions.count * 6 + members.count * 24 + 2)
+        for (number, (member, share)) in zip(members, indexSets(in: table)).enumerated() {
+            if number > 0 { output.append(UInt8(ascii: ",")) }
+            JSONText.appendString(member, to: &output)
+            output.append(UInt8(ascii: ":"))
+            _ = table.appendShare(share, to: &output)
+        }
+        output.append(UInt8(ascii: "}"))
+        return Allocation.hexDigest(of: output)
+    }
+}
+
 extension PartitionTable {
     /// Appends the partitions at `indices` as `{"TOPIC":[ID,...]}`, topics in UTF-8 order, ids
     /// ascending (a grant's and a document's shape), straight from the indices: no partition
     /// is hashed. `nil` if some index is not the set's (interned since): the caller encodes
     /// by name.
     public func appendShare(_ indices: PartitionIndexSet, to output: inout [UInt8]) -> Void? {
-        var topics: [(rank: Int, ids: [Int])] = []
+        // The places of the partitions in the written order, sorted: the ids of one topic are
+        // apart in `Partition` order ("t:10" before "t:2"), together and ascending here.
+        var positions: [Int32] = []
+        positions.reserveCapacity(indices.count)
         for index in indices {
             guard index < setCount else { return nil }
-            let rank = topicRanks.rank(ofPartitionAt: index)
-            if topics.last?.rank == rank {
-                topics[topics.count - 1].ids.append(base.partitions[index].id)
-            } else {
-                topics.append((rank, [base.partitions[index].id]))
-            }
+            positions.append(base.sharePositions[index])
         }
-        // A topic comes in one run, but for one with a ":" in it (several runs, merged here).
-        topics.sort { $0.rank < $1.rank }
+        positions.sort()
+        output.reserveCapacity(output.count + positions.count * 6 + 16)
         output.append(UInt8(ascii: "{"))
-        var previous: Int?
-        for (number, topic) in topics.enumerated() where topic.rank != previous {
-            if previous != nil { output.append(UInt8(ascii: ",")) }
-            previous = topic.rank
-            var ids = topic.ids
-            var next = number + 1
-            while next < topics.count, topics[next].rank == topic.rank {
-                ids += topics[next].ids
-                next += 1
+        var topic: Int32 = -1
+        for position in positions {
+            let rank = base.positionTopics[Int(position)]
+            if rank != topic {
+                if topic >= 0 { output.append(contentsOf: [UInt8(ascii: "]"), UInt8(ascii: ",")]) }
+                topic = rank
+                JSONText.appendString(topicRanks.names[Int(rank)], to: &output)
+                output.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: "[")])
+            } else {
+                output.append(UInt8(ascii: ","))
             }
-            ids.sort()
-            JSONText.appendString(topicRanks.names[topic.rank], to: &output)
-            output.append(UInt8(ascii: ":"))
-            output.append(UInt8(ascii: "["))
-            for (position, id) in ids.enumerated() {
-                if position > 0 { output.append(UInt8(ascii: ",")) }
-                JSONText.appendInteger(id, to: &output)
-            }
-            output.append(UInt8(ascii: "]"))
+            JSONText.appendInteger(base.positionIDs[Int(position)], to: &output)
         }
+        if topic >= 0 { output.append(UInt8(ascii: "]")) }
         output.append(UInt8(ascii: "}"))
         return ()
     }

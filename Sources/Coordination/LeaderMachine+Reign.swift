@@ -565,7 +565,7 @@ extension LeaderMachine.Reign {
     /// `allocation.digest`, computed again only for a new target.
     fileprivate mutating func digest(of allocation: Allocation) -> String {
         if let lastDigest, lastDigest.allocation == allocation { return lastDigest.digest }
-        let digest = allocation.digest
+        let digest = allocation.digest(in: table)
         lastDigest = (allocation, digest)
         return digest
     }

@@ -68,6 +68,36 @@ import TestSupport
         #expect(empty == Array("{}".utf8))
     }
 
+    /// The leader's digest, written through its table, is the digest of the allocation's JSON
+    /// (spec §4), whatever the topics and the ids' digit counts.
+    @Test func theDigestThroughATableIsTheAllocationsDigest() {
+        var random = SplitMix64(seed: 4242)
+        let topics = ["t", "t-x", "t0", "a.b", "q:r"]
+        for _ in 0..<100 {
+            var all: [Partition] = []
+            for topic in topics.shuffled(using: &random).prefix(Int.random(in: 1...topics.count, using: &random)) {
+                for _ in 0..<Int.random(in: 1...30, using: &random) {
+                    all.append(Partition(topic: topic, id: Int.random(in: 0...[9, 99, 999, 9999, 123_456][Int.random(in: 0...4, using: &random)], using: &random)))
+                }
+            }
+            let members = (0..<Int.random(in: 1...6, using: &random)).map { "m\($0)" }
+            let allocation = PureStrategy.consistent.allocate(members: members, partitions: all)
+            #expect(allocation.digest(in: PartitionTable(all)) == allocation.digest)
+        }
+    }
+
+    /// Integers written straight, as `String(value)` says them, at every digit count.
+    @Test func integersAreWrittenInDecimal() {
+        var values = [0, 7, 9, 10, 42, 99, 100, 999, 1000, 9999, 10_000, 65_535, Int.max, Int.min, -1, -10_000]
+        var random = SplitMix64(seed: 7)
+        values += (0..<200).map { _ in Int.random(in: -2_000_000...2_000_000, using: &random) }
+        for value in values {
+            var output: [UInt8] = []
+            JSONText.appendInteger(value, to: &output)
+            #expect(String(decoding: output, as: UTF8.self) == String(value))
+        }
+    }
+
     @Test func anAllocationGivesEachMemberItsIndices() throws {
         let partitions = try PartitionSpec(parsing: "t:0-99,u:0-9").partitions
         let allocation = PureStrategy.consistent.allocate(members: ["b", "a", "c"], partitions: partitions)
