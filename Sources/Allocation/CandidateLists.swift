@@ -135,6 +135,49 @@ struct CandidateLists {
         return list.count
     }
 
+    /// The lists of the same partitions for other members: `previous` (every partition's
+    /// best among the old copies) brought to the new copies. `oldToNew` maps each old copy
+    /// to its new index (`nil`: gone; kept copies keep their order), `added` lists the new
+    /// copies no old one maps to. A partition whose list held a copy that is gone is scored
+    /// again over all copies; every other keeps its list (its copies' scores do not change)
+    /// and is offered the added copies: (P − rescanned)·added + rescanned·N scores instead of
+    /// P·N. The result is the lists `fillAll` makes. `nil` if the lists' length changes.
+    static func updating(
+        _ previous: CandidateLists, oldToNew: [Int32?], added: [Int], partitionHashes keys: [UInt64], memberHashes hashes: [UInt64]
+    ) -> CandidateLists? {
+        var lists = CandidateLists(partitionCount: keys.count, memberCount: hashes.count)
+        guard lists.length == previous.length, previous.counts.count == keys.count else { return nil }
+        let length = lists.length
+        lists.members.withUnsafeMutableBufferPointer { members in
+            lists.scores.withUnsafeMutableBufferPointer { scores in
+                hashes.withUnsafeBufferPointer { hashes in
+                    for partition in keys.indices {
+                        let slots = partition * length..<(partition + 1) * length
+                        var list = List(members: .init(rebasing: members[slots]), scores: .init(rebasing: scores[slots]))
+                        var complete = true
+                        for rank in 0..<previous.counts[partition] {
+                            guard let member = oldToNew[Int(previous.members[partition * length + rank])] else {
+                                complete = false
+                                break
+                            }
+                            list.keep(previous.scores[partition * length + rank], member: Int(member))
+                        }
+                        if complete {
+                            for member in added {
+                                list.insert(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: keys[partition]), member: member)
+                            }
+                            lists.counts[partition] = list.count
+                        } else {
+                            list = List(members: list.members, scores: list.scores)
+                            lists.counts[partition] = CandidateLists.selectAmongAll(into: list, key: keys[partition], hashes: hashes)
+                        }
+                    }
+                }
+            }
+        }
+        return lists
+    }
+
     /// One partition's list while it is being filled, members offered in increasing index:
     /// member indices and their scores, best first.
     private struct List {
@@ -156,6 +199,33 @@ struct CandidateLists {
             var position = count == length ? length - 1 : count
             if count < length { count += 1 }
             while position > 0 && scores[position - 1] < score {
+                scores[position] = scores[position - 1]
+                members[position] = members[position - 1]
+                position -= 1
+            }
+            scores[position] = score
+            members[position] = Int32(truncatingIfNeeded: member)
+        }
+
+        /// Appends a candidate known to rank after those kept (one of a list already in order).
+        @inline(__always)
+        mutating func keep(_ score: UInt64, member: Int) {
+            scores[count] = score
+            members[count] = Int32(truncatingIfNeeded: member)
+            count += 1
+        }
+
+        /// `offer` for a member of any index: a higher score first, then the lower index.
+        @inline(__always)
+        mutating func insert(_ score: UInt64, member: Int) {
+            let length = members.count
+            func precedes(_ position: Int) -> Bool {
+                score > scores[position] || (score == scores[position] && member < Int(members[position]))
+            }
+            if count == length && !precedes(length - 1) { return }
+            var position = count == length ? length - 1 : count
+            if count < length { count += 1 }
+            while position > 0 && precedes(position - 1) {
                 scores[position] = scores[position - 1]
                 members[position] = members[position - 1]
                 position -= 1

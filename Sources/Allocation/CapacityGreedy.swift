@@ -12,15 +12,23 @@
 enum CapacityGreedy {
     /// Gives each partition of `free` (indices into the sorted partitions, ascending) to a
     /// member, writing `owners[partition]`. The capacities must have room for all of them.
+    /// With `cache`, a run that places every partition takes its candidate lists from there.
     static func place(
-        _ free: [Int], partitionHashes: [UInt64], members: RendezvousMembers, capacities: inout Capacities, owners: inout [Int]
+        _ free: [Int], partitionHashes: [UInt64], members: RendezvousMembers, capacities: inout Capacities, owners: inout [Int],
+        cache: CandidateCache? = nil
     ) {
         guard !free.isEmpty else { return }
         // Slot i is the partition free[i]; slots order like their partitions.
-        let keys = free.count == partitionHashes.count ? partitionHashes : free.map { partitionHashes[$0] }
-        var lists = CandidateLists(partitionCount: free.count, memberCount: members.hashes.count)
+        let all = free.count == partitionHashes.count
+        let keys = all ? partitionHashes : free.map { partitionHashes[$0] }
+        var lists: CandidateLists
+        if let cache, all {
+            lists = cache.lists(for: members, keys: keys)
+        } else {
+            lists = CandidateLists(partitionCount: free.count, memberCount: members.hashes.count)
+            lists.fillAll(partitionHashes: keys, memberHashes: members.hashes)
+        }
         var cursors = [Int](repeating: 0, count: free.count)
-        lists.fillAll(partitionHashes: keys, memberHashes: members.hashes)
         var queue = CandidatePairQueue((0..<free.count).map { lists.pair(partition: $0, at: 0) })
         while let pair = queue.popBest() {
             let member = Int(members.owners[Int(pair.member)])

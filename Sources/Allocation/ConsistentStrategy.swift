@@ -14,13 +14,15 @@
 enum ConsistentStrategy {
     /// The holder of each of the sorted partitions, given each one's `partitionHashes`;
     /// `members` sorted, unique and not empty, `weights` one per member.
-    static func owners(members: [String], weights: [Int], partitionCount: Int, partitionHashes: [UInt64]) -> [Int] {
+    static func owners(
+        members: [String], weights: [Int], partitionCount: Int, partitionHashes: [UInt64], cache: CandidateCache? = nil
+    ) -> [Int] {
         let quotas = WeightedQuotas(partitionCount: partitionCount, weights: weights)
         var capacities = Capacities(sharing: quotas)
         var owners = Array(repeating: 0, count: partitionCount)
         CapacityGreedy.place(
             Array(0..<partitionCount), partitionHashes: partitionHashes,
-            members: RendezvousMembers(names: members, weights: weights), capacities: &capacities, owners: &owners)
+            members: RendezvousMembers(names: members, weights: weights), capacities: &capacities, owners: &owners, cache: cache)
         return owners
     }
 

@@ -17,6 +17,8 @@ public struct PartitionTable: Sendable {
         let sharePositions: [Int32]
         let positionTopics: [Int32]
         let positionIDs: [Int]
+        /// The candidate lists of the last allocation over the set (`consistent`'s).
+        let candidateCache = CandidateCache()
 
         init(_ partitions: [Partition]) {
             let sorted = sortedUniquePartitions(partitions)
@@ -57,6 +59,10 @@ public struct PartitionTable: Sendable {
 
     /// Each partition of the set's side of `consistent`'s and `sticky`'s scores.
     var partitionHashes: [UInt64] { base.partitionHashes }
+
+    /// `consistent`'s candidate lists of the last allocation over the set, shared by every
+    /// copy of the table: the next allocation scores only the members that changed.
+    var candidateCache: CandidateCache { base.candidateCache }
 
     /// Every partition, by index: the set's, then those interned since.
     public var partitions: [Partition] { base.partitions + interned }

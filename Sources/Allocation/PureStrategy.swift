@@ -30,7 +30,9 @@ public enum PureStrategy: Hashable, Sendable, CustomStringConvertible {
         current: CurrentHoldings = CurrentHoldings()
     ) -> Allocation {
         let partitions = sortedUniquePartitions(partitions)
-        return allocate(members: members, sorted: partitions, hashes: { ConsistentStrategy.partitionHashes(partitions) }, weights: weights, current: current)
+        return allocate(
+            members: members, sorted: partitions, hashes: { ConsistentStrategy.partitionHashes(partitions) }, weights: weights,
+            current: current, cache: nil)
     }
 
     /// The allocation of `table`'s set (what a leader allocates: the set sorted once, and the
@@ -38,11 +40,14 @@ public enum PureStrategy: Hashable, Sendable, CustomStringConvertible {
     public func allocate(
         members: [String], table: PartitionTable, weights: MemberWeights = MemberWeights(), current: CurrentHoldings = CurrentHoldings()
     ) -> Allocation {
-        allocate(members: members, sorted: table.setPartitions, hashes: { table.partitionHashes }, weights: weights, current: current)
+        allocate(
+            members: members, sorted: table.setPartitions, hashes: { table.partitionHashes }, weights: weights, current: current,
+            cache: table.candidateCache)
     }
 
     private func allocate(
-        members: [String], sorted partitions: [Partition], hashes: () -> [UInt64], weights: MemberWeights, current: CurrentHoldings
+        members: [String], sorted partitions: [Partition], hashes: () -> [UInt64], weights: MemberWeights, current: CurrentHoldings,
+        cache: CandidateCache?
     ) -> Allocation {
         let members = sortedUniqueNames(members)
         guard !members.isEmpty else { return Allocation(members: [], partitions: [], owners: []) }
@@ -52,7 +57,8 @@ public enum PureStrategy: Hashable, Sendable, CustomStringConvertible {
         case .range: owners = RangeStrategy.owners(memberCount: members.count, partitions: partitions)
         case .consistent:
             owners = ConsistentStrategy.owners(
-                members: members, weights: members.map { weights[$0] }, partitionCount: partitions.count, partitionHashes: hashes())
+                members: members, weights: members.map { weights[$0] }, partitionCount: partitions.count, partitionHashes: hashes(),
+                cache: cache)
         case .sticky:
             owners = StickyStrategy.owners(
                 members: members, weights: members.map { weights[$0] }, partitionHashes: hashes(),

@@ -14,6 +14,9 @@ struct RendezvousMembers {
     let owners: [Int32]
     /// Each member's first copy (an index into `hashes`), and one past the last copy at the end.
     let firstCopies: [Int]
+    /// The members and their weights, as given.
+    let names: [String]
+    let weights: [Int]
 
     /// `names` sorted and unique, `weights` one per name, each from 1 to `MemberWeights.maximum`.
     init(names: [String], weights: [Int]) {
@@ -39,6 +42,8 @@ struct RendezvousMembers {
         self.hashes = hashes
         self.owners = owners
         self.firstCopies = firstCopies
+        self.names = names
+        self.weights = weights
     }
 
     /// Member `member`'s score for the partition of hash `partitionHash`: the best of its copies'.
