@@ -1,105 +1,248 @@
-/// A set of partitions as their indices in a `PartitionTable`: one bit a partition. What the
-/// leader plans with, so that no partition is hashed per change (issue 21): union,
-/// intersection and difference cost a word per 64 partitions.
+/// A set of partitions as their indices in a `PartitionTable`. What the leader plans with, so
+/// that no partition is hashed per change (issue 21).
 ///
-/// Two sets are equal when they hold the same indices, whatever capacity each was made with.
+/// A set is kept one of two ways, whichever its contents say: *dense*, one bit a partition
+/// (union, intersection and difference cost a word per 64 partitions), or, when it holds
+/// fewer indices than a quarter of the words that would take, *sparse*, its indices sorted
+/// (those cost an index each): a member of 1 000 holding 100 of 100 000 partitions is 400
+/// bytes, not 12.5 KB, and the leader's plan works per partition held, not per member and
+/// partition of the set. The choice depends only on the indices, so two sets are equal, and
+/// hash alike, exactly when they hold the same indices.
 public struct PartitionIndexSet: Sendable, Hashable, Sequence {
-    /// Bit `i % 64` of word `i / 64` is index `i`; no trailing word is zero.
-    private var words: [UInt64]
+    private enum Storage: Hashable {
+        /// Bit `i % 64` of word `i / 64` is index `i`; no trailing word is zero.
+        case dense([UInt64])
+        /// The indices, ascending, none twice.
+        case sparse([Int32])
+    }
+
+    private var storage: Storage
 
     /// The empty set.
     public init() {
-        words = []
+        storage = .dense([])
     }
 
-    /// The set of `indices` (each non-negative).
+    /// The set of `indices` (each non-negative, in any order, repeats allowed).
     public init<S: Sequence<Int>>(_ indices: S) {
-        words = []
-        for index in indices { insert(index) }
+        var sorted = indices.map { index in
+            precondition(index >= 0 && index <= Int(Int32.max), "a partition index is not negative")
+            return Int32(index)
+        }
+        sorted.sort()
+        var unique: [Int32] = []
+        unique.reserveCapacity(sorted.count)
+        for index in sorted where unique.last != index { unique.append(index) }
+        self.init(sorted: unique)
     }
 
     /// The set whose bit `i % 64` of word `i / 64` is index `i`.
     init(words: [UInt64]) {
-        self.words = words
-        trim()
+        storage = .dense(words)
+        normalize()
     }
 
-    public var isEmpty: Bool { words.isEmpty }
+    /// The set of `sorted` (ascending, none twice).
+    init(sorted: [Int32]) {
+        storage = .sparse(sorted)
+        normalize()
+    }
 
-    public var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+    public var isEmpty: Bool {
+        switch storage {
+        case .dense(let words): words.isEmpty
+        case .sparse(let indices): indices.isEmpty
+        }
+    }
+
+    public var count: Int {
+        switch storage {
+        case .dense(let words): words.reduce(0) { $0 + $1.nonzeroBitCount }
+        case .sparse(let indices): indices.count
+        }
+    }
 
     public func contains(_ index: Int) -> Bool {
-        let word = index >> 6
-        return word < words.count && words[word] & (1 << UInt64(index & 63)) != 0
+        switch storage {
+        case .dense(let words):
+            let word = index >> 6
+            return index >= 0 && word < words.count && words[word] & (1 << UInt64(index & 63)) != 0
+        case .sparse(let indices):
+            guard index >= 0, index <= Int(Int32.max) else { return false }
+            let position = Self.firstPosition(notBelow: Int32(index), in: indices)
+            return position < indices.count && indices[position] == Int32(index)
+        }
     }
 
     public mutating func insert(_ index: Int) {
-        precondition(index >= 0, "a partition index is not negative")
-        let word = index >> 6
-        if word >= words.count { words += repeatElement(0, count: word - words.count + 1) }
-        words[word] |= 1 << UInt64(index & 63)
+        precondition(index >= 0 && index <= Int(Int32.max), "a partition index is not negative")
+        switch storage {
+        case .dense(var words):
+            storage = .dense([])  // the words uniquely referenced while they change
+            let word = index >> 6
+            let grows = word >= words.count
+            if grows { words += repeatElement(0, count: word - words.count + 1) }
+            words[word] |= 1 << UInt64(index & 63)
+            storage = .dense(words)
+            // One more index within the words keeps a dense set dense.
+            if !grows { return }
+        case .sparse(var indices):
+            storage = .dense([])
+            let position = Self.firstPosition(notBelow: Int32(index), in: indices)
+            if position == indices.count || indices[position] != Int32(index) { indices.insert(Int32(index), at: position) }
+            storage = .sparse(indices)
+        }
+        normalize()
     }
 
     public mutating func remove(_ index: Int) {
-        let word = index >> 6
-        guard word < words.count else { return }
-        words[word] &= ~(1 << UInt64(index & 63))
-        trim()
+        guard contains(index) else { return }
+        switch storage {
+        case .dense(var words):
+            storage = .dense([])
+            words[index >> 6] &= ~(1 << UInt64(index & 63))
+            storage = .dense(words)
+        case .sparse(var indices):
+            storage = .dense([])
+            indices.remove(at: Self.firstPosition(notBelow: Int32(index), in: indices))
+            storage = .sparse(indices)
+        }
+        normalize()
     }
 
     public mutating func formUnion(_ other: PartitionIndexSet) {
-        if other.words.count > words.count { words += repeatElement(0, count: other.words.count - words.count) }
-        for word in other.words.indices { words[word] |= other.words[word] }
+        if other.isEmpty { return }
+        // A dense set takes the other's indices in place (a leader sums every grant into one).
+        guard case .dense(var words) = storage else { return self = union(other) }
+        storage = .dense([])  // the words uniquely referenced while they change
+        let before = words.count
+        switch other.storage {
+        case .dense(let others):
+            if others.count > words.count { words += repeatElement(0, count: others.count - words.count) }
+            for word in others.indices { words[word] |= others[word] }
+        case .sparse(let indices):
+            Self.set(indices, in: &words)
+        }
+        storage = .dense(words)
+        // More indices within the same words: still dense.
+        if words.count > before { normalize() }
     }
 
-    public mutating func formIntersection(_ other: PartitionIndexSet) {
-        if words.count > other.words.count { words.removeLast(words.count - other.words.count) }
-        for word in words.indices { words[word] &= other.words[word] }
-        trim()
-    }
+    public mutating func formIntersection(_ other: PartitionIndexSet) { self = intersection(other) }
 
-    public mutating func subtract(_ other: PartitionIndexSet) {
-        for word in 0..<Swift.min(words.count, other.words.count) { words[word] &= ~other.words[word] }
-        trim()
-    }
+    public mutating func subtract(_ other: PartitionIndexSet) { self = subtracting(other) }
 
     public func union(_ other: PartitionIndexSet) -> PartitionIndexSet {
-        var result = self
-        result.formUnion(other)
-        return result
+        // A grant's `held` is mostly its partitions and nothing releasing.
+        if other.isEmpty { return self }
+        if isEmpty { return other }
+        switch (storage, other.storage) {
+        case (.dense(var words), .dense(let others)):
+            if others.count > words.count { words += repeatElement(0, count: others.count - words.count) }
+            for word in others.indices { words[word] |= others[word] }
+            return PartitionIndexSet(words: words)
+        case (.dense(var words), .sparse(let indices)), (.sparse(let indices), .dense(var words)):
+            Self.set(indices, in: &words)
+            return PartitionIndexSet(words: words)
+        case (.sparse(let a), .sparse(let b)):
+            var result: [Int32] = []
+            result.reserveCapacity(a.count + b.count)
+            var i = 0, j = 0
+            while i < a.count && j < b.count {
+                if a[i] < b[j] {
+                    result.append(a[i]); i += 1
+                } else if b[j] < a[i] {
+                    result.append(b[j]); j += 1
+                } else {
+                    result.append(a[i]); i += 1; j += 1
+                }
+            }
+            result += a[i...]
+            result += b[j...]
+            return PartitionIndexSet(sorted: result)
+        }
     }
 
     public func intersection(_ other: PartitionIndexSet) -> PartitionIndexSet {
-        var result = self
-        result.formIntersection(other)
-        return result
+        if isEmpty || other.isEmpty { return PartitionIndexSet() }
+        switch (storage, other.storage) {
+        case (.dense(var words), .dense(let others)):
+            if words.count > others.count { words.removeLast(words.count - others.count) }
+            for word in words.indices { words[word] &= others[word] }
+            return PartitionIndexSet(words: words)
+        case (.dense, .sparse(let indices)):
+            return PartitionIndexSet(sorted: indices.filter { contains(Int($0)) })
+        case (.sparse(let indices), .dense):
+            return PartitionIndexSet(sorted: indices.filter { other.contains(Int($0)) })
+        case (.sparse(let a), .sparse(let b)):
+            var result: [Int32] = []
+            var i = 0, j = 0
+            while i < a.count && j < b.count {
+                if a[i] < b[j] {
+                    i += 1
+                } else if b[j] < a[i] {
+                    j += 1
+                } else {
+                    result.append(a[i]); i += 1; j += 1
+                }
+            }
+            return PartitionIndexSet(sorted: result)
+        }
     }
 
     public func subtracting(_ other: PartitionIndexSet) -> PartitionIndexSet {
-        var result = self
-        result.subtract(other)
-        return result
+        if isEmpty || other.isEmpty { return self }
+        switch (storage, other.storage) {
+        case (.dense(var words), .dense(let others)):
+            for word in 0..<Swift.min(words.count, others.count) { words[word] &= ~others[word] }
+            return PartitionIndexSet(words: words)
+        case (.dense(var words), .sparse(let indices)):
+            for index in indices where Int(index) >> 6 < words.count { words[Int(index) >> 6] &= ~(1 << UInt64(index & 63)) }
+            return PartitionIndexSet(words: words)
+        case (.sparse(let indices), .dense), (.sparse(let indices), .sparse):
+            return PartitionIndexSet(sorted: indices.filter { !other.contains(Int($0)) })
+        }
     }
 
     public func isSubset(of other: PartitionIndexSet) -> Bool {
-        guard words.count <= other.words.count else { return false }
-        return words.indices.allSatisfy { words[$0] & ~other.words[$0] == 0 }
+        switch (storage, other.storage) {
+        case (.dense(let words), .dense(let others)):
+            guard words.count <= others.count else { return false }
+            return words.indices.allSatisfy { words[$0] & ~others[$0] == 0 }
+        case (.sparse(let indices), _):
+            return indices.allSatisfy { other.contains(Int($0)) }
+        case (.dense, .sparse):
+            return allSatisfy { other.contains($0) }
+        }
     }
 
     /// The indices in ascending order.
-    public func makeIterator() -> Iterator { Iterator(words: words) }
+    public func makeIterator() -> Iterator {
+        switch storage {
+        case .dense(let words): Iterator(words: words, indices: [])
+        case .sparse(let indices): Iterator(words: [], indices: indices)
+        }
+    }
 
     public struct Iterator: IteratorProtocol {
         let words: [UInt64]
         var word = 0
         var bits: UInt64
+        let indices: [Int32]
+        var position = 0
 
-        init(words: [UInt64]) {
+        init(words: [UInt64], indices: [Int32]) {
             self.words = words
             bits = words.first ?? 0
+            self.indices = indices
         }
 
         public mutating func next() -> Int? {
+            if !indices.isEmpty {
+                guard position < indices.count else { return nil }
+                position += 1
+                return Int(indices[position - 1])
+            }
             while bits == 0 {
                 word += 1
                 guard word < words.count else { return nil }
@@ -111,8 +254,59 @@ public struct PartitionIndexSet: Sendable, Hashable, Sequence {
         }
     }
 
-    /// Drops trailing zero words, so that equality and hashing see only the indices.
-    private mutating func trim() {
-        while words.last == 0 { words.removeLast() }
+    /// Takes the form the indices call for: trailing zero words dropped, and sparse exactly
+    /// when there are fewer indices than a quarter of the words up to the highest (the empty
+    /// set is dense, with no word).
+    private mutating func normalize() {
+        switch storage {
+        case .dense(var words):
+            storage = .dense([])
+            while words.last == 0 { words.removeLast() }
+            // Counted only as far as it takes to know: a dense set usually knows in a few words.
+            var count = 0
+            for word in words {
+                if count * 4 >= words.count { break }
+                count += word.nonzeroBitCount
+            }
+            if count > 0, count * 4 < words.count {
+                var indices: [Int32] = []
+                indices.reserveCapacity(count)
+                for (number, word) in words.enumerated() {
+                    var bits = word
+                    while bits != 0 {
+                        indices.append(Int32(number << 6 | bits.trailingZeroBitCount))
+                        bits &= bits - 1
+                    }
+                }
+                storage = .sparse(indices)
+            } else {
+                storage = .dense(words)
+            }
+        case .sparse(let indices):
+            let wordCount = indices.last.map { Int($0) >> 6 + 1 } ?? 0
+            if indices.isEmpty || indices.count * 4 >= wordCount {
+                var words: [UInt64] = []
+                Self.set(indices, in: &words)
+                storage = .dense(words)
+            }
+        }
+    }
+
+    /// Sets the bits of `indices` in `words`, grown as they need.
+    private static func set(_ indices: [Int32], in words: inout [UInt64]) {
+        if let last = indices.last, Int(last) >> 6 >= words.count {
+            words += repeatElement(0, count: Int(last) >> 6 + 1 - words.count)
+        }
+        for index in indices { words[Int(index) >> 6] |= 1 << UInt64(index & 63) }
+    }
+
+    /// The first position in `indices` (ascending) whose index is not below `index`.
+    private static func firstPosition(notBelow index: Int32, in indices: [Int32]) -> Int {
+        var low = 0, high = indices.count
+        while low < high {
+            let middle = (low + high) / 2
+            if indices[middle] < index { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 }

@@ -83,9 +83,9 @@ public struct PartitionTable: Sendable {
 
     /// The indices of `partitions`, interning those not in the table.
     public mutating func intern<S: Sequence<Partition>>(_ partitions: S) -> PartitionIndexSet {
-        var found = PartitionIndexSet()
-        for partition in partitions { found.insert(intern(partition)) }
-        return found
+        var indices: [Int] = []
+        for partition in partitions { indices.append(intern(partition)) }
+        return PartitionIndexSet(indices)
     }
 
     /// The partitions at `indices`.
@@ -104,10 +104,9 @@ extension Allocation {
     /// partitions (`table.setCount == partitions.count`, or no members).
     public func indexSets(in table: PartitionTable) -> [PartitionIndexSet] {
         precondition(members.isEmpty || table.setCount == partitions.count, "the table is of another partition set")
-        let wordCount = (partitions.count + 63) / 64
-        var words = Array(repeating: [UInt64](repeating: 0, count: wordCount), count: members.count)
-        for (index, owner) in ownerIndices.enumerated() { words[owner][index >> 6] |= 1 << UInt64(index & 63) }
-        return words.map { PartitionIndexSet(words: $0) }
+        var held = Array(repeating: [Int32](), count: members.count)
+        for (index, owner) in ownerIndices.enumerated() { held[owner].append(Int32(index)) }
+        return held.map { PartitionIndexSet(sorted: $0) }
     }
 }
 

@@ -5,12 +5,14 @@ import TestSupport
 /// The leader's interned partitions: index sets against a `Set<Int>` model, the table's
 /// indices, and shares encoded from indices byte for byte as by name.
 @Suite struct PartitionTableTests {
+    /// Dense and sparse alike (a few indices among many words are kept sorted, not as bits),
+    /// and either against the other.
     @Test func indexSetsBehaveLikeSetsOfInts() {
         var random = SplitMix64(seed: 21)
-        for _ in 0..<300 {
-            let limit = Int.random(in: 1...400, using: &random)
+        for round in 0..<600 {
+            let limit = Int.random(in: 1...(round % 2 == 0 ? 400 : 100_000), using: &random)
             let a = Set((0..<Int.random(in: 0...60, using: &random)).map { _ in Int.random(in: 0..<limit, using: &random) })
-            let b = Set((0..<Int.random(in: 0...60, using: &random)).map { _ in Int.random(in: 0..<limit, using: &random) })
+            let b = Set((0..<Int.random(in: 0...(round % 3 == 0 ? 3_000 : 60), using: &random)).map { _ in Int.random(in: 0..<limit, using: &random) })
             let x = PartitionIndexSet(a), y = PartitionIndexSet(b)
             #expect(Array(x) == a.sorted())
             #expect(x.count == a.count)
@@ -26,7 +28,14 @@ import TestSupport
             for index in b { removed.remove(index) }
             #expect(removed == PartitionIndexSet(a.subtracting(b)))
             #expect(removed.hashValue == PartitionIndexSet(a.subtracting(b)).hashValue)
-            for probe in 0..<limit { #expect(x.contains(probe) == a.contains(probe)) }
+            for probe in (0..<200).map({ _ in Int.random(in: 0..<limit, using: &random) }) + Array(a) {
+                #expect(x.contains(probe) == a.contains(probe))
+            }
+            var built = PartitionIndexSet()
+            for index in a.shuffled(using: &random) { built.insert(index) }
+            #expect(built == x)
+            #expect(built.hashValue == x.hashValue)
+            #expect(Array(PartitionIndexSet(Array(a) + Array(a))) == a.sorted())
         }
     }
 
