@@ -54,6 +54,16 @@ public struct Grant: Sendable, Equatable {
         unknownHoldings = grant.unknownHoldings
     }
 
+    /// The same grant with its partitions by name, named once: what a follower keeps. (A
+    /// leader's indexed grant names its partitions anew at every look: the leader's own
+    /// follower, given what it wrote, spent a 50 000-partition set's names on each.)
+    public var byName: Grant {
+        var grant = self
+        grant.partitionShare = .named(partitionShare.partitions)
+        grant.releasingShare = .named(releasingShare.partitions)
+        return grant
+    }
+
     /// Whether both have the same epoch, session, partitions, releasing and flag.
     public static func == (a: Grant, b: Grant) -> Bool {
         a.epoch == b.epoch && a.session == b.session && a.unknownHoldings == b.unknownHoldings

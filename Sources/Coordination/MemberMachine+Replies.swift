@@ -359,6 +359,7 @@ extension MemberMachine {
         follow(summaryRead, skipping: .readGrant)
         switch change {
         case .create(_, let grant), .set(_, let grant):
+            let grant = grant.byName
             grantCount = grant.partitions.count
             follow(.grantRead(grant))
         case .delete:
