@@ -61,10 +61,11 @@ extension Member {
             return
         }
         let path = request.path ?? ""
+        let children = if case .getChildren = request { true } else { false }
         client.send(Self.operation(request)) { result, watch in
             inputs.yield(.machine(.replied(tag, Self.reply(result, to: request))))
             watch?.onFire { event in
-                if event.kind != .sessionEnded { inputs.yield(.machine(.watchFired(path: path))) }
+                if event.kind != .sessionEnded { inputs.yield(.machine(.watchFired(path: path, children: children))) }
             }
         }
     }

@@ -30,8 +30,9 @@ public struct MemberMachine {
         case sessionEnded
         /// The reply to request `tag`.
         case replied(RequestTag, NodeReply)
-        /// A watch fired on `path`.
-        case watchFired(path: String)
+        /// A watch this member set on `path` fired: one on its children (`getChildren`), or on its
+        /// data (`getData`, `exists`). A deletion fires both kinds, each its own event.
+        case watchFired(path: String, children: Bool)
         /// `nextDeadline` has come.
         case timersDue
         /// `.prepareGroup(tag)` is done; `failure` says why not, if it failed (for a reason that
@@ -265,6 +266,14 @@ public struct MemberMachine {
     enum Interest: Hashable {
         case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String), leaderGrants
         case predecessor, summary, memberHolder
+
+        /// Whether it is a watch of the node's children (`getChildren`), not of its data.
+        var watchesChildren: Bool {
+            switch self {
+            case .leaderMembers, .leaderContenders, .leaderGrants: true
+            case .leaderGroup, .leaderPartitions, .leaderMember, .predecessor, .summary, .memberHolder: false
+            }
+        }
     }
 
     /// A `readGrants` under way: the summary node, the list, and the grant nodes still to come.
@@ -336,8 +345,16 @@ public struct MemberMachine {
                 leaveWhenCreated = false
                 leave()
             }
-        case .watchFired(let path):
-            for interest in interests.removeValue(forKey: path) ?? [] { fire(interest) }
+        case .watchFired(let path, let children):
+            // Only the interests of the kind of watch that fired: the summary's data watch and
+            // the leader's watch of the grant list are on one node, and the list read again at
+            // every summary write armed a watch that never fired (its triggers piled up in the
+            // client, about 1 KB a change).
+            let all = interests[path] ?? []
+            let fired = all.filter { $0.watchesChildren == children }
+            let left = all.filter { $0.watchesChildren != children }
+            interests[path] = left.isEmpty ? nil : left
+            for interest in fired { fire(interest) }
         case .timersDue:
             fireDueTimers()
         case .groupPrepared(let tag, let failure):

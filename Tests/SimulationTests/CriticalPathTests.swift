@@ -1,3 +1,4 @@
+import Allocation
 import Coordination
 import Testing
 
@@ -47,5 +48,27 @@ import Testing
         for name in ["a", "b", "c", "d"] {
             #expect(world.zk.dataWatchers(of: world.layout.member(name)).isEmpty, "\(name)'s node is watched")
         }
+    }
+
+    /// The leader lists the grant nodes only when the list changed. The summary's data watch
+    /// and the leader's watch of the grant list are on one node: a summary write fired both in
+    /// the machine, the list was read again at every epoch and armed a watch that never fired
+    /// (in the daemon its triggers piled up, about 1 KB a change on the leader).
+    @Test func aSummaryWriteDoesNotListTheGrantsAgain() throws {
+        var world = SimulationWorld(seed: 7, extraFaults: false)
+        world.faults = false
+        let served = ServedRequests()
+        world.zk.trace = { served.lines.append($0) }
+        for name in ["a", "b", "c"] { world.start(name) }
+        _ = try world.settle(within: 10_000)
+        let epoch = world.epoch
+        let before = served.lines.count
+        // More partitions: every grant is written again, none made or deleted.
+        world.partitionSet += (12..<18).map { Partition(topic: "t", id: $0) }
+        world.writeAsOperator(.setData(world.layout.partitions, SimulatedLayout.encode(world.partitionSet), version: -1))
+        _ = try world.settle(within: 10_000)
+        #expect(world.epoch > epoch)
+        let listings = served.lines.dropFirst(before).filter { $0.contains("getChildren(\"\(world.layout.assignments)\", watch: true)") }
+        #expect(listings.isEmpty, "\(listings.count) listings of the grants")
     }
 }

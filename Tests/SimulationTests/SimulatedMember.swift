@@ -102,7 +102,11 @@ struct SimulatedMember {
                 handle(.replied(tag, Self.nodeReply(reply)), &world)
             }
         case .event(let event):
-            handle(.watchFired(path: event.path), &world)
+            // One event fires the client's watches of every kind it concerns (a deletion: both).
+            if event.kind != .nodeChildrenChanged { handle(.watchFired(path: event.path, children: false), &world) }
+            if event.kind == .nodeChildrenChanged || event.kind == .nodeDeleted {
+                handle(.watchFired(path: event.path, children: true), &world)
+            }
         case .disconnected:
             handle(.disconnected, &world)
         case .reconnected:

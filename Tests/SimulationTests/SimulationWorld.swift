@@ -356,7 +356,7 @@ struct SimulationWorld {
     }
 
     /// A write by another client, applied at once (not while the server is stalled).
-    private mutating func writeAsOperator(_ request: SimulatedZooKeeper.Request) {
+    mutating func writeAsOperator(_ request: SimulatedZooKeeper.Request) {
         guard !zk.isStalled else { return log("(the server is stalled: not applied)") }
         let session = zk.openSession(timeout: 60_000)
         _ = zk.send(request, from: session)
