@@ -136,31 +136,27 @@ public struct PartitionIndexSet: Sendable, Hashable, Sequence {
         // A grant's `held` is mostly its partitions and nothing releasing.
         if other.isEmpty { return self }
         if isEmpty { return other }
-        switch (storage, other.storage) {
-        case (.dense(var words), .dense(let others)):
-            if others.count > words.count { words += repeatElement(0, count: others.count - words.count) }
-            for word in others.indices { words[word] |= others[word] }
-            return PartitionIndexSet(words: words)
-        case (.dense(var words), .sparse(let indices)), (.sparse(let indices), .dense(var words)):
-            Self.set(indices, in: &words)
-            return PartitionIndexSet(words: words)
-        case (.sparse(let a), .sparse(let b)):
-            var result: [Int32] = []
-            result.reserveCapacity(a.count + b.count)
-            var i = 0, j = 0
-            while i < a.count && j < b.count {
-                if a[i] < b[j] {
-                    result.append(a[i]); i += 1
-                } else if b[j] < a[i] {
-                    result.append(b[j]); j += 1
-                } else {
-                    result.append(a[i]); i += 1; j += 1
-                }
-            }
-            result += a[i...]
-            result += b[j...]
-            return PartitionIndexSet(sorted: result)
+        guard case .sparse(let a) = storage, case .sparse(let b) = other.storage else {
+            // One is dense: the other's indices go into a copy of it.
+            var (result, added) = if case .dense = storage { (self, other) } else { (other, self) }
+            result.formUnion(added)
+            return result
         }
+        var merged: [Int32] = []
+        merged.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count && j < b.count {
+            if a[i] < b[j] {
+                merged.append(a[i]); i += 1
+            } else if b[j] < a[i] {
+                merged.append(b[j]); j += 1
+            } else {
+                merged.append(a[i]); i += 1; j += 1
+            }
+        }
+        merged += a[i...]
+        merged += b[j...]
+        return PartitionIndexSet(sorted: merged)
     }
 
     public func intersection(_ other: PartitionIndexSet) -> PartitionIndexSet {

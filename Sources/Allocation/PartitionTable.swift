@@ -111,14 +111,14 @@ extension Allocation {
 }
 
 extension Allocation {
-    /// `digest`, written through `table` (whose set is this allocation's partitions): the
-    /// same bytes hashed, each share written from its indices in the table's order, as a
-    /// leader does for every new target (sorting each share's ids again cost it as much as
-    /// the strategy at N = 3).
-    public func digest(in table: PartitionTable) -> String {
+    /// `digest`, written through `table` (whose set is this allocation's partitions) from
+    /// `shares`, this allocation's `indexSets(in: table)`: the same bytes hashed, each share
+    /// written from its indices in the table's order, as a leader does for every new target
+    /// (sorting each share's ids again cost it as much as the strategy at N = 3).
+    public func digest(in table: PartitionTable, shares: [PartitionIndexSet]) -> String {
         var output: [UInt8] = [UInt8(ascii: "{")]
         output.reserveCapacity(partitions.count * 6 + members.count * 24 + 2)
-        for (number, (member, share)) in zip(members, indexSets(in: table)).enumerated() {
+        for (number, (member, share)) in zip(members, shares).enumerated() {
             if number > 0 { output.append(UInt8(ascii: ",")) }
             JSONText.appendString(member, to: &output)
             output.append(UInt8(ascii: ":"))

@@ -385,7 +385,8 @@ extension LeaderMachine.Reign {
                 return [.runAllocator(strategy, members: names, partitions: partitions)]
             }
         }
-        let target = Dictionary(uniqueKeysWithValues: zip(allocation.members, allocation.indexSets(in: table)))
+        let shares = allocation.indexSets(in: table)
+        let target = Dictionary(uniqueKeysWithValues: zip(allocation.members, shares))
         // A grant node that does not parse (garbage written by hand): its live member's
         // holdings are unknown, as for a grant node lost; the node is written over, or deleted.
         let unreadable = nodes.grants.filter { $0.value.grant == nil }
@@ -410,7 +411,7 @@ extension LeaderMachine.Reign {
         awaited = rebalance.awaited
         let summary = GroupSummary(
             epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,
-            partitionCount: allocation.partitions.count, digest: digest(of: allocation),
+            partitionCount: allocation.partitions.count, digest: digest(of: allocation, shares: shares),
             grants: rebalance.indexedGrants.mapValues(\.epoch), awaited: rebalance.awaited, partitionSet: partitionSet,
             holdsUnheld: hold == .holding)
         var unchangedSummary = summary
@@ -576,9 +577,9 @@ extension LeaderMachine.Reign {
     }
 
     /// `allocation.digest`, computed again only for a new target.
-    fileprivate mutating func digest(of allocation: Allocation) -> String {
+    fileprivate mutating func digest(of allocation: Allocation, shares: [PartitionIndexSet]) -> String {
         if let lastDigest, lastDigest.allocation == allocation { return lastDigest.digest }
-        let digest = allocation.digest(in: table)
+        let digest = allocation.digest(in: table, shares: shares)
         lastDigest = (allocation, digest)
         return digest
     }

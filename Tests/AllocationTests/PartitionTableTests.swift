@@ -91,7 +91,8 @@ import TestSupport
             }
             let members = (0..<Int.random(in: 1...6, using: &random)).map { "m\($0)" }
             let allocation = PureStrategy.consistent.allocate(members: members, partitions: all)
-            #expect(allocation.digest(in: PartitionTable(all)) == allocation.digest)
+            let table = PartitionTable(all)
+            #expect(allocation.digest(in: table, shares: allocation.indexSets(in: table)) == allocation.digest)
         }
     }
 
