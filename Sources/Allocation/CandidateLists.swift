@@ -26,9 +26,17 @@ struct CandidateLists {
     /// The index of `partition`'s candidate of `rank` (0 is the best).
     func member(_ partition: Int, at rank: Int) -> Int { Int(members[partition * length + rank]) }
 
+    /// How many partitions there are lists of.
+    var partitionCount: Int { counts.count }
+
     /// `partition` paired with its candidate of `rank`.
     func pair(partition: Int, at rank: Int) -> CandidatePairHeap.Pair {
-        .init(score: scores[partition * length + rank], partition: partition, member: members[partition * length + rank])
+        .init(score: scores[partition * length + rank], partition: Int32(partition), member: members[partition * length + rank])
+    }
+
+    /// Every partition paired with its best candidate, in partition order.
+    var firstPairs: [CandidatePairHeap.Pair] {
+        (0..<partitionCount).map { pair(partition: $0, at: 0) }
     }
 
     /// Lists the best of all members for every partition: the hot loop of the strategy, P·N

@@ -5,7 +5,7 @@ struct CandidatePairHeap {
     /// One partition's current best candidate member and its score.
     struct Pair {
         var score: UInt64
-        var partition: Int
+        var partition: Int32
         var member: Int32
 
         /// Whether `self` comes before `other` in the greedy's order.

@@ -22,23 +22,26 @@ enum CapacityGreedy {
         let all = free.count == partitionHashes.count
         let keys = all ? partitionHashes : free.map { partitionHashes[$0] }
         var lists: CandidateLists
+        var queue: CandidatePairQueue
         if let cache, all {
-            lists = cache.lists(for: members, keys: keys)
+            let cached = cache.lists(for: members, keys: keys)
+            lists = cached.lists
+            queue = CandidatePairQueue(sorted: cached.firstPairs)
         } else {
             lists = CandidateLists(partitionCount: free.count, memberCount: members.hashes.count)
             lists.fillAll(partitionHashes: keys, memberHashes: members.hashes)
+            queue = CandidatePairQueue(lists.firstPairs)
         }
         var cursors = [Int](repeating: 0, count: free.count)
-        var queue = CandidatePairQueue((0..<free.count).map { lists.pair(partition: $0, at: 0) })
         while let pair = queue.popBest() {
             let member = Int(members.owners[Int(pair.member)])
             if !capacities.isFull(member) {
-                owners[free[pair.partition]] = member
+                owners[all ? Int(pair.partition) : free[Int(pair.partition)]] = member
                 capacities.add(member)
                 continue
             }
             // The member is full: on to the partition's next candidate that is not.
-            let slot = pair.partition
+            let slot = Int(pair.partition)
             var cursor = cursors[slot] + 1
             while cursor < lists.count(slot) && capacities.isFull(Int(members.owners[lists.member(slot, at: cursor)])) {
                 cursor += 1

@@ -166,23 +166,33 @@ public struct PartitionIndexSet: Sendable, Hashable, Sequence {
             if words.count > others.count { words.removeLast(words.count - others.count) }
             for word in words.indices { words[word] &= others[word] }
             return PartitionIndexSet(words: words)
-        case (.dense, .sparse(let indices)):
-            return PartitionIndexSet(sorted: indices.filter { contains(Int($0)) })
+        case (.dense, .sparse):
+            return other.intersection(self)
         case (.sparse(let indices), .dense):
-            return PartitionIndexSet(sorted: indices.filter { other.contains(Int($0)) })
+            // Mostly all or nothing in a plan (a grant against what is held, or its target):
+            // then no new array.
+            guard let first = indices.firstIndex(where: { other.contains(Int($0)) }) else { return PartitionIndexSet() }
+            if first == 0 && indices.allSatisfy({ other.contains(Int($0)) }) { return self }
+            return PartitionIndexSet(sorted: indices[first...].filter { other.contains(Int($0)) })
         case (.sparse(let a), .sparse(let b)):
-            var result: [Int32] = []
+            // A merge; all of `a` in `b` (a grant within its member's target, mostly) makes no
+            // new array: it is made at the first index of `a` left out.
+            var result: [Int32]?
             var i = 0, j = 0
             while i < a.count && j < b.count {
                 if a[i] < b[j] {
+                    if result == nil { result = Array(a[..<i]) }
                     i += 1
                 } else if b[j] < a[i] {
                     j += 1
                 } else {
-                    result.append(a[i]); i += 1; j += 1
+                    result?.append(a[i])
+                    i += 1
+                    j += 1
                 }
             }
-            return PartitionIndexSet(sorted: result)
+            if result == nil && i < a.count { result = Array(a[..<i]) }
+            return result.map { PartitionIndexSet(sorted: $0) } ?? self
         }
     }
 
@@ -195,8 +205,32 @@ public struct PartitionIndexSet: Sendable, Hashable, Sequence {
         case (.dense(var words), .sparse(let indices)):
             for index in indices where Int(index) >> 6 < words.count { words[Int(index) >> 6] &= ~(1 << UInt64(index & 63)) }
             return PartitionIndexSet(words: words)
-        case (.sparse(let indices), .dense), (.sparse(let indices), .sparse):
-            return PartitionIndexSet(sorted: indices.filter { !other.contains(Int($0)) })
+        case (.sparse(let indices), .dense):
+            guard let first = indices.firstIndex(where: { other.contains(Int($0)) }) else { return self }
+            return PartitionIndexSet(sorted: Array(indices[..<first]) + indices[(first + 1)...].filter { !other.contains(Int($0)) })
+        case (.sparse(let a), .sparse(let b)):
+            // A merge; nothing in common (a grant against its member's target, mostly) makes
+            // no new array: it is made at the first index taken away.
+            var kept: [Int32]?
+            var i = 0, j = 0
+            while i < a.count && j < b.count {
+                if a[i] < b[j] {
+                    kept?.append(a[i])
+                    i += 1
+                } else if b[j] < a[i] {
+                    j += 1
+                } else {
+                    if kept == nil {
+                        kept = Array(a[..<i])
+                        kept!.reserveCapacity(a.count)
+                    }
+                    i += 1
+                    j += 1
+                }
+            }
+            guard var result = kept else { return self }
+            result += a[i...]
+            return PartitionIndexSet(sorted: result)
         }
     }
 

@@ -346,7 +346,7 @@ extension LeaderMachine.Reign {
         }
         let names = sortedMemberNames ?? memberNames.sorted(by: utf8Precedes)
         sortedMemberNames = names
-        guard names.allSatisfy({ members[$0] != nil }) else { return [] }  // reads under way
+        guard everyMemberRead else { return [] }  // reads under way
         // Only acknowledgements since the last plan, and some members still to come: wait
         // for the round (one write for all of them), at most `acknowledgementRound`.
         if !changedSincePlan, round != .due, awaited.contains(where: { hasAcknowledged($0.key, $0.value) }),
@@ -543,7 +543,15 @@ extension LeaderMachine.Reign {
     /// Whether no watch of `members/` or of the lock fired without its listing back, and every
     /// member node listed is read: only then is a session judged by its nodes.
     private var listsAreCurrent: Bool {
-        listingsDue.isEmpty && memberNames.allSatisfy { members[$0] != nil }
+        listingsDue.isEmpty && everyMemberRead
+    }
+
+    /// Whether every member node listed has been read. `members` only ever holds names of
+    /// `memberNames` (a name leaves both at once), so counting them is enough: this is asked
+    /// after every acknowledgement, and a look at each name cost the leader N hashes each time.
+    private var everyMemberRead: Bool {
+        assert(members.keys.allSatisfy(memberNames.contains), "a member node kept that is not listed")
+        return members.count == memberNames.count
     }
 
     /// The sessions the plan counts as alive besides those with a node: the lingering ones; and

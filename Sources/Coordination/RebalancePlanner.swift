@@ -198,9 +198,12 @@ public enum RebalancePlanner {
             grants[member]!.unknownHoldings = false
             releasesEnded.insert(member)
         }
-        let eligible = input.members.values.filter { node in
-            node.record != nil && (grants[node.name].map { $0.session == node.session } ?? true)
-        }.sorted { utf8Precedes($0.name, $1.name) }
+        // Names sorted rather than nodes: a node is a large value to move.
+        let eligible = input.members.keys.sorted(by: utf8Precedes).compactMap { name -> PartyMember? in
+            guard let node = input.members[name], node.record != nil,
+                  grants[name].map({ $0.session == node.session }) ?? true else { return nil }
+            return node
+        }
         let eligibleNames = Set(eligible.map(\.name))
 
         // Revoke: each grant keeps only what the strategy gives its (eligible) grantee.
