@@ -36,6 +36,18 @@ import TestSupport
             #expect(built == x)
             #expect(built.hashValue == x.hashValue)
             #expect(Array(PartitionIndexSet(Array(a) + Array(a))) == a.sorted())
+            // What a plan mostly meets: one set within the other, or none in common (these
+            // return a set unchanged without a new array).
+            let within = Set(a.filter { _ in Bool.random(using: &random) })
+            let apart = Set(b.subtracting(a))
+            let w = PartitionIndexSet(within), u = x.union(y), d = PartitionIndexSet(apart)
+            #expect(Array(x.intersection(u)) == a.sorted())
+            #expect(Array(w.intersection(x)) == within.sorted())
+            #expect(Array(x.intersection(w)) == within.sorted())
+            #expect(x.intersection(d).isEmpty && d.intersection(x).isEmpty)
+            #expect(Array(x.subtracting(d)) == a.sorted())
+            #expect(Array(x.subtracting(w)) == a.subtracting(within).sorted())
+            #expect(x.subtracting(u).isEmpty && w.subtracting(x).isEmpty)
         }
     }
 
