@@ -1,5 +1,6 @@
 import Allocation
 import Coordination
+import Glibc
 
 /// One allocatord process in the simulation: the daemon's `MemberMachine` (the election's,
 /// the follower's and the leader's machines and what turns their actions into requests),
@@ -32,6 +33,9 @@ struct SimulatedMember {
     private var pings: [ZK.RequestID: Int64] = [:]
     /// The machine's writes of the last second, and when each was sent.
     private var recentWrites: [(at: Int64, request: NodeRequest)] = []
+
+    /// The CPU time the machine took, in nanoseconds (`ScaleTests`).
+    private(set) var machineNanoseconds: Int64 = 0
 
     /// The writes the machine sent in the second before `now`.
     func writesInLastSecond(now: Int64) -> [(at: Int64, request: NodeRequest)] { recentWrites.filter { $0.at > now - 1000 } }
@@ -129,7 +133,9 @@ struct SimulatedMember {
     // MARK: The executor
 
     private mutating func handle(_ event: MemberMachine.Event, _ world: inout SimulationWorld) {
+        let before = Self.threadCPU()
         let actions = machine.handle(event, now: world.instant(world.zk.now))
+        machineNanoseconds += Self.threadCPU() - before
         for action in actions {
             switch action {
             case .send(let tag, let request):
@@ -192,6 +198,13 @@ struct SimulatedMember {
         case .writeFailed(let write, let operation, let failure):
             "\(label) write of epoch \(write.summary.epoch) failed at op \(operation ?? -1): \(failure.map { "\($0)" } ?? "an unexpected reply")"
         }
+    }
+
+    /// This thread's CPU time, in nanoseconds.
+    static func threadCPU() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     static func request(_ request: NodeRequest) -> ZK.Request {

@@ -143,6 +143,8 @@ final class SimulatedZooKeeper {
     private(set) var zxid: Int64 = 0
     /// Receives one line per server event (transaction, watch fired, session event).
     var trace: ((String) -> Void)?
+    /// Receives every request the server applies, with its session.
+    var served: ((SessionID, Request) -> Void)?
 
     private var tree = DataTree()
     private var sessions: [Session] = []  // session id n at index n - 1
@@ -269,6 +271,7 @@ final class SimulatedZooKeeper {
         precondition(self[id].connection == .connected && !self[id].toServer.isEmpty, "nothing to deliver")
         let (requestID, request) = self[id].toServer.removeFirst()
         self[id].lastHeard = now
+        served?(id, request)
         var reply = serve(request, id: requestID, from: id)
         reply.zxid = zxid
         log("zxid=\(zxid) s\(id) #\(requestID) \(request) -> \(reply.result)\(reply.failedOp.map { " at op \($0)" } ?? "")")

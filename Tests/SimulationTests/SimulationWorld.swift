@@ -73,15 +73,20 @@ struct SimulationWorld {
     /// second of simulated time: every retry backs off.
     static let writesPerSecond = 40
 
-    init(seed: UInt64, partitions: Int = 12, mutations: Mutations = [], extraFaults: Bool = true) {
+    /// A group's strategy, weights and handover, when a test chooses them rather than the seed.
+    typealias Shape = (strategy: PureStrategy, weights: MemberWeights, handover: FollowerMachine.Handover)
+
+    init(seed: UInt64, partitions: Int = 12, mutations: Mutations = [], extraFaults: Bool = true, shape: Shape? = nil) {
         self.mutations = mutations
         self.extraFaults = extraFaults
         extraRandom = SplitMix64(seed: seed ^ 0xE87A_FA17_5EED_0010)
         random = SplitMix64(seed: seed)
         var variant = SplitMix64(seed: seed ^ 0x5713_C4F0_0D5E_ED13)
-        strategy = variant.next() % 2 == 0 ? .consistent : .sticky
-        weights = variant.next() % 2 == 0 ? MemberWeights() : MemberWeights([("b", 2), ("c", 3), ("e", 2)])
-        handover = variant.next() % 2 == 0 ? .daemon : .consumer(releaseTimeout: .milliseconds(1500))
+        let drawn: Shape = (
+            variant.next() % 2 == 0 ? .consistent : .sticky,
+            variant.next() % 2 == 0 ? MemberWeights() : MemberWeights([("b", 2), ("c", 3), ("e", 2)]),
+            variant.next() % 2 == 0 ? .daemon : .consumer(releaseTimeout: .milliseconds(1500)))
+        (strategy, weights, handover) = shape ?? drawn
         partitionSet = (0..<partitions).map { Partition(topic: "t", id: $0) }
         if Environment.value("SIMULATION_SERVER_TRACE") != nil { zk.trace = { print("    \($0)") } }
         let setup = zk.openSession(timeout: 60_000)
@@ -441,7 +446,7 @@ struct SimulationWorld {
 
     var isSettled: Bool { settledReport.isEmpty }
 
-    private var settledReport: String {
+    var settledReport: String {
         let live = liveMembers
         guard !live.isEmpty else { return "" }
         // sticky: its own result is a fixed point, so a settled group's grants are what sticky
