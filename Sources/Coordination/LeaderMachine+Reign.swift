@@ -248,9 +248,9 @@ extension LeaderMachine.Reign {
             }
         case .memberChanged(let name):
             // Most likely the acknowledgement awaited: read without a watch, so that the
-            // member's next write (it acknowledges every grant, also one nobody awaits) wakes
-            // nobody: a watch armed here again cost the leader a notification and a read per
-            // member and change (`.memberRead` watches a member still to acknowledge).
+            // member's next write (its first grant of a session, say, which nobody awaits)
+            // wakes nobody: a watch armed here again cost the leader a notification and a read
+            // per member and change (`.memberRead` watches a member still to acknowledge).
             watched.remove(name)
             guard memberNames.contains(name) else { break }
             return [.readMember(name, watch: false)]

@@ -131,8 +131,8 @@ public struct Rebalance: Sendable {
     /// The members whose grant nodes the writes create, set or delete, in member order; empty
     /// when the grants already stand as they should.
     public var written: [(member: String, change: GrantChange)]
-    /// Members that must acknowledge before what they release may go to others: member → the
-    /// epoch of its grant.
+    /// Members that must acknowledge before what they release may go to others, or whose node
+    /// must get its record back: member → the epoch of its grant.
     public var awaited: [String: Int64]
 
     /// How a grant node changes.
@@ -257,8 +257,14 @@ public enum RebalancePlanner {
                 changes.append((member, .delete))
             }
         }
+        // Awaited: who releases something or whose holdings are unknown; and a member whose
+        // node holds no record (written over by someone else), which acknowledges only what it
+        // is awaited for: its acknowledgement, or its look at its node, writes the record back.
         var awaited: [String: Int64] = [:]
-        for (member, grant) in grants where grant.hasUnacknowledgedHoldings { awaited[member] = grant.epoch }
+        for (member, grant) in grants where grant.hasUnacknowledgedHoldings
+            || input.members[member].map({ $0.recordUnreadable && $0.session == grant.session }) == true {
+            awaited[member] = grant.epoch
+        }
         return Rebalance(epoch: epoch, table: input.table, indexedGrants: grants, written: changes, awaited: awaited)
     }
 

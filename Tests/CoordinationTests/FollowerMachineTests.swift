@@ -137,6 +137,42 @@ import Testing
         #expect(machine.handle(.delivered(count: 3), now: at(12)).contains(.acknowledge(MemberRecord(ackedEpoch: 5))))
     }
 
+    /// Only what someone waits for is acknowledged: the session's first grant (a record that
+    /// acknowledged something is how a leader finds a grant node lost), then a grant that
+    /// releases something, or one the summary awaits the member for; not one that only grew.
+    @Test func aGrantThatOnlyGrewIsNotAcknowledged() {
+        func acknowledges(_ actions: [FollowerMachine.Action]) -> Bool {
+            actions.contains { if case .acknowledge = $0 { true } else { false } }
+        }
+        func summary(_ epoch: Int64, awaited: [String: Int64] = [:]) -> GroupSummary {
+            GroupSummary(
+                epoch: epoch, leader: "b", strategy: "consistent", members: ["a", "b"], partitionCount: 8,
+                grants: ["a": epoch], awaited: awaited)
+        }
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-1")))
+        #expect(acknowledges(machine.handle(.delivered(count: 2), now: at(4))), "the session's first grant")
+        _ = machine.handle(.acknowledged(epoch: 4), now: at(5))
+
+        // Grown: published, never acknowledged.
+        _ = machine.handle(.summaryRead(summary(5)), now: at(10))
+        let grown = machine.handle(.grantRead(Grant(epoch: 5, session: 7, partitions: partitions("t:0-3"))), now: at(11))
+        #expect(publications(grown).map(\.partitions) == [partitions("t:0-3")])
+        #expect(!acknowledges(grown) && !acknowledges(machine.handle(.delivered(count: 3), now: at(12))))
+        #expect(machine.record.ackedEpoch == 4)
+
+        // Awaited by the summary (its node lost its record, say), though the grant only grew.
+        _ = machine.handle(.summaryRead(summary(6, awaited: ["a": 6])), now: at(20))
+        _ = machine.handle(.grantRead(Grant(epoch: 6, session: 7, partitions: partitions("t:0-4"))), now: at(21))
+        #expect(acknowledges(machine.handle(.delivered(count: 4), now: at(22))))
+        _ = machine.handle(.acknowledged(epoch: 6), now: at(23))
+
+        // Shrunk: releasing something, so awaited.
+        _ = machine.handle(.summaryRead(summary(7, awaited: ["a": 7])), now: at(30))
+        _ = machine.handle(
+            .grantRead(Grant(epoch: 7, session: 7, partitions: partitions("t:0-2"), releasing: partitions("t:3-4"))), now: at(31))
+        #expect(acknowledges(machine.handle(.delivered(count: 5), now: at(32))))
+    }
+
     @Test func aLostConnectionKeepsTheShareUntilTheLeaseThenPublishesLost() {
         var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
         _ = machine.handle(.heard(at: at(1000)), now: at(1001))

@@ -174,6 +174,26 @@ import TestSupport
         #expect(group.grants["a"]!.partitions == group.target["a"])
     }
 
+    /// A member node written over by someone else (no record in it) whose grant holds nothing,
+    /// so nothing is revoked from it: its member is awaited all the same, for members
+    /// acknowledge only what they are awaited for, and the acknowledgement writes the record
+    /// back. (Seed 13729119905475025518: nobody awaited it, its record never came back, it was
+    /// never granted its share.)
+    @Test func aMemberWhoseNodeLostItsRecordIsAwaited() throws {
+        var group = Group(partitions: "t:0-1")
+        for (number, name) in ["a", "b", "c"].enumerated() { group.join(name, session: Int64(number + 1)) }
+        group.planAndAcknowledge(["a", "b", "c"], times: 3)
+        #expect(group.settled)
+        let empty = try #require(group.grants.first { $0.value.partitions.isEmpty }?.key)
+        let session = group.members[empty]!.session
+        group.members[empty] = PartyMember(name: empty, session: session, record: nil, recordUnreadable: true)
+        let rebalance = group.plan()
+        #expect(rebalance.awaited == [empty: group.grants[empty]!.epoch])
+        // The record back: nobody awaited.
+        group.members[empty] = PartyMember(name: empty, session: session, record: MemberRecord(ackedEpoch: group.grants[empty]!.epoch))
+        #expect(group.plan().awaited.isEmpty)
+    }
+
     @Test func epochsOnlyGrowEvenWhenTheSummaryIsLost() {
         var group = Group(partitions: "t:0-3")
         group.join("a", session: 1)

@@ -71,6 +71,8 @@ import TestSupport
         9_082_482_814_251_080_204,  // a grant node of garbage the leader had no reason to read: settling expected it empty
         13_301_317_191_791_146_999,  // the same
         1_476_807_390_482_400_813,  // a member's grant of garbage, never read by the leader: the member held nothing for good
+        // session 13, once a grant that only grew was no longer acknowledged:
+        13_729_119_905_475_025_518,  // a member node of garbage, nobody awaited: its record never written back, never granted
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),
