@@ -71,7 +71,12 @@ public struct MemberDocument: Sendable, Hashable {
             for (index, topic) in share.keys.sorted(by: utf8Precedes).enumerated() {
                 if index > 0 { raw(",") }
                 JSONText.appendString(topic, to: &output)
-                raw(":[" + share[topic, default: []].map(String.init).joined(separator: ",") + "]")
+                raw(":[")
+                for (position, id) in share[topic, default: []].enumerated() {
+                    if position > 0 { output.append(UInt8(ascii: ",")) }
+                    JSONText.appendInteger(id, to: &output)
+                }
+                raw("]")
             }
             raw("}")
         }

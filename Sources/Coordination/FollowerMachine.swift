@@ -103,6 +103,10 @@ public struct FollowerMachine: Sendable {
         /// The summary, and the zxid that made its node (`czxid`; 0 if unknown): a node made
         /// anew means the group's state was deleted and made again.
         case summaryRead(GroupSummary?, made: Int64 = 0)
+        /// What this member, leading, just wrote, taken as read: the summary (and the zxid that
+        /// made its node), then this member's grant if the write changed it. As `summaryRead`
+        /// then `grantRead`, but no read of the grant is asked for: it is the one written.
+        case written(GroupSummary, made: Int64, grant: WrittenGrant)
         /// The summary node is there but does not parse (garbage written by hand): the member
         /// keeps its last good view (an empty share published from it would drop a share the
         /// leader still grants); the leader writes the node over.
@@ -125,6 +129,13 @@ public struct FollowerMachine: Sendable {
         /// The consumer stopped working on everything revoked up to this epoch (`release EPOCH`).
         case released(epoch: Int64)
         case stop
+    }
+
+    /// What a leader's write did to its own member's grant (`Event.written`).
+    public enum WrittenGrant: Sendable, Equatable {
+        case unchanged
+        case set(Grant)
+        case deleted
     }
 
     // MARK: State
@@ -312,6 +323,14 @@ public struct FollowerMachine: Sendable {
 
     /// Takes one event at `now`; returns what to do, in order.
     public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
+        if case .written(let summary, let made, let written) = event {
+            let actions = handle(.summaryRead(summary, made: made), now: now)
+            switch written {
+            case .unchanged: return actions
+            case .set(let grant): return actions.filter { $0 != .readGrant } + handle(.grantRead(grant), now: now)
+            case .deleted: return actions.filter { $0 != .readGrant } + handle(.grantRead(nil), now: now)
+            }
+        }
         var actions: [Action] = []
         /// The share is dropped without a handover (its grant vanished with the group's nodes).
         var shareAbandoned = false
@@ -426,7 +445,7 @@ public struct FollowerMachine: Sendable {
                 }
                 summary = read
             }
-        case .summaryUnreadable:
+        case .summaryUnreadable, .written:  // `.written`: above, as its two reads
             break
         case .summaryChanged:
             if case .inSession = state, !isStopping { actions.append(.readSummary) }

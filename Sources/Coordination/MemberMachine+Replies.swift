@@ -352,20 +352,19 @@ extension MemberMachine {
     /// to acknowledge its own revocations. Its watch on the summary fires as any follower's,
     /// and the read that follows finds nothing new.
     mutating func followOwnWrite(_ write: LeaderWrite, summaryMade: Int64) {
-        let summaryRead = FollowerMachine.Event.summaryRead(write.summary, made: summaryMade)
-        guard let (change, _) = write.grants.first(where: { $0.0.member == member }) else { return follow(summaryRead) }
-        // The summary first, then the grant, as a follower reads them: one publication, with
-        // both. The grant read the summary asks for is the one written.
-        follow(summaryRead, skipping: .readGrant)
-        switch change {
+        var written = FollowerMachine.WrittenGrant.unchanged
+        switch write.grants.first(where: { $0.0.member == member })?.0 {
         case .create(_, let grant), .set(_, let grant):
             let grant = grant.byName
             grantCount = grant.partitions.count
-            follow(.grantRead(grant))
+            written = .set(grant)
         case .delete:
             grantCount = 0
-            follow(.grantRead(nil))
+            written = .deleted
+        case nil:
+            break
         }
+        follow(.written(write.summary, made: summaryMade, grant: written))
     }
 
     /// What `status.last_error` says while the summary does not parse.

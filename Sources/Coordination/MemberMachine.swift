@@ -465,7 +465,7 @@ public struct MemberMachine {
 
     // MARK: Driving the machines
 
-    mutating func follow(_ event: FollowerMachine.Event, skipping skipped: FollowerMachine.Action? = nil) {
+    mutating func follow(_ event: FollowerMachine.Event) {
         switch event {
         case .summaryChanged, .joined:
             // Its own join is a change too: when the leader had already granted by the time the
@@ -473,7 +473,7 @@ public struct MemberMachine {
             changeNoticed = changeNoticed ?? now
         default: break
         }
-        for action in follower.handle(event, now: now) where action != skipped {
+        for action in follower.handle(event, now: now) {
             switch action {
             case .join(let record): join(record)
             case .readGrant: send(.getData(paths.grant(member), watch: false), .readGrant)

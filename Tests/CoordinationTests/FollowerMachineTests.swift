@@ -137,6 +137,32 @@ import Testing
         #expect(machine.handle(.delivered(count: 3), now: at(12)).contains(.acknowledge(MemberRecord(ackedEpoch: 5))))
     }
 
+    /// A leader's own follower takes the leader's write as read: the summary and its grant make
+    /// one publication, and no read of the grant is asked for (the leader was the last to
+    /// acknowledge its own revocations while it read them back). A write that did not touch its
+    /// grant is the summary alone.
+    @Test func whatItsLeaderWroteIsTakenAsRead() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")))
+        _ = machine.handle(.delivered(count: 2), now: at(4))
+        _ = machine.handle(.acknowledged(epoch: 4), now: at(5))
+        let summary = GroupSummary(
+            epoch: 5, leader: "a", strategy: "consistent", members: ["a", "b"], partitionCount: 8,
+            grants: ["a": 5], awaited: ["a": 5])
+        let shrunk = Grant(epoch: 5, session: 7, partitions: partitions("t:0-1"), releasing: partitions("t:2-3"))
+        let actions = machine.handle(.written(summary, made: 0, grant: .set(shrunk)), now: at(10))
+        #expect(!actions.contains(.readGrant) && !actions.contains(.readSummary))
+        #expect(publications(actions).map(\.partitions) == [partitions("t:0-1")])
+        #expect(publications(actions).map(\.epoch) == [5])
+        #expect(machine.handle(.delivered(count: 3), now: at(11)).contains(.acknowledge(MemberRecord(ackedEpoch: 5))))
+
+        var unchanged = summary
+        unchanged.epoch = 6
+        unchanged.members = ["a", "b", "c"]
+        let alone = machine.handle(.written(unchanged, made: 0, grant: .unchanged), now: at(20))
+        #expect(!alone.contains(.readGrant))
+        #expect(publications(alone).map(\.members) == [["a", "b", "c"]])
+    }
+
     /// Only what someone waits for is acknowledged: the session's first grant (a record that
     /// acknowledged something is how a leader finds a grant node lost), then a grant that
     /// releases something, or one the summary awaits the member for; not one that only grew.
