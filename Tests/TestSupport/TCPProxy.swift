@@ -55,11 +55,11 @@ public final class TCPProxy: Sendable {
 
     /// Closes every open connection at once; new ones are accepted.
     public func cutConnections() {
-        let connections = state.withLock { state in
-            defer { state.connections = [] }
-            return state.connections
+        // Under the lock: a connection's pumps close its descriptors under it too.
+        state.withLock { state in
+            for descriptor in state.connections { shutdown(descriptor, Int32(SHUT_RDWR)) }
+            state.connections = []
         }
-        for descriptor in connections { shutdown(descriptor, Int32(SHUT_RDWR)) }
     }
 
     /// Stops accepting and closes every connection.
@@ -80,7 +80,7 @@ public final class TCPProxy: Sendable {
             let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
             let stopped = state.withLock { state in
-                if !state.stopped { state.connections += [client, upstream] }
+                if !state.stopped, connected == 0 { state.connections += [client, upstream] }
                 return state.stopped
             }
             if connected != 0 || stopped {
@@ -88,16 +88,46 @@ public final class TCPProxy: Sendable {
                 close(upstream)
                 continue
             }
-            Thread { [self] in pump(from: client, to: upstream) }.start()
-            Thread { [self] in pump(from: upstream, to: client) }.start()
+            let connection = Connection(client: client, upstream: upstream)
+            Thread { [self] in pump(from: client, to: upstream, of: connection) }.start()
+            Thread { [self] in pump(from: upstream, to: client, of: connection) }.start()
         }
     }
 
-    private func pump(from source: Int32, to destination: Int32) {
+    /// One connection through the proxy: its two descriptors are closed once both of its pumps
+    /// have ended (either may still be using them until then), as they leave the list
+    /// `cutConnections` shuts down, under its lock (a descriptor shut down after its close
+    /// could be another socket's by then: the client's own, in the same test process). They
+    /// were never closed: two descriptors leaked a connection.
+    private final class Connection: Sendable {
+        let client: Int32
+        let upstream: Int32
+        private let pumpsEnded = Mutex(0)
+
+        init(client: Int32, upstream: Int32) {
+            self.client = client
+            self.upstream = upstream
+        }
+
+        /// Whether the pump that calls it is the second to end.
+        func pumpEnded() -> Bool { pumpsEnded.withLock { $0 += 1; return $0 == 2 } }
+    }
+
+    private func closeIfDone(_ connection: Connection) {
+        guard connection.pumpEnded() else { return }
+        state.withLock { state in
+            state.connections.removeAll { $0 == connection.client || $0 == connection.upstream }
+            close(connection.client)
+            close(connection.upstream)
+        }
+    }
+
+    private func pump(from source: Int32, to destination: Int32, of connection: Connection) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         defer {
             shutdown(destination, Int32(SHUT_RDWR))
             shutdown(source, Int32(SHUT_RDWR))
+            closeIfDone(connection)
         }
         while true {
             if state.withLock({ $0.blackholed }) {
