@@ -290,7 +290,10 @@ extension MemberMachine {
             }
         case .leaderGrantNamesExists:
             if case .success(.exists(nil)) = result {
-                want(.leaderGrants, on: paths.assignments)
+                // Its creation fires a data watch: as the grant list's watch, the leader never
+                // listed the grants again once the node was made, nor saw one deleted by hand
+                // (seed 9747129607997597988, since a watch event said its kind).
+                want(.leaderGrantsMade, on: paths.assignments)
                 lead(.grantsListed([]))
             } else {
                 send(.getChildren(paths.assignments, watch: true), .leaderGrantNames)
@@ -382,7 +385,7 @@ extension MemberMachine {
         case .leaderPartitions: leadDebounced(.partitionsChanged)
         case .leaderMembers: leadDebounced(.membersChanged)
         case .leaderContenders: lead(.contendersChanged)
-        case .leaderGrants: lead(.grantsChanged)
+        case .leaderGrants, .leaderGrantsMade: lead(.grantsChanged)
         case .leaderMember(let name): lead(.memberChanged(name))
         case .predecessor: elect(.predecessorChanged)
         case .summary: follow(.summaryChanged)

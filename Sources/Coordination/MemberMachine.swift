@@ -265,13 +265,16 @@ public struct MemberMachine {
 
     enum Interest: Hashable {
         case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String), leaderGrants
+        /// The grant list's node, missing when listed, watched for its creation (an `exists`
+        /// watch: a data watch, which a `getChildren` of a missing node cannot set).
+        case leaderGrantsMade
         case predecessor, summary, memberHolder
 
         /// Whether it is a watch of the node's children (`getChildren`), not of its data.
         var watchesChildren: Bool {
             switch self {
             case .leaderMembers, .leaderContenders, .leaderGrants: true
-            case .leaderGroup, .leaderPartitions, .leaderMember, .predecessor, .summary, .memberHolder: false
+            case .leaderGroup, .leaderPartitions, .leaderMember, .leaderGrantsMade, .predecessor, .summary, .memberHolder: false
             }
         }
     }

@@ -50,6 +50,23 @@ import Testing
         }
     }
 
+    /// A group's first leader finds no grant list (the node is made by its first write) and
+    /// watches for it: once made, the list is watched, so that a grant node deleted by hand is
+    /// seen. (A watch event says its kind since session 12; the creation fired a data watch, and
+    /// the list was never listed again: seed 9747129607997597988.)
+    @Test func aNewGroupsLeaderWatchesTheGrantListOnceItIsMade() throws {
+        var world = SimulationWorld(seed: 7, extraFaults: false)
+        world.faults = false
+        world.start("a")
+        _ = try world.settle(within: 10_000)
+        let leader = try #require(world.members.first { $0.leader.isLeading })
+        #expect(world.zk.childWatchers(of: world.layout.assignments) == [try #require(leader.session)])
+        // And it sees a grant deleted: written again.
+        world.writeAsOperator(.delete(world.layout.grant("a"), version: -1))
+        _ = try world.settle(within: 10_000)
+        #expect(world.zk.node(world.layout.grant("a")) != nil)
+    }
+
     /// The leader lists the grant nodes only when the list changed. The summary's data watch
     /// and the leader's watch of the grant list are on one node: a summary write fired both in
     /// the machine, the list was read again at every epoch and armed a watch that never fired

@@ -73,6 +73,7 @@ import TestSupport
         1_476_807_390_482_400_813,  // a member's grant of garbage, never read by the leader: the member held nothing for good
         // session 13, once a grant that only grew was no longer acknowledged:
         13_729_119_905_475_025_518,  // a member node of garbage, nobody awaited: its record never written back, never granted
+        9_747_129_607_997_597_988,  // the grant list never watched once made (session 12): a grant deleted by hand, never seen
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),

@@ -318,6 +318,11 @@ final class SimulatedZooKeeper {
         (watches[path] ?? [:]).filter { !$0.value.isDisjoint(with: [.data, .exist]) }.keys.sorted()
     }
 
+    /// The sessions watching `path`'s children.
+    func childWatchers(of path: String) -> [SessionID] {
+        (watches[path] ?? [:]).filter { $0.value.contains(.child) }.keys.sorted()
+    }
+
     /// The whole tree, one node a line in path order, for failure traces.
     func dump() -> String {
         tree.nodes.keys.sorted().map { path in
