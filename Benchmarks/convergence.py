@@ -13,7 +13,8 @@ sessions of 400 ms to 60 s; allocatord asks for --session-timeout, 4000 ms, kiel
 10 s). What it shares with Benchmarks/packets.py is in Benchmarks/benchlib.py.
 
 For each size N and each implementation, in a fresh group, with P = 10 000 partitions
-(`t0:0-999,...,t9:0-999`, every member seeds the same set):
+(`t0:0-999,...,t9:0-999`, every member seeds the same set; `--partitions P` for another
+count, e.g. 1 000 with `--strategy round-robin`, issue 21's case beside kiel's own allocator):
   * start N members and wait until they agree;
   * `--events` times: a join (start one more member), then a graceful leave (SIGTERM to a
     member picked by a seeded random generator, the same picks for both implementations);
@@ -76,8 +77,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import ROOT, partition_spec, percentile  # noqa: E402,F401
 
-P = 10_000
-SPEC = partition_spec(P)
 KILL_BOUND_MS = 300  # issue 10: a kill -9 converges within the session timeout + 300 ms
 
 
@@ -240,6 +239,7 @@ def main():
     ap.add_argument("--impl", default="allocatord,kiel")
     ap.add_argument("--strategy", default="", help="allocatord's --strategy (default: consistent)")
     ap.add_argument("--session-timeout", type=int, default=4000, help="allocatord's --session-timeout, ms (4000)")
+    ap.add_argument("--partitions", type=int, default=10_000, help="partitions in the group (10 000), 10 topics")
     ap.add_argument("--kiel-peer", choices=["light", "full"], default="light")
     ap.add_argument("--pause", type=float, default=0.3, help="quiet time after each event, s (0.3)")
     ap.add_argument("--timeout", type=float, default=30,
@@ -264,7 +264,8 @@ def main():
     impls = args.impl.split(",")
     results = []
     try:
-        with benchlib.bench_session(args, "bench-conv-", spec=SPEC, partitions=P) as (bench, _, _):
+        with benchlib.bench_session(args, "bench-conv-", spec=partition_spec(args.partitions),
+                                    partitions=args.partitions) as (bench, _, _):
             # A fresh ZooKeeper spends its first minute compiling its own code (the JVM's JIT,
             # as much CPU as 20 members): warm it with every implementation's requests first, as
             # a long-running production server is.
