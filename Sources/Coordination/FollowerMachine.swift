@@ -626,10 +626,9 @@ public struct FollowerMachine: Sendable {
     /// A grant not yet acknowledged is acknowledged once the latest publication, which holds
     /// nothing outside it, is delivered (and every one before it): a grant the leader awaits
     /// (it releases something, its holdings are unknown, or the member node lost its record),
-    /// and the session's first (a record
-    /// with `acked_epoch > 0` is how a leader finds a grant node lost behind its back). A grant
-    /// that only grew is nobody's wait: acknowledging it cost a write, and the leader's
-    /// notification and read, a member and change.
+    /// and the session's first (a record with `acked_epoch > 0` is how a leader finds a grant
+    /// node lost behind its back). A grant that only grew is nobody's wait: acknowledging it
+    /// cost a write, and the leader's notification and read, a member and change.
     private mutating func awaitDeliveryOfGrant() {
         guard case .inSession(var session) = state else { return }
         // A grant the summary names whose node is gone (deleted by hand once more): the member
