@@ -231,8 +231,9 @@ extension LeaderMachine.Reign {
             for name in reread.sorted(by: utf8Precedes) {
                 members[name] = nil  // planned again once read
                 watched.remove(name)
-                actions.append(.readMember(name, watch: awaited[name] != nil))
-                if awaited[name] != nil { watched.insert(name) }
+                let watch = awaited[name] != nil && name != member  // not its own: see `watchAwaited`
+                actions.append(.readMember(name, watch: watch))
+                if watch { watched.insert(name) }
             }
             memberNames = listed
             return actions
@@ -242,7 +243,7 @@ extension LeaderMachine.Reign {
             if node == nil { memberNames.remove(name) }
             // Read without a watch after it fired: an awaited member not yet acknowledging is
             // watched again.
-            if let epoch = awaited[name], node != nil, !watched.contains(name), !hasAcknowledged(name, epoch) {
+            if let epoch = awaited[name], node != nil, !watched.contains(name), name != member, !hasAcknowledged(name, epoch) {
                 watched.insert(name)
                 return [.readMember(name, watch: true)]
             }
@@ -330,7 +331,8 @@ extension LeaderMachine.Reign {
     /// acknowledgement may have come before the watch).
     private mutating func watchAwaited() -> [Action] {
         var actions: [Action] = []
-        for name in awaited.keys.sorted(by: utf8Precedes) where !watched.contains(name) && memberNames.contains(name) {
+        // Not its own node: its member tells it of its acknowledgements (`MemberMachine.acknowledged`).
+        for name in awaited.keys.sorted(by: utf8Precedes) where !watched.contains(name) && memberNames.contains(name) && name != member {
             watched.insert(name)
             actions.append(.readMember(name, watch: true))
         }

@@ -152,7 +152,7 @@ extension MemberMachine {
             switch result {
             case .success(.written(let stat)):
                 memberNodeVersion = stat.version
-                follow(.acknowledged(epoch: record.ackedEpoch))
+                acknowledged(record)
             case .failure(.badVersion):
                 // Our own write that went through before the connection dropped, or someone
                 // else's: the node tells.
@@ -165,14 +165,14 @@ extension MemberMachine {
                 actions.append(.report(.acknowledgementFailed(epoch: record.ackedEpoch, failure)))
                 timers.acknowledgementRetry = (now + acknowledgementRetryDelay, record.ackedEpoch)
             case .success:
-                follow(.acknowledged(epoch: record.ackedEpoch))
+                acknowledged(record)
             }
         case .readOwnRecord(let record):
             switch result {
             case .success(.data(let data, let stat)) where stat.ephemeralOwner == session:
                 if data == nodeData(record) {
                     memberNodeVersion = stat.version
-                    follow(.acknowledged(epoch: record.ackedEpoch))
+                    acknowledged(record)
                 } else {
                     send(.setData(paths.member(member), data: nodeData(record), version: stat.version),
                          .restoreOwnRecord(record, foreign: stat.version))
@@ -190,7 +190,7 @@ extension MemberMachine {
                 let path = paths.member(member)
                 lastError = "this member's node \(path) was rewritten by someone else (version \(foreign)); restored"
                 actions.append(.report(.memberNodeRewritten(path: path, version: foreign)))
-                follow(.acknowledged(epoch: record.ackedEpoch))
+                acknowledged(record)
             case .failure(.badVersion), .failure(.noNode):
                 follow(.memberNodeDeleted)
             default:
@@ -345,6 +345,17 @@ extension MemberMachine {
                 lead(.writeFailed(fenced: reply.failedOperation == LeaderWrite.fenceIndex))
             }
         }
+    }
+
+    /// This member's record is in its node: its follower is told, and, leading, so is its
+    /// leader, as if it had read the node. A leader does not watch its own node (it knew the
+    /// acknowledgement first: its watch, the notification and the read of it cost 5 packets a
+    /// change); what it read of its own node before this reply is older (one session's
+    /// requests are answered in order).
+    mutating func acknowledged(_ record: MemberRecord) {
+        follow(.acknowledged(epoch: record.ackedEpoch))
+        guard leader.isLeading, let session, let written = MemberRecord(decoding: nodeData(record)) else { return }
+        lead(.memberRead(member, PartyMember(name: member, session: session, record: written)))
     }
 
     /// The leader's own follower takes what the leader just wrote as read: the summary, and

@@ -122,26 +122,31 @@ import Testing
         #expect(writes(after).isEmpty)  // nothing left to change: both granted at once
     }
 
-    @Test func awaitedMembersAreWatchedUntilTheyAcknowledge() {
+    /// Members that give something up are watched until they acknowledge; the leader's own
+    /// node is not (its member tells it of its acknowledgements as they are written).
+    @Test func awaitedMembersAreWatchedUntilTheyAcknowledgeButNotTheLeadersOwn() {
         var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(10))
         _ = machine.handle(.elected)
         _ = machine.handle(.groupRead(.consistent))
         _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
-        _ = machine.handle(.membersListed(["a"]))
-        _ = machine.handle(.contendersListed([1]))
+        _ = machine.handle(.membersListed(["a", "c"]))
+        _ = machine.handle(.contendersListed([1, 3]))
         _ = machine.handle(.grantsRead(GrantNodes()))
         _ = machine.handle(.grantsListed([]))
         _ = machine.handle(.memberRead("a", member("a", session: 1)))
-        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0])))
-        // b joins: a must release some to b.
+        _ = machine.handle(.memberRead("c", member("c", session: 3)))
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0, "c": 0])))
+        // b joins: a and c must release some to b.
         #expect(machine.handle(.membersChanged) == [.listMembers])
-        #expect(machine.handle(.membersListed(["a", "b"])) == [.readMember("b", watch: false)])
+        #expect(machine.handle(.membersListed(["a", "b", "c"])) == [.readMember("b", watch: false)])
         let revoke = try! #require(writes(machine.handle(.memberRead("b", member("b", session: 2)))).first)
         #expect(revoke.summary.epoch == 2)
-        let watch = machine.handle(.written(LeaderWrite.Versions(summary: 1, grants: ["a": 1, "b": 0])))
-        #expect(watch == [.readMember("a", watch: true)])
-        #expect(machine.awaitedMembers == ["a": 2])
-        // a acknowledges epoch 2: the rest goes to b.
+        let watch = machine.handle(.written(LeaderWrite.Versions(summary: 1, grants: ["a": 1, "b": 0, "c": 1])))
+        #expect(watch == [.readMember("c", watch: true)])
+        #expect(machine.awaitedMembers == ["a": 2, "c": 2])
+        // c acknowledges epoch 2 (the leader waits for the round's others), then a's own
+        // acknowledgement is told: the rest goes to b.
+        #expect(machine.handle(.memberRead("c", member("c", session: 3, acked: 2))) == [.planAfter(LeaderMachine.acknowledgementRound)])
         _ = machine.handle(.memberRead("a", member("a", session: 1, acked: 2)))
         #expect(machine.awaitedMembers.isEmpty)
     }
