@@ -231,7 +231,7 @@ extension LeaderMachine.Reign {
             for name in reread.sorted(by: utf8Precedes) {
                 members[name] = nil  // planned again once read
                 watched.remove(name)
-                let watch = awaited[name] != nil && name != member  // not its own: see `watchAwaited`
+                let watch = watchedAwaited(name) != nil
                 actions.append(.readMember(name, watch: watch))
                 if watch { watched.insert(name) }
             }
@@ -243,7 +243,7 @@ extension LeaderMachine.Reign {
             if node == nil { memberNames.remove(name) }
             // Read without a watch after it fired: an awaited member not yet acknowledging is
             // watched again.
-            if let epoch = awaited[name], node != nil, !watched.contains(name), name != member, !hasAcknowledged(name, epoch) {
+            if let epoch = watchedAwaited(name), node != nil, !watched.contains(name), !hasAcknowledged(name, epoch) {
                 watched.insert(name)
                 return [.readMember(name, watch: true)]
             }
@@ -331,12 +331,19 @@ extension LeaderMachine.Reign {
     /// acknowledgement may have come before the watch).
     private mutating func watchAwaited() -> [Action] {
         var actions: [Action] = []
-        // Not its own node: its member tells it of its acknowledgements (`MemberMachine.acknowledged`).
-        for name in awaited.keys.sorted(by: utf8Precedes) where !watched.contains(name) && memberNames.contains(name) && name != member {
+        for name in awaited.keys.sorted(by: utf8Precedes) where watchedAwaited(name) != nil && !watched.contains(name) && memberNames.contains(name) {
             watched.insert(name)
             actions.append(.readMember(name, watch: true))
         }
         return actions
+    }
+
+    /// The epoch `name` is awaited for, if its node is to be watched for it: every awaited
+    /// member's but the leader's own, whose acknowledgements its member tells it as they are
+    /// written (`MemberMachine.acknowledged`; the watch, its notification and the read cost 5
+    /// packets a change).
+    private func watchedAwaited(_ name: String) -> Int64? {
+        name == member ? nil : awaited[name]
     }
 
     // MARK: Planning

@@ -57,7 +57,7 @@ extension MemberMachine {
             }
         case .electionWatch(let path):
             guard case .success(.exists(let stat)) = result else { return }
-            if stat != nil { want(.predecessor, on: path) }
+            if stat != nil { want(.predecessor, armedBy: request) }
             elect(.predecessorFound(owner: stat?.ephemeralOwner))
         case .electionLock:
             elect(.retryDue)
@@ -85,7 +85,7 @@ extension MemberMachine {
                     actions.append(.fail(.nameTaken(path: paths.member(member), ownerSession: stat.ephemeralOwner)))
                     return
                 }
-                want(.memberHolder, on: paths.member(member))
+                want(.memberHolder, armedBy: request)
                 timers.conflictCheck = deadline
             case .success:
                 createMemberNode()  // gone meanwhile
@@ -126,7 +126,7 @@ extension MemberMachine {
         case .readSummary:
             switch result {
             case .success(.data(let data, let stat)):
-                want(.summary, on: paths.assignments)
+                want(.summary, armedBy: request)
                 if let summary = try? GroupSummary(decoding: data) {
                     if lastError == unreadableSummary { lastError = nil }
                     follow(.summaryRead(summary, made: stat.czxid))
@@ -143,7 +143,7 @@ extension MemberMachine {
             }
         case .existsSummary:
             if case .success(.exists(nil)) = result {
-                want(.summary, on: paths.assignments)
+                want(.summary, armedBy: request)
                 follow(.summaryRead(nil))
             } else {
                 send(.getData(paths.assignments, watch: true), .readSummary)
@@ -197,7 +197,7 @@ extension MemberMachine {
                 timers.acknowledgementRetry = (now + acknowledgementRetryDelay, record.ackedEpoch)
             }
         case .leaderGroup:
-            want(.leaderGroup, on: paths.group)
+            want(.leaderGroup, armedBy: request)
             switch result {
             case .success(.data(let data, _)) where data.isEmpty:
                 // The group node made anew (the group's nodes deleted behind the members'
@@ -214,7 +214,7 @@ extension MemberMachine {
                 lead(.groupRead(nil))
             }
         case .leaderPartitions:
-            want(.leaderPartitions, on: paths.partitions)
+            want(.leaderPartitions, armedBy: request)
             switch result {
             case .success(.data(let data, let stat)):
                 // Made by a member's preparation (empty) or a reader (`[]`), never written: the
@@ -235,7 +235,7 @@ extension MemberMachine {
         case .createPartitions:
             send(.getData(paths.partitions, watch: true), .leaderPartitions)
         case .leaderMembers:
-            want(.leaderMembers, on: paths.members)
+            want(.leaderMembers, armedBy: request)
             switch result {
             case .success(.children(let names, let stat)):
                 // The leader sees its own node gone before any summary could tell its follower
@@ -252,7 +252,7 @@ extension MemberMachine {
             }
         case .leaderMember(let name):
             if case .success(.data(let data, let stat)) = result {
-                if case .getData(_, true)? = request { want(.leaderMember(name), on: paths.member(name)) }
+                want(.leaderMember(name), armedBy: request)
                 var record = MemberRecord(decoding: data)
                 let unreadable = record == nil && !data.isEmpty
                 if unreadable {
@@ -270,9 +270,9 @@ extension MemberMachine {
                 lead(.memberRead(name, nil))
             }
         case .watchMemberRecord(let name):
-            if case .success(.exists(_?)) = result { want(.leaderMember(name), on: paths.member(name)) }
+            if case .success(.exists(_?)) = result { want(.leaderMember(name), armedBy: request) }
         case .leaderContenders:
-            want(.leaderContenders, on: paths.leaderLock)
+            want(.leaderContenders, armedBy: request)
             switch result {
             case .success(.children(let names, _)): lead(.contendersListed(Set(names.compactMap(ContenderName.session))))
             case .failure(let failure):
@@ -282,7 +282,7 @@ extension MemberMachine {
             }
         case .leaderGrantNames:
             if case .success(.children(let names, _)) = result {
-                want(.leaderGrants, on: paths.assignments)
+                want(.leaderGrants, armedBy: request)
                 lead(.grantsListed(Set(names)))
             } else {
                 // Not made yet (a new group: the first write makes it): watched for its creation.
@@ -290,10 +290,7 @@ extension MemberMachine {
             }
         case .leaderGrantNamesExists:
             if case .success(.exists(nil)) = result {
-                // Its creation fires a data watch: as the grant list's watch, the leader never
-                // listed the grants again once the node was made, nor saw one deleted by hand
-                // (seed 9747129607997597988, since a watch event said its kind).
-                want(.leaderGrantsMade, on: paths.assignments)
+                want(.leaderGrants, armedBy: request)  // its creation: listed, and watched then
                 lead(.grantsListed([]))
             } else {
                 send(.getChildren(paths.assignments, watch: true), .leaderGrantNames)
@@ -354,8 +351,8 @@ extension MemberMachine {
     /// requests are answered in order).
     mutating func acknowledged(_ record: MemberRecord) {
         follow(.acknowledged(epoch: record.ackedEpoch))
-        guard leader.isLeading, let session, let written = MemberRecord(decoding: nodeData(record)) else { return }
-        lead(.memberRead(member, PartyMember(name: member, session: session, record: written)))
+        guard leader.isLeading, let session else { return }
+        lead(.memberRead(member, PartyMember(name: member, session: session, record: nodeRecord(record))))
     }
 
     /// The leader's own follower takes what the leader just wrote as read: the summary, and
@@ -396,7 +393,7 @@ extension MemberMachine {
         case .leaderPartitions: leadDebounced(.partitionsChanged)
         case .leaderMembers: leadDebounced(.membersChanged)
         case .leaderContenders: lead(.contendersChanged)
-        case .leaderGrants, .leaderGrantsMade: lead(.grantsChanged)
+        case .leaderGrants: lead(.grantsChanged)
         case .leaderMember(let name): lead(.memberChanged(name))
         case .predecessor: elect(.predecessorChanged)
         case .summary: follow(.summaryChanged)

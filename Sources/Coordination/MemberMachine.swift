@@ -187,8 +187,8 @@ public struct MemberMachine {
     // Requests.
     var nextTag: RequestTag = 0
     var pending: [RequestTag: (purpose: Purpose, request: NodeRequest?, sentAt: ContinuousClock.Instant)] = [:]
-    /// Who waits for a watch on each path, in the order they asked.
-    var interests: [String: [Interest]] = [:]
+    /// Who waits for each watch this member armed, in the order they asked.
+    var interests: [ArmedWatch: [Interest]] = [:]
     /// The `readGrants` under way, by number: a second may start before the first is done.
     var grantsRead: [Int: GrantReading] = [:]
     var grantReads = 0
@@ -265,17 +265,27 @@ public struct MemberMachine {
 
     enum Interest: Hashable {
         case leaderGroup, leaderPartitions, leaderMembers, leaderContenders, leaderMember(String), leaderGrants
-        /// The grant list's node, missing when listed, watched for its creation (an `exists`
-        /// watch: a data watch, which a `getChildren` of a missing node cannot set).
-        case leaderGrantsMade
         case predecessor, summary, memberHolder
+    }
 
-        /// Whether it is a watch of the node's children (`getChildren`), not of its data.
-        var watchesChildren: Bool {
-            switch self {
-            case .leaderMembers, .leaderContenders, .leaderGrants: true
-            case .leaderGroup, .leaderPartitions, .leaderMember, .leaderGrantsMade, .predecessor, .summary, .memberHolder: false
+    /// A watch as the server keeps it: on a node's data (`getData`, `exists`) or on its
+    /// children (`getChildren`). One node can have both, and each fires on its own.
+    struct ArmedWatch: Hashable {
+        var path: String
+        var children: Bool
+
+        /// The watch `request` arms, if it asks for one.
+        init?(_ request: NodeRequest?) {
+            switch request {
+            case .getData(let path, true)?, .exists(let path, true)?: self.init(path: path, children: false)
+            case .getChildren(let path, true)?: self.init(path: path, children: true)
+            default: return nil
             }
+        }
+
+        init(path: String, children: Bool) {
+            self.path = path
+            self.children = children
         }
     }
 
@@ -349,15 +359,11 @@ public struct MemberMachine {
                 leave()
             }
         case .watchFired(let path, let children):
-            // Only the interests of the kind of watch that fired: the summary's data watch and
-            // the leader's watch of the grant list are on one node, and the list read again at
-            // every summary write armed a watch that never fired (its triggers piled up in the
-            // client, about 1 KB a change).
-            let all = interests[path] ?? []
-            let fired = all.filter { $0.watchesChildren == children }
-            let left = all.filter { $0.watchesChildren != children }
-            interests[path] = left.isEmpty ? nil : left
-            for interest in fired { fire(interest) }
+            // Only the interests of the watch that fired: the summary's data watch and the
+            // leader's watch of the grant list are on one node, and the list read again at every
+            // summary write armed a watch that never fired (its triggers piled up in the client,
+            // about 1 KB a change).
+            for interest in interests.removeValue(forKey: ArmedWatch(path: path, children: children)) ?? [] { fire(interest) }
         case .timersDue:
             fireDueTimers()
         case .groupPrepared(let tag, let failure):
@@ -652,15 +658,18 @@ public struct MemberMachine {
         send(.setData(paths.member(member), data: nodeData(record), version: version), .acknowledge(record, version: version))
     }
 
-    /// The member node's data: the record and, for the tools, host, pid and strategy.
-    func nodeData(_ record: MemberRecord) -> [UInt8] {
+    /// The member node's record: `record` and, for the tools, host, pid and strategy.
+    func nodeRecord(_ record: MemberRecord) -> MemberRecord {
         var record = record
         record.host = settings.identity.host
         record.pid = settings.identity.pid
         record.strategy = settings.identity.strategy
         record.release = settings.identity.release
-        return record.encoded
+        return record
     }
+
+    /// The member node's data: `nodeRecord(record)`, encoded.
+    func nodeData(_ record: MemberRecord) -> [UInt8] { nodeRecord(record).encoded }
 
     /// How long a failed acknowledgement waits before it is written again.
     var acknowledgementRetryDelay: Duration { mutations.contains(.retryWithoutBackoff) ? .zero : .milliseconds(100) }
@@ -704,8 +713,14 @@ public struct MemberMachine {
         return tag
     }
 
-    mutating func want(_ interest: Interest, on path: String) {
-        if interests[path]?.contains(interest) != true { interests[path, default: []].append(interest) }
+    /// `interest` fires with the watch `request` armed (the request just answered); a request
+    /// that armed none, none. The kind of watch is the request's, never the interest's: the
+    /// grant list, missing when listed, is watched by an `exists`, whose creation event is a
+    /// data watch's (taken for the list's children watch, it fired nothing: seed
+    /// 9747129607997597988).
+    mutating func want(_ interest: Interest, armedBy request: NodeRequest?) {
+        guard let watch = ArmedWatch(request) else { return }
+        if interests[watch]?.contains(interest) != true { interests[watch, default: []].append(interest) }
     }
 }
 

@@ -63,7 +63,7 @@ import TestSupport
     }
 
     /// Requests and notifications counted so far.
-    final class Tally: @unchecked Sendable {
+    final class Tally {
         struct Snapshot {
             var requests = 0
             var notifications = 0
