@@ -368,6 +368,11 @@ public struct FollowerMachine: Sendable {
             if !isStopping { actions += [.readSummary] }
         case .grantRead(let read):
             guard case .inSession(var session) = state else { break }
+            // A grant newer than the summary that named it was written since, with a newer
+            // summary, whose write fires this member's summary watch: published now, it went
+            // out with the older summary's member list under its own generation (a document no
+            // view gives). It is read again with that summary.
+            if let read, let awaiting = summaryAwaitingGrant, read.epoch > awaiting.epoch { break }
             if let read, read.session == session.id {
                 if let grant = session.grant.current, read.epoch < grant.epoch { break }
                 session.grant = .read(read)

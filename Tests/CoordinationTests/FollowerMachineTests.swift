@@ -163,6 +163,27 @@ import Testing
         #expect(publications(alone).map(\.members) == [["a", "b", "c"]])
     }
 
+    /// A grant read after the leader wrote again is newer than the summary that named it: it
+    /// waits for its own summary (the watch fires for it) rather than go out with the older
+    /// member list under its generation. (BadInputTests saw such a document: generation 7, the
+    /// member list of 6.)
+    @Test func aGrantNewerThanItsSummaryWaitsForItsSummary() {
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-1")))
+        func summary(_ epoch: Int64, _ members: [String]) -> GroupSummary {
+            GroupSummary(epoch: epoch, leader: "b", strategy: "consistent", members: members, partitionCount: 8, grants: ["a": epoch])
+        }
+        #expect(machine.handle(.summaryRead(summary(6, ["a", "b"])), now: at(10)).contains(.readGrant))
+        let early = machine.handle(.grantRead(Grant(epoch: 7, session: 7, partitions: partitions("t:0-2"))), now: at(11))
+        #expect(publications(early).isEmpty)
+        #expect(machine.latest?.epoch == 4)
+        // Its summary: the grant again, and then both.
+        #expect(machine.handle(.summaryRead(summary(7, ["a", "b", "c"])), now: at(12)).contains(.readGrant))
+        let both = machine.handle(.grantRead(Grant(epoch: 7, session: 7, partitions: partitions("t:0-2"))), now: at(13))
+        #expect(publications(both).map(\.epoch) == [7])
+        #expect(publications(both).map(\.members) == [["a", "b", "c"]])
+        #expect(publications(both).map(\.partitions) == [partitions("t:0-2")])
+    }
+
     /// Only what someone waits for is acknowledged: the session's first grant (a record that
     /// acknowledged something is how a leader finds a grant node lost), then a grant that
     /// releases something, or one the summary awaits the member for; not one that only grew.
