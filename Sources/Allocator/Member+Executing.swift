@@ -65,7 +65,9 @@ extension Member {
         client.send(Self.operation(request)) { result, watch in
             inputs.yield(.machine(.replied(tag, Self.reply(result, to: request))))
             watch?.onFire { event in
-                if event.kind != .sessionEnded { inputs.yield(.machine(.watchFired(path: path, children: children))) }
+                if event.kind != .sessionEnded {
+                    inputs.yield(.machine(.watchFired(path: path, children: children, deleted: event.kind == .nodeDeleted)))
+                }
             }
         }
     }

@@ -113,8 +113,6 @@ extension LeaderMachine {
         private var lostGrants: [String: Int64] = [:]
         /// Writes that failed in a row (not fenced): the second and later read again after a pause.
         private var failedWrites = 0
-        /// Members whose node is watched for an acknowledgement.
-        private var watched: Set<String> = []
         private(set) var awaited: [String: Int64] = [:]
         /// The last allocation a program computed, and its inputs.
         private var allocated: (members: [String], partitions: [Partition], allocation: Allocation)?
@@ -195,7 +193,6 @@ extension LeaderMachine.Reign {
         members = [:]
         memberNames = []
         membersChanges = nil
-        watched = []
         awaited = [:]
         changedSincePlan = true
         planNeeded = true
@@ -225,15 +222,11 @@ extension LeaderMachine.Reign {
             membersChanges = changes ?? membersChanges
             for name in removed {
                 members[name] = nil
-                watched.remove(name)
             }
             var actions: [Action] = []
             for name in reread.sorted(by: utf8Precedes) {
                 members[name] = nil  // planned again once read
-                watched.remove(name)
-                let watch = watchedAwaited(name) != nil
-                actions.append(.readMember(name, watch: watch))
-                if watch { watched.insert(name) }
+                actions.append(readMember(name))
             }
             memberNames = listed
             return actions
@@ -241,20 +234,10 @@ extension LeaderMachine.Reign {
             guard memberNames.contains(name) else { break }
             members[name] = node
             if node == nil { memberNames.remove(name) }
-            // Read without a watch after it fired: an awaited member not yet acknowledging is
-            // watched again.
-            if let epoch = watchedAwaited(name), node != nil, !watched.contains(name), !hasAcknowledged(name, epoch) {
-                watched.insert(name)
-                return [.readMember(name, watch: true)]
-            }
         case .memberChanged(let name):
-            // Most likely the acknowledgement awaited: read without a watch, so that the
-            // member's next write (its first grant of a session, say, which nobody awaits)
-            // wakes nobody: a watch armed here again cost the leader a notification and a read
-            // per member and change (`.memberRead` watches a member still to acknowledge).
-            watched.remove(name)
+            // Most likely an acknowledgement: read, and watched again by the read.
             guard memberNames.contains(name) else { break }
-            return [.readMember(name, watch: false)]
+            return [readMember(name)]
         case .contendersListed(let sessions):
             listingsDue.remove(.contenders)
             contenderSessions = sessions
@@ -291,7 +274,6 @@ extension LeaderMachine.Reign {
                     }
                 }
                 phase = .leading(.idle)
-                return watchAwaited()
             }
         case .writeFailed:
             // (Not fenced: a fenced write ends the reign. Without a write in flight this is the
@@ -327,23 +309,16 @@ extension LeaderMachine.Reign {
         return []
     }
 
-    /// Watches the member nodes of the awaited members not watched yet (reading them again: an
-    /// acknowledgement may have come before the watch).
-    private mutating func watchAwaited() -> [Action] {
-        var actions: [Action] = []
-        for name in awaited.keys.sorted(by: utf8Precedes) where watchedAwaited(name) != nil && !watched.contains(name) && memberNames.contains(name) {
-            watched.insert(name)
-            actions.append(.readMember(name, watch: true))
-        }
-        return actions
-    }
-
-    /// The epoch `name` is awaited for, if its node is to be watched for it: every awaited
-    /// member's but the leader's own, whose acknowledgements its member tells it as they are
-    /// written (`MemberMachine.acknowledged`; the watch, its notification and the read cost 5
-    /// packets a change).
-    private func watchedAwaited(_ name: String) -> Int64? {
-        name == member ? nil : awaited[name]
+    /// Reads `name`'s node, and watches it unless it is the leader's own: whose
+    /// acknowledgements its member tells it as they are written (`MemberMachine.acknowledged`).
+    /// So every listed member's node is watched from the read that found it on, and again by
+    /// the read after its watch fired: when the leader comes to wait for an acknowledgement,
+    /// the watch is armed already. A member writes its node only to acknowledge what the leader
+    /// awaits (and its session's first grant), so the watch fires for what the leader waits
+    /// for. (Armed only while awaiting, it cost a read after each revocation as well: 5 packets
+    /// an acknowledgement instead of 3.)
+    private func readMember(_ name: String) -> Action {
+        .readMember(name, watch: name != member)
     }
 
     // MARK: Planning
@@ -425,7 +400,7 @@ extension LeaderMachine.Reign {
             holdsUnheld: hold == .holding)
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
-        guard !writes.isEmpty || nodes.summary != unchangedSummary else { return actions + watchAwaited() }
+        guard !writes.isEmpty || nodes.summary != unchangedSummary else { return actions }
         var write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
             grants: writes.map { ($0, nodes.grants[$0.member]?.version) })

@@ -387,14 +387,18 @@ extension MemberMachine {
         lead(.grantsRead(GrantNodes(summary: summary.0, summaryVersion: summary.1, grants: reading.nodes)))
     }
 
-    mutating func fire(_ interest: Interest) {
+    mutating func fire(_ interest: Interest, deleted: Bool) {
         switch interest {
         case .leaderGroup: lead(.groupChanged)
         case .leaderPartitions: leadDebounced(.partitionsChanged)
         case .leaderMembers: leadDebounced(.membersChanged)
         case .leaderContenders: lead(.contendersChanged)
         case .leaderGrants: lead(.grantsChanged)
-        case .leaderMember(let name): lead(.memberChanged(name))
+        case .leaderMember(let name):
+            // A member node deleted is for the members' listing to tell, with the contenders'
+            // (read alone, the node gone while the session's contender node stays listed held
+            // its partitions back for another epoch).
+            if !deleted { lead(.memberChanged(name)) }
         case .predecessor: elect(.predecessorChanged)
         case .summary: follow(.summaryChanged)
         case .memberHolder:

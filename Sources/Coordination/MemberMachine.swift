@@ -31,8 +31,9 @@ public struct MemberMachine {
         /// The reply to request `tag`.
         case replied(RequestTag, NodeReply)
         /// A watch this member set on `path` fired: one on its children (`getChildren`), or on its
-        /// data (`getData`, `exists`). A deletion fires both kinds, each its own event.
-        case watchFired(path: String, children: Bool)
+        /// data (`getData`, `exists`); `deleted` if the node was deleted. A deletion fires both
+        /// kinds, each its own event.
+        case watchFired(path: String, children: Bool, deleted: Bool)
         /// `nextDeadline` has come.
         case timersDue
         /// `.prepareGroup(tag)` is done; `failure` says why not, if it failed (for a reason that
@@ -358,12 +359,14 @@ public struct MemberMachine {
                 leaveWhenCreated = false
                 leave()
             }
-        case .watchFired(let path, let children):
+        case .watchFired(let path, let children, let deleted):
             // Only the interests of the watch that fired: the summary's data watch and the
             // leader's watch of the grant list are on one node, and the list read again at every
             // summary write armed a watch that never fired (its triggers piled up in the client,
             // about 1 KB a change).
-            for interest in interests.removeValue(forKey: ArmedWatch(path: path, children: children)) ?? [] { fire(interest) }
+            for interest in interests.removeValue(forKey: ArmedWatch(path: path, children: children)) ?? [] {
+                fire(interest, deleted: deleted)
+            }
         case .timersDue:
             fireDueTimers()
         case .groupPrepared(let tag, let failure):

@@ -107,9 +107,10 @@ struct SimulatedMember {
             }
         case .event(let event):
             // One event fires the client's watches of every kind it concerns (a deletion: both).
-            if event.kind != .nodeChildrenChanged { handle(.watchFired(path: event.path, children: false), &world) }
-            if event.kind == .nodeChildrenChanged || event.kind == .nodeDeleted {
-                handle(.watchFired(path: event.path, children: true), &world)
+            let deleted = event.kind == .nodeDeleted
+            if event.kind != .nodeChildrenChanged { handle(.watchFired(path: event.path, children: false, deleted: deleted), &world) }
+            if event.kind == .nodeChildrenChanged || deleted {
+                handle(.watchFired(path: event.path, children: true, deleted: deleted), &world)
             }
         case .disconnected:
             handle(.disconnected, &world)
