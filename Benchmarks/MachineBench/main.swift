@@ -128,7 +128,7 @@ struct Bench {
         case .planAfter: return [.roundDue]
         case .holdUnheld: return [.holdOver]
         case .linger(let session, _): return [.lingerOver(session: session)]
-        case .runAllocator, .stepDown, .retryAfter, .reportIgnoredWeights: return []
+        case .runAllocator, .stepDown, .retryAfter, .reportIgnoredWeights, .extendRound: return []
         }
     }
 

@@ -57,8 +57,8 @@ extension LeaderMachine {
         }
 
         /// Where the acknowledgement round stands: when only acknowledgements came in since the
-        /// last plan and some awaited members are still to come, the plan waits for them, at most
-        /// `acknowledgementRound`.
+        /// last plan and some awaited members are still to come, the plan waits for them while
+        /// they keep coming (`acknowledgementRound`, `acknowledgementRoundLimit`).
         private enum Round: Equatable {
             /// No round under way.
             case none
@@ -121,6 +121,8 @@ extension LeaderMachine {
         /// Whether anything but an awaited member's acknowledgement came in since the last plan.
         private var changedSincePlan = true
         private var round = Round.none
+        /// The event being handled brought an awaited member's acknowledgement.
+        private var acknowledgementCame = false
         /// The strategy's last result and what it was computed from: the leader plans after every
         /// event (each read, each acknowledgement), the strategy runs again only when its inputs
         /// changed (at P = 10 000 it was most of a leader's CPU).
@@ -171,7 +173,13 @@ extension LeaderMachine.Reign {
             if !isOnlyAcknowledgement(event) { changedSincePlan = true }
             if mayChangeThePlan(event) { planNeeded = true }
             sessionsAsTheyWere = isRereadOfTheSameSession(event)
+            // An awaited member's node read, its acknowledgement not in before: is it now?
+            var unacknowledged: (name: String, epoch: Int64)?
+            if case .memberRead(let name, _) = event, let epoch = awaited[name], !hasAcknowledged(name, epoch) {
+                unacknowledged = (name, epoch)
+            }
             actions = take(event)
+            acknowledgementCame = unacknowledged.map { hasAcknowledged($0.name, $0.epoch) } ?? false
         }
         if case .reading(let reads) = phase {
             let outstanding = reads - (event.isReadResult ? 1 : 0) + actions.filter(\.isRead).count
@@ -332,10 +340,10 @@ extension LeaderMachine.Reign {
         sortedMemberNames = names
         guard everyMemberRead else { return [] }  // reads under way
         // Only acknowledgements since the last plan, and some members still to come: wait
-        // for the round (one write for all of them), at most `acknowledgementRound`.
+        // for the round (one write for all of them) while they keep coming.
         if !changedSincePlan, round != .due, awaited.contains(where: { hasAcknowledged($0.key, $0.value) }),
            awaited.contains(where: { !hasAcknowledged($0.key, $0.value) }) {
-            guard round != .pending else { return [] }
+            guard round != .pending else { return acknowledgementCame ? [.extendRound] : [] }
             round = .pending
             return [.planAfter(LeaderMachine.acknowledgementRound)]
         }

@@ -36,8 +36,12 @@ public struct LeaderMachine: Sendable {
         case write(LeaderWrite)
         /// Run the group's `exec:` program for these members and partitions; report `.allocated`.
         case runAllocator(Strategy, members: [String], partitions: [Partition])
-        /// Report `.roundDue` after this long (see `acknowledgementRound`).
+        /// Report `.roundDue` after this long: an acknowledgement round begins (see
+        /// `acknowledgementRound`).
         case planAfter(Duration)
+        /// Another acknowledgement came in the round: report `.roundDue` `acknowledgementRound`
+        /// from now instead, but not later than `acknowledgementRoundLimit` after it began.
+        case extendRound
         /// This member no longer leads (the fence failed): contend again.
         case stepDown
         /// Report `.retryDue` after this long: writes failed again and again (a node the
@@ -106,14 +110,22 @@ public struct LeaderMachine: Sendable {
         case lingerOver(session: Int64)
     }
 
-    /// How long the leader waits, once an acknowledgement is in, for the other members it
-    /// awaits before it writes what the acknowledgements free. The members that lose
-    /// partitions in one plan all acknowledge the same epoch at about the same time: waiting
-    /// for the round makes one write (and one notification of every follower) of them instead
-    /// of one per member, and a member that does not acknowledge (paused, cut off) holds the
-    /// others' partitions back at most this long; its own, until it acknowledges or its session
-    /// ends (spec §14, Liveness).
+    /// How long the leader waits, once an acknowledgement is in, for the next of the other
+    /// members it awaits before it writes what the acknowledgements free. The members that
+    /// lose partitions in one plan all acknowledge the same epoch at about the same time:
+    /// waiting for the round makes one write (and one notification of every follower) of them
+    /// instead of one per member. The round goes on while acknowledgements keep coming, each
+    /// within this long of the one before, up to `acknowledgementRoundLimit`: a hundred
+    /// members on two busy cores acknowledge over hundreds of milliseconds, and a round that
+    /// ended 50 ms after its first acknowledgement split a join in up to six epochs, each read
+    /// by every member, which slowed the acknowledgements still to come. A member that does not
+    /// acknowledge (paused, cut off) holds the others' partitions back this long after the last
+    /// of theirs (at most the limit); its own, until it acknowledges or its session ends (spec
+    /// §14, Liveness).
     public static let acknowledgementRound = Duration.milliseconds(50)
+
+    /// The longest an acknowledgement round lasts, from its first acknowledgement.
+    public static let acknowledgementRoundLimit = Duration.seconds(1)
 
     /// The longest pause between reads after writes that keep failing.
     public static let maximumRetryDelay = Duration.seconds(5)

@@ -205,8 +205,10 @@ public struct MemberMachine {
         /// A wake that came due and was moved on before its tick (an event before the timer,
         /// such as the server heard from, made the follower ask for a later one): still owed.
         var owedWake: ContinuousClock.Instant?
-        /// The leader's acknowledgement round (its `.planAfter`).
+        /// The leader's acknowledgement round (its `.planAfter`, moved on by `.extendRound`).
         var roundDue: ContinuousClock.Instant?
+        /// When the round began: it ends `LeaderMachine.acknowledgementRoundLimit` after at most.
+        var roundBegan: ContinuousClock.Instant?
         /// The leader reads everything again after failed writes (its `.retryAfter`).
         var retryDue: ContinuousClock.Instant?
         /// The leader's hold on unheld partitions ends (its `.holdUnheld`).
@@ -417,6 +419,7 @@ public struct MemberMachine {
         guard session != nil else { return }
         if let due = timers.roundDue, now >= due {
             timers.roundDue = nil
+            timers.roundBegan = nil
             lead(.roundDue)
         }
         if let due = timers.retryDue, now >= due {
@@ -559,7 +562,12 @@ public struct MemberMachine {
             case .runAllocator(let strategy, let members, let partitions):
                 actions.append(.runAllocator(strategy, members: members, partitions: partitions))
             case .planAfter(let delay):
+                timers.roundBegan = now
                 timers.roundDue = now + delay
+            case .extendRound:
+                if let began = timers.roundBegan, timers.roundDue != nil {
+                    timers.roundDue = min(now + LeaderMachine.acknowledgementRound, began + LeaderMachine.acknowledgementRoundLimit)
+                }
             case .retryAfter(let delay):
                 actions.append(.report(.retryingReads(after: delay)))
                 timers.retryDue = now + delay

@@ -154,6 +154,40 @@ import Testing
         #expect(machine.awaitedMembers.isEmpty)
     }
 
+    /// The acknowledgement round goes on while acknowledgements keep coming: each one moves
+    /// its end (the member machine keeps that within `acknowledgementRoundLimit`), a read that
+    /// brings none does not, and the last one writes at once. (A round that ended 50 ms after
+    /// its first acknowledgement split a join at N = 100 in up to six epochs.)
+    @Test func eachAcknowledgementInTheRoundExtendsIt() throws {
+        let many = try PartitionSpec(parsing: "t:0-99").partitions
+        let sessions: [String: Int64] = ["a": 1, "b": 2, "c": 3, "d": 4, "e": 5]
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(10))
+        _ = machine.handle(.elected)
+        _ = machine.handle(.groupRead(.consistent))
+        _ = machine.handle(.partitionsRead(many, PartitionSetState()))
+        _ = machine.handle(.membersListed(["a", "c", "d", "e"]))
+        _ = machine.handle(.contendersListed([1, 3, 4, 5]))
+        _ = machine.handle(.grantsRead(GrantNodes()))
+        _ = machine.handle(.grantsListed([]))
+        for name in ["a", "c", "d", "e"] { _ = machine.handle(.memberRead(name, member(name, session: sessions[name]!))) }
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0, "c": 0, "d": 0, "e": 0])))
+        // b joins: everyone gives it some partitions.
+        _ = machine.handle(.membersChanged)
+        _ = machine.handle(.membersListed(["a", "b", "c", "d", "e"]))
+        let revoke = try #require(writes(machine.handle(.memberRead("b", member("b", session: 2)))).first)
+        _ = machine.handle(.written(LeaderWrite.Versions(summary: 1, grants: ["a": 1, "b": 0, "c": 1, "d": 1, "e": 1])))
+        let epoch = revoke.summary.epoch
+        #expect(machine.awaitedMembers == ["a": epoch, "c": epoch, "d": epoch, "e": epoch])
+        #expect(machine.handle(.memberRead("c", member("c", session: 3, acked: epoch))) == [.planAfter(LeaderMachine.acknowledgementRound)])
+        #expect(machine.handle(.memberRead("d", member("d", session: 4, acked: epoch))) == [.extendRound])
+        #expect(machine.handle(.memberRead("d", member("d", session: 4, acked: epoch))).isEmpty)  // nothing new
+        #expect(machine.handle(.memberRead("e", member("e", session: 5))).isEmpty)  // read, not yet acknowledged
+        #expect(machine.handle(.memberRead("a", member("a", session: 1, acked: epoch))) == [.extendRound])
+        let grant = try #require(writes(machine.handle(.memberRead("e", member("e", session: 5, acked: epoch)))).first)
+        #expect(grant.summary.epoch == epoch + 1)
+        #expect(machine.awaitedMembers.isEmpty)
+    }
+
     @Test func aProgramNamedOnlyInZooKeeperIsNeverRun() {
         let program = Strategy.exec(path: "/usr/local/bin/allocate")
         let (_, notConfigured) = elected(strategy: program, configured: nil)

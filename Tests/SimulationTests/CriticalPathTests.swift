@@ -113,7 +113,11 @@ import Testing
         let leaver = world.layout.member(world.members[index].name)
         // The leader's read after the leaver's last acknowledgement, which arms the watch again,
         // may still be on its way.
-        for _ in 0..<1_000 where world.zk.dataWatchers(of: leaver).isEmpty { try world.step() }
+        var steps = 0
+        while world.zk.dataWatchers(of: leaver).isEmpty, steps < 1_000 {
+            try world.step()
+            steps += 1
+        }
         #expect(world.zk.dataWatchers(of: leaver).count == 1, "the leader watches the leaver's node")
         let before = served.lines.count
         var member = world.members[index]
@@ -123,6 +127,38 @@ import Testing
         let change = served.lines.dropFirst(before)
         #expect(change.contains { $0.hasSuffix("nodeDeleted \(leaver)") }, "the watch fired")
         #expect(!change.contains { $0.contains("getData(\"\(leaver)\"") }, "the leader read the leaver's node")
+    }
+
+    /// A member that does not acknowledge (paused here) holds back only its own partitions
+    /// for long: the others' go out one acknowledgement round after the last of theirs, not
+    /// at the round's limit (the round goes on only while acknowledgements keep coming).
+    @Test func aPausedMemberHoldsBackTheOthersOnlyARoundAfterTheLastOfThem() throws {
+        var world = SimulationWorld(seed: 7, partitions: 120, extraFaults: false)
+        world.faults = false
+        let served = ServedRequests()
+        world.zk.trace = { served.lines.append($0) }
+        for name in ["a", "b", "c", "d"] { world.start(name) }
+        _ = try world.settle(within: 10_000)
+        let leader = try #require(world.members.first { $0.leader.isLeading })
+        let paused = try #require(world.members.firstIndex { $0.name != leader.name })
+        world.members[paused].paused = true
+        let epoch = world.epoch, before = served.lines.count
+        world.start("e")  // everyone gives e some partitions; the paused member never acknowledges
+        var steps = 0
+        while world.epoch < epoch + 2, steps < 100_000 {
+            try world.step()
+            steps += 1
+        }
+        #expect(world.epoch == epoch + 2, "the grant epoch was written")
+        let change = served.lines.dropFirst(before)
+        let pausedNode = world.layout.member(world.members[paused].name)
+        let acknowledgements = change.filter { $0.contains("setData(\"\(world.layout.member(""))") && !$0.contains(pausedNode) }
+        let lastAcknowledgement = try #require(acknowledgements.last.map(Self.time(of:)))
+        let grant = try #require(change.last { $0.contains(" multi(") }.map(Self.time(of:)))
+        let round = Int64(LeaderMachine.acknowledgementRound.components.seconds * 1_000)
+            + LeaderMachine.acknowledgementRound.components.attoseconds / 1_000_000_000_000_000
+        #expect(grant - lastAcknowledgement >= round, "the leader waited for the round")
+        #expect(grant - lastAcknowledgement < round + 100, "the grant came \(grant - lastAcknowledgement) ms after the last acknowledgement")
     }
 
     /// The simulated time of a line of the server's trace (`t=MILLISECONDS ...`).
