@@ -121,7 +121,8 @@ extension LeaderMachine {
         /// Whether anything but an awaited member's acknowledgement came in since the last plan.
         private var changedSincePlan = true
         private var round = Round.none
-        /// The event being handled brought an awaited member's acknowledgement.
+        /// The event being handled brought an awaited member's acknowledgement (set for each
+        /// event).
         private var acknowledgementCame = false
         /// The strategy's last result and what it was computed from: the leader plans after every
         /// event (each read, each acknowledgement), the strategy runs again only when its inputs
@@ -161,6 +162,7 @@ extension LeaderMachine.Reign {
         let wasLeading = phase.isLeading, wasPausing = phase.isPausing
         var actions: [Action] = []
         var sessionsAsTheyWere = false
+        acknowledgementCame = false
         switch event {
         case .elected:
             actions = readEverything()
