@@ -22,8 +22,12 @@ extension ZooKeeperClient {
     }
 
     /// Creates `path` and every missing ancestor as persistent znodes with empty data; a
-    /// znode that already exists is left as it is.
+    /// znode that already exists is left as it is. One `exists` when `path` is there (every
+    /// member's start but a group's first), one per ancestor and a `create` per missing node
+    /// otherwise. (Walking from the root every time cost a joining member 14 requests for its
+    /// group's four paths instead of 4.)
     public func ensurePath(_ path: String, acl: [ACL]? = nil) async throws {
+        if try await exists(path) != nil { return }
         var prefix = ""
         for component in path.split(separator: "/") {
             prefix += "/" + component

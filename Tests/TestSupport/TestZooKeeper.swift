@@ -78,6 +78,18 @@ public final class TestZooKeeper: Sendable {
         public var description: String { message }
     }
 
+    /// How many packets the first server has received from `session` (its `cons` four-letter
+    /// word, asked with netcat): what a client's operations cost, counted by the server.
+    public func packetsReceived(from session: Int64) async throws -> Int {
+        let result = try await runProcess("/usr/bin/env", ["nc", "-q1", "127.0.0.1", String(firstPort)], input: "cons\n")
+        let sid = "sid=0x" + String(UInt64(bitPattern: session), radix: 16) + ","
+        guard let line = result.output.split(separator: "\n").first(where: { $0.contains(sid) }),
+              let field = line.split(separator: ",").first(where: { $0.hasPrefix("recved=") }),
+              let count = Int(field.dropFirst("recved=".count))
+        else { throw ScriptError(message: "no connection of session \(sid) in `cons`: \(result.output)") }
+        return count
+    }
+
     /// The port of the first server, for a proxy in front of it.
     public var firstPort: Int { Int(connectString.split(separator: ",")[0].split(separator: ":")[1])! }
 
