@@ -33,6 +33,7 @@ public final class ZooKeeperProxy: Sendable {
         /// The connection and xid of the request whose reply is to be dropped.
         var doomed: (connection: Int, xid: Int32)?
         var dropped: [Request] = []
+        var seen: [Request] = []
         var armedRequest: Request?
         var connections: [Int: [Int32]] = [:]
         var nextConnection = 0
@@ -72,6 +73,9 @@ public final class ZooKeeperProxy: Sendable {
 
     /// The requests whose replies were dropped so far.
     public var droppedReplies: [Request] { state.withLock { $0.dropped } }
+
+    /// Every request passed on so far, in order (pings too: type 11).
+    public var requests: [Request] { state.withLock { $0.seen } }
 
     /// Stops accepting and closes every connection.
     public func stop() {
@@ -145,6 +149,7 @@ public final class ZooKeeperProxy: Sendable {
         }
         let request = Request(type: type, path: path)
         state.withLock { state in
+            state.seen.append(request)
             guard let matcher = state.matcher, matcher(request) else { return }
             state.matcher = nil
             state.doomed = (connection, xid)

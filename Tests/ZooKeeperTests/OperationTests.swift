@@ -1,3 +1,4 @@
+import Logging
 import Testing
 import TestSupport
 import ZooKeeper
@@ -29,22 +30,27 @@ import ZooKeeper
     }
 
     /// `ensurePath` makes every missing ancestor, and asks once when the path is there: every
-    /// member's start ensures its group's four paths (walking from the root each time cost 14
-    /// requests a join instead of 4).
+    /// member's start ensures its group's paths (walking from the root each time cost 14
+    /// requests a join instead of 4). Counted by a proxy that reads the client's requests.
     @Test func ensurePathMakesAncestorsAndAsksOnceWhenThePathIsThere() async throws {
         let server = try await TestZooKeeper.shared.value
-        let zk = try await server.client(sessionTimeout: .seconds(30))
+        let proxy = try ZooKeeperProxy(port: server.firstPort)
+        defer { proxy.stop() }
+        let zk = try await ZooKeeperClient.connect(
+            ZooKeeperClient.Configuration(connectString: try ConnectString(parsing: proxy.address), sessionTimeout: .seconds(4)),
+            logger: Logger(label: "test"))
         defer { Task { await zk.close() } }
+        try await zk.waitUntilConnected()
         let root = uniquePath()
         let path = root + "/a/b/c"
         try await zk.ensurePath(path)
         for made in [root, root + "/a", root + "/a/b", path] {
             #expect(try await zk.getData(made).data == [], "\(made)")
         }
-        let session = try await zk.waitUntilConnected()
-        let before = try await server.packetsReceived(from: session.id)
+        let before = proxy.requests.count
         try await zk.ensurePath(path)
-        #expect(try await server.packetsReceived(from: session.id) - before == 1)
+        let asked = proxy.requests.dropFirst(before).filter { $0.type != 11 }  // not the pings
+        #expect(asked.map(\.type) == [3] && asked.first?.path == path, "\(asked)")  // one `exists`
     }
 
     @Test func emptyAndBinaryDataSurvive() async throws {
