@@ -121,9 +121,6 @@ extension LeaderMachine {
         /// Whether anything but an awaited member's acknowledgement came in since the last plan.
         private var changedSincePlan = true
         private var round = Round.none
-        /// The event being handled brought an awaited member's acknowledgement (set for each
-        /// event).
-        private var acknowledgementCame = false
         /// The strategy's last result and what it was computed from: the leader plans after every
         /// event (each read, each acknowledgement), the strategy runs again only when its inputs
         /// changed (at P = 10 000 it was most of a leader's CPU).
@@ -162,7 +159,7 @@ extension LeaderMachine.Reign {
         let wasLeading = phase.isLeading, wasPausing = phase.isPausing
         var actions: [Action] = []
         var sessionsAsTheyWere = false
-        acknowledgementCame = false
+        var acknowledgementCame = false
         switch event {
         case .elected:
             actions = readEverything()
@@ -193,7 +190,7 @@ extension LeaderMachine.Reign {
         if phase.isLeading || phase.isPausing, (event.changesTheLists && !sessionsAsTheyWere) || cameToLeadOrPause {
             actions += observeSessions()
         }
-        if phase.isLeading { actions += planIfIdle() }
+        if phase.isLeading { actions += planIfIdle(acknowledgementCame: acknowledgementCame) }
         return actions
     }
 
@@ -333,8 +330,9 @@ extension LeaderMachine.Reign {
 
     // MARK: Planning
 
-    /// Plans when nothing is under way, and writes what the plan changes.
-    private mutating func planIfIdle() -> [Action] {
+    /// Plans when nothing is under way, and writes what the plan changes. `acknowledgementCame`:
+    /// the event just handled brought an awaited member's acknowledgement.
+    private mutating func planIfIdle(acknowledgementCame: Bool) -> [Action] {
         guard planNeeded, phase.isIdle, let partitions = lastGoodPartitions, let strategy else {
             return []
         }

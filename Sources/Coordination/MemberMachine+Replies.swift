@@ -11,7 +11,7 @@ extension MemberMachine {
             // Applied or not: the machine lists the lock to find out.
             elect(.createOutcomeUnknown)
         case .leaderGroup, .leaderPartitions, .leaderMembers, .leaderMember, .leaderContenders, .leaderSummary,
-             .leaderGrantList, .leaderGrant, .leaderGrantNames, .leaderGrantNamesExists, .createPartitions, .watchMemberRecord:
+             .leaderGrantList, .leaderGrant, .leaderGrantNames, .leaderGrantNamesExists, .createPartitions:
             // Read everything again, as after a failed write.
             if leader.isLeading { lead(.writeFailed(fenced: false)) }
         case .checkOwnMember: follow(.memberNodeFound)  // the next summary that leaves it out asks again
@@ -55,7 +55,7 @@ extension MemberMachine {
             case .failure(.noNode): elect(.listFailed)
             default: break
             }
-        case .electionWatch(let path):
+        case .electionWatch:
             guard case .success(.exists(let stat)) = result else { return }
             if stat != nil { want(.predecessor, armedBy: request) }
             elect(.predecessorFound(owner: stat?.ephemeralOwner))
@@ -260,17 +260,15 @@ extension MemberMachine {
                     // else. The member counts as acknowledging nothing, what it holds unknown,
                     // until it writes its record again (its next acknowledgement finds the node
                     // changed and restores it).
+                    // Every node but the leader's own is read with a watch, so the record written
+                    // again is read (its weight with it); the leader's own its member tells it.
                     record = MemberRecord(ackedEpoch: 0)
                     actions.append(.report(.memberRecordUnreadable(path: paths.member(name))))
-                    // Watched, so that the record written again is read (its weight with it).
-                    if case .getData(_, false)? = request { send(.exists(paths.member(name), watch: true), .watchMemberRecord(name)) }
                 }
                 lead(.memberRead(name, PartyMember(name: name, session: stat.ephemeralOwner, record: record, recordUnreadable: unreadable)))
             } else {
                 lead(.memberRead(name, nil))
             }
-        case .watchMemberRecord(let name):
-            if case .success(.exists(_?)) = result { want(.leaderMember(name), armedBy: request) }
         case .leaderContenders:
             want(.leaderContenders, armedBy: request)
             switch result {

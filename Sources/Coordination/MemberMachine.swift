@@ -242,7 +242,7 @@ public struct MemberMachine {
     }
 
     enum Purpose {
-        case electionCreate, electionList, electionWatch(String), electionDelete, electionLock
+        case electionCreate, electionList, electionWatch, electionDelete, electionLock
         case createMember
         case findMemberHolder
         case checkOwnMember
@@ -253,8 +253,6 @@ public struct MemberMachine {
         case restoreOwnRecord(MemberRecord, foreign: Int32)
         case prepareForJoin, prepareForLeader
         case leaderGroup, pinSettings, leaderPartitions, createPartitions, leaderMembers, leaderMember(String), leaderContenders
-        /// A watch on a member node whose record did not parse.
-        case watchMemberRecord(String)
         case leaderSummary(Int), leaderGrantList(Int), leaderGrant(Int, String), leaderGrantNames, leaderGrantNamesExists
         case leaderWrite(LeaderWrite)
         /// The member node looked at as the member leaves (`leave()`): deleted only if its session's.
@@ -610,7 +608,7 @@ public struct MemberMachine {
                 send(.delete(paths.contender(node), version: -1), .electionDelete)
             case .watch(let node):
                 let path = paths.contender(node)
-                send(.exists(path, watch: true), .electionWatch(path))
+                send(.exists(path, watch: true), .electionWatch)
             case .elected:
                 actions.append(.report(.elected))
                 lead(.elected)

@@ -1,6 +1,7 @@
 import Allocation
 import Coordination
 import Testing
+import TestSupport
 
 /// What a change costs on its critical path, counted in the simulation's server (the member's
 /// own code, no faults): requests that must not be made.
@@ -10,17 +11,26 @@ import Testing
         var lines: [String] = []
     }
 
+    /// A world without faults whose server's requests go to `served` from the start, with
+    /// `names` started and settled.
+    func settledWorld(
+        _ names: [String], tracing served: ServedRequests, seed: UInt64 = 7, partitions: Int = 12
+    ) throws -> SimulationWorld {
+        var world = SimulationWorld(seed: seed, partitions: partitions, extraFaults: false)
+        world.faults = false
+        world.zk.trace = { served.lines.append($0) }
+        for name in names { world.start(name) }
+        _ = try world.settle(within: 10_000)
+        return world
+    }
+
     /// The leader takes what it wrote as read: its own grant and the summary go straight to its
     /// follower, which publishes and acknowledges without reading its grant node (the leader
     /// was the last to acknowledge its own revocations, its reads queued behind everyone's
     /// acknowledgements). It still reads the summary its watch says changed.
     @Test func aLeaderNeverReadsTheGrantItWrote() throws {
-        var world = SimulationWorld(seed: 7, extraFaults: false)
-        world.faults = false
         let served = ServedRequests()
-        world.zk.trace = { served.lines.append($0) }
-        world.start("a")
-        _ = try world.settle(within: 10_000)
+        var world = try settledWorld(["a"], tracing: served)
         world.start("b")
         _ = try world.settle(within: 10_000)
         let grantOfA = "getData(\"\(world.layout.grant("a"))\""
@@ -37,12 +47,8 @@ import Testing
     /// never watches its own node for them (the watch, its notification and the read after it
     /// cost 5 packets a change in which it gives something up).
     @Test func aLeaderNeverWatchesItsOwnNodeForItsAcknowledgement() throws {
-        var world = SimulationWorld(seed: 7, extraFaults: false)
-        world.faults = false
         let served = ServedRequests()
-        world.zk.trace = { served.lines.append($0) }
-        for name in ["a", "b"] { world.start(name) }
-        _ = try world.settle(within: 10_000)
+        var world = try settledWorld(["a", "b"], tracing: served)
         let leader = try #require(world.members.first { $0.leader.isLeading })
         let before = served.lines.count
         world.start("c")  // the leader gives some partitions up: awaited
@@ -60,12 +66,8 @@ import Testing
     /// packets), not also a read to arm the watch after each revocation (5, as when only
     /// awaited members were watched).
     @Test(arguments: [7, 8, 9] as [UInt64]) func theLeaderKeepsEveryMemberNodeButItsOwnWatched(seed: UInt64) throws {
-        var world = SimulationWorld(seed: seed, partitions: 120, extraFaults: false)
-        world.faults = false
         let served = ServedRequests()
-        world.zk.trace = { served.lines.append($0) }
-        for name in ["a", "b", "c"] { world.start(name) }
-        _ = try world.settle(within: 10_000)
+        var world = try settledWorld(["a", "b", "c"], tracing: served, seed: seed, partitions: 120)
         let leader = try #require(world.members.first { $0.leader.isLeading })
         let epoch = world.epoch, before = served.lines.count
         world.start("d")  // every member gives some partitions up: awaited
@@ -102,27 +104,17 @@ import Testing
     /// the leaver's contender node was still listed made its session look alive: its partitions
     /// were held back for another epoch, half an epoch more per change on the real server.)
     @Test func aLeaversNodeIsNotReadWhenItsWatchFires() throws {
-        var world = SimulationWorld(seed: 7, partitions: 120, extraFaults: false)
-        world.faults = false
         let served = ServedRequests()
-        world.zk.trace = { served.lines.append($0) }
-        for name in ["a", "b", "c"] { world.start(name) }
-        _ = try world.settle(within: 10_000)
+        var world = try settledWorld(["a", "b", "c"], tracing: served, partitions: 120)
         let leader = try #require(world.members.first { $0.leader.isLeading })
         let index = try #require(world.members.firstIndex { $0.name != leader.name })
         let leaver = world.layout.member(world.members[index].name)
         // The leader's read after the leaver's last acknowledgement, which arms the watch again,
         // may still be on its way.
-        var steps = 0
-        while world.zk.dataWatchers(of: leaver).isEmpty, steps < 1_000 {
-            try world.step()
-            steps += 1
-        }
+        try world.step(until: { !$0.zk.dataWatchers(of: leaver).isEmpty }, atMost: 1_000)
         #expect(world.zk.dataWatchers(of: leaver).count == 1, "the leader watches the leaver's node")
         let before = served.lines.count
-        var member = world.members[index]
-        member.follow(.stop, &world)
-        world.members[index] = member
+        world.stop(index)
         _ = try world.settle(within: 10_000)
         let change = served.lines.dropFirst(before)
         #expect(change.contains { $0.hasSuffix("nodeDeleted \(leaver)") }, "the watch fired")
@@ -133,30 +125,21 @@ import Testing
     /// for long: the others' go out one acknowledgement round after the last of theirs, not
     /// at the round's limit (the round goes on only while acknowledgements keep coming).
     @Test func aPausedMemberHoldsBackTheOthersOnlyARoundAfterTheLastOfThem() throws {
-        var world = SimulationWorld(seed: 7, partitions: 120, extraFaults: false)
-        world.faults = false
         let served = ServedRequests()
-        world.zk.trace = { served.lines.append($0) }
-        for name in ["a", "b", "c", "d"] { world.start(name) }
-        _ = try world.settle(within: 10_000)
+        var world = try settledWorld(["a", "b", "c", "d"], tracing: served, partitions: 120)
         let leader = try #require(world.members.first { $0.leader.isLeading })
         let paused = try #require(world.members.firstIndex { $0.name != leader.name })
         world.members[paused].paused = true
         let epoch = world.epoch, before = served.lines.count
         world.start("e")  // everyone gives e some partitions; the paused member never acknowledges
-        var steps = 0
-        while world.epoch < epoch + 2, steps < 100_000 {
-            try world.step()
-            steps += 1
-        }
+        try world.step(until: { $0.epoch >= epoch + 2 }, atMost: 100_000)
         #expect(world.epoch == epoch + 2, "the grant epoch was written")
         let change = served.lines.dropFirst(before)
         let pausedNode = world.layout.member(world.members[paused].name)
         let acknowledgements = change.filter { $0.contains("setData(\"\(world.layout.member(""))") && !$0.contains(pausedNode) }
         let lastAcknowledgement = try #require(acknowledgements.last.map(Self.time(of:)))
         let grant = try #require(change.last { $0.contains(" multi(") }.map(Self.time(of:)))
-        let round = Int64(LeaderMachine.acknowledgementRound.components.seconds * 1_000)
-            + LeaderMachine.acknowledgementRound.components.attoseconds / 1_000_000_000_000_000
+        let round = LeaderMachine.acknowledgementRound.milliseconds
         #expect(grant - lastAcknowledgement >= round, "the leader waited for the round")
         #expect(grant - lastAcknowledgement < round + 100, "the grant came \(grant - lastAcknowledgement) ms after the last acknowledgement")
     }
@@ -188,12 +171,8 @@ import Testing
     /// the machine, the list was read again at every epoch and armed a watch that never fired
     /// (in the daemon its triggers piled up, about 1 KB a change on the leader).
     @Test func aSummaryWriteDoesNotListTheGrantsAgain() throws {
-        var world = SimulationWorld(seed: 7, extraFaults: false)
-        world.faults = false
         let served = ServedRequests()
-        world.zk.trace = { served.lines.append($0) }
-        for name in ["a", "b", "c"] { world.start(name) }
-        _ = try world.settle(within: 10_000)
+        var world = try settledWorld(["a", "b", "c"], tracing: served)
         let epoch = world.epoch
         let before = served.lines.count
         // More partitions: every grant is written again, none made or deleted.

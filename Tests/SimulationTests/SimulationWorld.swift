@@ -102,6 +102,22 @@ struct SimulationWorld {
         }
     }
 
+    /// Stops member `index` gracefully (SIGTERM): it publishes `stopped` and leaves the group.
+    mutating func stop(_ index: Int) {
+        var member = members[index]
+        member.follow(.stop, &self)
+        members[index] = member
+    }
+
+    /// Steps until `done`, at most `limit` steps.
+    mutating func step(until done: (SimulationWorld) -> Bool, atMost limit: Int) throws {
+        var steps = 0
+        while !done(self), steps < limit {
+            try step()
+            steps += 1
+        }
+    }
+
     func instant(_ milliseconds: Int64) -> ContinuousClock.Instant { origin + .milliseconds(milliseconds) }
 
     func milliseconds(_ instant: ContinuousClock.Instant) -> Int64 {
@@ -230,9 +246,7 @@ struct SimulationWorld {
         case 4:
             guard let pick else { return }
             log("SIGTERM \(members[pick].label)")
-            var member = members[pick]
-            member.follow(.stop, &self)
-            members[pick] = member
+            stop(pick)
         case 5:
             // The partition set changes (an operator's add or remove).
             guard !zk.isStalled else { return }

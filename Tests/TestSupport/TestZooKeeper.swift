@@ -60,13 +60,14 @@ public final class TestZooKeeper: Sendable {
         return number
     }
 
-    /// A client of this server; `chroot` is appended to the connect string.
+    /// A client of this server (or of `proxy`, in front of it); `chroot` is appended to the
+    /// connect string.
     public func client(
         chroot: String = "", sessionTimeout: Duration = .seconds(4), session: Session? = nil,
-        digestCredential: String? = nil, connected: Bool = true
+        digestCredential: String? = nil, connected: Bool = true, through proxy: ZooKeeperProxy? = nil
     ) async throws -> ZooKeeperClient {
         let configuration = ZooKeeperClient.Configuration(
-            connectString: try ConnectString(parsing: connectString + chroot), sessionTimeout: sessionTimeout,
+            connectString: try ConnectString(parsing: (proxy?.address ?? connectString) + chroot), sessionTimeout: sessionTimeout,
             session: session, digestCredential: digestCredential)
         let client = try await ZooKeeperClient.connect(configuration, logger: Logger(label: "test"))
         if connected { try await client.waitUntilConnected() }
@@ -76,18 +77,6 @@ public final class TestZooKeeper: Sendable {
     public struct ScriptError: Error, CustomStringConvertible {
         public let message: String
         public var description: String { message }
-    }
-
-    /// How many packets the first server has received from `session` (its `cons` four-letter
-    /// word, asked with netcat): what a client's operations cost, counted by the server.
-    public func packetsReceived(from session: Int64) async throws -> Int {
-        let result = try await runProcess("/usr/bin/env", ["nc", "-q1", "127.0.0.1", String(firstPort)], input: "cons\n")
-        let sid = "sid=0x" + String(UInt64(bitPattern: session), radix: 16) + ","
-        guard let line = result.output.split(separator: "\n").first(where: { $0.contains(sid) }),
-              let field = line.split(separator: ",").first(where: { $0.hasPrefix("recved=") }),
-              let count = Int(field.dropFirst("recved=".count))
-        else { throw ScriptError(message: "no connection of session \(sid) in `cons`: \(result.output)") }
-        return count
     }
 
     /// The port of the first server, for a proxy in front of it.
