@@ -18,7 +18,7 @@ struct GroupSetup: Sendable {
     /// - Throws: `StrategyMismatch`, `UnconfiguredExecStrategy`, `ProtocolMismatch`, settings
     ///   that do not parse, or the session's end.
     func prepare(seeding: Bool) async throws -> Strategy {
-        try await client.retrying {
+        let partitionSet = try await client.retrying {
             // ROOT and ROOT/groups are shared with other groups, which may have another
             // credential or none: made with the open ACL. The group's own nodes get this
             // member's (spec §13). A group's `members` node implies both: they are looked at
@@ -27,23 +27,30 @@ struct GroupSetup: Sendable {
                 try await client.ensurePath(ZNodePath.join(configuration.layout.root, "groups"), acl: ACL.openUnsafe)
                 try await client.ensurePath(paths.members)
             }
-            try await client.ensurePath(paths.partitions)
+            let partitionSet = try await client.ensurePath(paths.partitions)
             try await client.ensurePath(paths.leaderLock)
+            return partitionSet
         }
         let strategy = try await pinSettings()
-        if seeding { await seed() } else { await seedIfFresh() }
+        if seeding || partitionSet.map(Self.isFresh) ?? true {
+            if !seeding { logger.notice("the partition set was made anew; seeding it") }
+            await seed()
+        }
         return strategy
     }
 
     /// Seeds the partition set if its node was made anew and never written (the group was
     /// deleted behind the members' back: it starts again as a new group would).
     func seedIfFresh() async {
-        // Made by `ensurePath` (empty) or by a reader of the set (`[]`), and not written since.
-        guard let stat = try? await client.retrying({ try await client.exists(paths.partitions) }),
-              stat.version == 0, stat.dataLength <= 2
+        guard let stat = try? await client.retrying({ try await client.exists(paths.partitions) }), Self.isFresh(stat)
         else { return }
         logger.notice("the partition set was made anew; seeding it")
         await seed()
+    }
+
+    /// Made by `ensurePath` (empty) or by a reader of the set (`[]`), and not written since.
+    static func isFresh(_ partitionSet: Stat) -> Bool {
+        partitionSet.version == 0 && partitionSet.dataLength <= 2
     }
 
     /// The group's settings: pinned by the first member (the configured strategy or the

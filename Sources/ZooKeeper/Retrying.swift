@@ -25,9 +25,11 @@ extension ZooKeeperClient {
     /// znode that already exists is left as it is. One `exists` when `path` is there (every
     /// member's start but a group's first), one per ancestor and a `create` per missing node
     /// otherwise. (Walking from the root every time cost a joining member 14 requests for its
-    /// group's four paths instead of 4.)
-    public func ensurePath(_ path: String, acl: [ACL]? = nil) async throws {
-        if try await exists(path) != nil { return }
+    /// group's four paths instead of 4.) Returns `path`'s stat if it was there, `nil` if it was
+    /// made now.
+    @discardableResult
+    public func ensurePath(_ path: String, acl: [ACL]? = nil) async throws -> Stat? {
+        if let stat = try await exists(path) { return stat }
         var prefix = ""
         for component in path.split(separator: "/") {
             prefix += "/" + component
@@ -38,5 +40,6 @@ extension ZooKeeperClient {
                 continue
             }
         }
+        return nil
     }
 }
