@@ -9,7 +9,8 @@ import ZooKeeper
 /// - `add` and `remove` are read–modify–write under the kazoo-compatible `Lock` at
 ///   `<path>/lock` (so kiel writers are excluded), and the write is conditional on the version
 ///   read, retried on a conflict (so writers that skip the lock cannot make it lose an
-///   update either). No concurrent add or remove is lost.
+///   update either). No concurrent add or remove is lost. One that changes nothing (its
+///   items all there, or none of them) takes no lock and writes nothing.
 /// - Data that does not parse (not JSON, not a list of strings, an item `validate` refuses) is
 ///   reported as `Contents.malformed` and never written over, except by `repair`.
 /// - A write that would pass `sizeLimit` bytes is refused before it is sent.
@@ -113,6 +114,12 @@ public struct SharedSet: Sendable {
     }
 
     private func modify(_ change: @Sendable @escaping (Set<String>) -> Set<String>) async throws -> Set<String> {
+        // Most changes change nothing (every member seeds the set at its start, and the seed
+        // is usually in already): one read outside the lock tells, without the lock's
+        // create, listing and delete. A change found done is as if made at that read; a read
+        // behind a removal made meanwhile leaves the removal standing, as if the change had
+        // come first.
+        if case .valid(let items) = try await read().contents, change(items) == items { return items }
         try await createIfMissing()
         return try await Lock(client: client, path: lockPath).withLock {
             while true {

@@ -39,6 +39,21 @@ import ZooKeeper
         #expect(try await set.read().version == version)
     }
 
+    @Test func aChangeThatChangesNothingTakesNoLock() async throws {
+        let zk = try await TestZooKeeper.shared.value.client()
+        defer { Task { await zk.close() } }
+        let set = try await makeSet(zk)
+        try await set.add(["t:0", "t:1"])
+        let lockChanges = try #require(try await zk.exists(set.lockPath)).cversion
+
+        // A contender node made and deleted would count twice in the lock node's cversion.
+        #expect(try await set.add(["t:1"]) == ["t:0", "t:1"])
+        #expect(try await set.remove(["t:2"]) == ["t:0", "t:1"])
+        #expect(try await zk.exists(set.lockPath)?.cversion == lockChanges)
+        try await set.add(["t:2"])
+        #expect(try await zk.exists(set.lockPath)?.cversion == lockChanges + 2)
+    }
+
     @Test func readsWhatKielWrites() async throws {
         let zk = try await TestZooKeeper.shared.value.client()
         defer { Task { await zk.close() } }
