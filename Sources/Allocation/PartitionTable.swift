@@ -186,6 +186,13 @@ public enum PartitionShare: Sendable {
         }
     }
 
+    public var count: Int {
+        switch self {
+        case .named(let partitions): partitions.count
+        case .indexed(let indices, _): indices.count
+        }
+    }
+
     /// Appends the share as `{"TOPIC":[ID,...]}`, topics in UTF-8 order, ids ascending.
     public func append(to output: inout [UInt8]) {
         if case .indexed(let indices, let table) = self, table.appendShare(indices, to: &output) != nil { return }

@@ -98,8 +98,9 @@ public struct FollowerMachine: Sendable {
         /// The server answered a request sent at this instant.
         case heard(at: ContinuousClock.Instant)
         case joined
-        /// The grant node's content; `nil` when there is none.
-        case grantRead(Grant?)
+        /// The grant node's content, and its data version (-1 if unknown); `nil` when there is
+        /// none.
+        case grantRead(Grant?, version: Int32 = -1)
         /// The summary, and the zxid that made its node (`czxid`; 0 if unknown): a node made
         /// anew means the group's state was deleted and made again.
         case summaryRead(GroupSummary?, made: Int64 = 0)
@@ -134,7 +135,8 @@ public struct FollowerMachine: Sendable {
     /// What a leader's write did to its own member's grant (`Event.written`).
     public enum WrittenGrant: Sendable, Equatable {
         case unchanged
-        case set(Grant)
+        /// The grant written, and its node's version after the write (-1 if unknown).
+        case set(Grant, version: Int32 = -1)
         case deleted
     }
 
@@ -182,15 +184,16 @@ public struct FollowerMachine: Sendable {
     private enum GrantRead: Sendable {
         /// None of this session read yet: the member is `joining`.
         case notYetRead
-        /// The latest grant read for this session: its partitions are the share.
-        case read(Grant)
+        /// The latest grant read for this session, and its node's version (-1 if unknown): its
+        /// partitions are the share.
+        case read(Grant, version: Int32)
         /// One was read, but there is none now (deleted, the summary names none, or the node
         /// holds another session's): the share is empty.
         case dropped
 
         /// The grant, if one of this session is current.
         var current: Grant? {
-            if case .read(let grant) = self { grant } else { nil }
+            if case .read(let grant, _) = self { grant } else { nil }
         }
 
         /// There is no grant now: one read is dropped; none read yet stays so.
@@ -314,6 +317,14 @@ public struct FollowerMachine: Sendable {
         if case .inSession(let session) = state { session.grant.current } else { nil }
     }
 
+    /// How many partitions the grant of this session the member holds has.
+    public var grantSize: Int { grant?.partitions.count ?? 0 }
+
+    /// The highest epoch this member has read, holds or has acknowledged.
+    private var knownEpoch: Int64 {
+        max(grant?.epoch ?? 0, acknowledged, summary?.epoch ?? 0, summaryAwaitingGrant?.epoch ?? 0)
+    }
+
     /// Changes the session, if there is one.
     private mutating func updateSession(_ change: (inout Session) -> Void) {
         guard case .inSession(var session) = state else { return }
@@ -323,14 +334,42 @@ public struct FollowerMachine: Sendable {
 
     /// Takes one event at `now`; returns what to do, in order.
     public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
-        if case .written(let summary, let made, let written) = event {
-            let actions = handle(.summaryRead(summary, made: made), now: now)
-            switch written {
-            case .unchanged: return actions
-            case .set(let grant): return actions.filter { $0 != .readGrant } + handle(.grantRead(grant), now: now)
-            case .deleted: return actions.filter { $0 != .readGrant } + handle(.grantRead(nil), now: now)
+        switch event {
+        case .written(let summary, let made, let written):
+            return takeAsRead(summary, made: made, grant: written, now: now)
+        case .summaryRead(let read?, let made):
+            // A summary that says how its write changed the grant held, at the version held:
+            // the node holds what the change makes of it (spec §14, `changes`), taken as read.
+            // Not for a grant whose lease ran out (it is read again), nor from a summary of
+            // another life of the node or of an epoch gone back (both drop the grant).
+            if let change = read.changes[member], let epoch = read.grants[member], !grantCheckDue,
+               case .inSession(let session) = state, case .read(let grant, let version) = session.grant,
+               validLease(now: now) != nil, read.epoch >= knownEpoch,
+               made == 0 || summaryMade.map({ $0 == made }) == true,
+               let changed = change.applied(to: grant, version: version, epoch: epoch, mutations: mutations) {
+                return takeAsRead(read, made: made, grant: .set(changed, version: version + 1), now: now)
             }
+        default: break
         }
+        return handleOne(event, now: now)
+    }
+
+    /// `summary` read, then the grant `written` (unless `.unchanged`) read with it: no read of
+    /// the grant is asked for.
+    private mutating func takeAsRead(
+        _ summary: GroupSummary, made: Int64, grant written: WrittenGrant, now: ContinuousClock.Instant
+    ) -> [Action] {
+        let actions = handleOne(.summaryRead(summary, made: made), now: now)
+        switch written {
+        case .unchanged: return actions
+        case .set(let grant, let version):
+            return actions.filter { $0 != .readGrant } + handleOne(.grantRead(grant, version: version), now: now)
+        case .deleted: return actions.filter { $0 != .readGrant } + handleOne(.grantRead(nil), now: now)
+        }
+    }
+
+    /// `handle`, the summary's changes aside.
+    private mutating func handleOne(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         /// The share is dropped without a handover (its grant vanished with the group's nodes).
         var shareAbandoned = false
@@ -366,7 +405,7 @@ public struct FollowerMachine: Sendable {
         case .joined:
             updateSession { $0.nodeMade() }
             if !isStopping { actions += [.readSummary] }
-        case .grantRead(let read):
+        case .grantRead(let read, let version):
             guard case .inSession(var session) = state else { break }
             // A grant newer than the summary that named it was written since, with a newer
             // summary, whose write fires this member's summary watch: published now, it went
@@ -375,7 +414,7 @@ public struct FollowerMachine: Sendable {
             if let read, let awaiting = summaryAwaitingGrant, read.epoch > awaiting.epoch { break }
             if let read, read.session == session.id {
                 if let grant = session.grant.current, read.epoch < grant.epoch { break }
-                session.grant = .read(read)
+                session.grant = .read(read, version: version)
             } else {
                 // No grant for this session: none yet, one of an earlier session, or deleted.
                 session.grant.drop()
@@ -396,8 +435,7 @@ public struct FollowerMachine: Sendable {
             // the epochs (the summary, the grant and the record all overwritten by hand) and
             // started lower. (Taken for a stale read, it was ignored, and the member never read
             // the grant it was awaited for: seed 4783373240549219575.)
-            let known = max(grant?.epoch ?? 0, acknowledged, summary?.epoch ?? 0, summaryAwaitingGrant?.epoch ?? 0)
-            let regressed = read.map { $0.epoch < known } ?? false
+            let regressed = read.map { $0.epoch < knownEpoch } ?? false
             let madeAnew = read != nil && made != 0 && summaryMade.map { $0 != made } == true
             if madeAnew || regressed, summary != nil || summaryAwaitingGrant != nil || grant != nil {
                 updateSession { session in

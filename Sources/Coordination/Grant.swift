@@ -124,7 +124,7 @@ public struct Grant: Sendable, Equatable {
     }
 
     /// `{"TOPIC":[ID,...]}`.
-    private static func readShare(_ reader: inout JSONReader) throws(JSONReader.Failure) -> MappingText.Share {
+    static func readShare(_ reader: inout JSONReader) throws(JSONReader.Failure) -> MappingText.Share {
         var share: MappingText.Share = []
         try reader.object { reader, topic throws(JSONReader.Failure) in share.append((topic, try reader.integers())) }
         return share

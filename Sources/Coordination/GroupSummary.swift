@@ -28,12 +28,23 @@ public struct GroupSummary: Sendable, Equatable {
     /// The leader holds back every partition nobody is known to hold, for a session timeout
     /// after a grant was found lost (spec §14): a leader elected meanwhile holds them back too.
     public var holdsUnheld: Bool
+    /// How the write that set this summary changed grants, by member (`GrantChange`): a
+    /// follower that holds the grant a change starts from takes the new one from here instead
+    /// of reading its node. Only small changes are carried (`changesBudget`); any grant may
+    /// be missing here, and a member that does not know this key reads its grant as before.
+    public var changes: [String: GrantChange]
+
+    /// At most this many partitions, over all `changes`: a change that would pass it is left
+    /// out (its member reads its grant). A join or a leave moves about P / N partitions; a
+    /// group's first allocation moves them all and is read from the grant nodes.
+    public static let changesBudget = 4096
 
     public init(
         epoch: Int64, leader: String, strategy: String, members: [String], partitionCount: Int, digest: String = "",
         grants: [String: Int64] = [:], awaited: [String: Int64] = [:], partitionSet: PartitionSetState = PartitionSetState(),
-        holdsUnheld: Bool = false
+        holdsUnheld: Bool = false, changes: [String: GrantChange] = [:]
     ) {
+        self.changes = changes
         self.grants = grants
         self.digest = digest
         self.epoch = epoch
@@ -48,7 +59,8 @@ public struct GroupSummary: Sendable, Equatable {
 
     /// `{"epoch":E,"leader":"…","strategy":"…","members":[…],"partition_count":P,"digest":"…","grants":{"M":E,…},
     /// "awaited":{"M":E,…},"partition_set_bytes":B,"partition_set_error":null}`, and
-    /// `"holds_unheld":true` at the end while the leader holds unheld partitions back.
+    /// `"holds_unheld":true` while the leader holds unheld partitions back, and
+    /// `"changes":{"M":{…},…}` at the end when there are any.
     public var encoded: [UInt8] {
         var output = Array("{\"epoch\":".utf8)
         JSONText.appendInteger(Int(epoch), to: &output)
@@ -71,6 +83,16 @@ public struct GroupSummary: Sendable, Equatable {
         output += Array(",\"partition_set_error\":".utf8)
         if let error = partitionSet.error { JSONText.appendString(error, to: &output) } else { output += Array("null".utf8) }
         if holdsUnheld { output += Array(",\"holds_unheld\":true".utf8) }
+        if !changes.isEmpty {
+            output += Array(",\"changes\":{".utf8)
+            for (index, member) in changes.keys.sorted(by: utf8Precedes).enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                JSONText.appendString(member, to: &output)
+                output.append(UInt8(ascii: ":"))
+                changes[member]!.append(to: &output)
+            }
+            output.append(UInt8(ascii: "}"))
+        }
         output.append(UInt8(ascii: "}"))
         return output
     }
@@ -90,7 +112,7 @@ public struct GroupSummary: Sendable, Equatable {
     public init(decoding data: [UInt8]) throws(NodeDataError) {
         var epoch: Int?, leader: String?, strategy: String?, members: [String]?, partitionCount: Int?
         var digest = "", grants: [String: Int64] = [:], awaited: [String: Int64] = [:]
-        var partitionSet = PartitionSetState(), holdsUnheld = false
+        var partitionSet = PartitionSetState(), holdsUnheld = false, changes: [String: GrantChange] = [:]
         try NodeDataError.read(data, what: "assignments") { reader, key throws(JSONReader.Failure) in
             switch key {
             case "epoch": epoch = try reader.integer()
@@ -104,6 +126,9 @@ public struct GroupSummary: Sendable, Equatable {
             case "partition_set_bytes": partitionSet.bytes = reader.null() ? 0 : try reader.integer()
             case "partition_set_error": partitionSet.error = reader.null() ? nil : try reader.string()
             case "holds_unheld": holdsUnheld = reader.null() ? false : try reader.bool()
+            case "changes":
+                guard !reader.null() else { break }
+                try reader.object { reader, member throws(JSONReader.Failure) in changes[member] = try GrantChange.read(&reader) }
             default: try reader.skipValue()
             }
         }
@@ -114,7 +139,8 @@ public struct GroupSummary: Sendable, Equatable {
         guard let partitionCount else { throw .missing("partition_count", what: "assignments") }
         self.init(
             epoch: Int64(epoch), leader: leader, strategy: strategy, members: members, partitionCount: partitionCount,
-            digest: digest, grants: grants, awaited: awaited, partitionSet: partitionSet, holdsUnheld: holdsUnheld)
+            digest: digest, grants: grants, awaited: awaited, partitionSet: partitionSet, holdsUnheld: holdsUnheld,
+            changes: changes)
     }
 
     /// `{"MEMBER":EPOCH,...}`.

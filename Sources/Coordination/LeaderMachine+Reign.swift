@@ -401,20 +401,38 @@ extension LeaderMachine.Reign {
             writes.append(.delete(member: name))
         }
         awaited = rebalance.awaited
-        let summary = GroupSummary(
+        var summary = GroupSummary(
             epoch: rebalance.epoch, leader: member, strategy: strategy.name, members: allocation.members,
             partitionCount: allocation.partitions.count, digest: digest(of: allocation, shares: shares),
             grants: rebalance.indexedGrants.mapValues(\.epoch), awaited: rebalance.awaited, partitionSet: partitionSet,
             holdsUnheld: hold == .holding)
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
+        unchangedSummary.changes = nodes.summary?.changes ?? [:]
         guard !writes.isEmpty || nodes.summary != unchangedSummary else { return actions }
+        summary.changes = changes(by: writes, to: rebalance.indexedGrants)
         var write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
             grants: writes.map { ($0, nodes.grants[$0.member]?.version) })
         write.fenced = !mutations.contains(.writeWithoutFence)
         phase = .leading(.writing(write, grants: rebalance.indexedGrants, table: tableNumber))
         return actions + [.write(write)]
+    }
+
+    /// How each grant node `writes` sets over a grant of the same session changes, for the
+    /// summary (`GrantChange`), within `GroupSummary.changesBudget`: its follower takes the new
+    /// grant from there instead of reading the node.
+    private func changes(by writes: [GrantWrite], to grants: [String: IndexedGrant]) -> [String: GrantChange] {
+        var changes: [String: GrantChange] = [:]
+        var budget = GroupSummary.changesBudget
+        for case .set(let name, _) in writes {
+            guard let old = indexedGrants[name], let version = nodes.grants[name]?.version, let new = grants[name],
+                  let change = GrantChange(from: old, version: version, to: new, table: table), change.size <= budget
+            else { continue }
+            budget -= change.size
+            changes[name] = change
+        }
+        return changes
     }
 
     /// What each member may hold now, by its grant node: its `partitions` and its `releasing`.

@@ -117,10 +117,8 @@ extension MemberMachine {
                     actions.append(.report(.grantUnreadable(path: paths.grant(member))))
                     send(.delete(paths.grant(member), version: stat.version), .deleteUnreadableGrant)
                 }
-                grantCount = grant?.partitions.count ?? 0
-                follow(.grantRead(grant))
+                follow(.grantRead(grant, version: stat.version))
             } else {
-                grantCount = 0
                 follow(.grantRead(nil))
             }
         case .readSummary:
@@ -333,7 +331,7 @@ extension MemberMachine {
                 lead(.written(versions))
                 var summaryMade: Int64 = 0
                 if case .written(let stat) = results[LeaderWrite.summaryIndex] { summaryMade = stat.czxid }
-                followOwnWrite(write, summaryMade: summaryMade)
+                followOwnWrite(write, summaryMade: summaryMade, versions: versions)
             default:
                 let failure: NodeFailure? = if case .failure(let failure) = result { failure } else { nil }
                 actions.append(.report(.writeFailed(write, failedOperation: reply.failedOperation, failure)))
@@ -360,15 +358,12 @@ extension MemberMachine {
     /// queue behind the acknowledgements the leader reads: at N = 20 the leader was the last
     /// to acknowledge its own revocations. Its watch on the summary fires as any follower's,
     /// and the read that follows finds nothing new.
-    mutating func followOwnWrite(_ write: LeaderWrite, summaryMade: Int64) {
+    mutating func followOwnWrite(_ write: LeaderWrite, summaryMade: Int64, versions: LeaderWrite.Versions) {
         var written = FollowerMachine.WrittenGrant.unchanged
         switch write.grants.first(where: { $0.0.member == member })?.0 {
         case .create(_, let grant), .set(_, let grant):
-            let grant = grant.byName
-            grantCount = grant.partitions.count
-            written = .set(grant)
+            written = .set(grant.byName, version: versions.grants[member] ?? -1)
         case .delete:
-            grantCount = 0
             written = .deleted
         case nil:
             break

@@ -160,8 +160,8 @@ public struct MemberMachine {
     var sessionTimeout: Duration
 
     // What `status` reports.
-    /// The partitions in the grant as last read.
-    public internal(set) var grantCount = 0
+    /// The partitions in this session's grant as last read.
+    public var grantCount: Int { follower.grantSize }
     /// What is wrong now, if anything (`status.last_error`).
     public internal(set) var lastError: String?
     /// Since when a change is known that the member has not yet published as `active`.

@@ -29,17 +29,21 @@ public struct Mutations: OptionSet, Sendable, Hashable, CustomStringConvertible 
     /// server refusing writes) makes a storm of requests.
     public static let retryWithoutBackoff = Mutations(rawValue: 1 << 4)
 
+    /// A follower takes a grant change from the summary whatever grant it holds: not only the
+    /// one of the epoch and node version the change starts from.
+    public static let changeFromAnyGrant = Mutations(rawValue: 1 << 5)
+
     /// Every mutation, one at a time.
     public static let each: [Mutations] = [
         .grantWithoutAcknowledgement, .writeWithoutFence, .createAgainWithoutAdopting, .leaseWithoutServer,
-        .retryWithoutBackoff,
+        .retryWithoutBackoff, .changeFromAnyGrant,
     ]
 
     public var description: String {
         let names: [(Mutations, String)] = [
             (.grantWithoutAcknowledgement, "grant-without-acknowledgement"), (.writeWithoutFence, "write-without-fence"),
             (.createAgainWithoutAdopting, "create-again-without-adopting"), (.leaseWithoutServer, "lease-without-server"),
-            (.retryWithoutBackoff, "retry-without-backoff"),
+            (.retryWithoutBackoff, "retry-without-backoff"), (.changeFromAnyGrant, "change-from-any-grant"),
         ]
         let on = names.filter { contains($0.0) }.map(\.1)
         return on.isEmpty ? "none" : on.joined(separator: "+")

@@ -163,6 +163,80 @@ import Testing
         #expect(publications(alone).map(\.members) == [["a", "b", "c"]])
     }
 
+    /// A summary whose write changed this member's grant, and says how from the very node it
+    /// holds (epoch and version), gives the new grant without a read of the node: published,
+    /// and acknowledged once delivered, as if read. A change from another version of the node
+    /// (written by someone else since), or from another epoch, is not taken: the grant is read.
+    @Test func aGrantChangedFromTheNodeHeldIsTakenFromTheSummary() {
+        func summary(_ epoch: Int64, change: GrantChange?) -> GroupSummary {
+            GroupSummary(
+                epoch: epoch, leader: "b", strategy: "consistent", members: ["a", "b", "c"], partitionCount: 8,
+                grants: ["a": epoch], awaited: ["a": epoch], changes: change.map { ["a": $0] } ?? [:])
+        }
+        func joinedAtVersion(_ version: Int32) -> FollowerMachine {
+            var machine = FollowerMachine(member: "a")
+            _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
+            _ = machine.handle(.joined, now: at(1))
+            _ = machine.handle(.summaryRead(summary(4, change: nil), made: 90), now: at(2))
+            _ = machine.handle(.grantRead(Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")), version: version), now: at(3))
+            _ = machine.handle(.delivered(count: 2), now: at(4))
+            _ = machine.handle(.acknowledged(epoch: 4), now: at(5))
+            return machine
+        }
+        let change = GrantChange(
+            fromEpoch: 4, fromVersion: 2, added: partitions("t:7"), removed: partitions("t:2-3"), releasing: partitions("t:2-3"))
+
+        var machine = joinedAtVersion(2)
+        let actions = machine.handle(.summaryRead(summary(5, change: change), made: 90), now: at(10))
+        #expect(!actions.contains(.readGrant))
+        #expect(publications(actions).map(\.partitions) == [partitions("t:0-1,7")])
+        #expect(publications(actions).map(\.epoch) == [5])
+        #expect(machine.handle(.delivered(count: 3), now: at(11)).contains(.acknowledge(MemberRecord(ackedEpoch: 5))))
+        // The node is now at version 3: the next change from there is taken too.
+        _ = machine.handle(.acknowledged(epoch: 5), now: at(12))
+        let next = GrantChange(fromEpoch: 5, fromVersion: 3, removed: partitions("t:7"), releasing: partitions("t:7"))
+        let again = machine.handle(.summaryRead(summary(6, change: next), made: 90), now: at(20))
+        #expect(!again.contains(.readGrant))
+        #expect(publications(again).map(\.partitions) == [partitions("t:0-1")])
+
+        var rewritten = joinedAtVersion(3)
+        let other = rewritten.handle(.summaryRead(summary(5, change: change), made: 90), now: at(10))
+        #expect(other.contains(.readGrant))
+        #expect(publications(other).isEmpty)
+
+        var unknown = joinedAtVersion(-1)
+        #expect(unknown.handle(.summaryRead(summary(5, change: change), made: 90), now: at(10)).contains(.readGrant))
+
+        var earlier = joinedAtVersion(2)
+        var fromEarlier = change
+        fromEarlier.fromEpoch = 3
+        #expect(earlier.handle(.summaryRead(summary(5, change: fromEarlier), made: 90), now: at(10)).contains(.readGrant))
+
+        // Another life of the summary node: the grant is dropped and read, whatever the change.
+        var madeAnew = joinedAtVersion(2)
+        let anew = madeAnew.handle(.summaryRead(summary(5, change: change), made: 95), now: at(10))
+        #expect(anew.contains(.readGrant))
+        #expect(publications(anew).allSatisfy { $0.partitions.isEmpty })
+    }
+
+    /// A grant whose lease ran out is read again, never taken from a summary's change (the
+    /// leader may have waited the lease out and given the share away).
+    @Test func aGrantWhoseLeaseRanOutIsNotTakenFromTheSummary() {
+        var machine = FollowerMachine(member: "a")
+        _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
+        _ = machine.handle(.joined, now: at(1))
+        let first = GroupSummary(epoch: 4, leader: "b", strategy: "consistent", members: ["a", "b"], partitionCount: 8, grants: ["a": 4])
+        _ = machine.handle(.summaryRead(first, made: 90), now: at(2))
+        _ = machine.handle(.grantRead(Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")), version: 2), now: at(3))
+        var changed = first
+        changed.epoch = 5
+        changed.grants = ["a": 5]
+        changed.changes = ["a": GrantChange(fromEpoch: 4, fromVersion: 2, added: partitions("t:4"))]
+        let late = machine.handle(.summaryRead(changed, made: 90), now: at(2900))
+        #expect(late.contains(.readGrant))
+        #expect(publications(late).allSatisfy { $0.partitions.isEmpty })
+    }
+
     /// A grant read after the leader wrote again is newer than the summary that named it: it
     /// waits for its own summary (the watch fires for it) rather than go out with the older
     /// member list under its generation. (BadInputTests saw such a document: generation 7, the

@@ -158,9 +158,12 @@ import Testing
     /// its end (the member machine keeps that within `acknowledgementRoundLimit`), a read that
     /// brings none does not, and the last one writes at once. (A round that ended 50 ms after
     /// its first acknowledgement split a join at N = 100 in up to six epochs.)
-    @Test func eachAcknowledgementInTheRoundExtendsIt() throws {
+    /// A group of a (leading), c, d and e over 100 partitions, settled (its first write done),
+    /// that b (session 2) joins: everyone gives b some partitions. Returns the machine, the
+    /// first write and the revoke write, not yet answered.
+    func joinOfB() throws -> (LeaderMachine, first: LeaderWrite, revoke: LeaderWrite) {
         let many = try PartitionSpec(parsing: "t:0-99").partitions
-        let sessions: [String: Int64] = ["a": 1, "b": 2, "c": 3, "d": 4, "e": 5]
+        let sessions: [String: Int64] = ["a": 1, "c": 3, "d": 4, "e": 5]
         var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(10))
         _ = machine.handle(.elected)
         _ = machine.handle(.groupRead(.consistent))
@@ -168,13 +171,18 @@ import Testing
         _ = machine.handle(.membersListed(["a", "c", "d", "e"]))
         _ = machine.handle(.contendersListed([1, 3, 4, 5]))
         _ = machine.handle(.grantsRead(GrantNodes()))
-        _ = machine.handle(.grantsListed([]))
-        for name in ["a", "c", "d", "e"] { _ = machine.handle(.memberRead(name, member(name, session: sessions[name]!))) }
+        var actions = machine.handle(.grantsListed([]))
+        for name in ["a", "c", "d", "e"] { actions += machine.handle(.memberRead(name, member(name, session: sessions[name]!))) }
+        let first = try #require(writes(actions).first)
         _ = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0, "c": 0, "d": 0, "e": 0])))
-        // b joins: everyone gives it some partitions.
         _ = machine.handle(.membersChanged)
         _ = machine.handle(.membersListed(["a", "b", "c", "d", "e"]))
         let revoke = try #require(writes(machine.handle(.memberRead("b", member("b", session: 2)))).first)
+        return (machine, first, revoke)
+    }
+
+    @Test func eachAcknowledgementInTheRoundExtendsIt() throws {
+        var (machine, _, revoke) = try joinOfB()
         _ = machine.handle(.written(LeaderWrite.Versions(summary: 1, grants: ["a": 1, "b": 0, "c": 1, "d": 1, "e": 1])))
         let epoch = revoke.summary.epoch
         #expect(machine.awaitedMembers == ["a": epoch, "c": epoch, "d": epoch, "e": epoch])
@@ -186,6 +194,33 @@ import Testing
         let grant = try #require(writes(machine.handle(.memberRead("e", member("e", session: 5, acked: epoch)))).first)
         #expect(grant.summary.epoch == epoch + 1)
         #expect(machine.awaitedMembers.isEmpty)
+    }
+
+    /// The summary says how each grant it sets over one of the same session changed, from the
+    /// version of the node the leader read or wrote: that change applied to the old grant is
+    /// the grant written. A grant made (b's first) is not in it: there is nothing to change.
+    @Test func theSummarySaysHowEachGrantItSetsChanged() throws {
+        let (_, first, revoke) = try joinOfB()
+        #expect(first.summary.changes.isEmpty)
+        let old = Dictionary(uniqueKeysWithValues: first.grants.compactMap { write, _ -> (String, Grant)? in
+            if case .create(let name, let grant) = write { (name, grant.byName) } else { nil }
+        })
+        var set: [String: Grant] = [:]
+        for (write, version) in revoke.grants {
+            if case .set(let name, let grant) = write {
+                set[name] = grant.byName
+                #expect(version == 0)
+            }
+        }
+        #expect(Set(set.keys) == ["a", "c", "d", "e"])
+        #expect(Set(revoke.summary.changes.keys) == Set(set.keys))
+        for (name, grant) in set {
+            let change = try #require(revoke.summary.changes[name])
+            #expect(change.applied(to: old[name]!, version: 0, epoch: grant.epoch) == grant)
+            #expect(!change.removed.isEmpty && change.releasing == change.removed && change.added.isEmpty)
+        }
+        // What the summary carries reads back the same.
+        #expect(try GroupSummary(decoding: revoke.summary.encoded).changes == revoke.summary.changes)
     }
 
     @Test func aProgramNamedOnlyInZooKeeperIsNeverRun() {

@@ -20,6 +20,14 @@ import Testing
             digest: "08f44b07b5901a25", grants: ["a": 3, "b\u{1}": 12], awaited: ["a": 12],
             partitionSet: PartitionSetState(bytes: 300, error: "bad \"text\""), holdsUnheld: true)
         #expect(try GroupSummary(decoding: summary.encoded) == summary)
+        var changed = summary
+        changed.changes = [
+            "a": GrantChange(fromEpoch: 2, fromVersion: 5, added: partitions("t:4,u:0-2"), removed: partitions("t:1"), releasing: partitions("t:1")),
+            "b\u{1}": GrantChange(fromEpoch: 11, fromVersion: Int32.max, unknownHoldings: true),
+        ]
+        #expect(try GroupSummary(decoding: changed.encoded) == changed)
+        // Without changes, not a byte of the key: what older releases wrote.
+        #expect(!String(decoding: summary.encoded, as: UTF8.self).contains("changes"))
         let record = MemberRecord(ackedEpoch: 9, weight: 3, host: "h", pid: 4_000_000, strategy: "sticky", release: "0.4.0")
         #expect(MemberRecord(decoding: record.encoded) == record)
         #expect(MemberRecord(decoding: MemberRecord().encoded) == MemberRecord())
@@ -37,6 +45,21 @@ import Testing
             """.utf8))
         #expect(summary == GroupSummary(epoch: 1, leader: "a", strategy: "consistent", members: [], partitionCount: 0))
         #expect(MemberRecord(decoding: Array(#"{"version":2,"acked_epoch":4,"weight":null,"extra":"x"}"#.utf8)) == MemberRecord(ackedEpoch: 4))
+    }
+
+    /// A change the summary carries that is not one (no epoch, a version past 32 bits, a
+    /// partition that is not one) is left out, and its member reads its grant; the rest of the
+    /// summary is read.
+    @Test func aGrantChangeThatDoesNotParseIsLeftOut() throws {
+        let summary = try GroupSummary(decoding: Array("""
+            {"epoch":5,"leader":"a","strategy":"consistent","members":["a","b","c","d"],"partition_count":4,
+             "changes":{"a":{"from_version":1,"added":{},"removed":{},"releasing":{}},
+                        "b":{"from_epoch":4,"from_version":4294967296,"added":{},"removed":{},"releasing":{}},
+                        "c":{"from_epoch":4,"from_version":1,"added":{"t":[-1]},"removed":{},"releasing":{}},
+                        "d":{"from_epoch":4,"from_version":1,"added":{"t":[3]},"removed":{},"releasing":{},"later":1}}}
+            """.utf8))
+        #expect(summary.changes == ["d": GrantChange(fromEpoch: 4, fromVersion: 1, added: partitions("t:3"))])
+        #expect(summary.members == ["a", "b", "c", "d"])
     }
 
     @Test func aGrantThatDoesNotParseSaysWhy() {
