@@ -18,7 +18,11 @@ struct GroupSetup: Sendable {
     /// - Throws: `StrategyMismatch`, `UnconfiguredExecStrategy`, `ProtocolMismatch`, settings
     ///   that do not parse, or the session's end.
     func prepare(seeding: Bool) async throws -> Strategy {
-        let partitionSet = try await client.retrying {
+        let partitionSet = try await client.retrying { () async throws -> Stat? in
+            // A start that seeds reads the partition set anyway and needs no stat of it: one
+            // transaction of checks tells that the group's nodes are all there, as they are at
+            // nearly every start (one request where three `exists` were).
+            if seeding, await allNodesExist() { return nil }
             // ROOT and ROOT/groups are shared with other groups, which may have another
             // credential or none: made with the open ACL. The group's own nodes get this
             // member's (spec §13). A group's `members` node implies both: they are looked at
@@ -37,6 +41,13 @@ struct GroupSetup: Sendable {
             await seed()
         }
         return strategy
+    }
+
+    /// Whether `members`, `partitions` and the leader lock all exist: one `multi` of checks
+    /// (any failure, a missing node or a lost connection, says no).
+    private func allNodesExist() async -> Bool {
+        let checks = [paths.members, paths.partitions, paths.leaderLock].map { MultiOperation.check($0, version: -1) }
+        return (try? await client.multi(checks)) != nil
     }
 
     /// Seeds the partition set if its node was made anew and never written (the group was
