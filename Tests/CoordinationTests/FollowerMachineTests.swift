@@ -15,16 +15,19 @@ import Testing
         actions.compactMap { if case .publish(let publication) = $0 { publication } else { nil } }
     }
 
-    /// A member connected in session 7, joined, with a summary naming `grant` and the grant
-    /// read: two publications so far (joining, active).
-    func joined(grant: Grant, handover: FollowerMachine.Handover = .daemon) -> FollowerMachine {
+    /// A member connected in session 7, joined, with a summary naming `grant` (its node made
+    /// by zxid `made`) and the grant read (at node `version`): two publications so far
+    /// (joining, active).
+    func joined(
+        grant: Grant, version: Int32 = -1, made: Int64 = 0, handover: FollowerMachine.Handover = .daemon
+    ) -> FollowerMachine {
         var machine = FollowerMachine(member: "a", handover: handover)
         _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
         _ = machine.handle(.joined, now: at(1))
         _ = machine.handle(.summaryRead(GroupSummary(
             epoch: grant.epoch, leader: "a", strategy: "consistent", members: ["a", "b"], partitionCount: 8,
-            grants: ["a": grant.epoch])), now: at(2))
-        _ = machine.handle(.grantRead(grant), now: at(3))
+            grants: ["a": grant.epoch]), made: made), now: at(2))
+        _ = machine.handle(.grantRead(grant, version: version), now: at(3))
         return machine
     }
 
@@ -174,11 +177,7 @@ import Testing
                 grants: ["a": epoch], awaited: ["a": epoch], changes: change.map { ["a": $0] } ?? [:])
         }
         func joinedAtVersion(_ version: Int32) -> FollowerMachine {
-            var machine = FollowerMachine(member: "a")
-            _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
-            _ = machine.handle(.joined, now: at(1))
-            _ = machine.handle(.summaryRead(summary(4, change: nil), made: 90), now: at(2))
-            _ = machine.handle(.grantRead(Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")), version: version), now: at(3))
+            var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")), version: version, made: 90)
             _ = machine.handle(.delivered(count: 2), now: at(4))
             _ = machine.handle(.acknowledged(epoch: 4), now: at(5))
             return machine
@@ -222,16 +221,10 @@ import Testing
     /// A grant whose lease ran out is read again, never taken from a summary's change (the
     /// leader may have waited the lease out and given the share away).
     @Test func aGrantWhoseLeaseRanOutIsNotTakenFromTheSummary() {
-        var machine = FollowerMachine(member: "a")
-        _ = machine.handle(.sessionStarted(session: 7, timeout: timeout), now: at(0))
-        _ = machine.handle(.joined, now: at(1))
-        let first = GroupSummary(epoch: 4, leader: "b", strategy: "consistent", members: ["a", "b"], partitionCount: 8, grants: ["a": 4])
-        _ = machine.handle(.summaryRead(first, made: 90), now: at(2))
-        _ = machine.handle(.grantRead(Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")), version: 2), now: at(3))
-        var changed = first
-        changed.epoch = 5
-        changed.grants = ["a": 5]
-        changed.changes = ["a": GrantChange(fromEpoch: 4, fromVersion: 2, added: partitions("t:4"))]
+        var machine = joined(grant: Grant(epoch: 4, session: 7, partitions: partitions("t:0-3")), version: 2, made: 90)
+        let changed = GroupSummary(
+            epoch: 5, leader: "a", strategy: "consistent", members: ["a", "b"], partitionCount: 8, grants: ["a": 5],
+            changes: ["a": GrantChange(fromEpoch: 4, fromVersion: 2, added: partitions("t:4"))])
         let late = machine.handle(.summaryRead(changed, made: 90), now: at(2900))
         #expect(late.contains(.readGrant))
         #expect(publications(late).allSatisfy { $0.partitions.isEmpty })
