@@ -186,7 +186,7 @@ struct Bench {
                     delivered += 1
                     queue.append(.delivered(count: delivered))
                 case .acknowledge(let record): queue.append(.acknowledged(epoch: record.ackedEpoch))
-                case .join: queue.append(.joined)
+                case .join: queue.append(.joined())
                 default: break
                 }
             }
@@ -199,7 +199,7 @@ let options = Options(CommandLine.arguments)
 var bench = Bench(options: options)
 // The follower's session and join; the leader's election and first allocation.
 _ = bench.follower.handle(.sessionStarted(session: bench.sessions[bench.followerName]!, timeout: .seconds(10)), now: .now)
-_ = bench.follower.handle(.joined, now: .now)
+_ = bench.follower.handle(.joined(), now: .now)
 bench.lead(.elected)
 
 var leaderPerChange: [Int64] = [], followerPerChange: [Int64] = [], writesPerChange: [Int] = []

@@ -111,7 +111,7 @@ extension Member {
 
     static func response(_ answer: ZooKeeperClient.Answer) -> NodeResponse {
         switch answer {
-        case .created(let path): .created(path)
+        case .created(let path, let made): .created(path, made: made)
         case .stat(let value): value.map { .written(stat($0)) } ?? .exists(nil)  // an `exists` is told apart above
         case .data(let node): .data(node.data, stat(node.stat))
         case .children(let children): .children(children.names, stat(children.stat))
@@ -129,7 +129,9 @@ extension Member {
     }
 
     static func stat(_ stat: Stat) -> NodeStat {
-        NodeStat(czxid: stat.czxid, version: stat.version, cversion: stat.cversion, ephemeralOwner: stat.ephemeralOwner)
+        NodeStat(
+            czxid: stat.czxid, version: stat.version, cversion: stat.cversion, ephemeralOwner: stat.ephemeralOwner,
+            mzxid: stat.mzxid)
     }
 
     static func failure(_ code: ZooKeeperError.Code) -> NodeFailure {

@@ -97,13 +97,16 @@ public struct FollowerMachine: Sendable {
         case sessionEnded
         /// The server answered a request sent at this instant.
         case heard(at: ContinuousClock.Instant)
-        case joined
+        /// The member node is made (or found, of this session), by the transaction `made`
+        /// (its `czxid`; 0 if unknown).
+        case joined(made: Int64 = 0)
         /// The grant node's content, and its data version (-1 if unknown); `nil` when there is
         /// none.
         case grantRead(Grant?, version: Int32 = -1)
         /// The summary, and the zxid that made its node (`czxid`; 0 if unknown): a node made
         /// anew means the group's state was deleted and made again.
-        case summaryRead(GroupSummary?, made: Int64 = 0)
+        /// `modified`: the zxid that last wrote it (`mzxid`; 0 if unknown).
+        case summaryRead(GroupSummary?, made: Int64 = 0, modified: Int64 = 0)
         /// What this member, leading, just wrote, taken as read: the summary (and the zxid that
         /// made its node), then this member's grant if the write changed it. As `summaryRead`
         /// then `grantRead`, but no read of the grant is asked for: it is the one written.
@@ -167,9 +170,14 @@ public struct FollowerMachine: Sendable {
         /// for deliveries from then on (`joinIfDelivered`).
         var publishedHoldings = false
 
-        /// `.joined`: the node is made (a check under way goes on), and the join under way is
-        /// done; another is due if the node was seen gone meanwhile.
-        mutating func nodeMade() {
+        /// The zxid that made the member node (0 if unknown): a summary written before it
+        /// cannot list the member, and says nothing of its node.
+        var nodeMadeAt: Int64 = 0
+
+        /// `.joined`: the node is made by `made` (a check under way goes on), and the join under
+        /// way is done; another is due if the node was seen gone meanwhile.
+        mutating func nodeMade(at made: Int64) {
+            nodeMadeAt = made
             if case .missing = node { node = .made(checking: false) }
             if case .underWay(let dueAgain) = join { join = dueAgain ? .due : .notDue }
         }
@@ -337,7 +345,7 @@ public struct FollowerMachine: Sendable {
         switch event {
         case .written(let summary, let made, let written):
             return takeAsRead(summary, made: made, grant: written, now: now)
-        case .summaryRead(let read?, let made):
+        case .summaryRead(let read?, let made, let modified):
             // A summary that says how its write changed the grant held, at the version held:
             // the node holds what the change makes of it (spec §14, `changes`), taken as read.
             // Not for a grant whose lease ran out (it is read again), nor from a summary of
@@ -347,7 +355,7 @@ public struct FollowerMachine: Sendable {
                validLease(now: now) != nil, read.epoch >= knownEpoch,
                made == 0 || summaryMade.map({ $0 == made }) == true,
                let changed = change.applied(to: grant, version: version, epoch: epoch, mutations: mutations) {
-                return takeAsRead(read, made: made, grant: .set(changed, version: version + 1), now: now)
+                return takeAsRead(read, made: made, modified: modified, grant: .set(changed, version: version + 1), now: now)
             }
         default: break
         }
@@ -357,9 +365,9 @@ public struct FollowerMachine: Sendable {
     /// `summary` read, then the grant `written` (unless `.unchanged`) read with it: no read of
     /// the grant is asked for.
     private mutating func takeAsRead(
-        _ summary: GroupSummary, made: Int64, grant written: WrittenGrant, now: ContinuousClock.Instant
+        _ summary: GroupSummary, made: Int64, modified: Int64 = 0, grant written: WrittenGrant, now: ContinuousClock.Instant
     ) -> [Action] {
-        let actions = handleOne(.summaryRead(summary, made: made), now: now)
+        let actions = handleOne(.summaryRead(summary, made: made, modified: modified), now: now)
         switch written {
         case .unchanged: return actions
         case .set(let grant, let version):
@@ -402,8 +410,8 @@ public struct FollowerMachine: Sendable {
             state = .noSession
         case .heard(let instant):
             updateSession { $0.lastHeard = max($0.lastHeard, instant) }
-        case .joined:
-            updateSession { $0.nodeMade() }
+        case .joined(let made):
+            updateSession { $0.nodeMade(at: made) }
             if !isStopping { actions += [.readSummary] }
         case .grantRead(let read, let version):
             guard case .inSession(var session) = state else { break }
@@ -424,7 +432,7 @@ public struct FollowerMachine: Sendable {
                 summary = awaiting
                 summaryAwaitingGrant = nil
             }
-        case .summaryRead(let read, let made):
+        case .summaryRead(let read, let made, let modified):
             // The summary node made anew since the last read (the group's state deleted and made
             // again, perhaps without this member ever seeing it absent): the epochs it knew are
             // another life's. A new leader that found no record of them starts lower, and its
@@ -452,12 +460,14 @@ public struct FollowerMachine: Sendable {
             // it is made), or none at all (the group's nodes deleted by hand), says the node may
             // be gone; the member looks. Watching its own node instead would wake it on each of
             // its own acknowledgements.
+            // A summary written before the node was made (a joiner's first) cannot list it and
+            // says nothing (its look cost 2 packets a join).
             // A summary that awaits this member for an epoch it has acknowledged, with no write
             // under way, says the same of its node's record (rewritten by someone else, or
             // the leader has yet to read it): the member looks, and restores it if it changed.
             let awaitedAcknowledged = read?.awaited[member].map { $0 <= acknowledged } ?? false
             if !isStopping, case .inSession(var session) = state, session.node == .made(checking: false),
-               !(read?.members.contains(member) ?? false)
+               !(read?.members.contains(member) ?? false) && !(read != nil && modified != 0 && modified < session.nodeMadeAt)
                 || (awaitedAcknowledged && session.acknowledgement.writing == nil && session.acknowledgement.waiting == nil) {
                 session.node = .made(checking: true)
                 state = .inSession(session)

@@ -44,7 +44,7 @@ extension MemberMachine {
         case .close, .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings, .deleteUnreadableGrant:
             break
         case .electionCreate:
-            if case .success(.created(let path)) = result {
+            if case .success(.created(let path, _)) = result {
                 elect(.created(name: String(path.split(separator: "/").last!)))
             } else {
                 elect(.createFailed)
@@ -63,8 +63,10 @@ extension MemberMachine {
             elect(.retryDue)
         case .createMember:
             switch result {
+            case .success(.created(_, let made)):
+                joined(version: 0, made: made)
             case .success:
-                joined(version: 0)
+                joined(version: 0, made: 0)
             case .failure(.nodeExists):
                 send(.exists(paths.member(member), watch: true), .findMemberHolder)
             case .failure(let failure):
@@ -77,7 +79,7 @@ extension MemberMachine {
                 // Ours: an earlier create whose reply was lost, or an earlier join of this
                 // session. Its data stays: it is this session's own, and as new as anything
                 // the session wrote into it since.
-                joined(version: stat.version)
+                joined(version: stat.version, made: stat.czxid)
             case .success(.exists(let stat?)):
                 // Another session's (this member's previous process, whose session has not yet
                 // expired; or a kiel consumer of the same name): waited for, up to the deadline.
@@ -127,7 +129,7 @@ extension MemberMachine {
                 want(.summary, armedBy: request)
                 if let summary = try? GroupSummary(decoding: data) {
                     if lastError == unreadableSummary { lastError = nil }
-                    follow(.summaryRead(summary, made: stat.czxid))
+                    follow(.summaryRead(summary, made: stat.czxid, modified: stat.mzxid))
                 } else {
                     // Keeps the last good one; the leader (perhaps this member) writes it over
                     // once it has read everything again.

@@ -635,7 +635,7 @@ public struct MemberMachine {
     }
 
     /// The member node is this session's at `version`: the follower hears of its join.
-    mutating func joined(version: Int32) {
+    mutating func joined(version: Int32, made: Int64) {
         guard joining != nil else { return }
         joining = nil
         timers.conflictCheck = nil
@@ -644,7 +644,7 @@ public struct MemberMachine {
         if lastError?.hasPrefix(Self.joinFailure) == true { lastError = nil }
         joinBackoff = .zero
         actions.append(.report(.joined))
-        follow(.joined)
+        follow(.joined(made: made))
     }
 
     /// Joining failed for a reason that may pass (the group's nodes deleted behind the

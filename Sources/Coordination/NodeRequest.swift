@@ -42,8 +42,11 @@ public struct NodeStat: Sendable, Equatable {
     public var cversion: Int32
     /// The session owning an ephemeral node, else 0.
     public var ephemeralOwner: Int64
+    /// The zxid of the transaction that last changed its data (0 if unknown).
+    public var mzxid: Int64
 
-    public init(czxid: Int64, version: Int32, cversion: Int32, ephemeralOwner: Int64) {
+    public init(czxid: Int64, version: Int32, cversion: Int32, ephemeralOwner: Int64, mzxid: Int64 = 0) {
+        self.mzxid = mzxid
         self.czxid = czxid
         self.version = version
         self.cversion = cversion
@@ -53,8 +56,9 @@ public struct NodeStat: Sendable, Equatable {
 
 /// What a request that succeeded returned.
 public enum NodeResponse: Sendable, Equatable {
-    /// The path made (with its sequence number, for a sequential node).
-    case created(String)
+    /// The path made (with its sequence number, for a sequential node), and the zxid that made
+    /// it (0 if unknown).
+    case created(String, made: Int64 = 0)
     /// The node's stat after a `setData`.
     case written(NodeStat)
     case deleted

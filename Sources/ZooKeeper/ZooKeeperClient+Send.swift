@@ -42,8 +42,9 @@ extension ZooKeeperClient {
 
     /// What a request that succeeded returned.
     public enum Answer: Sendable, Equatable {
-        /// The path created (with its sequence suffix for sequential modes).
-        case created(String)
+        /// The path created (with its sequence suffix for sequential modes), and the zxid that
+        /// made it (0 if the server did not say).
+        case created(String, made: Int64)
         /// The stat after a `setData`; an `exists`'s stat, `nil` if the znode does not exist.
         case stat(Stat?)
         case data(NodeData)
@@ -133,7 +134,7 @@ extension ZooKeeperClient {
     /// carry is a marshalling error.
     private static func answer(_ reply: Reply, to operation: Operation) -> Result<Answer, ZooKeeperError> {
         switch (reply, operation) {
-        case (.created(let path, _), _): return .success(.created(path))
+        case (.created(let path, let stat), _): return .success(.created(path, made: stat?.czxid ?? 0))
         case (.stat(let stat), .exists): return .success(.stat(stat))
         case (.stat(let stat?), _): return .success(.stat(stat))
         case (.data(let bytes, let stat?), _): return .success(.data(NodeData(data: bytes, stat: stat)))

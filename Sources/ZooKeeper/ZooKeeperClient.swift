@@ -151,7 +151,7 @@ public final class ZooKeeperClient: Sendable {
     public func create(
         _ path: String, data: [UInt8] = [], mode: CreateMode = .persistent, acl: [ACL]? = nil
     ) async throws -> String {
-        guard case (.created(let created), _) = try await perform(.create(path, data: data, mode: mode, acl: acl)) else { return path }
+        guard case (.created(let created, _), _) = try await perform(.create(path, data: data, mode: mode, acl: acl)) else { return path }
         return created
     }
 

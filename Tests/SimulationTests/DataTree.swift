@@ -9,8 +9,8 @@ extension SimulatedZooKeeper {
         var pzxid: Int64
         /// Number of data changes: what `setData`, `delete` and `check` compare.
         var version: Int32 = 0
-        /// Number of children created (ZooKeeper 3.8 counts creations only, not deletions):
-        /// the next sequential child's suffix.
+        /// Number of changes to the children, creations and deletions (as ZooKeeper 3.8's
+        /// `stat` shows it: a create and a delete make 2).
         var cversion: Int32 = 0
         /// The session owning an ephemeral node, else 0.
         var ephemeralOwner: Int64
@@ -65,6 +65,9 @@ extension SimulatedZooKeeper {
             var data: [UInt8]
             var stat: Stat
             var children: Set<String> = []
+            /// Number of children created: the next sequential child's suffix (ZooKeeper 3.8
+            /// numbers them by creations only, so its `cversion` runs ahead after deletions).
+            var childrenCreated: Int32 = 0
         }
 
         /// One write transaction in progress: its zxid, what to restore if one of its ops
@@ -94,12 +97,13 @@ extension SimulatedZooKeeper {
             case let .create(requested, data, mode):
                 let parentPath = Self.parent(of: requested)
                 guard var parent = nodes[parentPath] else { throw .noNode }
-                // The sequence suffix is the parent's cversion, "%010d" as ZooKeeper formats it.
-                let path = mode.isSequential ? requested + Self.sequenceSuffix(parent.stat.cversion) : requested
+                // The sequence suffix counts the parent's creations, "%010d" as ZooKeeper formats it.
+                let path = mode.isSequential ? requested + Self.sequenceSuffix(parent.childrenCreated) : requested
                 Self.validate(path)
                 guard nodes[path] == nil else { throw .nodeExists }
                 guard parent.stat.ephemeralOwner == 0 else { throw .noChildrenForEphemerals }
                 parent.children.insert(Self.name(of: path))
+                parent.childrenCreated += 1
                 parent.stat.cversion += 1
                 parent.stat.pzxid = txn.zxid
                 parent.stat.numChildren += 1
@@ -116,6 +120,7 @@ extension SimulatedZooKeeper {
                 let parentPath = Self.parent(of: path)
                 var parent = nodes[parentPath]!
                 parent.children.remove(Self.name(of: path))
+                parent.stat.cversion += 1
                 parent.stat.pzxid = txn.zxid
                 parent.stat.numChildren -= 1
                 put(parentPath, parent, &txn)

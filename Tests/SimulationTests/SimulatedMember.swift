@@ -242,12 +242,14 @@ struct SimulatedMember {
     }
 
     static func stat(_ stat: ZK.Stat) -> NodeStat {
-        NodeStat(czxid: stat.czxid, version: stat.version, cversion: stat.cversion, ephemeralOwner: stat.ephemeralOwner)
+        NodeStat(
+            czxid: stat.czxid, version: stat.version, cversion: stat.cversion, ephemeralOwner: stat.ephemeralOwner,
+            mzxid: stat.mzxid)
     }
 
     static func response(_ response: ZK.Response) -> NodeResponse {
         switch response {
-        case .created(let path): .created(path)
+        case .created(let path, let czxid): .created(path, made: czxid)
         case .deleted: .deleted
         case .stat(let value): .written(stat(value))
         case .data(let data, let value): .data(data, stat(value))

@@ -34,7 +34,8 @@ final class SimulatedZooKeeper {
     }
 
     enum Response: Equatable, Sendable {
-        case created(String)
+        /// The path made, and the zxid that made it (a create's stat, as `zoo_acreate2` gives).
+        case created(String, czxid: Int64 = 0)
         case deleted
         case stat(Stat)
         case data([UInt8], Stat)
@@ -348,7 +349,10 @@ final class SimulatedZooKeeper {
         }
         switch request {
         case let .create(path, data, mode):
-            return write(.create(path, data, mode))
+            return reply(transact([.create(path, data, mode)], by: session).result.map { results in
+                guard case let .created(made) = results[0] else { return Response(results[0]) }
+                return .created(made, czxid: tree.nodes[made]?.stat.czxid ?? 0)
+            })
         case let .delete(path, version):
             return write(.delete(path, version: version))
         case let .setData(path, data, version):

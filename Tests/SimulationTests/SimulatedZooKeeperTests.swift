@@ -3,6 +3,11 @@ import TestSupport
 
 private typealias ZK = SimulatedZooKeeper
 
+/// The path a create's reply names, if it made one.
+private func createdPath(_ result: Result<ZK.Response, ZK.Code>) -> String? {
+    if case let .success(.created(path, _)) = result { path } else { nil }
+}
+
 /// Sends a request, has the server apply it, and returns the reply's result.
 @discardableResult
 private func call(_ zk: ZK, _ session: ZK.SessionID, _ request: ZK.Request) -> Result<ZK.Response, ZK.Code> {
@@ -27,16 +32,19 @@ private func events(_ messages: [ZK.Message]) -> [String] {
 
 private let bytes: [UInt8] = Array("x".utf8)
 
-@Test func sequentialSuffixIsTheParentsCversion() {
+@Test func sequentialSuffixCountsTheParentsCreations() {
     let zk = ZK()
     let s = zk.openSession(timeout: 10_000)
     call(zk, s, .create("/lock", [], .persistent))
-    #expect(call(zk, s, .create("/lock/c-", [], .ephemeralSequential)) == .success(.created("/lock/c-0000000000")))
-    #expect(call(zk, s, .create("/lock/c-", [], .persistentSequential)) == .success(.created("/lock/c-0000000001")))
+    #expect(createdPath(call(zk, s, .create("/lock/c-", [], .ephemeralSequential))) == "/lock/c-0000000000")
+    #expect(createdPath(call(zk, s, .create("/lock/c-", [], .persistentSequential))) == "/lock/c-0000000001")
     call(zk, s, .delete("/lock/c-0000000000", version: -1))
-    // Deletions do not count: the next suffix follows the last creation.
-    #expect(call(zk, s, .create("/lock/c-", [], .ephemeralSequential)) == .success(.created("/lock/c-0000000002")))
-    #expect(zk.node("/lock")?.stat.cversion == 3)
+    // Deletions do not count in the suffix: it follows the last creation. They count in the
+    // cversion, as ZooKeeper 3.8's stat shows (a create and a delete under a node make 2).
+    #expect(createdPath(call(zk, s, .create("/lock/c-", [], .ephemeralSequential))) == "/lock/c-0000000002")
+    // A create says which transaction made the node, as its stat does.
+    #expect(call(zk, s, .create("/made", [], .persistent)) == .success(.created("/made", czxid: zk.node("/made")!.stat.czxid)))
+    #expect(zk.node("/lock")?.stat.cversion == 4)
     #expect(zk.node("/lock")?.stat.numChildren == 2)
     #expect(zk.children(of: "/lock") == ["c-0000000001", "c-0000000002"])
 }
@@ -147,7 +155,7 @@ private let bytes: [UInt8] = Array("x".utf8)
     let leader = zk.openSession(timeout: 10_000), other = zk.openSession(timeout: 10_000)
     call(zk, leader, .create("/leader", [], .persistent))
     call(zk, leader, .create("/grants", [], .persistent))
-    guard case let .success(.created(contender)) = call(zk, leader, .create("/leader/c-", [], .ephemeralSequential)) else { Issue.record(); return }
+    guard case let .success(.created(contender, _)) = call(zk, leader, .create("/leader/c-", [], .ephemeralSequential)) else { Issue.record(); return }
     let grant: ZK.Request = .multi([.check(contender, version: -1), .setData("/grants", bytes, version: -1)])
     guard case let .success(.multi(results)) = call(zk, leader, grant) else { Issue.record(); return }
     #expect(results.count == 2 && results[0] == .checked)
