@@ -347,7 +347,8 @@ public struct FollowerMachine: Sendable {
             return takeAsRead(summary, made: made, grant: written, now: now)
         case .summaryRead(let read?, let made, let modified):
             // A summary that says how its write changed the grant held, at the version held:
-            // the node holds what the change makes of it (spec §14, `changes`), taken as read.
+            // the node holds what the change makes of it (docs/allocator.md, "Grant changes in
+            // the summary"), taken as read.
             // Not for a grant whose lease ran out (it is read again), nor from a summary of
             // another life of the node or of an epoch gone back (both drop the grant).
             if let change = read.changes[member], let epoch = read.grants[member], !grantCheckDue,

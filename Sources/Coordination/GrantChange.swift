@@ -1,7 +1,7 @@
 import Allocation
 
-/// How one write changed a member's grant, carried in the summary the same write sets (spec
-/// §14, `changes`): a follower that holds the grant it changes, at the very version of its
+/// How one write changed a member's grant, carried in the summary the same write sets
+/// (`GroupSummary.changes`; docs/allocator.md, "Grant changes in the summary"): a follower that holds the grant it changes, at the very version of its
 /// node, takes the new grant from it instead of reading the node. What the node holds after the
 /// write is the grant the change gives: both come from the leader's one fenced `multi`, which
 /// set the node at `fromVersion`, so a node written by anyone else since the follower read it
