@@ -406,10 +406,13 @@ extension LeaderMachine.Reign {
             partitionCount: allocation.partitions.count, digest: digest(of: allocation, shares: shares),
             grants: rebalance.indexedGrants.mapValues(\.epoch), awaited: rebalance.awaited, partitionSet: partitionSet,
             holdsUnheld: hold == .holding)
+        // Nothing to write if the summary would say what it says, its epoch and the last write's
+        // grant changes aside (those are no change now, and comparing them names their partitions).
         var unchangedSummary = summary
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
-        unchangedSummary.changes = nodes.summary?.changes ?? [:]
-        guard !writes.isEmpty || nodes.summary != unchangedSummary else { return actions }
+        var lastSummary = nodes.summary
+        lastSummary?.changes = [:]
+        guard !writes.isEmpty || lastSummary != unchangedSummary else { return actions }
         summary.changes = changes(by: writes, to: rebalance.indexedGrants)
         var write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
