@@ -320,6 +320,11 @@ public struct FollowerMachine: Sendable {
         if case .asked = stop { true } else { false }
     }
 
+    /// The grant of this session the member holds, with its node's version, if any.
+    private var grantHeld: (grant: Grant, version: Int32)? {
+        if case .inSession(let session) = state, case .read(let grant, let version) = session.grant { (grant, version) } else { nil }
+    }
+
     /// The grant of this session the member holds, if any.
     private var grant: Grant? {
         if case .inSession(let session) = state { session.grant.current } else { nil }
@@ -344,37 +349,34 @@ public struct FollowerMachine: Sendable {
     public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
         switch event {
         case .written(let summary, let made, let written):
-            return takeAsRead(summary, made: made, grant: written, now: now)
-        case .summaryRead(let read?, let made, let modified):
-            // A summary that says how its write changed the grant held, at the version held:
-            // the node holds what the change makes of it (docs/allocator.md, "Grant changes in
-            // the summary"), taken as read.
-            // Not for a grant whose lease ran out (it is read again), nor from a summary of
-            // another life of the node or of an epoch gone back (both drop the grant).
-            if let change = read.changes[member], let epoch = read.grants[member], !grantCheckDue,
-               case .inSession(let session) = state, case .read(let grant, let version) = session.grant,
-               validLease(now: now) != nil, read.epoch >= knownEpoch,
-               made == 0 || summaryMade.map({ $0 == made }) == true,
-               let changed = change.applied(to: grant, version: version, epoch: epoch, mutations: mutations) {
-                return takeAsRead(read, made: made, modified: modified, grant: .set(changed, version: version + 1), now: now)
+            let actions = handleOne(.summaryRead(summary, made: made), now: now)
+            switch written {
+            case .unchanged: return actions
+            case .set(let grant, let version): return takeAsRead(grant, version: version, after: actions, now: now)
+            case .deleted: return takeAsRead(nil, version: -1, after: actions, now: now)
             }
-        default: break
+        case .summaryRead(let read?, _, _):
+            // A summary that says how its write changed the grant held, from the very node
+            // version held: the node holds what the change makes of it (docs/allocator.md,
+            // "Grant changes in the summary"), taken as read, if the summary's own handling
+            // kept that grant (a lease run out, another life of the node, an epoch gone back
+            // drop it) and no check of the grant is due.
+            let held = grantHeld, checkDue = grantCheckDue
+            let actions = handleOne(event, now: now)
+            guard !checkDue, let held, let still = grantHeld, still.grant == held.grant, still.version == held.version,
+                  let change = read.changes[member], let epoch = read.grants[member],
+                  let changed = change.applied(to: held.grant, version: held.version, epoch: epoch, mutations: mutations)
+            else { return actions }
+            return takeAsRead(changed, version: held.version + 1, after: actions, now: now)
+        default:
+            return handleOne(event, now: now)
         }
-        return handleOne(event, now: now)
     }
 
-    /// `summary` read, then the grant `written` (unless `.unchanged`) read with it: no read of
-    /// the grant is asked for.
-    private mutating func takeAsRead(
-        _ summary: GroupSummary, made: Int64, modified: Int64 = 0, grant written: WrittenGrant, now: ContinuousClock.Instant
-    ) -> [Action] {
-        let actions = handleOne(.summaryRead(summary, made: made, modified: modified), now: now)
-        switch written {
-        case .unchanged: return actions
-        case .set(let grant, let version):
-            return actions.filter { $0 != .readGrant } + handleOne(.grantRead(grant, version: version), now: now)
-        case .deleted: return actions.filter { $0 != .readGrant } + handleOne(.grantRead(nil), now: now)
-        }
+    /// `grant` (at node `version`) taken as read after the summary's `actions`: no read of the
+    /// grant is asked for.
+    private mutating func takeAsRead(_ grant: Grant?, version: Int32, after actions: [Action], now: ContinuousClock.Instant) -> [Action] {
+        actions.filter { $0 != .readGrant } + handleOne(.grantRead(grant, version: version), now: now)
     }
 
     /// `handle`, the summary's changes aside.
