@@ -187,8 +187,15 @@ class CpuMeter:
         self.attach = attach
         self.count = 0
 
-    def start(self):
+    def start(self, record=None):
+        """`record`: also `perf record --call-graph dwarf` the window into this file."""
         self.perf = None
+        self.recorder = None
+        if record is not None and os.access(PERF, os.X_OK):
+            self.recorder = subprocess.Popen([PERF, "record", "-F", "10000", "--call-graph", "dwarf,16384",
+                                              "-o", record, "-p", str(self.pid)],
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         if self.use_perf:
             self.count += 1
             self.out = os.path.join(self.folder, "perf-%d-%d.csv" % (self.pid, self.count))
@@ -204,6 +211,9 @@ class CpuMeter:
         t1 = time.time()
         proc1 = proc_cpu_seconds(self.pid)
         result = {"wall_s": t1 - self.t0, "proc_ms": (proc1 - self.proc0) * 1000, "perf_ms": None, "switches": None}
+        if self.recorder is not None:
+            self.recorder.send_signal(signal.SIGINT)
+            self.recorder.wait(60)
         if self.perf is not None:
             self.perf.send_signal(signal.SIGINT)
             self.perf.wait(10)

@@ -139,8 +139,12 @@ def run_impl(bench, zookeeper, zkc, impl, n, args):
     members_path = "/kiel/groups/%s/members/" % group
     foreign = []
     joined = []
-    for meter in meters.values():
-        meter.start()
+    for label, meter in meters.items():
+        record = None
+        if args.record:
+            os.makedirs(args.record, exist_ok=True)
+            record = os.path.join(args.record, "%d-%s.data" % (n, label.split()[0]))
+        meter.start(record=record)
     c0 = time.time()
     def generation():
         gens = [m.watch.generation for m in bench.members.values() if m.watch is not None]
@@ -305,6 +309,8 @@ def main():
     ap.add_argument("--pause", type=float, default=1.0, help="after each change has converged, s (1.0)")
     ap.add_argument("--timeout", type=float, default=30, help="longest wait for one change, s (30; at least N s)")
     ap.add_argument("--cpu", action="store_true", help="also CPU per change of one follower and the leader (perf)")
+    ap.add_argument("--record", metavar="DIR",
+                    help="with --cpu: also `perf record` those members over the change windows into DIR/N-ROLE.data")
     ap.add_argument("--tmp", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     ap.add_argument("--json", help="write the raw results here")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="no run: print the tables of these --json files")

@@ -108,8 +108,10 @@ public struct GroupSummary: Sendable, Equatable {
         output.append(UInt8(ascii: "}"))
     }
 
-    /// The summary in the node's data.
-    public init(decoding data: [UInt8]) throws(NodeDataError) {
+    /// The summary in the node's data. With `changesOf`, only that member's entry of `changes`
+    /// is read (a follower needs only its own; the others' are skipped unparsed, as they name
+    /// partitions that moved between other members).
+    public init(decoding data: [UInt8], changesOf member: String? = nil) throws(NodeDataError) {
         var epoch: Int?, leader: String?, strategy: String?, members: [String]?, partitionCount: Int?
         var digest = "", grants: [String: Int64] = [:], awaited: [String: Int64] = [:]
         var partitionSet = PartitionSetState(), holdsUnheld = false, changes: [String: GrantChange] = [:]
@@ -128,7 +130,13 @@ public struct GroupSummary: Sendable, Equatable {
             case "holds_unheld": holdsUnheld = reader.null() ? false : try reader.bool()
             case "changes":
                 guard !reader.null() else { break }
-                try reader.object { reader, member throws(JSONReader.Failure) in changes[member] = try GrantChange.read(&reader) }
+                try reader.object { reader, name throws(JSONReader.Failure) in
+                    if member.map({ $0 == name }) ?? true {
+                        changes[name] = try GrantChange.read(&reader)
+                    } else {
+                        try reader.skipValue()
+                    }
+                }
             default: try reader.skipValue()
             }
         }

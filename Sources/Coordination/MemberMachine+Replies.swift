@@ -127,7 +127,7 @@ extension MemberMachine {
             switch result {
             case .success(.data(let data, let stat)):
                 want(.summary, armedBy: request)
-                if let summary = try? GroupSummary(decoding: data) {
+                if let summary = try? GroupSummary(decoding: data, changesOf: member) {
                     if lastError == unreadableSummary { lastError = nil }
                     follow(.summaryRead(summary, made: stat.czxid, modified: stat.mzxid))
                 } else {

@@ -62,6 +62,27 @@ import Testing
         #expect(summary.members == ["a", "b", "c", "d"])
     }
 
+    /// A follower reads only its own change: the others' are skipped, malformed or not, and
+    /// the rest of the summary is read as whole.
+    @Test func aFollowerReadsOnlyItsOwnChange() throws {
+        let own = GrantChange(fromEpoch: 4, fromVersion: 1, added: partitions("t:3"), removed: partitions("t:0"))
+        var summary = GroupSummary(
+            epoch: 5, leader: "a", strategy: "consistent", members: ["a", "b", "c"], partitionCount: 4,
+            grants: ["a": 5, "b": 5, "c": 5])
+        summary.changes = ["a": GrantChange(fromEpoch: 4, fromVersion: 2, added: partitions("t:0")), "b": own]
+        let read = try GroupSummary(decoding: summary.encoded, changesOf: "b")
+        #expect(read.changes == ["b": own])
+        var rest = read
+        rest.changes = summary.changes
+        #expect(rest == summary)
+        #expect(try GroupSummary(decoding: summary.encoded, changesOf: "c").changes.isEmpty)
+        let others = try GroupSummary(decoding: Array("""
+            {"epoch":5,"leader":"a","strategy":"consistent","members":["a","b"],"partition_count":4,
+             "changes":{"a":{"from_epoch":4,"added":{"t":[-1]},"x":[1,{"y":null}]},"b":{"from_epoch":4,"from_version":1,"added":{"t":[3]},"removed":{},"releasing":{}}}}
+            """.utf8), changesOf: "b")
+        #expect(others.changes == ["b": GrantChange(fromEpoch: 4, fromVersion: 1, added: partitions("t:3"))])
+    }
+
     @Test func aGrantThatDoesNotParseSaysWhy() {
         let cases: [(String, String)] = [
             ("", "not the JSON object expected: expected \"{\" at byte 0"),
