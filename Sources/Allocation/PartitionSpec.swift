@@ -28,7 +28,8 @@ public struct PartitionSpec: Sendable, Equatable, CustomStringConvertible {
         if spec.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
             throw fail(spec, "it contains whitespace")
         }
-        var partitions: [Partition] = []
+        var ranges: [String: [ClosedRange<Int>]] = [:]
+        var named = 0
         var topic: String?
         // Split and sliced on the bytes: on characters, a combining mark after "," or ":" would
         // hide it, and slices would round to whole characters.
@@ -50,12 +51,20 @@ public struct PartitionSpec: Sendable, Equatable, CustomStringConvertible {
                 throw fail(item, error.reason)
             }
             // Both ends are non-negative, so the difference cannot overflow.
-            if range.upperBound - range.lowerBound >= PartitionSpec.maximumCount - partitions.count {
+            if range.upperBound - range.lowerBound >= PartitionSpec.maximumCount - named {
                 throw fail(item, "the spec names more than \(PartitionSpec.maximumCount) partitions")
             }
-            partitions.append(contentsOf: range.lazy.map { Partition(topic: topic, id: $0) })
+            named += range.count
+            ranges[topic, default: []].append(range)
         }
-        self.partitions = sortedUniquePartitions(partitions)
+        // Topics are ASCII here, where `String`'s `==` (the dictionary's) is byte equality.
+        // Each topic's ids are listed in decimal string order straight from its ranges: no sort.
+        var partitions: [Partition] = []
+        partitions.reserveCapacity(named)
+        for topic in ranges.keys.sorted(by: { utf8Precedes($0 + ":", $1 + ":") }) {
+            DecimalOrder.forEach(in: DecimalOrder.merged(ranges[topic]!)) { partitions.append(Partition(topic: topic, id: $0)) }
+        }
+        self.partitions = partitions
     }
 
     /// Parses `ID` or `FIRST-LAST`.
@@ -102,6 +111,9 @@ public struct PartitionSpec: Sendable, Equatable, CustomStringConvertible {
 /// topic's rank and the id's decimal order, which is the same order and much faster for the
 /// large sets of the strategies; others by comparing their strings.
 func sortedUniquePartitions(_ partitions: [Partition]) -> [Partition] {
+    // Partitions that come sorted and unique (a spec's, a view's, handed to a strategy) are
+    // kept as they are, found so by one pass over neighbours.
+    if isSortedAndUnique(partitions) { return partitions }
     var topicRanks: [String: Int] = [:]
     var keys: [(topic: Int, scaled: UInt64, digits: Int, index: Int)] = []
     keys.reserveCapacity(partitions.count)
@@ -133,9 +145,6 @@ func sortedUniquePartitions(_ partitions: [Partition]) -> [Partition] {
         if a.topic != b.topic { return a.topic < b.topic }
         return a.scaled != b.scaled ? a.scaled < b.scaled : a.digits < b.digits
     }
-    // Partitions that come sorted and unique (a view's, handed to a strategy) are kept as
-    // they are, not sorted or copied.
-    if !zip(keys, keys.dropFirst()).contains(where: { !precedes($0, $1) }) { return partitions }
     keys.sort(by: precedes)
     var result: [Partition] = []
     result.reserveCapacity(keys.count)
@@ -145,6 +154,21 @@ func sortedUniquePartitions(_ partitions: [Partition]) -> [Partition] {
         previous = (key.topic, key.scaled, key.digits)
     }
     return result
+}
+
+/// Whether each partition comes strictly before the next. Neighbours of one topic (the same
+/// bytes) compare their ids only.
+private func isSortedAndUnique(_ partitions: [Partition]) -> Bool {
+    guard partitions.count > 1 else { return true }
+    for index in 1..<partitions.count {
+        let a = partitions[index - 1], b = partitions[index]
+        if a.id >= 0, b.id >= 0, utf8Equal(a.topic, b.topic) {
+            guard Partition.decimalPrecedes(UInt64(a.id), UInt64(b.id)) else { return false }
+        } else if !(a < b) {
+            return false
+        }
+    }
+    return true
 }
 
 private func sortedUniqueByComparison(_ partitions: [Partition]) -> [Partition] {
