@@ -55,27 +55,31 @@ public struct Allocation: Equatable, Sendable {
     /// `mapping` as compact JSON text, members and topics sorted by UTF-8 bytes, ids in numeric
     /// order: exactly Python's `json.dumps(mapping, sort_keys=True, ensure_ascii=False,
     /// separators=(",", ":"))`, e.g. `{"a":{"t":[0,2]},"b":{"t":[1]},"c":{}}`.
-    public var json: String { String(decoding: jsonBytes, as: UTF8.self) }
+    public var json: String { String(decoding: jsonUTF8, as: UTF8.self) }
 
-    /// The UTF-8 of `json`, written straight from `owners` (no string is hashed or built per
-    /// partition: this runs for every view, on every member).
-    private var jsonBytes: [UInt8] {
+    /// The UTF-8 of `json` (what `allocatorctl plan` writes out as it is), written straight
+    /// from `owners`: no string is hashed or built per partition.
+    public var jsonUTF8: [UInt8] {
+        let (held, topicRanks) = heldInOutputOrder
         var output: [UInt8] = []
         output.reserveCapacity(partitions.count * 8 + members.count * 24 + 2)
         output.append(UInt8(ascii: "{"))
-        for (memberNumber, share) in shareIndices.enumerated() {
+        for (memberNumber, indices) in held.enumerated() {
             if memberNumber > 0 { output.append(UInt8(ascii: ",")) }
             JSONText.appendString(members[memberNumber], to: &output)
             JSONText.appendRaw(":{", to: &output)
-            for (topicNumber, topic) in share.enumerated() {
-                if topicNumber > 0 { output.append(UInt8(ascii: ",")) }
-                JSONText.appendString(partitions[topic.first!].topic, to: &output)
+            // One topic's run of the member's partitions at a time.
+            var first = 0
+            while first < indices.count {
+                let rank = topicRanks.rank(ofPartitionAt: indices[first])
+                var end = first + 1
+                while end < indices.count && topicRanks.rank(ofPartitionAt: indices[end]) == rank { end += 1 }
+                if first > 0 { output.append(UInt8(ascii: ",")) }
+                JSONText.appendString(partitions[indices[first]].topic, to: &output)
                 JSONText.appendRaw(":[", to: &output)
-                for (idNumber, index) in topic.enumerated() {
-                    if idNumber > 0 { output.append(UInt8(ascii: ",")) }
-                    JSONText.appendInteger(partitions[index].id, to: &output)
-                }
+                JSONText.appendIntegers(count: end - first, { partitions[indices[first + $0]].id }, to: &output)
                 output.append(UInt8(ascii: "]"))
+                first = end
             }
             output.append(UInt8(ascii: "}"))
         }
@@ -86,7 +90,7 @@ public struct Allocation: Equatable, Sendable {
     /// A stable fingerprint of the whole allocation, so members can see whether they agree
     /// (spec §4): the 64-bit FNV-1a hash of the UTF-8 bytes of `json`, as 16 lowercase hex
     /// digits. The empty allocation (`{}`) has `08f44b07b5901a25`.
-    public var digest: String { Allocation.hexDigest(of: jsonBytes) }
+    public var digest: String { Allocation.hexDigest(of: jsonUTF8) }
 
     /// The FNV-1a 64 hash of `bytes`, as 16 lowercase hex digits.
     static func hexDigest(of bytes: [UInt8]) -> String {
@@ -104,31 +108,57 @@ public struct Allocation: Equatable, Sendable {
     /// For each member, its partitions (indices into `partitions`) by topic: topics in byte
     /// order, each topic's partitions in numeric order of their ids, no topic empty.
     private var shareIndices: [[[Int]]] {
-        let topicRanks = TopicRanks(of: partitions)
-        var held = Array(repeating: [Int](), count: members.count)
-        for (index, owner) in owners.enumerated() { held[owner].append(index) }
+        let (held, topicRanks) = heldInOutputOrder
         return held.map { indices in
-            // `partitions` is in `Partition` order, so each topic's partitions come in one run
-            // (a topic with a ":" may come in several; equal ranks are merged below).
-            var topics: [(rank: Int, indices: [Int])] = []
+            var topics: [[Int]] = []
+            var lastRank = -1
             for index in indices {
                 let rank = topicRanks.rank(ofPartitionAt: index)
-                if topics.last?.rank == rank {
-                    topics[topics.count - 1].indices.append(index)
-                } else {
-                    topics.append((rank, [index]))
-                }
+                if rank == lastRank { topics[topics.count - 1].append(index) } else { topics.append([index]) }
+                lastRank = rank
             }
-            topics.sort { $0.rank < $1.rank }
-            var merged: [[Int]] = []
-            var lastRank = -1
-            for topic in topics {
-                if topic.rank == lastRank { merged[merged.count - 1] += topic.indices } else { merged.append(topic.indices) }
-                lastRank = topic.rank
-            }
-            let partitions = partitions
-            return merged.map { $0.sorted { partitions[$0].id < partitions[$1].id } }
+            return topics
         }
+    }
+
+    /// For each member, its partitions (indices into `partitions`) in the order `json` lists
+    /// them: by topic rank (topics in byte order), then numerically by id; and the ranks.
+    ///
+    /// Every partition is placed once by its topic's rank, then by its id within the topic
+    /// (directly when the topic's ids are a dense range, as specs mostly make them), and dealt
+    /// to its holder in that order: no share is sorted on its own.
+    private var heldInOutputOrder: (held: [[Int]], topicRanks: TopicRanks) {
+        let topicRanks = TopicRanks(of: partitions)
+        // Indices grouped by rank, each group in `partitions` order.
+        var starts = [Int](repeating: 0, count: topicRanks.names.count + 1)
+        for index in partitions.indices { starts[topicRanks.rank(ofPartitionAt: index) + 1] += 1 }
+        for rank in topicRanks.names.indices { starts[rank + 1] += starts[rank] }
+        var next = starts
+        var ordered = [Int](repeating: 0, count: partitions.count)
+        for index in partitions.indices {
+            let rank = topicRanks.rank(ofPartitionAt: index)
+            ordered[next[rank]] = index
+            next[rank] += 1
+        }
+        // Each topic's partitions by id (ids within a topic are distinct).
+        for rank in topicRanks.names.indices where starts[rank + 1] - starts[rank] > 1 {
+            let group = starts[rank]..<starts[rank + 1]
+            var lowest = Int.max, highest = Int.min
+            for position in group {
+                lowest = min(lowest, partitions[ordered[position]].id)
+                highest = max(highest, partitions[ordered[position]].id)
+            }
+            if highest.subtractingReportingOverflow(lowest) == (group.count - 1, false) {
+                let indices = Array(ordered[group])
+                for index in indices { ordered[group.lowerBound + partitions[index].id - lowest] = index }
+            } else {
+                let partitions = partitions
+                ordered[group].sort { partitions[$0].id < partitions[$1].id }
+            }
+        }
+        var held = Array(repeating: [Int](), count: members.count)
+        for index in ordered { held[owners[index]].append(index) }
+        return (held, topicRanks)
     }
 
     /// Whether both have the same members (by UTF-8 bytes) and give each partition to the same one.

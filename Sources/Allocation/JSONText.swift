@@ -77,6 +77,53 @@ public enum JSONText {
         }
     }
 
+    /// Appends `count` integers, `value(0)` to `value(count - 1)`, in decimal with a comma
+    /// between them (a JSON array's inside): sized first, then written in place, a few
+    /// nanoseconds an integer where appending byte by byte costs several times that.
+    @inline(__always)
+    static func appendIntegers(count: Int, _ value: (Int) -> Int, to output: inout [UInt8]) {
+        guard count > 0 else { return }
+        var size = count - 1
+        for index in 0..<count {
+            let number = value(index)
+            size += decimalLength(number.magnitude) + (number < 0 ? 1 : 0)
+        }
+        var position = output.count
+        output.append(contentsOf: repeatElement(0, count: size))
+        output.withUnsafeMutableBufferPointer { bytes in
+            for index in 0..<count {
+                if index > 0 {
+                    bytes[position] = UInt8(ascii: ",")
+                    position += 1
+                }
+                let number = value(index)
+                if number < 0 {
+                    bytes[position] = UInt8(ascii: "-")
+                    position += 1
+                }
+                var magnitude = number.magnitude
+                let length = decimalLength(magnitude)
+                for offset in stride(from: length - 1, through: 0, by: -1) {
+                    bytes[position + offset] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                    magnitude /= 10
+                }
+                position += length
+            }
+        }
+    }
+
+    /// How many decimal digits `magnitude` has (1 for 0).
+    @inline(__always)
+    private static func decimalLength(_ magnitude: UInt) -> Int {
+        var length = 1
+        var rest = magnitude
+        while rest >= 10 {
+            rest /= 10
+            length += 1
+        }
+        return length
+    }
+
     /// Appends raw ASCII text, such as punctuation or a number.
     static func appendRaw(_ text: String, to output: inout [UInt8]) {
         output.append(contentsOf: text.utf8)

@@ -114,7 +114,7 @@ struct Plan: AsyncParsableCommand {
         do {
             let allocation = try await strategy.allocate(
                 members: names, partitions: partitions, weights: weights, current: holdings, execTimeout: .milliseconds(execTimeout))
-            print(allocation.json)
+            FileHandle.standardOutput.write(Data(allocation.jsonUTF8 + [UInt8(ascii: "\n")]))
         } catch {
             throw CommandFailure(status: ExitStatus.daemonError, description: "\(error)")
         }
