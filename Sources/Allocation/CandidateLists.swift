@@ -59,11 +59,22 @@ struct CandidateLists {
                             let fill = { @Sendable (chunk: Int) in
                                 let first = chunk * partitionCount / chunkCount
                                 let end = (chunk + 1) * partitionCount / chunkCount
-                                for partition in first..<end {
+                                func list(_ partition: Int) -> List {
                                     let slots = partition * length..<(partition + 1) * length
+                                    return List(members: .init(rebasing: storage.members[slots]), scores: .init(rebasing: storage.scores[slots]))
+                                }
+                                // Two partitions a pass over the members: each member's hash
+                                // loaded once, the loop's own work shared by two scores.
+                                var partition = first
+                                while partition + 1 < end {
+                                    (storage.counts[partition], storage.counts[partition + 1]) = CandidateLists.selectAmongAll(
+                                        into: list(partition), key: storage.keys[partition],
+                                        and: list(partition + 1), key: storage.keys[partition + 1], hashes: storage.hashes)
+                                    partition += 2
+                                }
+                                if partition < end {
                                     storage.counts[partition] = CandidateLists.selectAmongAll(
-                                        into: List(members: .init(rebasing: storage.members[slots]), scores: .init(rebasing: storage.scores[slots])),
-                                        key: storage.keys[partition], hashes: storage.hashes)
+                                        into: list(partition), key: storage.keys[partition], hashes: storage.hashes)
                                 }
                             }
                             if chunkCount == 1 {
@@ -141,6 +152,36 @@ struct CandidateLists {
             }
         }
         return list.count
+    }
+
+    /// `selectAmongAll` for two partitions at once, the same lists as one at a time.
+    @inline(__always)
+    private static func selectAmongAll(
+        into list: List, key: UInt64, and otherList: List, key otherKey: UInt64, hashes: UnsafeBufferPointer<UInt64>
+    ) -> (Int, Int) {
+        var list = list, otherList = otherList
+        let length = list.members.count
+        let first = min(length, hashes.count)
+        for member in 0..<first {
+            list.offer(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: key), member: member)
+            otherList.offer(ConsistentStrategy.score(memberHash: hashes[member], partitionHash: otherKey), member: member)
+        }
+        guard first < hashes.count else { return (list.count, otherList.count) }
+        var worstKept = list.scores[length - 1], otherWorstKept = otherList.scores[length - 1]
+        for member in first..<hashes.count {
+            let hash = hashes[member]
+            let score = ConsistentStrategy.score(memberHash: hash, partitionHash: key)
+            let otherScore = ConsistentStrategy.score(memberHash: hash, partitionHash: otherKey)
+            if score > worstKept {
+                list.offer(score, member: member)
+                worstKept = list.scores[length - 1]
+            }
+            if otherScore > otherWorstKept {
+                otherList.offer(otherScore, member: member)
+                otherWorstKept = otherList.scores[length - 1]
+            }
+        }
+        return (list.count, otherList.count)
     }
 
     /// The lists of the same partitions for other members: `previous` (every partition's
