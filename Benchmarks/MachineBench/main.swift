@@ -180,7 +180,7 @@ struct Bench {
             let event = queue.removeFirst()
             for action in follower.handle(event, now: now) {
                 switch action {
-                case .readSummary: queue.append(.summaryRead(try? GroupSummary(decoding: data)))
+                case .readSummary: queue.append(.summaryRead(try? GroupSummary(decoding: data, changesOf: followerName)))
                 case .readGrant: queue.append(.grantRead(grant.flatMap { try? Grant(decoding: $0) }))
                 case .publish:
                     delivered += 1
