@@ -172,16 +172,18 @@ struct CandidateLists {
             let hash = hashes[member]
             let score = ConsistentStrategy.score(memberHash: hash, partitionHash: key)
             let otherScore = ConsistentStrategy.score(memberHash: hash, partitionHash: otherKey)
-            if score > worstKept {
-                list.offer(score, member: member)
-                worstKept = list.scores[length - 1]
-            }
-            if otherScore > otherWorstKept {
-                otherList.offer(otherScore, member: member)
-                otherWorstKept = otherList.scores[length - 1]
-            }
+            if score > worstKept { worstKept = keep(score, member: member, in: &list) }
+            if otherScore > otherWorstKept { otherWorstKept = keep(otherScore, member: member, in: &otherList) }
         }
         return (list.count, otherList.count)
+    }
+
+    /// Offers a member that scores better than `list`'s worst and returns the new worst: out
+    /// of the scoring loop, which then keeps its values in registers (few members get here).
+    @inline(never)
+    private static func keep(_ score: UInt64, member: Int, in list: inout List) -> UInt64 {
+        list.offer(score, member: member)
+        return list.scores[list.members.count - 1]
     }
 
     /// The lists of the same partitions for other members: `previous` (every partition's
