@@ -150,7 +150,7 @@ public struct Allocation: Equatable, Sendable {
             }
             if highest.subtractingReportingOverflow(lowest) == (group.count - 1, false) {
                 let indices = Array(ordered[group])
-                for index in indices { ordered[group.lowerBound + partitions[index].id - lowest] = index }
+                for index in indices { ordered[group.lowerBound + (partitions[index].id - lowest)] = index }
             } else {
                 let partitions = partitions
                 ordered[group].sort { partitions[$0].id < partitions[$1].id }

@@ -91,4 +91,11 @@ import TestSupport
             #expect(allocation.json == expected)
         }
     }
+
+    /// Ids up to the largest: a dense topic near `Int.max`, a sparse one across it.
+    @Test func jsonOfIDsNearTheLargest() throws {
+        let spec = try PartitionSpec(parsing: "t:5,t:1000000000000,u:9223372036854775800-9223372036854775807,v:0-3")
+        let allocation = PureStrategy.roundRobin.allocate(members: ["a"], partitions: spec.partitions)
+        #expect(allocation.json == #"{"a":{"t":[5,1000000000000],"u":[9223372036854775800,9223372036854775801,9223372036854775802,9223372036854775803,9223372036854775804,9223372036854775805,9223372036854775806,9223372036854775807],"v":[0,1,2,3]}}"#)
+    }
 }
