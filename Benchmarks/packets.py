@@ -68,6 +68,9 @@ at most 1 ms per change; with convergence.py's 10 000 partitions and real joins 
     Benchmarks/packets.py --sizes 20 --impl allocatord,kiel --partitions 10000 --change member \
                           --events 40 --cpu --json cpu20.json
 
+--record DIR (with --cpu): also `perf record -F 10000 --call-graph dwarf` each measured member
+over the change windows, into DIR/N-follower.data and DIR/N-leader.data (`perf report -i`).
+
 allocatord members are started with --full-read-interval 3600000 (1 h; the default 5 minutes
 would put a periodic re-read of every member, O(N) packets at once, into some run's windows).
 """
