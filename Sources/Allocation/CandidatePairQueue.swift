@@ -32,7 +32,7 @@ struct CandidatePairQueue {
     static func sortedBestFirst(_ pairs: [CandidatePairHeap.Pair]) -> [CandidatePairHeap.Pair] {
         guard pairs.count > 64 else { return pairs.sorted { $0.precedes($1) } }
         let bucketBits = min(20, Int.bitWidth - (pairs.count - 1).leadingZeroBitCount)
-        // Distances below the best score: the complement of each score less the best's.
+        // Buckets by each pair's distance below the best score, over the distances there are.
         let best = pairs.reduce(UInt64.min) { max($0, $1.score) }
         let span = pairs.reduce(UInt64.min) { max($0, best - $1.score) }
         let shift = UInt64(max(0, UInt64.bitWidth - span.leadingZeroBitCount - bucketBits))
