@@ -24,7 +24,10 @@ func utf8Equal(_ a: String, _ b: String) -> Bool {
     // The same value in memory (the same inline bytes of a short string, or the same storage
     // of a long one) has the same bytes: what neighbouring partitions of a topic nearly always
     // share, compared without copying a short string out to compare it.
-    if unsafeBitCast(a, to: (UInt64, UInt64).self) == unsafeBitCast(b, to: (UInt64, UInt64).self) { return true }
+    if MemoryLayout<String>.size == MemoryLayout<(UInt64, UInt64)>.size,
+       unsafeBitCast(a, to: (UInt64, UInt64).self) == unsafeBitCast(b, to: (UInt64, UInt64).self) {
+        return true
+    }
     let equal = a.utf8.withContiguousStorageIfAvailable { aBytes in
         b.utf8.withContiguousStorageIfAvailable { bBytes in
             aBytes.elementsEqual(bBytes)
