@@ -131,7 +131,7 @@ public struct GroupSummary: Sendable, Equatable {
             case "changes":
                 guard !reader.null() else { break }
                 try reader.object { reader, name throws(JSONReader.Failure) in
-                    if member.map({ $0 == name }) ?? true {
+                    if member.map({ $0.utf8.elementsEqual(name.utf8) }) ?? true {  // by bytes, as znode names
                         changes[name] = try GrantChange.read(&reader)
                     } else {
                         try reader.skipValue()

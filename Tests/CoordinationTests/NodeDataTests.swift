@@ -76,6 +76,11 @@ import Testing
         rest.changes = summary.changes
         #expect(rest == summary)
         #expect(try GroupSummary(decoding: summary.encoded, changesOf: "c").changes.isEmpty)
+        // Another member's name that is canonically equivalent (a different znode) is not its own.
+        var accented = summary
+        accented.changes = ["e\u{301}": own]
+        #expect(try GroupSummary(decoding: accented.encoded, changesOf: "é").changes.isEmpty)
+        #expect(try GroupSummary(decoding: accented.encoded, changesOf: "e\u{301}").changes.count == 1)
         let others = try GroupSummary(decoding: Array("""
             {"epoch":5,"leader":"a","strategy":"consistent","members":["a","b"],"partition_count":4,
              "changes":{"a":{"from_epoch":4,"added":{"t":[-1]},"x":[1,{"y":null}]},"b":{"from_epoch":4,"from_version":1,"added":{"t":[3]},"removed":{},"releasing":{}}}}
