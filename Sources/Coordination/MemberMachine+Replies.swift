@@ -241,6 +241,7 @@ extension MemberMachine {
                 // The leader sees its own node gone before any summary could tell its follower
                 // (a leader that cannot write, say): it looks at once, and joins again if so, so
                 // that its session is never taken for over while it still publishes.
+                guard !hasCanonicalTwins(names, in: paths.members) else { break }
                 if joinedInSession, joining == nil, !names.contains(member) {
                     send(.exists(paths.member(member), watch: false), .checkOwnMember)
                 }
@@ -281,6 +282,7 @@ extension MemberMachine {
         case .leaderGrantNames:
             if case .success(.children(let names, _)) = result {
                 want(.leaderGrants, armedBy: request)
+                guard !hasCanonicalTwins(names, in: paths.assignments) else { break }
                 lead(.grantsListed(Set(names)))
             } else {
                 // Not made yet (a new group: the first write makes it): watched for its creation.

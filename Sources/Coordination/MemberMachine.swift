@@ -105,6 +105,10 @@ public struct MemberMachine {
         case partitionSetMalformed(path: String, reason: String)
         case leaving
         case releaseTimedOut(Set<Partition>)
+        /// Nodes of one listing (of `path`) whose names are canonically equivalent Unicode in
+        /// different bytes: distinct znodes that this machine cannot tell apart. The leader does
+        /// not take the listing (and so holds what it knows) until all but one are gone.
+        case canonicalTwins(path: String, names: [String])
         /// The group's summary does not parse.
         case summaryUnreadable(path: String)
         /// This member's grant node does not parse: deleted at the version read, so that the
@@ -702,6 +706,32 @@ public struct MemberMachine {
 
     /// A read of the leader failed other than by the connection (a node of the group deleted
     /// behind its back): it reads everything again a second later, the group prepared first.
+    /// Whether `names`, one listing of `path`, holds canonical twins: names that `String`
+    /// (canonical equivalence, as every dictionary of these machines compares) takes for one,
+    /// though ZooKeeper keeps their nodes apart (NFC "é" and NFD "e\u{301}"). Taken for one,
+    /// two members would share one entry of the leader's plan: a grant written to one twin's
+    /// node, acknowledged by the other. So the leader does not take such a listing: it goes on
+    /// with what it knew (and a new reign does not start) until all but one twin are gone; the
+    /// watch the listing armed tells it. Reported, and `lastError` until a listing of `path`
+    /// has none. Only a name with a byte past ASCII can have a twin.
+    mutating func hasCanonicalTwins(_ names: [String], in path: String) -> Bool {
+        let failure = "\(path) lists nodes whose names are the same Unicode text in other bytes, which allocatord cannot tell apart"
+        var twins: [String] = []
+        if names.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) {
+            var byText: [String: [String]] = [:]
+            for name in names { byText[name, default: []].append(name) }
+            twins = byText.values.filter { $0.count > 1 }.flatMap { $0 }.sorted(by: utf8Precedes)
+        }
+        guard !twins.isEmpty else {
+            if lastError?.hasPrefix(failure) == true { lastError = nil }
+            return false
+        }
+        let escaped = twins.map { "\"\($0.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\"" }
+        lastError = failure + ": " + escaped.joined(separator: ", ") + "; rename or stop all but one (the group holds its grants until then)"
+        actions.append(.report(.canonicalTwins(path: path, names: twins)))
+        return true
+    }
+
     mutating func leaderReadFailed() {
         guard leader.isLeading, timers.leaderReadRetry == nil else { return }
         timers.leaderReadRetry = now + (mutations.contains(.retryWithoutBackoff) ? .zero : .seconds(1))

@@ -121,3 +121,43 @@ import Testing
         #expect(leave.1 == .multi([.delete(path: "/g/leader/" + contender, version: -1)]))
     }
 }
+
+/// Names that are one text in two byte forms (NFC "é", NFD "e\u{301}"): two znodes that the
+/// machines' dictionaries (`String`, canonical equivalence) would take for one member.
+@Suite struct CanonicalTwinTests {
+    let start = ContinuousClock.now
+
+    /// A leader elected: the machine, and what its reign's first reads sent.
+    func elected() throws -> (MemberMachine, [(MemberMachine.RequestTag, NodeRequest)]) {
+        let tests = MemberMachineTests()
+        var (machine, sent) = tests.started()
+        let contenderCreate = try #require(sent.first { if case .create(_, _, .ephemeralSequential) = $0.1 { true } else { false } })
+        let contender = "00000000000000001234000000000001__lock__0000000007"
+        var actions = machine.handle(.replied(contenderCreate.0, NodeReply(.success(.created("/g/leader/" + contender)))), now: start)
+        let list = try #require(tests.sends(actions).first { $0.1 == .getChildren("/g/leader", watch: false) })
+        let lockStat = NodeStat(czxid: 1, version: 0, cversion: 1, ephemeralOwner: 0)
+        actions = machine.handle(.replied(list.0, NodeReply(.success(.children([contender], lockStat)))), now: start)
+        sent = tests.sends(actions)
+        #expect(machine.leader.isLeading || sent.contains { $0.1 == .getChildren("/g/members", watch: true) })
+        return (machine, sent)
+    }
+
+    @Test func aListingWithTwinsIsNotTakenAndSaysWhy() throws {
+        let tests = MemberMachineTests()
+        var (machine, sent) = try elected()
+        let listing = try #require(sent.first { $0.1 == .getChildren("/g/members", watch: true) })
+        let stat = NodeStat(czxid: 1, version: 0, cversion: 3, ephemeralOwner: 0)
+        let twins = ["a", "caf\u{E9}", "cafe\u{301}"]
+        let actions = machine.handle(.replied(listing.0, NodeReply(.success(.children(twins, stat)))), now: start)
+        #expect(!tests.sends(actions).contains { if case .getData(let path, _) = $0.1 { path.hasPrefix("/g/members/") } else { false } })
+        #expect(actions.contains { if case .report(.canonicalTwins("/g/members", let names)) = $0 { names.count == 2 } else { false } })
+        #expect(machine.lastError?.contains("cannot tell apart") == true)
+
+        // One twin gone: the listing is taken, its members read, the error gone.
+        let relisted = machine.handle(.watchFired(path: "/g/members", children: true, deleted: false), now: start)
+        let again = try #require(tests.sends(relisted).first { $0.1 == .getChildren("/g/members", watch: true) })
+        let taken = machine.handle(.replied(again.0, NodeReply(.success(.children(["a", "caf\u{E9}"], stat)))), now: start)
+        #expect(tests.sends(taken).contains { $0.1 == .getData("/g/members/caf\u{E9}", watch: true) })
+        #expect(machine.lastError == nil)
+    }
+}

@@ -192,6 +192,7 @@ struct SimulatedMember {
         case .ignoredWeights(let strategy, let members): "\(label): \(strategy) ignores the weights of \(members)"
         case .leaving: "\(label) leaves"
         case .releaseTimedOut(let partitions): "\(label): release timed out for \(partitions.sorted())"
+        case .canonicalTwins(let path, let names): "\(label): \(path) lists canonical twins \(names); not taken"
         case .summaryUnreadable: "\(label): the summary does not parse"
         case .grantUnreadable: "\(label): its grant does not parse; deleted"
         case .wrote(let write):
