@@ -285,8 +285,7 @@ extension Member {
                 "forced_releases": "\(forcedReleases)",
             ])
         case .canonicalTwins(let path, let names):
-            let escaped = names.map { "\"\($0.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\"" }
-            logger.error("\(path) lists nodes whose names are the same Unicode text in other bytes: \(escaped.joined(separator: ", ")); allocatord cannot tell them apart, so the leader holds the group's grants as they are until all but one are gone (rename or stop the others)")
+            logger.error("\(MemberMachine.canonicalTwinsProblem(path: path, names: names))")
         case .summaryUnreadable(let path):
             logger.error("the group's summary at \(path) does not parse; keeping the last good one until the leader writes it again")
         case .grantUnreadable(let path):

@@ -63,10 +63,9 @@ extension MemberMachine {
             elect(.retryDue)
         case .createMember:
             switch result {
-            case .success(.created(_, let made)):
+            case .success(let response):
+                let made: Int64 = if case .created(_, let made) = response { made } else { 0 }
                 joined(version: 0, made: made)
-            case .success:
-                joined(version: 0, made: 0)
             case .failure(.nodeExists):
                 send(.exists(paths.member(member), watch: true), .findMemberHolder)
             case .failure(let failure):

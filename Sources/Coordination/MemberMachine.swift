@@ -704,8 +704,6 @@ public struct MemberMachine {
         }
     }
 
-    /// A read of the leader failed other than by the connection (a node of the group deleted
-    /// behind its back): it reads everything again a second later, the group prepared first.
     /// Whether `names`, one listing of `path`, holds canonical twins: names that `String`
     /// (canonical equivalence, as every dictionary of these machines compares) takes for one,
     /// though ZooKeeper keeps their nodes apart (NFC "é" and NFD "e\u{301}"). Taken for one,
@@ -715,7 +713,6 @@ public struct MemberMachine {
     /// watch the listing armed tells it. Reported, and `lastError` until a listing of `path`
     /// has none. Only a name with a byte past ASCII can have a twin.
     mutating func hasCanonicalTwins(_ names: [String], in path: String) -> Bool {
-        let failure = "\(path) lists nodes whose names are the same Unicode text in other bytes, which allocatord cannot tell apart"
         var twins: [String] = []
         if names.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) {
             var byText: [String: [String]] = [:]
@@ -723,15 +720,27 @@ public struct MemberMachine {
             twins = byText.values.filter { $0.count > 1 }.flatMap { $0 }.sorted(by: utf8Precedes)
         }
         guard !twins.isEmpty else {
-            if lastError?.hasPrefix(failure) == true { lastError = nil }
+            if lastError?.hasPrefix(Self.canonicalTwinsFailure(path)) == true { lastError = nil }
             return false
         }
-        let escaped = twins.map { "\"\($0.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\"" }
-        lastError = failure + ": " + escaped.joined(separator: ", ") + "; rename or stop all but one (the group holds its grants until then)"
+        lastError = Self.canonicalTwinsProblem(path: path, names: twins)
         actions.append(.report(.canonicalTwins(path: path, names: twins)))
         return true
     }
 
+    /// What `status` and the log say of canonical twins `names` in a listing of `path`.
+    public static func canonicalTwinsProblem(path: String, names: [String]) -> String {
+        let escaped = names.map { "\"\($0.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\"" }
+        return canonicalTwinsFailure(path) + ": " + escaped.joined(separator: ", ")
+            + "; rename or stop all but one (the leader holds the group's grants as they are until then)"
+    }
+
+    private static func canonicalTwinsFailure(_ path: String) -> String {
+        "\(path) lists nodes whose names are the same Unicode text in other bytes, which allocatord cannot tell apart"
+    }
+
+    /// A read of the leader failed other than by the connection (a node of the group deleted
+    /// behind its back): it reads everything again a second later, the group prepared first.
     mutating func leaderReadFailed() {
         guard leader.isLeading, timers.leaderReadRetry == nil else { return }
         timers.leaderReadRetry = now + (mutations.contains(.retryWithoutBackoff) ? .zero : .seconds(1))
