@@ -1,6 +1,37 @@
 /// Non-negative integers in the order of their decimal strings (`1`, `10`, `100`, `11`, `2`),
 /// the order of a topic's partitions (`Partition`'s `<`), listed from ranges without sorting.
 enum DecimalOrder {
+    /// Whether `a` written in decimal comes before `b` written in decimal, byte by byte (`10`
+    /// before `2`, `1` before `10`).
+    @inline(__always)
+    static func precedes(_ a: UInt64, _ b: UInt64) -> Bool {
+        let aDigits = digitCount(a), bDigits = digitCount(b)
+        if aDigits == bDigits { return a < b }
+        // The longer one's leading digits against the shorter one: a shorter prefix comes first.
+        if aDigits < bDigits { return a <= b / powerOfTen(bDigits - aDigits) }
+        return a / powerOfTen(aDigits - bDigits) < b
+    }
+
+    /// How many decimal digits `value` has (1 for 0).
+    @inline(__always)
+    static func digitCount(_ value: UInt64) -> Int {
+        var digits = 1
+        var bound: UInt64 = 10
+        while digits < 20 && value >= bound {
+            digits += 1
+            bound &*= 10
+        }
+        return digits
+    }
+
+    /// 10 to the `exponent` (at most 19).
+    @inline(__always)
+    private static func powerOfTen(_ exponent: Int) -> UInt64 {
+        var power: UInt64 = 1
+        for _ in 0..<exponent { power &*= 10 }
+        return power
+    }
+
     /// `ranges` sorted, with overlapping and adjacent ones joined: disjoint, ascending.
     static func merged(_ ranges: [ClosedRange<Int>]) -> [ClosedRange<Int>] {
         var result: [ClosedRange<Int>] = []

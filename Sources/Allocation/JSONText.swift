@@ -86,7 +86,7 @@ public enum JSONText {
         var size = count - 1
         for index in 0..<count {
             let number = value(index)
-            size += decimalLength(number.magnitude) + (number < 0 ? 1 : 0)
+            size += DecimalOrder.digitCount(UInt64(number.magnitude)) + (number < 0 ? 1 : 0)
         }
         var position = output.count
         output.append(contentsOf: repeatElement(0, count: size))
@@ -102,7 +102,7 @@ public enum JSONText {
                     position += 1
                 }
                 var magnitude = number.magnitude
-                let length = decimalLength(magnitude)
+                let length = DecimalOrder.digitCount(UInt64(magnitude))
                 for offset in stride(from: length - 1, through: 0, by: -1) {
                     bytes[position + offset] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
                     magnitude /= 10
@@ -110,18 +110,6 @@ public enum JSONText {
                 position += length
             }
         }
-    }
-
-    /// How many decimal digits `magnitude` has (1 for 0).
-    @inline(__always)
-    private static func decimalLength(_ magnitude: UInt) -> Int {
-        var length = 1
-        var rest = magnitude
-        while rest >= 10 {
-            rest /= 10
-            length += 1
-        }
-        return length
     }
 
     /// Appends raw ASCII text, such as punctuation or a number.

@@ -125,7 +125,7 @@ public struct Partition: Hashable, Comparable, Sendable, CustomStringConvertible
         while true {
             switch (aBytes.next(), bBytes.next()) {
             case (nil, nil):
-                return decimalPrecedes(UInt64(a.id), UInt64(b.id))
+                return DecimalOrder.precedes(UInt64(a.id), UInt64(b.id))
             case (let x?, let y?) where x == y:
                 if x == colon { return utf8Precedes(a.description, b.description) }
             case (let x, let y):
@@ -135,27 +135,6 @@ public struct Partition: Hashable, Comparable, Sendable, CustomStringConvertible
                 return (x ?? colon) < (y ?? colon)
             }
         }
-    }
-
-    /// Whether `a` written in decimal comes before `b` written in decimal, byte by byte
-    /// (`10` before `2`, `1` before `10`).
-    static func decimalPrecedes(_ a: UInt64, _ b: UInt64) -> Bool {
-        let aDigits = digitCount(a), bDigits = digitCount(b)
-        if aDigits == bDigits { return a < b }
-        // The longer one's leading digits against the shorter one: a shorter prefix comes first.
-        if aDigits < bDigits { return a <= b / powersOfTen[bDigits - aDigits] }
-        return a / powersOfTen[aDigits - bDigits] < b
-    }
-
-    private static let powersOfTen: [UInt64] = (0..<20).map { exponent in
-        (0..<exponent).reduce(1 as UInt64) { power, _ in power * 10 }
-    }
-
-    /// How many decimal digits `value` has (1 for 0).
-    private static func digitCount(_ value: UInt64) -> Int {
-        var digits = 1
-        while digits < 20 && value >= powersOfTen[digits] { digits += 1 }
-        return digits
     }
 
     /// A key that orders non-negative integers like their decimal strings: the number padded

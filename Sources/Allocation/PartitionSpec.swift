@@ -163,7 +163,7 @@ private func isSortedAndUnique(_ partitions: [Partition]) -> Bool {
     for index in 1..<partitions.count {
         let a = partitions[index - 1], b = partitions[index]
         if a.id >= 0, b.id >= 0, utf8Equal(a.topic, b.topic) {
-            guard Partition.decimalPrecedes(UInt64(a.id), UInt64(b.id)) else { return false }
+            guard DecimalOrder.precedes(UInt64(a.id), UInt64(b.id)) else { return false }
         } else if !(a < b) {
             return false
         }

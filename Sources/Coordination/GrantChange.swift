@@ -52,7 +52,6 @@ public struct GrantChange: Sendable, Equatable {
     /// How many partitions it names: what it adds to the summary every member reads.
     public var size: Int { addedShare.count + removedShare.count + releasingShare.count }
 
-
     /// The grant of `epoch` this change makes of `grant`, the node read at `version`; `nil`
     /// unless `grant` is the one it changes (any grant with `Mutations.changeFromAnyGrant`).
     public func applied(to grant: Grant, version: Int32, epoch: Int64, mutations: Mutations = []) -> Grant? {
