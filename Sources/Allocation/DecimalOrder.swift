@@ -24,6 +24,14 @@ enum DecimalOrder {
         return digits
     }
 
+    /// A key that orders non-negative integers like their decimal strings: the number padded
+    /// with zeros on the right to 19 digits (the most an `Int` has), then its digit count, as
+    /// a shorter string comes before a longer one it is a prefix of.
+    static func key(_ value: UInt64) -> (scaled: UInt64, digits: Int) {
+        let digits = digitCount(value)
+        return (value &* powerOfTen(max(0, 19 - digits)), digits)
+    }
+
     /// 10 to the `exponent` (at most 19).
     @inline(__always)
     private static func powerOfTen(_ exponent: Int) -> UInt64 {

@@ -136,19 +136,4 @@ public struct Partition: Hashable, Comparable, Sendable, CustomStringConvertible
             }
         }
     }
-
-    /// A key that orders non-negative integers like their decimal strings: the number padded
-    /// with zeros on the right to 19 digits (the most an `Int` has), then its digit count, as
-    /// a shorter string comes before a longer one it is a prefix of.
-    static func decimalOrderKey(_ value: UInt64) -> (scaled: UInt64, digits: Int) {
-        var digits = 1
-        var scale = 1 as UInt64
-        while digits < 20 && value / scale >= 10 {
-            digits += 1
-            scale &*= 10
-        }
-        var scaled = value
-        for _ in 0..<max(0, 19 - digits) { scaled &*= 10 }
-        return (scaled, digits)
-    }
 }

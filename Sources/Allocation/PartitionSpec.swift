@@ -133,7 +133,7 @@ func sortedUniquePartitions(_ partitions: [Partition]) -> [Partition] {
             topicRanks[partition.topic] = topicNumber
         }
         lastTopic = (partition.topic, topicNumber)
-        let (scaled, digits) = Partition.decimalOrderKey(UInt64(partition.id))
+        let (scaled, digits) = DecimalOrder.key(UInt64(partition.id))
         keys.append((topicNumber, scaled, digits, index))
     }
     // Topics without ":" order like their strings followed by ":", as in the partition strings.
