@@ -186,6 +186,8 @@ private struct GuardLoop {
             if count < 0, errno == EAGAIN || errno == EWOULDBLOCK { return }
             guard count > 0 else {
                 // The daemon is gone (kill -9 included): the tree ends, within the lease.
+                let reason = count == 0 ? "closed" : "failed: \(String(cString: strerror(errno)))"
+                FileHandle.standardError.write(Data("allocatord consumer guard: the daemon's socket \(reason); stopping the consumer\n".utf8))
                 daemonListens = false
                 stop(.stopped, now: BootClock.now())
                 return
@@ -240,8 +242,7 @@ private struct GuardLoop {
             let pid = waitpid(-1, &status, WNOHANG)
             if pid > 0 {
                 guard pid == leader else { continue }
-                // <sys/wait.h>: the low 7 bits are the signal, or 0 and the exit status above.
-                leaderEnded = status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
+                leaderEnded = ConsumerEnding.Status(waitStatus: status)
                 // Its leader gone by itself, the rest of the tree is ended too.
                 stop(.itself, now: BootClock.now())
                 continue

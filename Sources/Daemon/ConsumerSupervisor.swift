@@ -153,10 +153,12 @@ actor ConsumerSupervisor {
                 logger.warning("the consumer's guard stopped it: its lease ran out without a renewal", metadata: pidMetadata)
             }
             handle(.ended(ending))
-        case .vanished:
+        case .vanished(let guardStatus):
             running = nil
             // Its guard was killed: what it started may still run. Its group ends here.
-            logger.error("the consumer's guard ended without a word; SIGKILL to the consumer's group", metadata: pidMetadata)
+            logger.error(
+                "the consumer's guard ended without a word (it \(guardStatus?.description ?? "could not be reaped")); SIGKILL to the consumer's group",
+                metadata: pidMetadata)
             if let consumerPID { kill(-consumerPID, SIGKILL) }
             handle(.ended(ConsumerEnding(status: .signaled(SIGKILL), cause: .itself, killed: true)))
         }

@@ -50,6 +50,12 @@ struct ConsumerEnding: Equatable, Sendable {
             }
         }
 
+        /// The status `waitpid` gave for a process that ended.
+        init(waitStatus: Int32) {
+            // <sys/wait.h>: the low 7 bits are the signal, or 0 and the exit status above.
+            self = waitStatus & 0x7F == 0 ? .exited((waitStatus >> 8) & 0xFF) : .signaled(waitStatus & 0x7F)
+        }
+
         var failed: Bool { self != .exited(0) }
 
         var description: String {
@@ -86,9 +92,9 @@ enum GuardReport: Equatable, Sendable {
     case expired
     /// The consumer's whole tree is gone. `ended exited|signaled N itself|stopped|lease 0|1`.
     case ended(ConsumerEnding)
-    /// The guard ended without saying how the consumer did (the daemon's side adds it when the
-    /// socket closes first).
-    case vanished
+    /// The guard ended without saying how the consumer did; how the guard itself ended, unless
+    /// it could not be reaped (the daemon's side adds it when the socket closes first).
+    case vanished(guardStatus: ConsumerEnding.Status?)
 
     var text: String {
         switch self {
@@ -100,7 +106,7 @@ enum GuardReport: Equatable, Sendable {
             case .exited(let code): "ended exited \(code) \(ending.cause.rawValue) \(ending.killed ? 1 : 0)"
             case .signaled(let signal): "ended signaled \(signal) \(ending.cause.rawValue) \(ending.killed ? 1 : 0)"
             }
-        case .vanished: "vanished"
+        case .vanished(let status): "vanished \(status?.description ?? "unreaped")"
         }
     }
 

@@ -75,8 +75,11 @@ final class GuardedConsumer: Sendable {
         }
         closeSocket()
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1, errno == EINTR {}
-        if !concluded { continuation.yield(.vanished) }
+        var reaped: pid_t
+        repeat { reaped = waitpid(pid, &status, 0) } while reaped == -1 && errno == EINTR
+        if !concluded {
+            continuation.yield(.vanished(guardStatus: reaped == pid ? ConsumerEnding.Status(waitStatus: status) : nil))
+        }
         continuation.finish()
     }
 
