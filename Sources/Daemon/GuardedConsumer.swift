@@ -59,14 +59,8 @@ final class GuardedConsumer: Sendable {
     /// Reads the guard's reports until its socket closes, then reaps it (on a thread of its own:
     /// both block).
     private func follow(guard pid: pid_t) {
-        let socket = descriptor.withLock { $0 } ?? -1
-        var buffer = [UInt8](repeating: 0, count: 256)
         var concluded = false
-        while true {
-            let count = recv(socket, &buffer, buffer.count, 0)
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { break }
-            guard let report = GuardReport(text: String(decoding: buffer[..<count], as: UTF8.self)) else { continue }
+        Self.readReports(from: descriptor.withLock { $0 } ?? -1) { report in
             switch report {
             case .ended, .couldNotStart, .expired: concluded = true
             case .started, .vanished: break
@@ -81,6 +75,20 @@ final class GuardedConsumer: Sendable {
             continuation.yield(.vanished(guardStatus: reaped == pid ? ConsumerEnding.Status(waitStatus: status) : nil))
         }
         continuation.finish()
+    }
+
+    /// Hands each report read from `socket` to `take`, until the guard's end is closed.
+    ///
+    /// A guard that ends with a command unread (sent as it exits) makes the kernel report
+    /// `ECONNRESET` once, before the reports still queued: they are read after it.
+    static func readReports(from socket: Int32, _ take: (GuardReport) -> Void) {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let count = recv(socket, &buffer, buffer.count, 0)
+            if count < 0, errno == EINTR || errno == ECONNRESET { continue }
+            guard count > 0 else { return }
+            if let report = GuardReport(text: String(decoding: buffer[..<count], as: UTF8.self)) { take(report) }
+        }
     }
 
     private func closeSocket() {
