@@ -109,7 +109,7 @@ public struct JSONReader {
             position += 1
         }
         let leadingZero = digits > 1 && bytes[start + (negative ? 1 : 0)] == UInt8(ascii: "0")
-        let fraction = next.map { [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains($0) } ?? false
+        let fraction = next == UInt8(ascii: ".") || next == UInt8(ascii: "e") || next == UInt8(ascii: "E")
         guard digits > 0, !leadingZero, !fraction else {
             position = start
             throw failure("an integer")
@@ -121,6 +121,12 @@ public struct JSONReader {
     public mutating func string() throws(Failure) -> String {
         skipWhitespace()
         try expect(UInt8(ascii: "\""))
+        // Most strings have no escape: made straight from their bytes.
+        if let end = plainStringEnd() {
+            defer { position = end + 1 }
+            guard let text = String(validating: bytes[position..<end], as: UTF8.self) else { throw failure("a string of UTF-8") }
+            return text
+        }
         var output: [UInt8] = []
         while true {
             guard let byte = next else { throw failure("the string's closing quote") }
@@ -160,7 +166,15 @@ public struct JSONReader {
         switch next {
         case UInt8(ascii: "{"): try object { reader, _ throws(Failure) in try reader.skipValue() }
         case UInt8(ascii: "["): try array { reader throws(Failure) in try reader.skipValue() }
-        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "\""):
+            // Checked as `string()` checks it, but not made: ASCII needs no UTF-8 check.
+            position += 1
+            if let end = plainStringEnd(), !bytes[position..<end].contains(where: { $0 >= 0x80 }) {
+                position = end + 1
+            } else {
+                position -= 1
+                _ = try string()
+            }
         case UInt8(ascii: "t"), UInt8(ascii: "f"): _ = try bool()
         case UInt8(ascii: "n"):
             guard null() else { throw failure("a value") }
@@ -180,6 +194,19 @@ public struct JSONReader {
 
     private func failure(_ expected: String) -> Failure {
         Failure(offset: position, expected: expected)
+    }
+
+    /// Where the string that starts at `position` (after its opening quote) ends, at its
+    /// closing quote, if it has no escape and no control character before it.
+    private func plainStringEnd() -> Int? {
+        var end = position
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") { return end }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+            end += 1
+        }
+        return nil
     }
 
     private mutating func skipWhitespace() {

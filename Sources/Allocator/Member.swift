@@ -54,6 +54,8 @@ public actor Member {
     /// Since when each member the published summary names as awaited has been awaited.
     var awaitedSince: [String: ContinuousClock.Instant] = [:]
     var published: MemberDocument?
+    /// The published share and revoking in the document's shape, kept while they stay the same.
+    var allocationShape = MemberDocument.ShareShape(), revokingShape = MemberDocument.ShareShape()
     var lastRebalance: (at: Date, duration: Duration)?
     /// Releases the release timeout forced (consumer handover).
     var forcedReleases = 0
@@ -268,7 +270,7 @@ public actor Member {
         var document = MemberDocument(
             group: configuration.layout.group, member: configuration.member, state: publication.state,
             generation: publication.epoch, strategy: publication.strategy ?? strategy?.name,
-            allocation: MemberDocument.share(publication.partitions), revoking: MemberDocument.share(publication.revoking),
+            allocation: allocationShape(publication.partitions), revoking: revokingShape(publication.revoking),
             members: publication.members, partitionCount: publication.partitionCount,
             validUntil: publication.lease.map(Lease.wallClock), validUntilBoottime: publication.lease.map(Lease.bootTime),
             updatedAt: published?.updatedAt ?? Date.now)

@@ -54,6 +54,20 @@ public struct MemberDocument: Sendable, Hashable {
         return share.mapValues { $0.sorted() }
     }
 
+    /// A share in the document's shape (`share(_:)`), made again only when its partitions
+    /// change: most epochs change a member's `members` and `generation`, not its share. What it
+    /// hands out again is the same dictionary, which `==` then finds equal without a look inside.
+    struct ShareShape {
+        private var last: (partitions: Set<Partition>, shape: [String: [Int]])?
+
+        mutating func callAsFunction(_ partitions: Set<Partition>) -> [String: [Int]] {
+            if let last, last.partitions == partitions { return last.shape }
+            let shape = MemberDocument.share(partitions)
+            last = (partitions, shape)
+            return shape
+        }
+    }
+
     /// Whether `other` differs in what `updatedAt` tracks: state, generation, allocation or
     /// revoking.
     public func differsInSubstance(from other: MemberDocument) -> Bool {
