@@ -25,27 +25,10 @@ public struct JSONReader {
 
     /// `{ "KEY": VALUE, ... }`: `entry` reads each VALUE, given its KEY.
     public mutating func object(_ entry: (inout JSONReader, String) throws(Failure) -> Void) throws(Failure) {
-        skipWhitespace()
-        try expect(UInt8(ascii: "{"))
-        skipWhitespace()
-        if next == UInt8(ascii: "}") {
-            position += 1
-            return
-        }
-        while true {
-            skipWhitespace()
-            let key = try string()
-            skipWhitespace()
-            try expect(UInt8(ascii: ":"))
-            skipWhitespace()
-            try entry(&self, key)
-            skipWhitespace()
-            guard let byte = next else { throw failure("\",\" or \"}\"") }
-            if byte == UInt8(ascii: "}") {
-                position += 1
-                return
-            }
-            try expect(UInt8(ascii: ","))
+        try entries { reader throws(Failure) in
+            let key = try reader.string()
+            try reader.colon()
+            try entry(&reader, key)
         }
     }
 
@@ -164,17 +147,14 @@ public struct JSONReader {
     public mutating func skipValue() throws(Failure) {
         skipWhitespace()
         switch next {
-        case UInt8(ascii: "{"): try object { reader, _ throws(Failure) in try reader.skipValue() }
-        case UInt8(ascii: "["): try array { reader throws(Failure) in try reader.skipValue() }
-        case UInt8(ascii: "\""):
-            // Checked as `string()` checks it, but not made: ASCII needs no UTF-8 check.
-            position += 1
-            if let end = plainStringEnd(), !bytes[position..<end].contains(where: { $0 >= 0x80 }) {
-                position = end + 1
-            } else {
-                position -= 1
-                _ = try string()
+        case UInt8(ascii: "{"):
+            try entries { reader throws(Failure) in
+                try reader.skipString()
+                try reader.colon()
+                try reader.skipValue()
             }
+        case UInt8(ascii: "["): try array { reader throws(Failure) in try reader.skipValue() }
+        case UInt8(ascii: "\""): try skipString()
         case UInt8(ascii: "t"), UInt8(ascii: "f"): _ = try bool()
         case UInt8(ascii: "n"):
             guard null() else { throw failure("a value") }
@@ -194,6 +174,48 @@ public struct JSONReader {
 
     private func failure(_ expected: String) -> Failure {
         Failure(offset: position, expected: expected)
+    }
+
+    /// `{ ENTRY, ... }`: `entry` reads each `"KEY": VALUE`.
+    private mutating func entries(_ entry: (inout JSONReader) throws(Failure) -> Void) throws(Failure) {
+        skipWhitespace()
+        try expect(UInt8(ascii: "{"))
+        skipWhitespace()
+        if next == UInt8(ascii: "}") {
+            position += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            try entry(&self)
+            skipWhitespace()
+            guard let byte = next else { throw failure("\",\" or \"}\"") }
+            if byte == UInt8(ascii: "}") {
+                position += 1
+                return
+            }
+            try expect(UInt8(ascii: ","))
+        }
+    }
+
+    /// The `:` between a key and its value.
+    private mutating func colon() throws(Failure) {
+        skipWhitespace()
+        try expect(UInt8(ascii: ":"))
+        skipWhitespace()
+    }
+
+    /// A string checked as `string()` checks it, but not made: ASCII needs no UTF-8 check.
+    private mutating func skipString() throws(Failure) {
+        skipWhitespace()
+        let start = position
+        try expect(UInt8(ascii: "\""))
+        if let end = plainStringEnd(), !bytes[position..<end].contains(where: { $0 >= 0x80 }) {
+            position = end + 1
+        } else {
+            position = start
+            _ = try string()
+        }
     }
 
     /// Where the string that starts at `position` (after its opening quote) ends, at its

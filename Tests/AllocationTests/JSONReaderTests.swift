@@ -36,7 +36,10 @@ import Testing
         for text in bad {
             #expect(throws: JSONReader.Failure.self, "\(text)") { try read(text) }
             #expect(throws: JSONReader.Failure.self, "\(text)") { try skip(text) }
+            #expect(throws: JSONReader.Failure.self, "a key \(text)") { try skip(Array("{".utf8) + text + Array(":1}".utf8)) }
         }
+        #expect(throws: JSONReader.Failure.self) { try skip(Array(#"{"a" 1}"#.utf8)) }
+        #expect(throws: JSONReader.Failure.self) { try skip(Array(#"{1:1}"#.utf8)) }
     }
 
     @Test func valuesAreSkippedWhole() throws {
