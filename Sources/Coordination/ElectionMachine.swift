@@ -76,7 +76,8 @@ public struct ElectionMachine: Sendable {
         case watch(String)
         /// This member now leads.
         case elected
-        /// Report `.retryDue` after this long, the lock's node made again first if it is gone.
+        /// Report `.retryDue` after this long, the group's nodes (the lock's among them) made
+        /// again first if they are gone.
         case retry(after: Duration)
         /// `name` is not ephemeral: it is nobody's contender and is left out (log it).
         case passOver(String)

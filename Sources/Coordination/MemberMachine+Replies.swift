@@ -16,11 +16,11 @@ extension MemberMachine {
             if leader.isLeading { lead(.writeFailed(fenced: false)) }
         case .checkOwnMember: follow(.memberNodeFound)  // the next summary that leaves it out asks again
         case .leave, .lookBeforeLeaving: send(.close, .close)
-        case .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings:
+        case .electionDelete, .prepareForJoin, .prepareForLeader, .prepareForElection, .pinSettings:
             break
         case .readSummary, .existsSummary:
             send(.getData(paths.assignments, watch: true), .readSummary)
-        case .electionList, .electionWatch, .electionLock, .createMember, .findMemberHolder,
+        case .electionList, .electionWatch, .createMember, .findMemberHolder,
              .readGrant, .acknowledge, .readOwnRecord, .restoreOwnRecord, .close, .deleteUnreadableGrant:
             // The same again: a create applied before the connection dropped is found by its
             // `nodeExists`, a conditional write applied by its `badVersion`.
@@ -41,7 +41,7 @@ extension MemberMachine {
             // Done or not (the contender node gone, the grant changed meanwhile): the close
             // ends what is left.
             send(.close, .close)
-        case .close, .electionDelete, .prepareForJoin, .prepareForLeader, .pinSettings, .deleteUnreadableGrant:
+        case .close, .electionDelete, .prepareForJoin, .prepareForLeader, .prepareForElection, .pinSettings, .deleteUnreadableGrant:
             break
         case .electionCreate:
             if case .success(.created(let path, _)) = result {
@@ -59,8 +59,6 @@ extension MemberMachine {
             guard case .success(.exists(let stat)) = result else { return }
             if stat != nil { want(.predecessor, armedBy: request) }
             elect(.predecessorFound(owner: stat?.ephemeralOwner))
-        case .electionLock:
-            elect(.retryDue)
         case .createMember:
             switch result {
             case .success(let response):

@@ -246,7 +246,7 @@ public struct MemberMachine {
     }
 
     enum Purpose {
-        case electionCreate, electionList, electionWatch, electionDelete, electionLock
+        case electionCreate, electionList, electionWatch, electionDelete
         case createMember
         case findMemberHolder
         case checkOwnMember
@@ -255,7 +255,7 @@ public struct MemberMachine {
         case acknowledge(MemberRecord, version: Int32)
         case readOwnRecord(MemberRecord)
         case restoreOwnRecord(MemberRecord, foreign: Int32)
-        case prepareForJoin, prepareForLeader
+        case prepareForJoin, prepareForLeader, prepareForElection
         case leaderGroup, pinSettings, leaderPartitions, createPartitions, leaderMembers, leaderMember(String), leaderContenders
         case leaderSummary(Int), leaderGrantList(Int), leaderGrant(Int, String), leaderGrantNames, leaderGrantNamesExists
         case leaderWrite(LeaderWrite)
@@ -450,8 +450,9 @@ public struct MemberMachine {
         }
         if let due = timers.electionRetry, now >= due {
             timers.electionRetry = nil
-            // The lock's node made again if it is gone.
-            send(.create(paths.leaderLock, data: [], .persistent), .electionLock)
+            // The lock's node made again if it is gone, and the group's with it: deleted whole
+            // (the members' nodes too), nobody else would make it again, and nobody would lead.
+            prepareGroup(.prepareForElection)
         }
         if let due = timers.leaderReadRetry, now >= due {
             timers.leaderReadRetry = nil
@@ -699,6 +700,9 @@ public struct MemberMachine {
             if let failure { joinFailed(failure) } else { createMemberNode() }
         case .prepareForLeader:
             lead(.writeFailed(fenced: false))
+        case .prepareForElection:
+            // Prepared or not: a create that fails again is retried again.
+            elect(.retryDue)
         default:
             break
         }

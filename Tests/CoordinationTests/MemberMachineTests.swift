@@ -51,6 +51,26 @@ import Testing
         #expect(resent.contains { $0.1 == .getChildren("/g/leader", watch: false) })
     }
 
+    /// The group's whole subtree deleted (the leader lock and the group node with it): the
+    /// contender's create fails, and a second later the member prepares the group, making every
+    /// missing node again, before it contends again. Making only the lock's node failed for
+    /// good without its parent, every second: nobody led again, and the members, their nodes
+    /// gone unseen, waited for a summary nobody would write (TamperingFaultTests, 1 run in 8).
+    @Test func anElectionRetryPreparesTheGroupFirst() throws {
+        var (machine, sent) = started()
+        func contend(_ request: NodeRequest) -> Bool {
+            if case .create(let path, _, .ephemeralSequential) = request { path.hasPrefix("/g/leader/") } else { false }
+        }
+        let create = try #require(sent.first { contend($0.1) })
+        #expect(sends(machine.handle(.replied(create.0, NodeReply(.failure(.noNode))), now: start)).isEmpty)
+        let due = machine.handle(.timersDue, now: start + ElectionMachine.retryDelay)
+        let prepare = due.compactMap { if case .prepareGroup(let tag) = $0 { tag } else { nil } }
+        #expect(prepare.count == 1)
+        #expect(!sends(due).contains { contend($0.1) })
+        let after = machine.handle(.groupPrepared(try #require(prepare.first), failure: nil), now: start + ElectionMachine.retryDelay)
+        #expect(sends(after).filter { contend($0.1) }.count == 1)
+    }
+
     /// A stop while the member node's create is under way: the member leaves once it is
     /// answered, deleting its member node and its contender node in one transaction (a close
     /// the server never gets would leave them for a session timeout), then closes.
