@@ -34,24 +34,7 @@ public struct JSONReader {
 
     /// `[ VALUE, ... ]`: `element` reads each VALUE.
     public mutating func array(_ element: (inout JSONReader) throws(Failure) -> Void) throws(Failure) {
-        skipWhitespace()
-        try expect(UInt8(ascii: "["))
-        skipWhitespace()
-        if next == UInt8(ascii: "]") {
-            position += 1
-            return
-        }
-        while true {
-            skipWhitespace()
-            try element(&self)
-            skipWhitespace()
-            guard let byte = next else { throw failure("\",\" or \"]\"") }
-            if byte == UInt8(ascii: "]") {
-                position += 1
-                return
-            }
-            try expect(UInt8(ascii: ","))
-        }
+        try items(UInt8(ascii: "["), UInt8(ascii: "]"), element)
     }
 
     /// `[ INTEGER, ... ]`.
@@ -178,19 +161,24 @@ public struct JSONReader {
 
     /// `{ ENTRY, ... }`: `entry` reads each `"KEY": VALUE`.
     private mutating func entries(_ entry: (inout JSONReader) throws(Failure) -> Void) throws(Failure) {
+        try items(UInt8(ascii: "{"), UInt8(ascii: "}"), entry)
+    }
+
+    /// `OPEN ITEM, ... CLOSE` (an array's or an object's): `item` reads each ITEM.
+    private mutating func items(_ open: UInt8, _ close: UInt8, _ item: (inout JSONReader) throws(Failure) -> Void) throws(Failure) {
         skipWhitespace()
-        try expect(UInt8(ascii: "{"))
+        try expect(open)
         skipWhitespace()
-        if next == UInt8(ascii: "}") {
+        if next == close {
             position += 1
             return
         }
         while true {
             skipWhitespace()
-            try entry(&self)
+            try item(&self)
             skipWhitespace()
-            guard let byte = next else { throw failure("\",\" or \"}\"") }
-            if byte == UInt8(ascii: "}") {
+            guard let byte = next else { throw failure("\",\" or \"\(Character(Unicode.Scalar(close)))\"") }
+            if byte == close {
                 position += 1
                 return
             }
