@@ -99,6 +99,16 @@ extension LeaderMachine {
         private var splitSessions: Set<Int64> = []
         /// Sessions whose nodes vanished apart, counted as alive until `.lingerOver`.
         private var lingeringSessions: Set<Int64> = []
+        /// Lingering sessions whose linger has not started: their grant's revocation is not
+        /// yet known to be in ZooKeeper. The session timeout starts once it is (written, or
+        /// found there already), so that a member alive without its nodes has all of it to read
+        /// the revocation and publish without it, or to let its lease run out. Counted from the
+        /// look, a leader that could not write meanwhile let the linger pass unannounced, then
+        /// gave the partitions away while their member, unable to join again, published them
+        /// (seed 10299153750217839435).
+        private var unannouncedLingers: Set<Int64> = []
+        /// `unannouncedLingers` when the write under way was planned: announced once it is written.
+        private var lingersInWrite: Set<Int64> = []
         /// Whether the reign has looked at the sessions once (`observeSessions`).
         private var sessionsSeen = false
         private(set) var nodes = GrantNodes()
@@ -188,7 +198,7 @@ extension LeaderMachine.Reign {
         // (everything read) or to pause.
         let cameToLeadOrPause = (phase.isLeading && !wasLeading) || (phase.isPausing && !wasPausing)
         if phase.isLeading || phase.isPausing, (event.changesTheLists && !sessionsAsTheyWere) || cameToLeadOrPause {
-            actions += observeSessions()
+            observeSessions()
         }
         if phase.isLeading { actions += planIfIdle(acknowledgementCame: acknowledgementCame) }
         return actions
@@ -281,6 +291,9 @@ extension LeaderMachine.Reign {
                     }
                 }
                 phase = .leading(.idle)
+                unannouncedLingers.subtract(lingersInWrite)
+                defer { lingersInWrite = [] }
+                return lingers(lingersInWrite)
             }
         case .writeFailed:
             // (Not fenced: a fenced write ends the reign. Without a write in flight this is the
@@ -412,7 +425,12 @@ extension LeaderMachine.Reign {
         unchangedSummary.epoch = nodes.summary?.epoch ?? -1
         var lastSummary = nodes.summary
         lastSummary?.changes = [:]
-        guard !writes.isEmpty || lastSummary != unchangedSummary else { return actions }
+        guard !writes.isEmpty || lastSummary != unchangedSummary else {
+            // ZooKeeper says what the plan says: every lingering session's revocation is there.
+            defer { unannouncedLingers = [] }
+            return actions + lingers(unannouncedLingers)
+        }
+        lingersInWrite = unannouncedLingers
         summary.changes = changes(by: writes, to: rebalance.indexedGrants)
         var write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
@@ -508,14 +526,14 @@ extension LeaderMachine.Reign {
     /// Where each grant's session stands, once the lists are current (no watch of either has
     /// fired without its listing back, every member node listed is read): a session seen with
     /// one node only is split; a split session whose last node vanishes lingers, counted as
-    /// alive for a session timeout (I3: a session's nodes vanish together when it ends, in one
+    /// alive until a session timeout after its grant's revocation is in ZooKeeper
+    /// (`unannouncedLingers`; I3: a session's nodes vanish together when it ends, in one
     /// transaction, whose notifications all come before the reply to any listing they cause,
     /// so a clean leave or an expiry is never taken for two deletions apart).
-    fileprivate mutating func observeSessions() -> [Action] {
-        guard listsAreCurrent else { return [] }
+    fileprivate mutating func observeSessions() {
+        guard listsAreCurrent else { return }
         let memberSessions = Set(members.values.map(\.session))
         let seen = memberSessions.union(contenderSessions)
-        var actions: [Action] = []
         for session in seen where session != 0 {
             if memberSessions.contains(session) != contenderSessions.contains(session) {
                 splitSessions.insert(session)
@@ -530,18 +548,22 @@ extension LeaderMachine.Reign {
             // while it lives and publishes. Each that may hold anything lingers.
             sessionsSeen = true
             let holding = Set(nodes.grants.values.compactMap { $0.grant.flatMap { $0.holdsAnything ? $0.session : nil } })
-            for session in holding.subtracting(seen).subtracting(lingeringSessions).sorted() {
+            for session in holding.subtracting(seen).subtracting(lingeringSessions) {
                 lingeringSessions.insert(session)
-                actions.append(.linger(session: session, for: sessionTimeout))
+                unannouncedLingers.insert(session)
             }
         }
-        for session in splitSessions.subtracting(seen).sorted() {
+        for session in splitSessions.subtracting(seen) {
             splitSessions.remove(session)
             guard granted.contains(session), !lingeringSessions.contains(session) else { continue }
             lingeringSessions.insert(session)
-            actions.append(.linger(session: session, for: sessionTimeout))
+            unannouncedLingers.insert(session)
         }
-        return actions
+    }
+
+    /// Starts the linger of each of `sessions` (`unannouncedLingers`).
+    private func lingers(_ sessions: Set<Int64>) -> [Action] {
+        sessions.sorted().map { .linger(session: $0, for: sessionTimeout) }
     }
 
     /// Whether `event` is a member node read again with the session it had (an

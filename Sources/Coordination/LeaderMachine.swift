@@ -55,7 +55,8 @@ public struct LeaderMachine: Sendable {
         case holdUnheld(for: Duration)
         /// Report `.lingerOver(session)` after this long: the session's member node and
         /// contender node vanished apart (an operator, a kiel consumer of the same name), so it
-        /// may be alive and its member publishing; until then it counts as alive (I3).
+        /// may be alive and its member publishing; until then it counts as alive (I3). Asked
+        /// once the revocation of the session's grant is in ZooKeeper (written, or there).
         case linger(session: Int64, for: Duration)
         /// Log that the group's strategy ignores weights although these members have a weight
         /// other than 1 (`round-robin`, `range`); asked once for each strategy and set of
