@@ -226,11 +226,25 @@ extension MemberMachine {
                 }
             case .failure(.noNode):
                 send(.create(paths.partitions, data: Array("[]".utf8), .persistent), .createPartitions)
+            case .failure(let failure):
+                // Not read (no right to, say): the leader keeps the set it knew and reads again;
+                // taken for an empty set, as it was, it revoked every partition.
+                actions.append(.report(.readFailed("the partition set", failure)))
+                leaderReadFailed()
             default:
-                lead(.partitionsRead([], PartitionSetState()))
+                leaderReadFailed()
             }
         case .createPartitions:
-            send(.getData(paths.partitions, watch: true), .leaderPartitions)
+            switch result {
+            case .success, .failure(.nodeExists):
+                send(.getData(paths.partitions, watch: true), .leaderPartitions)
+            case .failure(let failure):
+                // The group node is gone too (its subtree deleted): the retry's preparation
+                // makes the group's nodes again. Reading and creating at once went on for good,
+                // two requests a round trip without a pause.
+                actions.append(.report(.readFailed("the partition set", failure)))
+                leaderReadFailed()
+            }
         case .leaderMembers:
             want(.leaderMembers, armedBy: request)
             switch result {

@@ -26,6 +26,106 @@ import Testing
         actions.compactMap { if case .send(let tag, let request) = $0 { (tag, request) } else { nil } }
     }
 
+    /// A leader elected: the machine, and what its reign's first reads sent.
+    func elected() throws -> (MemberMachine, [(MemberMachine.RequestTag, NodeRequest)]) {
+        var (machine, sent) = started()
+        let contenderCreate = try #require(sent.first { if case .create(_, _, .ephemeralSequential) = $0.1 { true } else { false } })
+        let contender = "00000000000000001234000000000001__lock__0000000007"
+        var actions = machine.handle(.replied(contenderCreate.0, NodeReply(.success(.created("/g/leader/" + contender)))), now: start)
+        let list = try #require(sends(actions).first { $0.1 == .getChildren("/g/leader", watch: false) })
+        let lockStat = NodeStat(czxid: 1, version: 0, cversion: 1, ephemeralOwner: 0)
+        actions = machine.handle(.replied(list.0, NodeReply(.success(.children([contender], lockStat)))), now: start)
+        sent = sends(actions)
+        #expect(machine.leader.isLeading || sent.contains { $0.1 == .getChildren("/g/members", watch: true) })
+        return (machine, sent)
+    }
+
+
+    /// Answers the machine's requests from `nodes` (path: data; a node's children are the
+    /// paths one level below it), and the requests those answers make, until it asks nothing
+    /// more; writes succeed without changing `nodes`. Returns every action.
+    func serve(
+        _ machine: inout MemberMachine, _ sent: [(MemberMachine.RequestTag, NodeRequest)], _ nodes: [String: [UInt8]],
+        failing: (NodeRequest) -> NodeFailure? = { _ in nil }, now: ContinuousClock.Instant
+    ) -> [MemberMachine.Action] {
+        var queue = sent, all: [MemberMachine.Action] = []
+        while !queue.isEmpty {
+            let (tag, request) = queue.removeFirst()
+            let stat = NodeStat(czxid: 1, version: 1, cversion: 1, ephemeralOwner: 0x1234)
+            func children(_ path: String) -> [String] {
+                nodes.keys.filter { $0.hasPrefix(path + "/") && !$0.dropFirst(path.count + 1).contains("/") }
+                    .map { String($0.dropFirst(path.count + 1)) }
+            }
+            let result: Result<NodeResponse, NodeFailure> = if let failure = failing(request) {
+                .failure(failure)
+            } else {
+                switch request {
+                case .getData(let path, _): nodes[path].map { .success(.data($0, stat)) } ?? .failure(.noNode)
+                case .exists(let path, _): .success(.exists(nodes[path].map { _ in stat }))
+                case .getChildren(let path, _): nodes[path].map { _ in .success(.children(children(path), stat)) } ?? .failure(.noNode)
+                case .create(let path, _, _): .success(.created(path))
+                case .setData: .success(.written(stat))
+                case .multi(let operations): .success(.multi(operations.map { _ in .written(stat) }))
+                default: .failure(.other(code: -1))
+                }
+            }
+            let actions = machine.handle(.replied(tag, NodeReply(result)), now: now)
+            all += actions
+            queue += sends(actions)
+        }
+        return all
+    }
+
+    /// A partition set the leader cannot read (no right to, say) is not taken for an empty
+    /// one: the leader keeps the set it knew, writes nothing, and reads again after a pause
+    /// (it revoked every partition).
+    @Test func aPartitionSetNotReadIsNotTakenForEmpty() throws {
+        var (machine, sent) = try elected()
+        let nodes: [String: [UInt8]] = [
+            "/g": Array(#"{"strategy":"consistent","protocol":2}"#.utf8),
+            "/g/partitions": Array(#"["t:0","t:1","t:2"]"#.utf8),
+            "/g/members": [], "/g/members/a": Array(#"{"version":2,"acked_epoch":0,"weight":1}"#.utf8),
+            "/g/leader": [], "/g/leader/00000000000000001234000000000001__lock__0000000007": [],
+        ]
+        /// The partitions each write granted to a.
+        func granted(_ actions: [MemberMachine.Action]) -> [Int] {
+            actions.compactMap { action in
+                guard case .report(.wrote(let write)) = action else { return nil }
+                return write.grants.map(\.0).reduce(0) { count, change in
+                    switch change {
+                    case .create("a", let grant), .set("a", let grant): count + grant.partitions.count
+                    default: count
+                    }
+                }
+            }
+        }
+        let first = serve(&machine, sent, nodes, now: start)
+        #expect(granted(first) == [3])
+        sent = sends(machine.handle(.watchFired(path: "/g/partitions", children: false, deleted: false), now: start))
+        #expect(sent.map(\.1) == [.getData("/g/partitions", watch: true)])
+        let refused = serve(&machine, sent, nodes, failing: { $0 == .getData("/g/partitions", watch: true) ? .other(code: -102) : nil }, now: start)
+        #expect(granted(refused).isEmpty)
+        #expect(refused.contains { if case .report(.readFailed("the partition set", .other(code: -102))) = $0 { true } else { false } })
+        let retry = machine.handle(.timersDue, now: start + .seconds(1))
+        #expect(retry.contains { if case .prepareGroup = $0 { true } else { false } })
+    }
+
+    /// A partition set the leader cannot make (the group node is gone with the group's
+    /// subtree) is tried again after a pause, once the group is prepared: it was read and
+    /// made again at once, for good, two requests a round trip.
+    @Test func aPartitionSetThatCannotBeMadeIsTriedAgainAfterAPause() throws {
+        var (machine, sent) = try elected()
+        let read = try #require(sent.first { $0.1 == .getData("/g/partitions", watch: true) })
+        let made = sends(machine.handle(.replied(read.0, NodeReply(.failure(.noNode))), now: start))
+        let create = try #require(made.first)
+        #expect(create.1 == .create("/g/partitions", data: Array("[]".utf8), .persistent))
+        let failed = machine.handle(.replied(create.0, NodeReply(.failure(.noNode))), now: start)
+        #expect(sends(failed).isEmpty)
+        #expect(failed.contains { if case .report(.readFailed("the partition set", .noNode)) = $0 { true } else { false } })
+        let retry = machine.handle(.timersDue, now: start + .seconds(1))
+        #expect(retry.contains { if case .prepareGroup = $0 { true } else { false } })
+    }
+
     /// Requests refused because the session is over (or closing) are not sent again: the
     /// client refuses them at once, and its refusal came back at once, for good (two members of
     /// one process held both threads of the concurrency pool so). The session's end starts
@@ -147,24 +247,9 @@ import Testing
 @Suite struct CanonicalTwinTests {
     let start = ContinuousClock.now
 
-    /// A leader elected: the machine, and what its reign's first reads sent.
-    func elected() throws -> (MemberMachine, [(MemberMachine.RequestTag, NodeRequest)]) {
-        let tests = MemberMachineTests()
-        var (machine, sent) = tests.started()
-        let contenderCreate = try #require(sent.first { if case .create(_, _, .ephemeralSequential) = $0.1 { true } else { false } })
-        let contender = "00000000000000001234000000000001__lock__0000000007"
-        var actions = machine.handle(.replied(contenderCreate.0, NodeReply(.success(.created("/g/leader/" + contender)))), now: start)
-        let list = try #require(tests.sends(actions).first { $0.1 == .getChildren("/g/leader", watch: false) })
-        let lockStat = NodeStat(czxid: 1, version: 0, cversion: 1, ephemeralOwner: 0)
-        actions = machine.handle(.replied(list.0, NodeReply(.success(.children([contender], lockStat)))), now: start)
-        sent = tests.sends(actions)
-        #expect(machine.leader.isLeading || sent.contains { $0.1 == .getChildren("/g/members", watch: true) })
-        return (machine, sent)
-    }
-
     @Test func aListingWithTwinsIsNotTakenAndSaysWhy() throws {
         let tests = MemberMachineTests()
-        var (machine, sent) = try elected()
+        var (machine, sent) = try tests.elected()
         let listing = try #require(sent.first { $0.1 == .getChildren("/g/members", watch: true) })
         let stat = NodeStat(czxid: 1, version: 0, cversion: 3, ephemeralOwner: 0)
         let twins = ["a", "caf\u{E9}", "cafe\u{301}"]
