@@ -160,6 +160,52 @@ extension FaultSuite {
             cluster.expectNoOverlap("a member's own node rewritten by someone else", settledAt: settled, partitions: all)
         }
 
+        /// ACLs changed (spec §13): an operator's `setAcl` takes the members' right to read the
+        /// partition set (ZooKeeper then fires no watch of it for them), and the leader stops.
+        /// Its successor cannot read the set: it says so in its log and writes nothing, reading
+        /// again after a pause, so the others keep their shares; readable again, the group goes
+        /// on. (Taken for an empty set, it revoked every partition.)
+        @Test(.timeLimit(.minutes(1))) func partitionSetMadeUnreadable() async throws {
+            let (cluster, zk) = try await agreedCluster(["a", "b", "c"])
+            defer { Task { await zk.close() } }
+            let leader = try await LeaderFaultTests().leader(of: cluster, among: cluster.names)
+            let others = cluster.names.filter { $0 != leader }
+            let before = Dictionary(uniqueKeysWithValues: others.map { ($0, cluster[$0].fileDocument?.allocation) })
+            let path = "/kiel/groups/\(cluster.group)/partitions"
+            try await setWorldACL(path, readable: false, server: cluster.zk)
+            let changed = ContinuousClock.now
+            await cluster[leader].stop()
+            let refused = await eventually(timeout: .seconds(20)) {
+                others.contains { cluster[$0].log.contains("reading the partition set failed") }
+            }
+            #expect(refused, "no member said it could not read the partition set")
+            let restored = ContinuousClock.now
+            try await setWorldACL(path, readable: true, server: cluster.zk)
+            let settled = try await cluster.waitForAgreement(others, partitions: partitions, "readable again")
+            for name in others {
+                let seen = cluster.observer.documents(of: name).filter { $0.at > changed && $0.at < restored }.map(\.document)
+                #expect(seen.allSatisfy { $0.allocation == before[name] }, "\(name) changed its share: \(seen.map(\.json))")
+            }
+            await cluster.stopAll()
+            cluster.expectNoOverlap("the partition set made unreadable, the leader stopped", settledAt: settled, partitions: partitions)
+        }
+
+        /// Sets the ACL of `path` to the world's every right, reading only if `readable` (kazoo,
+        /// from kiel's virtual environment: the daemon's client has no `setAcl`).
+        private func setWorldACL(_ path: String, readable: Bool, server: String) async throws {
+            let script = """
+                import sys
+                from kazoo.client import KazooClient
+                from kazoo.security import make_acl
+                zk = KazooClient(hosts=sys.argv[1])
+                zk.start(timeout=10)
+                zk.set_acls(sys.argv[2], [make_acl("world", "anyone", read=sys.argv[3] == "yes", write=True, create=True, delete=True, admin=True)])
+                zk.stop()
+                """
+            let result = try await runProcess(try await KielPeer.python.value, ["-c", script, server, path, readable ? "yes" : "no"], input: "")
+            #expect(result.status == 0, "setting the ACL of \(path): \(result.errors)")
+        }
+
         /// Members `names` (a seeds t:0-11) agreed on the shared server, and a client of it for
         /// the tampering.
         private func agreedCluster(_ names: [String], test: String = #function) async throws -> (Cluster, ZooKeeperClient) {

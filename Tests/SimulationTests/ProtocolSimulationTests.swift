@@ -74,6 +74,10 @@ import TestSupport
         // session 13, once a grant that only grew was no longer acknowledged:
         13_729_119_905_475_025_518,  // a member node of garbage, nobody awaited: its record never written back, never granted
         9_747_129_607_997_597_988,  // the grant list never watched once made (session 12): a grant deleted by hand, never seen
+        // session 18, once the group's preparation went through the server and `deleteall` came in:
+        12_102_388_329_427_849_059,  // the partition set read and made again at once while the group node was gone: a storm
+        8_924_936_067_275_378_760,  // an election's retry that made only the lock's node (session 17's bug): leaderless
+        10_299_153_750_217_839_435,  // a linger that ran out before its revocation was written (lease promise)
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),

@@ -31,6 +31,8 @@ struct SimulatedMember {
     private var requests: [ZK.RequestID: MemberMachine.RequestTag] = [:]
     /// Pings under way (the client library's, not the machine's), and when each was sent.
     private var pings: [ZK.RequestID: Int64] = [:]
+    /// The group's preparations under way (`GroupSetup`'s steps), by their request's id.
+    private var setups: [ZK.RequestID: GroupSetupRun] = [:]
     /// The machine's writes of the last second, and when each was sent.
     private var recentWrites: [(at: Int64, request: NodeRequest)] = []
 
@@ -88,6 +90,7 @@ struct SimulatedMember {
         session = id
         requests = [:]
         pings = [:]
+        setups = [:]
         lastPing = world.zk.now
         world.log("\(label) session s\(id)")
         handle(.sessionStarted(session: id, timeout: .milliseconds(timeout)), &world)
@@ -104,6 +107,8 @@ struct SimulatedMember {
                 if case .success = reply.result { handle(.follower(.heard(at: world.instant(sentAt))), &world) }
             } else if let tag = requests.removeValue(forKey: reply.id) {
                 handle(.replied(tag, Self.nodeReply(reply)), &world)
+            } else if let run = setups.removeValue(forKey: reply.id) {
+                continueSetup(run, after: reply.result, &world)
             }
         case .event(let event):
             // One event fires the client's watches of every kind it concerns (a deletion: both).
@@ -121,6 +126,7 @@ struct SimulatedMember {
             session = nil
             requests = [:]
             pings = [:]
+            setups = [:]
             handle(.sessionEnded, &world)
             if !exited, !follower.hasStopped { startSession(&world) } else { exited = true }
         }
@@ -141,25 +147,18 @@ struct SimulatedMember {
             switch action {
             case .send(let tag, let request):
                 guard let session else { continue }
-                requests[world.zk.send(Self.request(request), from: session)] = tag
-                switch request {
-                case .create, .delete, .setData, .multi:
-                    recentWrites.removeAll { $0.at <= world.zk.now - 1000 }
-                    recentWrites.append((world.zk.now, request))
-                default: break
-                }
+                requests[send(request, from: session, &world)] = tag
             case .publish(let publication):
                 outbox.append(publication)
             case .runAllocator:
                 // No allocator program here: the leader keeps its grants.
                 handle(.leader(.allocated(nil)), &world)
             case .prepareGroup(let tag):
-                // The group's persistent nodes are never deleted here: nothing to make.
-                handle(.groupPrepared(tag, failure: nil), &world)
+                startSetup(GroupSetupRun(job: .prepare(tag), step: .lookForMembers), &world)
             case .pinSettings(let tag):
-                handle(.settingsPinned(tag, Strategy(world.strategy)), &world)
+                startSetup(GroupSetupRun(job: .pin(tag), step: .readSettings), &world)
             case .seedIfFresh:
-                break
+                startSetup(GroupSetupRun(job: .seed, step: .readPartitionSet), &world)
             case .fail(let failure):
                 // The daemon exits (and systemd starts it again, here a later fault may).
                 world.log("\(label) exits: \(failure)")
@@ -168,6 +167,102 @@ struct SimulatedMember {
                 world.log(describe(report))
             }
         }
+    }
+
+    // MARK: The group's preparation
+
+    /// What the daemon's `GroupSetup` does for the machine, one request at a time over the
+    /// simulated server as its `await`s do: `prepareGroup` makes every missing node of the
+    /// group (the group node, `members`, the partition set, the leader lock), pins or checks the
+    /// settings and seeds a fresh partition set; `pinSettings` and `seedIfFresh` are its parts.
+    /// Every member is configured with the world's strategy, and seeds the world's partitions.
+    private struct GroupSetupRun {
+        enum Job { case prepare(MemberMachine.RequestTag), pin(MemberMachine.RequestTag), seed }
+        enum Step {
+            /// `exists(members)`: a group with its `members` node has the nodes above it.
+            case lookForMembers
+            /// Creating the first of `paths` (one already there will do), then the rest.
+            case make([String])
+            case readSettings
+            case pinSettings(version: Int32)
+            case readPartitionSet
+            case seedPartitionSet
+        }
+        let job: Job
+        var step: Step
+    }
+
+    private mutating func startSetup(_ run: GroupSetupRun, _ world: inout SimulationWorld) {
+        guard let session else { return }
+        let request: NodeRequest = switch run.step {
+        case .lookForMembers: .exists(layout.members, watch: false)
+        case .make(let paths): .create(paths[0], data: [], .persistent)
+        case .readSettings: .getData(layout.group, watch: false)
+        case .pinSettings(let version):
+            .setData(layout.group, data: Array(#"{"strategy":"\#(world.strategy)","protocol":2}"#.utf8), version: version)
+        case .readPartitionSet: .getData(layout.partitions, watch: false)
+        case .seedPartitionSet: .setData(layout.partitions, data: SimulatedLayout.encode(world.partitionSet), version: 0)
+        }
+        setups[send(request, from: session, &world)] = run
+    }
+
+    private mutating func continueSetup(_ run: GroupSetupRun, after result: Result<ZK.Response, ZK.Code>, _ world: inout SimulationWorld) {
+        var run = run
+        switch (run.step, result) {
+        case (.lookForMembers, .success(.exists(let stat))):
+            let below = [layout.partitions, layout.leaderLock]
+            run.step = .make(stat != nil ? below : ["/kiel", "/kiel/groups", layout.group, layout.members] + below)
+        case (.make(let paths), .success), (.make(let paths), .failure(.nodeExists)):
+            run.step = paths.count > 1 ? .make(Array(paths.dropFirst())) : .readSettings
+        case (.readSettings, .success(.data(let data, let stat))):
+            if let strategy = GroupNodes.strategy(inGroupData: data) { return settingsSettled(run, strategy, &world) }
+            guard data.isEmpty else { return setupFailed(run, "the group's settings do not parse", &world) }
+            run.step = .pinSettings(version: stat.version)
+        case (.pinSettings, .success):
+            return settingsSettled(run, Strategy(world.strategy), &world)
+        case (.pinSettings, .failure(.badVersion)):
+            run.step = .readSettings
+        case (.readPartitionSet, .success(.data(let data, let stat))):
+            guard stat.version == 0, data.count <= 2 else { return setupDone(run, &world) }
+            run.step = .seedPartitionSet
+        case (.seedPartitionSet, _):
+            // A seed that fails is logged, never fatal.
+            return setupDone(run, &world)
+        case (_, .failure(let code)):
+            return setupFailed(run, "\(code)", &world)
+        case (_, .success(let response)):
+            return setupFailed(run, "an unexpected reply: \(response)", &world)
+        }
+        startSetup(run, &world)
+    }
+
+    /// The settings are pinned: a preparation goes on to the partition set.
+    private mutating func settingsSettled(_ run: GroupSetupRun, _ strategy: Strategy, _ world: inout SimulationWorld) {
+        guard case .pin(let tag) = run.job else { return startSetup(GroupSetupRun(job: run.job, step: .readPartitionSet), &world) }
+        handle(.settingsPinned(tag, strategy), &world)
+    }
+
+    private mutating func setupDone(_ run: GroupSetupRun, _ world: inout SimulationWorld) {
+        if case .prepare(let tag) = run.job { handle(.groupPrepared(tag, failure: nil), &world) }
+    }
+
+    private mutating func setupFailed(_ run: GroupSetupRun, _ failure: String, _ world: inout SimulationWorld) {
+        switch run.job {
+        case .prepare(let tag): handle(.groupPrepared(tag, failure: failure), &world)
+        case .pin(let tag): handle(.settingsPinned(tag, nil), &world)
+        case .seed: break
+        }
+    }
+
+    /// Sends `request`, counted among the writes of the last second if it is one.
+    private mutating func send(_ request: NodeRequest, from session: ZK.SessionID, _ world: inout SimulationWorld) -> ZK.RequestID {
+        switch request {
+        case .create, .delete, .setData, .multi:
+            recentWrites.removeAll { $0.at <= world.zk.now - 1000 }
+            recentWrites.append((world.zk.now, request))
+        default: break
+        }
+        return world.zk.send(Self.request(request), from: session)
     }
 
     private func describe(_ report: MemberMachine.Report) -> String {

@@ -29,9 +29,10 @@ struct SimulationFailure: Error, CustomStringConvertible {
 /// N allocatord processes and a simulated ZooKeeper in one process, every choice drawn from one
 /// seeded generator: which message is delivered next, when time moves, and which fault comes
 /// (kills, restarts, pauses, lost connections, graceful stops, joins, writes of the partition
-/// set, member nodes deleted by hand). After every step it checks I1 (on the grant nodes), I2
-/// (each live member's file within its grant) and the lease promise (no partition in two
-/// files whose leases are both valid); `settle()` then checks liveness.
+/// set, member nodes deleted by hand, the group's subtree deleted). After every step it checks
+/// I1 (on the grant nodes), I2 (each live member's file within its grant) and the lease
+/// promise (no partition in two files whose leases are both valid); `settle()` then checks
+/// liveness.
 struct SimulationWorld {
     var zk = SimulatedZooKeeper()
     var random: SplitMix64
@@ -66,6 +67,8 @@ struct SimulationWorld {
     /// other faults stay as they were; off to replay a seed found before them.
     let extraFaults: Bool
     var extraRandom: SplitMix64
+    /// The nodes an operator's `deleteall` has still to delete, in order.
+    private var operatorDeletions: [String] = []
     /// When the clients of a stalled server give up their connections (two thirds of a session
     /// timeout without an answer, as the C client does).
     private var stallDisconnectAt: Int64?
@@ -149,6 +152,7 @@ struct SimulationWorld {
     mutating func step() throws {
         steps += 1
         if faults, extraFaults, extraRandom.next() % 1000 < 2 { injectExtraFault() }
+        if !operatorDeletions.isEmpty, random.next() % 4 == 0 { deleteNextOfSubtree() }
         let roll = random.next() % 1000
         switch roll {
         case 0..<600: deliverMessage()
@@ -280,13 +284,21 @@ struct SimulationWorld {
         case 9:
             // A member is cut off, and meanwhile an operator deletes the group's state: every
             // grant and the summary, every contender and every member node (what deleting the
-            // group's subtree does to what the members learn from). The cut-off member's lease
-            // still runs, and nothing in ZooKeeper shows its session.
+            // group's subtree does to what the members learn from); or, half the time, the
+            // whole subtree as `deleteall` does, one node at a time, the members acting between
+            // the deletions, the group's persistent nodes too: the members make them again, pin
+            // the settings and seed the partition set. The cut-off member's lease still runs,
+            // and nothing in ZooKeeper shows its session.
             guard let pick, let session = members[pick].session, zk.connection(of: session) == .connected else { return }
             let cutOff = Int64(random.next() % UInt64(2 * timeout))
+            let subtree = random.next() % 2 == 0
             members[pick].cutOffUntil = zk.now + cutOff
-            log("connection lost \(members[pick].label) for \(cutOff) ms; operator deletes the group's state")
+            log("connection lost \(members[pick].label) for \(cutOff) ms; operator deletes the group's \(subtree ? "subtree" : "state")")
             zk.loseConnection(session, using: &random)
+            if subtree {
+                operatorDeletions = subtreeDepthFirst(layout.group)
+                return
+            }
             for member in zk.children(of: layout.assignments) { writeAsOperator(.delete(layout.grant(member), version: -1)) }
             writeAsOperator(.delete(layout.assignments, version: -1))
             for name in zk.children(of: layout.leaderLock) { writeAsOperator(.delete(layout.paths.contender(name), version: -1)) }
@@ -300,6 +312,20 @@ struct SimulationWorld {
             writeAsOperator(.delete(layout.grant(member), version: -1))
         }
         faultCount += 1
+    }
+
+    /// `path` and every node below it, each after the nodes below it (the order `deleteall`
+    /// deletes them in).
+    private func subtreeDepthFirst(_ path: String) -> [String] {
+        zk.children(of: path).flatMap { subtreeDepthFirst(path + "/" + $0) } + [path]
+    }
+
+    /// The next of an operator's `deleteall`: a node made below it meanwhile fails its
+    /// parent's deletion (`notEmpty`), and the deletion goes on with the rest.
+    private mutating func deleteNextOfSubtree() {
+        let path = operatorDeletions.removeFirst()
+        log("operator deletes \(path)")
+        writeAsOperator(.delete(path, version: -1))
     }
 
     /// The faults of `extraFaults`: a stalled server, one refusing writes, garbage written by
@@ -363,6 +389,7 @@ struct SimulationWorld {
         zk.stall(until: zk.now)
         zk.refuseWrites(until: zk.now)
         stallDisconnectAt = nil
+        while !operatorDeletions.isEmpty { deleteNextOfSubtree() }
         if GroupNodes.strategy(inGroupData: zk.node(layout.group)?.data ?? []) == nil {
             log("operator repairs the group node")
             writeAsOperator(.setData(layout.group, Array(#"{"strategy":"\#(strategy)","protocol":2}"#.utf8), version: -1))
