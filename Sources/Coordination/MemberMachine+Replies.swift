@@ -214,6 +214,7 @@ extension MemberMachine {
             want(.leaderPartitions, armedBy: request)
             switch result {
             case .success(.data(let data, let stat)):
+                if lastError?.hasPrefix(Self.partitionSetUnreadable) == true { lastError = nil }
                 // Made by a member's preparation (empty) or a reader (`[]`), never written: the
                 // group starts again as a new one would.
                 if stat.version == 0, data.count <= 2 { actions.append(.seedIfFresh) }
@@ -229,8 +230,7 @@ extension MemberMachine {
             case .failure(let failure):
                 // Not read (no right to, say): the leader keeps the set it knew and reads again;
                 // taken for an empty set, as it was, it revoked every partition.
-                actions.append(.report(.readFailed("the partition set", failure)))
-                leaderReadFailed()
+                partitionSetUnread(failure)
             default:
                 leaderReadFailed()
             }
@@ -242,8 +242,7 @@ extension MemberMachine {
                 // The group node is gone too (its subtree deleted): the retry's preparation
                 // makes the group's nodes again. Reading and creating at once went on for good,
                 // two requests a round trip without a pause.
-                actions.append(.report(.readFailed("the partition set", failure)))
-                leaderReadFailed()
+                partitionSetUnread(failure)
             }
         case .leaderMembers:
             want(.leaderMembers, armedBy: request)
@@ -387,6 +386,16 @@ extension MemberMachine {
     }
 
     /// What `status.last_error` says while the summary does not parse.
+    /// The leader could not read (or make) the partition set: it plans nothing new, says why
+    /// in `status` until a read succeeds, and reads everything again after a pause.
+    mutating func partitionSetUnread(_ failure: NodeFailure) {
+        lastError = Self.partitionSetUnreadable + "\(paths.partitions) (\(failure)); no rebalance until it can"
+        actions.append(.report(.readFailed("the partition set", failure)))
+        leaderReadFailed()
+    }
+
+    static let partitionSetUnreadable = "the leader cannot read the partition set "
+
     var unreadableSummary: String { "the group's summary at \(paths.assignments) does not parse; the leader writes it again" }
 
     mutating func finishGrantsRead(_ read: Int) {

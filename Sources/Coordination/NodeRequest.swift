@@ -91,6 +91,23 @@ public enum NodeFailure: Error, Sendable, Equatable {
     case other(code: Int32)
 }
 
+extension NodeFailure: CustomStringConvertible {
+    /// The case's name; for another error, its code, named for those an operator causes.
+    public var description: String {
+        switch self {
+        case .noNode: "noNode"
+        case .nodeExists: "nodeExists"
+        case .badVersion: "badVersion"
+        case .notEmpty: "notEmpty"
+        case .noChildrenForEphemerals: "noChildrenForEphemerals"
+        case .connectionLoss: "connectionLoss"
+        case .sessionExpired: "sessionExpired"
+        case .other(-102): "noAuth: no right to it (its ACL?)"
+        case .other(let code): "ZooKeeper error \(code)"
+        }
+    }
+}
+
 /// A request's reply.
 public struct NodeReply: Sendable, Equatable {
     public var result: Result<NodeResponse, NodeFailure>

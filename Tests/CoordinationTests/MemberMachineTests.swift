@@ -106,6 +106,7 @@ import Testing
         let refused = serve(&machine, sent, nodes, failing: { $0 == .getData("/g/partitions", watch: true) ? .other(code: -102) : nil }, now: start)
         #expect(granted(refused).isEmpty)
         #expect(refused.contains { if case .report(.readFailed("the partition set", .other(code: -102))) = $0 { true } else { false } })
+        #expect(machine.lastError == "the leader cannot read the partition set /g/partitions (noAuth: no right to it (its ACL?)); no rebalance until it can")
         let retry = machine.handle(.timersDue, now: start + .seconds(1))
         #expect(retry.contains { if case .prepareGroup = $0 { true } else { false } })
     }

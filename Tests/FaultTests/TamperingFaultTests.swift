@@ -179,6 +179,9 @@ extension FaultSuite {
                 others.contains { cluster[$0].log.contains("reading the partition set failed") }
             }
             #expect(refused, "no member said it could not read the partition set")
+            var statuses: [String?] = []
+            for name in others { statuses.append(await BadInputTests.status(cluster[name])?["last_error"] as? String) }
+            #expect(statuses.contains { $0?.contains("cannot read the partition set") == true }, "\(statuses)")
             let restored = ContinuousClock.now
             try await setWorldACL(path, readable: true, server: cluster.zk)
             let settled = try await cluster.waitForAgreement(others, partitions: partitions, "readable again")
