@@ -21,7 +21,7 @@ import TestSupport
         """
 
     private func program(_ text: String) throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-exec-\(UUID().uuidString.prefix(8))")
+        let directory = URL(fileURLWithPath: temporaryPath("allocatord-exec"))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("allocate").path
         try write(text, to: path)

@@ -17,7 +17,7 @@ import TestSupport
     }
 
     @Test func readsLargeInputsFromFiles() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString.prefix(8))")
+        let directory = URL(fileURLWithPath: temporaryPath("plan"))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let members = (0..<50).map { "member-\($0)" }
@@ -34,7 +34,7 @@ import TestSupport
     }
 
     @Test func runsAnExecStrategy() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plan-exec-\(UUID().uuidString.prefix(8))").path
+        let path = temporaryPath("plan-exec")
         try Data("#!/bin/sh\ncat >/dev/null\necho '{\"a\": {\"t\": [1, 0]}}'\n".utf8).write(to: URL(fileURLWithPath: path))
         chmod(path, 0o755)
         defer { unlink(path) }
@@ -91,7 +91,7 @@ import TestSupport
     private func plan(_ arguments: [String], current: String? = nil) async throws -> String {
         var arguments = ["plan"] + arguments
         if let current {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("plan-current-\(UUID().uuidString.prefix(8))").path
+            let path = temporaryPath("plan-current")
             try Data(current.utf8).write(to: URL(fileURLWithPath: path))
             arguments += ["--current", path]
         }
@@ -143,7 +143,7 @@ import TestSupport
         (#"["a"]"#, "is not a mapping"),
     ])
     func refusesWhatIsNotAMapping(file: String, message: String) async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plan-current-\(UUID().uuidString.prefix(8))").path
+        let path = temporaryPath("plan-current")
         try Data(file.utf8).write(to: URL(fileURLWithPath: path))
         defer { unlink(path) }
         let result = try await runProduct("allocatorctl", [

@@ -5,12 +5,13 @@ import Coordination
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// Flags, environment and file, in rising precedence; every invalid value refused by name
 /// (spec §12).
 @Suite struct ConfigurationTests {
     private func file(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8)).yaml").path
+        let path = temporaryPath("allocatord", suffix: ".yaml")
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
@@ -72,7 +73,7 @@ import Testing
     /// from argv; argv and a file others can read are warned about; errors never show it.
     @Suite struct Credentials {
         private func secretFile(_ text: String, mode: mode_t = 0o600, in folder: String? = nil, name: String = "zk-auth") throws -> String {
-            let folder = folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("creds-\(UUID().uuidString.prefix(8))").path
+            let folder = folder ?? temporaryPath("creds")
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let path = folder + "/" + name
             try Data(text.utf8).write(to: URL(fileURLWithPath: path))

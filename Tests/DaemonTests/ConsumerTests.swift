@@ -106,7 +106,7 @@ import TestSupport
 
     @Test func checkIsHealthyOnlyWhileActiveAndAnswering() async throws {
         let server = try await TestZooKeeper.shared.value
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("check")
         let nobody = try await runProduct("allocatorctl", ["--socket", folder + "/none.sock", "check"])
         #expect(nobody.status == 3)
 
@@ -164,7 +164,7 @@ import TestSupport
     @Test func theSupervisedConsumerRunsWhileActiveHearsOfChangesAndStopsFirst() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("consumer")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let (script, log) = try consumerScript(in: folder)
         // The daemon's secrets and systemd's variables, which the consumer must not get. The
@@ -216,7 +216,7 @@ import TestSupport
 
     @Test func aConsumerThatExitsEndsTheDaemonWithItsStatusOrIsRestartedOnFailure() async throws {
         let server = try await TestZooKeeper.shared.value
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("consumer")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let (script, log) = try consumerScript(in: folder)
 
@@ -260,7 +260,7 @@ import TestSupport
 
     @Test func theConsumerIsStoppedBeforeTheLeaseCanRunOut() async throws {
         let server = try await TestZooKeeper.shared.value
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("consumer")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let (script, log) = try consumerScript(in: folder)
         let port = Int(server.connectString.split(separator: ":").last!)!

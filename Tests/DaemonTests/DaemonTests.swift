@@ -59,7 +59,7 @@ import ZooKeeper
     @Test func aProgramNamedOnlyInZooKeeperIsNeverRun() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("exec")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let program = folder + "/allocate", ran = folder + "/ran"
         // Leaves a mark, then allocates everything to the first member.
@@ -177,7 +177,7 @@ import ZooKeeper
     /// connecting anywhere: a listener in place of ZooKeeper never sees a connection.
     @Test func checkConfigValidatesWithoutConnecting() async throws {
         let listener = try LoopbackListener()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("allocatord")
         let valid = try await runProduct("allocatord", [
             "--check-config", "--group", "orders", "--zk", "127.0.0.1:\(listener.port)", "--member", "m1",
             "--state-file", folder + "/orders.json", "--socket", folder + "/orders.sock",
@@ -211,7 +211,7 @@ import ZooKeeper
             _ = try await owner.create(path, acl: ACL.creatorAllWorldRead)
         }
         await owner.close()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("auth-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("auth")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         func credentialFile(_ text: String) throws -> String {
             let path = folder + "/\(UUID().uuidString.prefix(8))"
@@ -257,7 +257,7 @@ import ZooKeeper
     /// The consumer's guard is the daemon's binary in a mode only the daemon starts: by hand,
     /// even with its variable, it refuses to run and starts nothing.
     @Test func theConsumerGuardModeRefusesToRunByHand() async throws {
-        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("guard-\(UUID().uuidString.prefix(8))").path
+        let marker = temporaryPath("guard")
         let arguments = ["--consumer-guard", "5000", "none", "--", "/usr/bin/touch", marker]
         let bare = try await runProduct("allocatord", arguments)
         #expect(bare.status == 64)
@@ -270,7 +270,7 @@ import ZooKeeper
     }
 
     @Test func aConnectStringWhoseHostsDoNotResolveExits78() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("allocatord")
         let result = try await runProduct("allocatord", [
             "--group", "g", "--zk", "nosuchhost.invalid:2181", "--state-file", folder + "/g.json", "--socket", folder + "/g.sock",
         ])

@@ -112,7 +112,7 @@ import TestSupport
     func recordsReachARealJournaldWithTheirFields() async throws {
         let server = try await TestZooKeeper.shared.value
         let group = uniqueGroup()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("journal")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = try await runProcess(

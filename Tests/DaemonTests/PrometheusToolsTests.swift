@@ -51,7 +51,7 @@ struct PrometheusSample: Equatable {
     /// (which drops a file whose series repeat another's) serves both.
     @Test(.timeLimit(.minutes(1))) func nodeExporterServesTheFilesOfTwoGroups() async throws {
         let server = try await TestZooKeeper.shared.value
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("textfiles-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("textfiles")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let groups = [uniqueGroup() + "x", uniqueGroup() + "y"]
         let daemons = try groups.map { group in

@@ -13,7 +13,7 @@ import TestSupport
     let victim: String
 
     init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("statefile-\(UUID().uuidString.prefix(8))").path
+        folder = temporaryPath("statefile")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         victim = folder + "/victim"
         try Data("precious\n".utf8).write(to: URL(fileURLWithPath: victim))

@@ -45,7 +45,7 @@ import TestSupport
 
     @Test func aReloadAppliesLiveSettingsAndNamesTheOthers() async throws {
         let server = try await TestZooKeeper.shared.value
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("reload")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let config = folder + "/config.yaml"
         try Data("log-level: info\n".utf8).write(to: URL(fileURLWithPath: config))
@@ -105,7 +105,7 @@ import TestSupport
 
     @Test func theStateFileFolderIsCreatedAndAnUnwritableOneIsRetried() async throws {
         let server = try await TestZooKeeper.shared.value
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString.prefix(8))").path
+        let base = temporaryPath("state")
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         // A folder that does not exist yet.
         let group = uniqueGroup()
@@ -258,7 +258,7 @@ import TestSupport
 @Suite struct MetricsTests {
     @Test func theSocketAndTheFileCarryTheMetricsAnOperatorAlertsOn() async throws {
         let server = try await TestZooKeeper.shared.value
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString.prefix(8))").path
+        let folder = temporaryPath("metrics")
         let daemon = try DaemonProcess(
             zk: server.connectString, group: uniqueGroup(), member: "a",
             arguments: ["--partitions", "t:0-5", "--session-timeout", "4000", "--metrics-file", folder + "/allocatord.prom"])

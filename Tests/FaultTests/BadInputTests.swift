@@ -144,7 +144,7 @@ extension FaultSuite {
 
         @Test(.timeLimit(.minutes(1))) func anExecAllocatorThatCrashesHangsOrLies() async throws {
             let server = try await TestZooKeeper.shared.value
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString.prefix(8))").path
+            let folder = temporaryPath("exec")
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let script = folder + "/allocator.py"

@@ -26,7 +26,7 @@ final class Cluster: @unchecked Sendable {
         self.zk = zk
         self.group = uniqueGroup(test)
         self.arguments = arguments
-        base = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString.prefix(8))").path
+        base = temporaryPath("faults")
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
     }
 

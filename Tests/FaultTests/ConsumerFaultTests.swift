@@ -56,7 +56,7 @@ extension FaultSuite {
                 "--session-timeout", "\(Self.sessionTimeout)", "--handover", handover, "--release-timeout", "3000",
                 "--strategy", "sticky",
             ]
-            let consumers = ConsumerProcesses(log: FileManager.default.temporaryDirectory.appendingPathComponent("consumers-\(UUID().uuidString.prefix(8)).log").path)
+            let consumers = ConsumerProcesses(log: temporaryPath("consumers", suffix: ".log"))
             let cluster = try Cluster(zk: server.connectString, arguments: arguments)
             defer { Task { await cluster.stopAll() } }
             /// Starts member `name` with its consumer: run by the daemon (supervised; `--exec --`

@@ -43,7 +43,7 @@ extension FaultSuite {
         }
 
         func folder() throws -> String {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("tree-\(UUID().uuidString.prefix(8))").path
+            let path = temporaryPath("tree")
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             return path
         }

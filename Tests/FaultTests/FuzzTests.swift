@@ -80,7 +80,7 @@ extension FaultSuite {
         @Test(.timeLimit(.minutes(1))) func configurationFuzz() async throws {
             let seed = UInt64.random(in: 0...UInt64.max)
             var random = SplitMix64(seed: seed)
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cfgfuzz-\(UUID().uuidString.prefix(8))").path
+            let folder = temporaryPath("cfgfuzz")
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let flags = [

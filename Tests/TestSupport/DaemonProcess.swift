@@ -19,7 +19,7 @@ public final class DaemonProcess: @unchecked Sendable {
     ) throws {
         self.group = group
         self.member = member
-        let folder = folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("allocatord-\(UUID().uuidString.prefix(8))").path
+        let folder = folder ?? temporaryPath("allocatord")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         self.folder = folder
         process = try ChildProcess(
@@ -76,7 +76,7 @@ public final class NotifyListener: @unchecked Sendable {
     private let messages = Shared<[(at: ContinuousClock.Instant, text: String)]>([])
 
     public init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8)).sock").path
+        path = temporaryPath("notify", suffix: ".sock")
         let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         self.descriptor = descriptor
         var address = sockaddr_un()
