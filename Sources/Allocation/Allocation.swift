@@ -23,6 +23,13 @@ public struct Allocation: Equatable, Sendable {
         self.owners = owners
     }
 
+    /// Whether this is an allocation of `members` and `partitions` (in any order, repeats
+    /// aside): what a strategy given them returns.
+    public func isAllocation(of members: [String], _ partitions: [Partition]) -> Bool {
+        let members = sortedUniqueNames(members)
+        return self.members == members && self.partitions == (members.isEmpty ? [] : sortedUniquePartitions(partitions))
+    }
+
     /// The member holding `partition`, or `nil` if it is not in the allocation.
     public func owner(of partition: Partition) -> String? {
         partitionIndex(partition, in: partitions).map { members[owners[$0]] }

@@ -311,7 +311,12 @@ extension LeaderMachine.Reign {
             if hold == .holding { hold = .over }
         case .allocated(let allocation):
             if case .leading(.allocating(let names, let partitions)) = phase {
-                if let allocation { allocated = (names, partitions, allocation) }
+                // A run started in an earlier reign of this session may end in this one, while
+                // this one's runs: only an allocation of this reign's view is its own.
+                if let allocation {
+                    guard allocation.isAllocation(of: names, partitions) else { break }
+                    allocated = (names, partitions, allocation)
+                }
                 phase = .leading(.idle)
             }
         case .groupChanged: return [.readGroup]

@@ -232,6 +232,31 @@ import Testing
         #expect(configured.last == .runAllocator(program, members: ["a", "b"], partitions: partitions))
     }
 
+    /// A run of the allocator program started in an earlier reign of this session ends in
+    /// this one, while this one's run, for other members, is under way: its allocation is not
+    /// this reign's, and is not taken for it (it gave c nothing, and the group settled so).
+    @Test func aProgramsAllocationForAnotherViewIsNotTaken() {
+        let program = Strategy.exec(path: "/usr/local/bin/allocate")
+        var (machine, first) = elected(strategy: program, configured: program)
+        #expect(first.last == .runAllocator(program, members: ["a", "b"], partitions: partitions))
+        let stale = PureStrategy.consistent.allocate(members: ["a", "b"], partitions: partitions)
+        _ = machine.handle(.deposed)
+        _ = machine.handle(.elected)
+        var actions = machine.handle(.groupRead(program))
+        actions += machine.handle(.partitionsRead(partitions, PartitionSetState()))
+        actions += machine.handle(.membersListed(["a", "b", "c"]))
+        actions += machine.handle(.contendersListed([1, 2, 3]))
+        actions += machine.handle(.grantsRead(GrantNodes()))
+        actions += machine.handle(.grantsListed([]))
+        for (name, session) in [("a", Int64(1)), ("b", 2), ("c", 3)] { actions += machine.handle(.memberRead(name, member(name, session: session))) }
+        #expect(actions.last == .runAllocator(program, members: ["a", "b", "c"], partitions: partitions))
+        #expect(writes(machine.handle(.allocated(stale))).isEmpty)
+        let fresh = PureStrategy.consistent.allocate(members: ["a", "b", "c"], partitions: partitions)
+        let write = writes(machine.handle(.allocated(fresh)))
+        #expect(write.count == 1)
+        #expect(write.first?.summary.members == ["a", "b", "c"])
+    }
+
     /// A grant node deleted behind the leader's back (its member, which never read it, would
     /// wait for it until the next full read): the grant list's watch tells the leader, which
     /// writes it again, with the member's holdings unknown (its record, read before it
