@@ -16,7 +16,7 @@ import TestSupport
     func settledWorld(
         _ names: [String], tracing served: ServedRequests, seed: UInt64 = 7, partitions: Int = 12
     ) throws -> SimulationWorld {
-        var world = SimulationWorld(seed: seed, partitions: partitions, extraFaults: false)
+        var world = SimulationWorld(seed: seed, partitions: partitions, extraFaults: false, drawsOptions: false)
         world.faults = false
         world.zk.trace = { served.lines.append($0) }
         for name in names { world.start(name) }
@@ -154,7 +154,7 @@ import TestSupport
     /// seen. (A watch event says its kind since session 12; the creation fired a data watch, and
     /// the list was never listed again: seed 9747129607997597988.)
     @Test func aNewGroupsLeaderWatchesTheGrantListOnceItIsMade() throws {
-        var world = SimulationWorld(seed: 7, extraFaults: false)
+        var world = SimulationWorld(seed: 7, extraFaults: false, drawsOptions: false)
         world.faults = false
         world.start("a")
         _ = try world.settle(within: 10_000)

@@ -102,10 +102,13 @@ import TestSupport
     /// Every schedule: its steps, then settling; the first failure with its seed and trace.
     static func runSchedules(_ seeds: [UInt64], mutations: Mutations = [], extraFaults: Bool = true) -> Result<String, SimulationFailure> {
         var steps = 0, faults = 0, epochs: Int64 = 0, slowestSettle: Int64 = 0, sticky = 0, consumerHandover = 0
+        var programs = 0, delayed = 0, fullReads = 0
         for seed in seeds {
             var world = SimulationWorld(seed: seed, mutations: mutations, extraFaults: extraFaults)
-            if world.strategy == .sticky { sticky += 1 }
+            if world.program { programs += 1 } else if world.strategy == .sticky { sticky += 1 }
             if world.handover != .daemon { consumerHandover += 1 }
+            if world.rebalanceDelay.max > .zero { delayed += 1 }
+            if world.fullReadInterval < .seconds(300) { fullReads += 1 }
             for name in ["a", "b", "c"] { world.start(name) }
             do {
                 for _ in 0..<stepsPerSchedule { try world.step() }
@@ -113,14 +116,14 @@ import TestSupport
             } catch {
                 let trace = world.trace.suffix(120).joined(separator: "\n")
                 return .failure(SimulationFailure(
-                    description: "seed \(seed) (\(world.strategy), weighted: \(!world.weights.areAllOne(for: ["b", "c", "e"])), handover: \(world.handover)) after \(world.steps) steps: \(error)\n\(trace)"))
+                    description: "seed \(seed) (\(world.groupStrategy), weighted: \(!world.weights.areAllOne(for: ["b", "c", "e"])), handover: \(world.handover)) after \(world.steps) steps: \(error)\n\(trace)"))
             }
             steps += world.steps
             faults += world.faultCount
             epochs += world.epoch
             if Environment.value("SIMULATION_TRACE") != nil { print(world.trace.joined(separator: "\n")) }
         }
-        return .success("simulation: \(seeds.count) schedules (\(sticky) sticky, \(consumerHandover) with consumer handover), \(steps) steps, \(faults) faults, \(epochs) epochs written, settled within \(slowestSettle) ms at most")
+        return .success("simulation: \(seeds.count) schedules (\(sticky) sticky, \(programs) exec, \(consumerHandover) with consumer handover, \(delayed) with a rebalance delay, \(fullReads) reading everything every 2 s), \(steps) steps, \(faults) faults, \(epochs) epochs written, settled within \(slowestSettle) ms at most")
     }
 }
 

@@ -33,6 +33,9 @@ struct SimulatedMember {
     private var pings: [ZK.RequestID: Int64] = [:]
     /// The group's preparations under way (`GroupSetup`'s steps), by their request's id.
     private var setups: [ZK.RequestID: GroupSetupRun] = [:]
+    /// The allocator program's runs under way (the daemon runs each in a task of the session),
+    /// when each ends, and what it gives: an allocation, or why it failed.
+    private var programRuns: [(at: Int64, result: Result<Allocation, ProgramFailure>)] = []
     /// The machine's writes of the last second, and when each was sent.
     private var recentWrites: [(at: Int64, request: NodeRequest)] = []
 
@@ -43,16 +46,15 @@ struct SimulatedMember {
     func writesInLastSecond(now: Int64) -> [(at: Int64, request: NodeRequest)] { recentWrites.filter { $0.at > now - 1000 } }
 
     init(
-        name: String, incarnation: Int, layout: SimulatedLayout, timeout: Int64, weight: Int = 1,
-        handover: FollowerMachine.Handover = .daemon, mutations: Mutations = []
+        name: String, incarnation: Int, layout: SimulatedLayout, timeout: Int64, settings: MemberMachine.Settings,
+        mutations: Mutations = []
     ) {
         self.name = name
         self.incarnation = incarnation
         self.layout = layout
         self.timeout = timeout
         machine = MemberMachine(
-            member: name, paths: layout.paths, settings: MemberMachine.Settings(weight: weight, handover: handover),
-            sessionTimeout: .milliseconds(timeout), mutations: mutations)
+            member: name, paths: layout.paths, settings: settings, sessionTimeout: .milliseconds(timeout), mutations: mutations)
     }
 
     var follower: FollowerMachine { machine.follower }
@@ -91,6 +93,7 @@ struct SimulatedMember {
         requests = [:]
         pings = [:]
         setups = [:]
+        programRuns = []
         lastPing = world.zk.now
         world.log("\(label) session s\(id)")
         handle(.sessionStarted(session: id, timeout: .milliseconds(timeout)), &world)
@@ -127,6 +130,7 @@ struct SimulatedMember {
             requests = [:]
             pings = [:]
             setups = [:]
+            programRuns = []
             handle(.sessionEnded, &world)
             if !exited, !follower.hasStopped { startSession(&world) } else { exited = true }
         }
@@ -150,9 +154,8 @@ struct SimulatedMember {
                 requests[send(request, from: session, &world)] = tag
             case .publish(let publication):
                 outbox.append(publication)
-            case .runAllocator:
-                // No allocator program here: the leader keeps its grants.
-                handle(.leader(.allocated(nil)), &world)
+            case .runAllocator(_, let members, let partitions):
+                runProgram(members: members, partitions: partitions, &world)
             case .prepareGroup(let tag):
                 startSetup(GroupSetupRun(job: .prepare(tag), step: .lookForMembers), &world)
             case .pinSettings(let tag):
@@ -165,6 +168,44 @@ struct SimulatedMember {
                 running = false
             case .report(let report):
                 world.log(describe(report))
+            }
+        }
+    }
+
+    // MARK: The allocator program
+
+    struct ProgramFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Starts a run of the group's allocator program (`SimulationWorld.program`): it computes
+    /// `consistent` over `members` and `partitions`, in up to 800 ms; while faults come, one run
+    /// in ten exits with an error and one in twenty never answers (the daemon's exec timeout
+    /// ends it, after `SimulationWorld.execTimeout`).
+    private mutating func runProgram(members: [String], partitions: [Partition], _ world: inout SimulationWorld) {
+        let roll = world.faults ? world.programRandom.next() % 20 : 19
+        var takes = Int64(world.programRandom.next() % 800)
+        let result: Result<Allocation, ProgramFailure>
+        switch roll {
+        case 0:
+            takes = SimulationWorld.execTimeout
+            result = .failure(ProgramFailure(description: "timed out after \(takes) ms"))
+        case 1, 2:
+            result = .failure(ProgramFailure(description: "exited with status 1"))
+        default:
+            result = .success(PureStrategy.consistent.allocate(members: members, partitions: partitions))
+        }
+        let at = world.zk.now + takes
+        programRuns.insert((at, result), at: programRuns.firstIndex { $0.at > at } ?? programRuns.endIndex)
+    }
+
+    /// Hands the machine every run of the program that has ended, in the order they ended.
+    private mutating func endProgramRuns(_ world: inout SimulationWorld) {
+        while let run = programRuns.first, run.at <= world.zk.now {
+            programRuns.removeFirst()
+            switch run.result {
+            case .success(let allocation): handle(.leader(.allocated(allocation)), &world)
+            case .failure(let failure): handle(.allocatorFailed(failure.description), &world)
             }
         }
     }
@@ -199,7 +240,7 @@ struct SimulatedMember {
         case .make(let paths): .create(paths[0], data: [], .persistent)
         case .readSettings: .getData(layout.group, watch: false)
         case .pinSettings(let version):
-            .setData(layout.group, data: Array(#"{"strategy":"\#(world.strategy)","protocol":2}"#.utf8), version: version)
+            .setData(layout.group, data: world.groupSettings, version: version)
         case .readPartitionSet: .getData(layout.partitions, watch: false)
         case .seedPartitionSet: .setData(layout.partitions, data: SimulatedLayout.encode(world.partitionSet), version: 0)
         }
@@ -219,7 +260,7 @@ struct SimulatedMember {
             guard data.isEmpty else { return setupFailed(run, "the group's settings do not parse", &world) }
             run.step = .pinSettings(version: stat.version)
         case (.pinSettings, .success):
-            return settingsSettled(run, Strategy(world.strategy), &world)
+            return settingsSettled(run, world.groupStrategy, &world)
         case (.pinSettings, .failure(.badVersion)):
             run.step = .readSettings
         case (.readPartitionSet, .success(.data(let data, let stat))):
@@ -387,6 +428,7 @@ struct SimulatedMember {
             lastPing = now
             pings[world.zk.send(.exists("/", watch: false), from: session)] = now
         }
+        endProgramRuns(&world)
         if let release = releaseAt, now >= release.at {
             releaseAt = nil
             world.log("\(label)'s consumer releases epoch \(release.epoch)")

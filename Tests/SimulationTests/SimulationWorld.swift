@@ -60,6 +60,20 @@ struct SimulationWorld {
     let strategy: PureStrategy
     let weights: MemberWeights
     let handover: FollowerMachine.Handover
+    /// Whether the group's strategy is an allocator program (`exec:`, a quarter of the drawn
+    /// schedules), every member configured with it. The program computes `consistent` (weights
+    /// aside) in up to 800 ms; while faults come, one run in ten fails and one in twenty hangs
+    /// until the daemon's exec timeout, `execTimeout` (`SimulatedMember.runProgram`).
+    let program: Bool
+    /// `--rebalance-delay` (a quarter of the drawn schedules): the leader takes a change 20 ms
+    /// after the last one, at most 150 ms after the first.
+    let rebalanceDelay: (min: Duration, max: Duration)
+    /// `--full-read-interval`: 2 s in a quarter of the drawn schedules (the daemon's 5 minutes
+    /// never come in a schedule's simulated seconds otherwise).
+    let fullReadInterval: Duration
+    /// What the allocator program does, drawn by a generator of its own.
+    var programRandom: SplitMix64
+    static let execTimeout: Int64 = 1000
     /// The mechanisms switched off, for a mutation check (`MutationTests`); none otherwise.
     let mutations: Mutations
     /// The faults added in session 10 (a stalled server, one refusing writes, garbage in the
@@ -79,7 +93,12 @@ struct SimulationWorld {
     /// A group's strategy, weights and handover, when a test chooses them rather than the seed.
     typealias Shape = (strategy: PureStrategy, weights: MemberWeights, handover: FollowerMachine.Handover)
 
-    init(seed: UInt64, partitions: Int = 12, mutations: Mutations = [], extraFaults: Bool = true, shape: Shape? = nil) {
+    /// `drawsOptions`: the allocator program, the rebalance delay and the short full read drawn
+    /// from the seed (with a `shape` given, or off, none: the tests that follow the usual path).
+    init(
+        seed: UInt64, partitions: Int = 12, mutations: Mutations = [], extraFaults: Bool = true, shape: Shape? = nil,
+        drawsOptions: Bool = true
+    ) {
         self.mutations = mutations
         self.extraFaults = extraFaults
         extraRandom = SplitMix64(seed: seed ^ 0xE87A_FA17_5EED_0010)
@@ -90,13 +109,18 @@ struct SimulationWorld {
             variant.next() % 2 == 0 ? MemberWeights() : MemberWeights([("b", 2), ("c", 3), ("e", 2)]),
             variant.next() % 2 == 0 ? .daemon : .consumer(releaseTimeout: .milliseconds(1500)))
         (strategy, weights, handover) = shape ?? drawn
+        let options = shape == nil && drawsOptions
+        program = options && variant.next() % 4 == 0
+        rebalanceDelay = options && variant.next() % 4 == 0 ? (.milliseconds(20), .milliseconds(150)) : (.zero, .zero)
+        fullReadInterval = options && variant.next() % 4 == 0 ? .seconds(2) : .seconds(300)
+        programRandom = SplitMix64(seed: seed ^ 0x9806_7A11_0CA7_0125)
         partitionSet = (0..<partitions).map { Partition(topic: "t", id: $0) }
         if Environment.value("SIMULATION_SERVER_TRACE") != nil { zk.trace = { print("    \($0)") } }
         let setup = zk.openSession(timeout: 60_000)
         for path in ["/kiel", "/kiel/groups", layout.group, layout.members, layout.leaderLock] {
             _ = zk.send(.create(path, [], .persistent), from: setup)
         }
-        _ = zk.send(.setData(layout.group, Array(#"{"strategy":"\#(strategy)","protocol":2}"#.utf8), version: -1), from: setup)
+        _ = zk.send(.setData(layout.group, groupSettings, version: -1), from: setup)
         _ = zk.send(.create(layout.partitions, SimulatedLayout.encode(partitionSet), .persistent), from: setup)
         _ = zk.send(.close, from: setup)
         while zk.pendingDeliveries.contains(where: { $0.session == setup }) {
@@ -104,6 +128,12 @@ struct SimulationWorld {
             if delivery.direction == .toServer { zk.deliverToServer(setup) } else { _ = zk.deliverToClient(setup) }
         }
     }
+
+    /// The group's strategy as its node pins it.
+    var groupStrategy: Strategy { program ? .exec(path: "/sim/allocator") : Strategy(strategy) }
+
+    /// The group node's data: its strategy pinned, protocol 2.
+    var groupSettings: [UInt8] { Array(#"{"strategy":"\#(groupStrategy.name)","protocol":2}"#.utf8) }
 
     /// Stops member `index` gracefully (SIGTERM): it publishes `stopped` and leaves the group.
     mutating func stop(_ index: Int) {
@@ -140,9 +170,11 @@ struct SimulationWorld {
     /// Starts a member process (a new incarnation if the name was used before).
     mutating func start(_ name: String) {
         let incarnation = members.filter { $0.name == name }.count
+        let settings = MemberMachine.Settings(
+            weight: weights[name], handover: handover, configuredStrategy: program ? groupStrategy : nil,
+            rebalanceDelay: rebalanceDelay, fullReadInterval: fullReadInterval)
         var member = SimulatedMember(
-            name: name, incarnation: incarnation, layout: layout, timeout: timeout, weight: weights[name], handover: handover,
-            mutations: mutations)
+            name: name, incarnation: incarnation, layout: layout, timeout: timeout, settings: settings, mutations: mutations)
         log("start \(member.label)")
         member.startSession(&self)
         members.append(member)
@@ -392,7 +424,7 @@ struct SimulationWorld {
         while !operatorDeletions.isEmpty { deleteNextOfSubtree() }
         if GroupNodes.strategy(inGroupData: zk.node(layout.group)?.data ?? []) == nil {
             log("operator repairs the group node")
-            writeAsOperator(.setData(layout.group, Array(#"{"strategy":"\#(strategy)","protocol":2}"#.utf8), version: -1))
+            writeAsOperator(.setData(layout.group, groupSettings, version: -1))
         }
         let written = try? GroupNodes.partitions(inSetData: zk.node(layout.partitions)?.data ?? []).get()
         if written.map(Set.init) != Set(partitionSet) {
@@ -503,9 +535,11 @@ struct SimulationWorld {
             }
         }
         let current = CurrentHoldings(holdings)
-        let expected = strategy.allocate(
-            members: live.map(\.name), partitions: partitionSet, weights: weights,
-            current: strategy == .sticky ? current : CurrentHoldings())
+        let expected = program
+            ? PureStrategy.consistent.allocate(members: live.map(\.name), partitions: partitionSet)
+            : strategy.allocate(
+                members: live.map(\.name), partitions: partitionSet, weights: weights,
+                current: strategy == .sticky ? current : CurrentHoldings())
         var problems: [String] = []
         var epochs = Set<Int64>()
         for member in live {
