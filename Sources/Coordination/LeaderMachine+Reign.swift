@@ -47,9 +47,13 @@ extension LeaderMachine {
         /// the summary says a leader was holding back), some member may have lost every node
         /// with it (the group's subtree deleted while it was cut off): no node shows its session,
         /// yet it publishes under its lease until that runs out, at most a session timeout after
-        /// it last heard from the server, which was before the loss. So for a session timeout
-        /// (this leader's: a group's members are expected to share one) nothing unheld is
-        /// granted; once in a reign.
+        /// it last heard from the server, which was before the loss. And a member still in
+        /// touch, whose nodes went and which cannot join again, learns of the loss only from a
+        /// summary the leader writes. So for a session timeout (this leader's: a group's members
+        /// are expected to share one) from its first write after the loss (or from finding
+        /// nothing to write) nothing unheld is granted; once in a reign. (Counted from the loss,
+        /// a leader that could not write meanwhile let the hold pass unannounced, then gave away
+        /// what such a member still published: seed 18189037689542356488.)
         private enum Hold: Equatable {
             case none
             case holding
@@ -82,6 +86,10 @@ extension LeaderMachine {
         /// A reign begins with `.elected`, which reads everything.
         private var phase = Phase.reading(reads: 0)
         private var hold = Hold.none
+        /// Holding, and the hold's session timeout not started (see `Hold`).
+        private var holdUnannounced = false
+        /// `holdUnannounced` when the write under way was planned: announced once it is written.
+        private var holdInWrite = false
         private var strategy: Strategy?
         private(set) var lastGoodPartitions: [Partition]?
         private var partitionSet = PartitionSetState()
@@ -292,8 +300,8 @@ extension LeaderMachine.Reign {
                 }
                 phase = .leading(.idle)
                 unannouncedLingers.subtract(lingersInWrite)
-                defer { lingersInWrite = [] }
-                return lingers(lingersInWrite)
+                defer { (lingersInWrite, holdInWrite) = ([], false) }
+                return lingers(lingersInWrite) + announceHold(holdInWrite)
             }
         case .writeFailed:
             // (Not fenced: a fenced write ends the reign. Without a write in flight this is the
@@ -308,7 +316,7 @@ extension LeaderMachine.Reign {
             guard phase.isPausing else { return [] }
             return readEverything()
         case .holdOver:
-            if hold == .holding { hold = .over }
+            if hold == .holding, !holdUnannounced { hold = .over }
         case .allocated(let allocation):
             if case .leading(.allocating(let names, let partitions)) = phase {
                 // A run started in an earlier reign of this session may end in this one, while
@@ -328,6 +336,8 @@ extension LeaderMachine.Reign {
             listingsDue.insert(.contenders)
             return [.listContenders]
         case .lingerOver(let session):
+            // Not for a linger that has not started: that timer was an earlier linger's.
+            guard !unannouncedLingers.contains(session) else { break }
             lingeringSessions.remove(session)
         case .elected, .deposed, .refresh, .roundDue: break
         }
@@ -404,7 +414,7 @@ extension LeaderMachine.Reign {
         for name in unreadable.keys { if let session = members[name]?.session { lost[name] = session } }
         if hold == .none, grantFoundLost(lost) {
             hold = .holding
-            actions.append(.holdUnheld(for: sessionTimeout))
+            holdUnannounced = true
         }
         let input = RebalanceInput(
             epoch: knownEpoch, members: members, contenderSessions: contenderSessions, table: table,
@@ -431,11 +441,13 @@ extension LeaderMachine.Reign {
         var lastSummary = nodes.summary
         lastSummary?.changes = [:]
         guard !writes.isEmpty || lastSummary != unchangedSummary else {
-            // ZooKeeper says what the plan says: every lingering session's revocation is there.
+            // ZooKeeper says what the plan says: every lingering session's revocation is there,
+            // and a summary after the loss that started a hold.
             defer { unannouncedLingers = [] }
-            return actions + lingers(unannouncedLingers)
+            return actions + lingers(unannouncedLingers) + announceHold(holdUnannounced)
         }
         lingersInWrite = unannouncedLingers
+        holdInWrite = holdUnannounced
         summary.changes = changes(by: writes, to: rebalance.indexedGrants)
         var write = LeaderWrite(
             summary: summary, summaryVersion: nodes.summaryVersion,
@@ -540,6 +552,10 @@ extension LeaderMachine.Reign {
         let memberSessions = Set(members.values.map(\.session))
         let seen = memberSessions.union(contenderSessions)
         for session in seen where session != 0 {
+            // Seen again: alive, lingering no more (a linger kept would stop the next one, and
+            // its timer end it early).
+            lingeringSessions.remove(session)
+            unannouncedLingers.remove(session)
             if memberSessions.contains(session) != contenderSessions.contains(session) {
                 splitSessions.insert(session)
             } else {
@@ -556,6 +572,7 @@ extension LeaderMachine.Reign {
             for session in holding.subtracting(seen).subtracting(lingeringSessions) {
                 lingeringSessions.insert(session)
                 unannouncedLingers.insert(session)
+                planNeeded = true
             }
         }
         for session in splitSessions.subtracting(seen) {
@@ -563,7 +580,16 @@ extension LeaderMachine.Reign {
             guard granted.contains(session), !lingeringSessions.contains(session) else { continue }
             lingeringSessions.insert(session)
             unannouncedLingers.insert(session)
+            // A plan announces it (by its write, or at once if there is nothing to write).
+            planNeeded = true
         }
+    }
+
+    /// Starts the hold's session timeout if `due` (`holdUnannounced`).
+    private mutating func announceHold(_ due: Bool) -> [Action] {
+        guard due, holdUnannounced else { return [] }
+        holdUnannounced = false
+        return [.holdUnheld(for: sessionTimeout)]
     }
 
     /// Starts the linger of each of `sessions` (`unannouncedLingers`).
@@ -610,7 +636,12 @@ extension LeaderMachine.Reign {
         // No summary, yet members came and went before (`members/` changed more often than it
         // has children): the group's state is gone, not yet made.
         let summaryLost = nodes.summaryVersion == nil && (membersChanges ?? 0) > Int32(memberNames.count)
-        return summaryLost || !lost.isEmpty || nodes.summary?.holdsUnheld == true
+        // The summary names a grant no node holds: deleted before this leader looked (a new
+        // reign saw neither it nor its member's nodes, and took what it held for held by
+        // nobody while its member, in touch but unable to join again, still published it:
+        // seed 18189037689542356488).
+        let namedAndGone = nodes.summary?.grants.keys.contains { nodes.grants[$0] == nil } == true
+        return summaryLost || namedAndGone || !lost.isEmpty || nodes.summary?.holdsUnheld == true
             || nodes.grants.values.contains { $0.grant?.unknownHoldings == true }
             || members.values.contains { node in
                 ((node.record?.ackedEpoch ?? 0) > 0 || node.recordUnreadable) && nodes.grants[node.name] == nil

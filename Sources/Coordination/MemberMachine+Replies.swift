@@ -290,13 +290,20 @@ extension MemberMachine {
             default: break
             }
         case .leaderGrantNames:
-            if case .success(.children(let names, _)) = result {
+            switch result {
+            case .success(.children(let names, _)):
                 want(.leaderGrants, armedBy: request)
                 guard !hasCanonicalTwins(names, in: paths.assignments) else { break }
                 lead(.grantsListed(Set(names)))
-            } else {
+            case .failure(.noNode):
                 // Not made yet (a new group: the first write makes it): watched for its creation.
                 send(.exists(paths.assignments, watch: true), .leaderGrantNamesExists)
+            case .failure(let failure):
+                // Not listed (no right to): the `exists` above would succeed (ZooKeeper checks no
+                // ACL for it) and list again at once, for good.
+                actions.append(.report(.readFailed("the grant list", failure)))
+                leaderReadFailed()
+            default: break
             }
         case .leaderGrantNamesExists:
             if case .success(.exists(nil)) = result {
@@ -307,16 +314,21 @@ extension MemberMachine {
             }
         case .leaderSummary(let read):
             guard var reading = grantsRead[read] else { return }
-            if case .success(.data(let data, let stat)) = result {
-                reading.summary = (try? GroupSummary(decoding: data), stat.version)
-            } else {
-                reading.summary = (nil, nil)
+            switch result {
+            case .success(.data(let data, let stat)): reading.summary = (try? GroupSummary(decoding: data), stat.version)
+            case .failure(.noNode): reading.summary = (nil, nil)
+            default: return grantsNotRead(read, "the summary", result)
             }
             grantsRead[read] = reading
             finishGrantsRead(read)
         case .leaderGrantList(let read):
             guard var reading = grantsRead[read] else { return }
-            let names = if case .success(.children(let names, _)) = result { names } else { [String]() }
+            let names: [String]
+            switch result {
+            case .success(.children(let listed, _)): names = listed
+            case .failure(.noNode): names = []
+            default: return grantsNotRead(read, "the grant list", result)
+            }
             reading.remaining = Set(names)
             grantsRead[read] = reading
             for name in names { send(.getData(paths.grant(name), watch: false), .leaderGrant(read, name)) }
@@ -324,8 +336,11 @@ extension MemberMachine {
         case .leaderGrant(let read, let name):
             guard var reading = grantsRead[read] else { return }
             reading.remaining?.remove(name)
-            if case .success(.data(let data, let stat)) = result {
+            switch result {
+            case .success(.data(let data, let stat)):
                 reading.nodes[name] = GrantNodes.Node(grant: try? Grant(decoding: data), version: stat.version)
+            case .failure(.noNode): break  // deleted since it was listed
+            default: return grantsNotRead(read, paths.grant(name), result)
             }
             grantsRead[read] = reading
             finishGrantsRead(read)
@@ -385,9 +400,9 @@ extension MemberMachine {
         follow(.written(write.summary, made: summaryMade, grant: written))
     }
 
-    /// What `status.last_error` says while the summary does not parse.
     /// The leader could not read (or make) the partition set: it plans nothing new, says why
-    /// in `status` until a read succeeds, and reads everything again after a pause.
+    /// in `status` until a read succeeds (or it leads no more), and reads everything again after
+    /// a pause.
     mutating func partitionSetUnread(_ failure: NodeFailure) {
         lastError = Self.partitionSetUnreadable + "\(paths.partitions) (\(failure)); no rebalance until it can"
         actions.append(.report(.readFailed("the partition set", failure)))
@@ -396,7 +411,18 @@ extension MemberMachine {
 
     static let partitionSetUnreadable = "the leader cannot read the partition set "
 
+    /// What `status.last_error` says while the summary does not parse.
     var unreadableSummary: String { "the group's summary at \(paths.assignments) does not parse; the leader writes it again" }
+
+    /// A read of the grants that failed (no right to read them, say), taken for nothing read:
+    /// taken for "none there", a new reign's one first look at the sessions saw no grant, and
+    /// once they could be read, a grant of a session with no node went away at once instead of
+    /// lingering. The reign reads everything again after a pause.
+    mutating func grantsNotRead(_ read: Int, _ what: String, _ result: Result<NodeResponse, NodeFailure>) {
+        grantsRead[read] = nil
+        if case .failure(let failure) = result { actions.append(.report(.readFailed(what, failure))) }
+        leaderReadFailed()
+    }
 
     mutating func finishGrantsRead(_ read: Int) {
         guard let reading = grantsRead[read], let summary = reading.summary, let remaining = reading.remaining, remaining.isEmpty else { return }

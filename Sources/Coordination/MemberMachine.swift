@@ -576,6 +576,9 @@ public struct MemberMachine {
                 timers.retryDue = now + delay
             case .linger(let session, let duration):
                 actions.append(.report(.lingering(session: session, for: duration)))
+                // The latest announcement counts: one of an earlier linger of the session (an
+                // earlier reign's) would end this one before its time.
+                timers.lingerOver.removeAll { $0.session == session }
                 timers.lingerOver.append((session, now + duration))
             case .holdUnheld(let duration):
                 actions.append(.report(.holdingUnheld(for: duration)))
@@ -587,6 +590,8 @@ public struct MemberMachine {
                 elect(.contenderGone)
             }
         }
+        // What only a leader says is not said by a member that leads no more.
+        if !leader.isLeading, lastError?.hasPrefix(Self.partitionSetUnreadable) == true { lastError = nil }
     }
 
     /// A change of members or partitions reaches the leader after the quiet time of

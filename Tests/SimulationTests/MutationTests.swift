@@ -8,9 +8,9 @@ import Testing
     /// How many of the usual schedules (CI's seeds, in their order) a mutation may take to be
     /// caught; each run stops at its first failure, and prints which schedule it was. Last
     /// measured (session 18, with the allocator program, the rebalance delay and the short full
-    /// read in the simulation): the acknowledgement wait 2, backoff 5, the lease 10, the fence
-    /// 19, a grant change taken over any grant 168 (1 088 before those three; 435 in session
-    /// 17), adoption by prefix 178. `MUTATION_SCHEDULES=N` to look further.
+    /// read in the simulation, and the hold counted from the first write): the acknowledgement
+    /// wait 2, backoff 5, the lease 10, a grant change taken over any grant 34, the fence 159,
+    /// adoption by prefix 178. `MUTATION_SCHEDULES=N` to look further.
     static let scheduleLimit = Environment.value("MUTATION_SCHEDULES").flatMap(Int.init) ?? 450
 
     @Test(arguments: Mutations.each) func theSimulationCatchesEveryMechanismSwitchedOff(_ mutation: Mutations) async {

@@ -78,6 +78,7 @@ import TestSupport
         12_102_388_329_427_849_059,  // the partition set read and made again at once while the group node was gone: a storm
         8_924_936_067_275_378_760,  // an election's retry that made only the lock's node (session 17's bug): leaderless
         10_299_153_750_217_839_435,  // a linger that ran out before its revocation was written (lease promise)
+        18_189_037_689_542_356_488,  // a grant the summary named and no node held, taken for nobody's (lease promise)
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),
