@@ -214,6 +214,7 @@ extension MemberMachine {
             want(.leaderPartitions, armedBy: request)
             switch result {
             case .success(.data(let data, let stat)):
+                leaderReadBackoff = .zero
                 if lastError?.hasPrefix(Self.partitionSetUnreadable) == true { lastError = nil }
                 // Made by a member's preparation (empty) or a reader (`[]`), never written: the
                 // group starts again as a new one would.
@@ -357,6 +358,7 @@ extension MemberMachine {
                     }
                 }
                 actions.append(.report(.wrote(write)))
+                leaderReadBackoff = .zero
                 lead(.written(versions))
                 var summaryMade: Int64 = 0
                 if case .written(let stat) = results[LeaderWrite.summaryIndex] { summaryMade = stat.czxid }

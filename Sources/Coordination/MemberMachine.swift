@@ -188,6 +188,10 @@ public struct MemberMachine {
     /// The leader's debounced changes (`--rebalance-delay`), since the first.
     var debounced: (first: ContinuousClock.Instant, events: [LeaderMachine.Event])?
     var allocatorBackoff = Duration.zero
+    /// How long a leader waits, after a read failed, before it reads everything again: 1 s,
+    /// doubling up to 10 s while reads keep failing (an ACL that refuses it; each round reads
+    /// every member node), back to none once the partition set is read or a write goes through.
+    var leaderReadBackoff = Duration.zero
 
     // Requests.
     var nextTag: RequestTag = 0
@@ -752,7 +756,8 @@ public struct MemberMachine {
     /// behind its back): it reads everything again a second later, the group prepared first.
     mutating func leaderReadFailed() {
         guard leader.isLeading, timers.leaderReadRetry == nil else { return }
-        timers.leaderReadRetry = now + (mutations.contains(.retryWithoutBackoff) ? .zero : .seconds(1))
+        leaderReadBackoff = mutations.contains(.retryWithoutBackoff) ? .zero : min(max(leaderReadBackoff * 2, .seconds(1)), .seconds(10))
+        timers.leaderReadRetry = now + leaderReadBackoff
     }
 
     // MARK: Requests

@@ -115,6 +115,16 @@ import Testing
         #expect(machine.lastError == "the leader cannot read the partition set /g/partitions (noAuth: no right to it (its ACL?)); no rebalance until it can")
         let retry = machine.handle(.timersDue, now: start + .seconds(1))
         #expect(retry.contains { if case .prepareGroup = $0 { true } else { false } })
+        // Refused again: the next look waits twice as long (each reads every member node).
+        let noAuth: (NodeRequest) -> NodeFailure? = { $0 == .getData("/g/partitions", watch: true) ? .other(code: -102) : nil }
+        var again: [MemberMachine.Action] = []
+        for case .prepareGroup(let tag) in retry {
+            let after = machine.handle(.groupPrepared(tag, failure: nil), now: start + .seconds(1))
+            again += serve(&machine, sends(after), nodes, failing: noAuth, now: start + .seconds(1))
+        }
+        #expect(again.contains { if case .report(.readFailed("the partition set", _)) = $0 { true } else { false } })
+        #expect(!machine.handle(.timersDue, now: start + .seconds(2)).contains { if case .prepareGroup = $0 { true } else { false } })
+        #expect(machine.handle(.timersDue, now: start + .seconds(3)).contains { if case .prepareGroup = $0 { true } else { false } })
         // A member that leads no more says nothing of the partition set any more.
         _ = machine.handle(.sessionEnded, now: start + .seconds(1))
         #expect(machine.lastError == nil)
