@@ -86,6 +86,8 @@ extension LeaderMachine {
         /// A reign begins with `.elected`, which reads everything.
         private var phase = Phase.reading(reads: 0)
         private var hold = Hold.none
+        /// A `.refresh` came while the reign was not idle: it reads everything once it is.
+        private var refreshDue = false
         /// Holding, and the hold's session timeout not started (see `Hold`).
         private var holdUnannounced = false
         /// `holdUnannounced` when the write under way was planned: announced once it is written.
@@ -183,6 +185,11 @@ extension LeaderMachine.Reign {
             actions = readEverything()
         case .refresh where phase.isIdle:
             actions = readEverything()
+        case .refresh:
+            // Asked while reading, writing, allocating or pausing: done once idle (dropped, a
+            // summary of garbage was never written over while the leader had nothing new to
+            // write, and a member that could not read it waited for good: seed 1161415612400380738).
+            refreshDue = true
         case .roundDue:
             round = .due
             planNeeded = true
@@ -207,6 +214,10 @@ extension LeaderMachine.Reign {
         let cameToLeadOrPause = (phase.isLeading && !wasLeading) || (phase.isPausing && !wasPausing)
         if phase.isLeading || phase.isPausing, (event.changesTheLists && !sessionsAsTheyWere) || cameToLeadOrPause {
             observeSessions()
+        }
+        if refreshDue, phase.isIdle {
+            refreshDue = false
+            return actions + readEverything()
         }
         if phase.isLeading { actions += planIfIdle(acknowledgementCame: acknowledgementCame) }
         return actions

@@ -509,6 +509,18 @@ import Testing
         #expect(second.contains(.linger(session: 2, for: .seconds(10))))
     }
 
+    /// A refresh asked while a write is under way (a member found the summary unreadable, the
+    /// full read's time came) is done once the write is answered: dropped, a summary of garbage
+    /// stayed while the leader had nothing new to write, and a member waited for good (seed
+    /// 1161415612400380738).
+    @Test func aRefreshDuringAWriteReadsEverythingOnceIdle() {
+        var (machine, actions) = elected()
+        #expect(writes(actions).count == 1)
+        #expect(machine.handle(.refresh).isEmpty)
+        let after = machine.handle(.written(LeaderWrite.Versions(summary: 0, grants: ["a": 0, "b": 0])))
+        #expect(after.contains(.readGrants) && after.contains(.readPartitions))
+    }
+
     /// A lingering session's revocation already in ZooKeeper (nothing to write): its session
     /// timeout starts at once.
     @Test func aLingerWithNothingToWriteStartsAtOnce() {
