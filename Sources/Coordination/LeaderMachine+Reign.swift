@@ -652,7 +652,11 @@ extension LeaderMachine.Reign {
         // nobody while its member, in touch but unable to join again, still published it:
         // seed 18189037689542356488).
         let namedAndGone = nodes.summary?.grants.keys.contains { nodes.grants[$0] == nil } == true
-        return summaryLost || namedAndGone || !lost.isEmpty || nodes.summary?.holdsUnheld == true
+        // A summary that does not parse may have said a leader was holding back (seed
+        // 13552190174171450753: the hold of a reign fenced early, its summary then garbage; the
+        // next reign gave away at once what a cut-off member still published).
+        let summaryUnreadable = nodes.summaryVersion != nil && nodes.summary == nil
+        return summaryLost || namedAndGone || summaryUnreadable || !lost.isEmpty || nodes.summary?.holdsUnheld == true
             || nodes.grants.values.contains { $0.grant?.unknownHoldings == true }
             || members.values.contains { node in
                 ((node.record?.ackedEpoch ?? 0) > 0 || node.recordUnreadable) && nodes.grants[node.name] == nil

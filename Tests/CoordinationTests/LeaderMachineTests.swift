@@ -386,6 +386,23 @@ import Testing
         })
     }
 
+    /// A leader elected over a summary that does not parse holds back too: it may have said a
+    /// leader was holding back (seed 13552190174171450753).
+    @Test func aLeaderElectedOverAnUnreadableSummaryHoldsBack() {
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(4))
+        _ = machine.handle(.elected)
+        _ = machine.handle(.groupRead(.consistent))
+        _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
+        _ = machine.handle(.membersListed(["a"]))
+        _ = machine.handle(.contendersListed([1]))
+        _ = machine.handle(.grantsRead(GrantNodes(summary: nil, summaryVersion: 5)))
+        _ = machine.handle(.grantsListed([]))
+        let actions = machine.handle(.memberRead("a", member("a", session: 1)))
+        let held = try! #require(writes(actions).first)
+        #expect(held.summary.holdsUnheld)
+        #expect(held.grants.allSatisfy { change, _ in if case .create(_, let grant) = change { grant.partitions.isEmpty } else { true } })
+    }
+
     /// A leader elected while another was holding back (the summary says so) holds back too.
     @Test func aLeaderElectedDuringAHoldHoldsBackToo() {
         let summary = GroupSummary(
