@@ -21,7 +21,7 @@ extension MemberMachine {
         case .readSummary, .existsSummary:
             send(.getData(paths.assignments, watch: true), .readSummary)
         case .electionList, .electionWatch, .createMember, .findMemberHolder,
-             .readGrant, .acknowledge, .readOwnRecord, .restoreOwnRecord, .close, .deleteUnreadableGrant:
+             .readGrant, .acknowledge, .readOwnRecord, .readAdoptedRecord, .restoreOwnRecord, .close, .deleteUnreadableGrant:
             // The same again: a create applied before the connection dropped is found by its
             // `nodeExists`, a conditional write applied by its `badVersion`.
             if let request { send(request, purpose) }
@@ -75,8 +75,12 @@ extension MemberMachine {
             case .success(.exists(let stat?)) where stat.ephemeralOwner == session:
                 // Ours: an earlier create whose reply was lost, or an earlier join of this
                 // session. Its data stays: it is this session's own, and as new as anything
-                // the session wrote into it since.
+                // the session wrote into it since; unless someone else wrote garbage into it
+                // (written since it was made: read, and written over if so). Adopted as it was,
+                // the leader read no record in it and awaited the member for good (seed
+                // 14771417775917702037).
                 joined(version: stat.version, made: stat.czxid)
+                if stat.version > 0 { send(.getData(paths.member(member), watch: false), .readAdoptedRecord) }
             case .success(.exists(let stat?)):
                 // Another session's (this member's previous process, whose session has not yet
                 // expired; or a kiel consumer of the same name): waited for, up to the deadline.
@@ -180,6 +184,15 @@ extension MemberMachine {
                 actions.append(.report(.acknowledgementFailed(epoch: record.ackedEpoch, failure)))
                 timers.acknowledgementRetry = (now + acknowledgementRetryDelay, record.ackedEpoch)
             }
+        case .readAdoptedRecord:
+            guard case .success(.data(let data, let stat)) = result, stat.ephemeralOwner == session,
+                  stat.version == memberNodeVersion, MemberRecord(decoding: data) == nil
+            else { return }
+            // What the member acknowledges now (the join's record may be older than that).
+            let record = follower.record
+            memberNodeVersion += 1
+            send(.setData(paths.member(member), data: nodeData(record), version: stat.version),
+                 .restoreOwnRecord(record, foreign: stat.version))
         case .restoreOwnRecord(let record, let foreign):
             switch result {
             case .success(.written(let stat)):

@@ -258,6 +258,9 @@ public struct MemberMachine {
         /// The record, and the node's version the write was made on condition of.
         case acknowledge(MemberRecord, version: Int32)
         case readOwnRecord(MemberRecord)
+        /// The member node adopted by a join (this session's already), read: a record of garbage
+        /// written into it by someone else is written over.
+        case readAdoptedRecord
         case restoreOwnRecord(MemberRecord, foreign: Int32)
         case prepareForJoin, prepareForLeader, prepareForElection
         case leaderGroup, pinSettings, leaderPartitions, createPartitions, leaderMembers, leaderMember(String), leaderContenders

@@ -155,6 +155,31 @@ import Testing
         #expect(retry.contains { if case .prepareGroup = $0 { true } else { false } })
     }
 
+    /// A join that finds the member node already made by its own session (an earlier create
+    /// whose reply was lost, an earlier join) adopts it; if it was written since it was made, it
+    /// is read, and a record of garbage (written by someone else) is written over with what the
+    /// member acknowledges. Adopted as it was, the leader read no record in it and awaited the
+    /// member for good (seed 14771417775917702037).
+    @Test func anAdoptedMemberNodeOfGarbageIsWrittenOver() throws {
+        var (machine, sent) = started()
+        let create = try #require(sent.first { if case .create("/g/members/a", _, .ephemeral) = $0.1 { true } else { false } })
+        let look = try #require(sends(machine.handle(.replied(create.0, NodeReply(.failure(.nodeExists))), now: start)).first)
+        #expect(look.1 == .exists("/g/members/a", watch: true))
+        let ours = NodeStat(czxid: 5, version: 2, cversion: 0, ephemeralOwner: 0x1234)
+        let adopted = sends(machine.handle(.replied(look.0, NodeReply(.success(.exists(ours)))), now: start))
+        let read = try #require(adopted.first { $0.1 == .getData("/g/members/a", watch: false) })
+        let garbage = sends(machine.handle(.replied(read.0, NodeReply(.success(.data(Array("[]".utf8), ours)))), now: start))
+        #expect(garbage.contains { if case .setData("/g/members/a", let data, 2) = $0.1 { MemberRecord(decoding: data) != nil } else { false } })
+        // A record of its own there (its earlier join's, an acknowledgement) is kept.
+        var (other, otherSent) = started()
+        let otherCreate = try #require(otherSent.first { if case .create("/g/members/a", _, .ephemeral) = $0.1 { true } else { false } })
+        let otherLook = try #require(sends(other.handle(.replied(otherCreate.0, NodeReply(.failure(.nodeExists))), now: start)).first)
+        let otherRead = try #require(sends(other.handle(.replied(otherLook.0, NodeReply(.success(.exists(ours)))), now: start)).first { $0.1 == .getData("/g/members/a", watch: false) })
+        let record = Array(#"{"version":2,"acked_epoch":3,"weight":1}"#.utf8)
+        otherSent = sends(other.handle(.replied(otherRead.0, NodeReply(.success(.data(record, ours)))), now: start))
+        #expect(!otherSent.contains { if case .setData("/g/members/a", _, _) = $0.1 { true } else { false } })
+    }
+
     /// A partition set the leader cannot make (the group node is gone with the group's
     /// subtree) is tried again after a pause, once the group is prepared: it was read and
     /// made again at once, for good, two requests a round trip.

@@ -81,6 +81,7 @@ import TestSupport
         18_189_037_689_542_356_488,  // a grant the summary named and no node held, taken for nobody's (lease promise)
         1_161_415_612_400_380_738,  // a refresh asked while allocating, dropped: a garbage summary never written over
         13_552_190_174_171_450_753,  // a hold in a garbage summary, unseen by the next reign (lease promise)
+        14_771_417_775_917_702_037,  // an own member node of garbage adopted by a join: the leader awaited itself for good
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),
