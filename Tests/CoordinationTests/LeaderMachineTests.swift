@@ -29,6 +29,19 @@ import Testing
         return (machine, actions)
     }
 
+    /// `machine` elected as a alone (session 1, acknowledging `acked`) over `nodes`, the lists
+    /// read; what its member's read made it do.
+    func electedAlone(_ machine: inout LeaderMachine, over nodes: GrantNodes, acked: Int64 = 0) -> [LeaderMachine.Action] {
+        _ = machine.handle(.elected)
+        _ = machine.handle(.groupRead(.consistent))
+        _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
+        _ = machine.handle(.membersListed(["a"]))
+        _ = machine.handle(.contendersListed([1]))
+        _ = machine.handle(.grantsRead(nodes))
+        _ = machine.handle(.grantsListed(Set(nodes.grants.keys)))
+        return machine.handle(.memberRead("a", member("a", session: 1, acked: acked)))
+    }
+
     /// a's grant holds the first half of the partitions, b's the second.
     var halves: [String: GrantNodes.Node] {
         [
@@ -369,16 +382,9 @@ import Testing
     @Test func aGrantTheSummaryNamesAndNoNodeHoldsIsLost() {
         let summary = GroupSummary(
             epoch: 3, leader: "x", strategy: "consistent", members: ["a", "b"], partitionCount: 6, grants: ["a": 3, "b": 3])
-        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(4))
-        _ = machine.handle(.elected)
-        _ = machine.handle(.groupRead(.consistent))
-        _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
-        _ = machine.handle(.membersListed(["a"]))
-        _ = machine.handle(.contendersListed([1]))
         let grants = ["a": GrantNodes.Node(grant: Grant(epoch: 3, session: 1, partitions: Set(partitions.prefix(3))), version: 0)]
-        _ = machine.handle(.grantsRead(GrantNodes(summary: summary, summaryVersion: 2, grants: grants)))
-        _ = machine.handle(.grantsListed(["a"]))
-        let actions = machine.handle(.memberRead("a", member("a", session: 1, acked: 3)))
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(4))
+        let actions = electedAlone(&machine, over: GrantNodes(summary: summary, summaryVersion: 2, grants: grants), acked: 3)
         let held = try! #require(writes(actions).first)
         #expect(held.summary.holdsUnheld)
         #expect(!held.grants.contains { change, _ in
@@ -390,14 +396,7 @@ import Testing
     /// leader was holding back (seed 13552190174171450753).
     @Test func aLeaderElectedOverAnUnreadableSummaryHoldsBack() {
         var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(4))
-        _ = machine.handle(.elected)
-        _ = machine.handle(.groupRead(.consistent))
-        _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
-        _ = machine.handle(.membersListed(["a"]))
-        _ = machine.handle(.contendersListed([1]))
-        _ = machine.handle(.grantsRead(GrantNodes(summary: nil, summaryVersion: 5)))
-        _ = machine.handle(.grantsListed([]))
-        let actions = machine.handle(.memberRead("a", member("a", session: 1)))
+        let actions = electedAlone(&machine, over: GrantNodes(summary: nil, summaryVersion: 5))
         let held = try! #require(writes(actions).first)
         #expect(held.summary.holdsUnheld)
         #expect(held.grants.allSatisfy { change, _ in if case .create(_, let grant) = change { grant.partitions.isEmpty } else { true } })
@@ -408,14 +407,7 @@ import Testing
         let summary = GroupSummary(
             epoch: 3, leader: "x", strategy: "consistent", members: ["a", "b"], partitionCount: 6, holdsUnheld: true)
         var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(4))
-        _ = machine.handle(.elected)
-        _ = machine.handle(.groupRead(.consistent))
-        _ = machine.handle(.partitionsRead(partitions, PartitionSetState()))
-        _ = machine.handle(.membersListed(["a"]))
-        _ = machine.handle(.contendersListed([1]))
-        _ = machine.handle(.grantsRead(GrantNodes(summary: summary, summaryVersion: 2)))
-        _ = machine.handle(.grantsListed([]))
-        let actions = machine.handle(.memberRead("a", member("a", session: 1)))
+        let actions = electedAlone(&machine, over: GrantNodes(summary: summary, summaryVersion: 2))
         let held = try! #require(writes(actions).first)
         #expect(held.summary.holdsUnheld)
         #expect(machine.handle(.written(LeaderWrite.Versions(summary: 3, grants: ["a": 0]))).contains(.holdUnheld(for: .seconds(4))))

@@ -41,6 +41,14 @@ import Testing
     }
 
 
+    /// A group of one member, a, leading over three partitions, as `serve` answers it.
+    let groupNodes: [String: [UInt8]] = [
+        "/g": Array(#"{"strategy":"consistent","protocol":2}"#.utf8),
+        "/g/partitions": Array(#"["t:0","t:1","t:2"]"#.utf8),
+        "/g/members": [], "/g/members/a": Array(#"{"version":2,"acked_epoch":0,"weight":1}"#.utf8),
+        "/g/leader": [], "/g/leader/00000000000000001234000000000001__lock__0000000007": [],
+    ]
+
     /// Answers the machine's requests from `nodes` (path: data; a node's children are the
     /// paths one level below it), and the requests those answers make, until it asks nothing
     /// more (a thousand requests at most: more is a loop, recorded); writes succeed without
@@ -87,12 +95,7 @@ import Testing
     /// (it revoked every partition).
     @Test func aPartitionSetNotReadIsNotTakenForEmpty() throws {
         var (machine, sent) = try elected()
-        let nodes: [String: [UInt8]] = [
-            "/g": Array(#"{"strategy":"consistent","protocol":2}"#.utf8),
-            "/g/partitions": Array(#"["t:0","t:1","t:2"]"#.utf8),
-            "/g/members": [], "/g/members/a": Array(#"{"version":2,"acked_epoch":0,"weight":1}"#.utf8),
-            "/g/leader": [], "/g/leader/00000000000000001234000000000001__lock__0000000007": [],
-        ]
+        let nodes = groupNodes
         /// The partitions each write granted to a.
         func granted(_ actions: [MemberMachine.Action]) -> [Int] {
             actions.compactMap { action in
@@ -137,13 +140,8 @@ import Testing
     /// Nor does a grant list it may not read loop through `exists`, which ZooKeeper answers.
     @Test func grantsNotReadAreNotTakenForNone() throws {
         var (machine, sent) = try elected()
-        let nodes: [String: [UInt8]] = [
-            "/g": Array(#"{"strategy":"consistent","protocol":2}"#.utf8),
-            "/g/partitions": Array(#"["t:0","t:1","t:2"]"#.utf8),
-            "/g/members": [], "/g/members/a": Array(#"{"version":2,"acked_epoch":0,"weight":1}"#.utf8),
-            "/g/leader": [], "/g/leader/00000000000000001234000000000001__lock__0000000007": [],
-            "/g/assignments": [],
-        ]
+        var nodes = groupNodes
+        nodes["/g/assignments"] = []
         let noAuth = NodeFailure.other(code: -102)
         let actions = serve(&machine, sent, nodes, failing: { request in
             if case .getChildren("/g/assignments", _) = request { noAuth } else { nil }
