@@ -195,6 +195,9 @@ public struct MemberMachine {
 
     // Requests.
     var nextTag: RequestTag = 0
+    /// The first request of the leader's latest re-read for a lost reply: a leader read sent
+    /// before it and lost too is read again by it, not by a re-read of its own.
+    var leaderRereadFrom: RequestTag = 0
     var pending: [RequestTag: (purpose: Purpose, request: NodeRequest?, sentAt: ContinuousClock.Instant)] = [:]
     /// Who waits for each watch this member armed, in the order they asked.
     var interests: [ArmedWatch: [Interest]] = [:]
@@ -361,7 +364,7 @@ public struct MemberMachine {
                 // once, and again: a loop that held a thread for good.
                 break
             } else if reply.result == .failure(.connectionLoss) {
-                lostReply(purpose, request)
+                lostReply(tag, purpose, request)
             } else {
                 follow(.heard(at: sentAt))
                 handle(reply, to: request, purpose)

@@ -219,6 +219,27 @@ import Testing
         #expect(resent.contains { $0.1 == .getChildren("/g/leader", watch: false) })
     }
 
+    /// A leader's reads lost with the connection are read again once, not once for each: a
+    /// round for each lost read, lost again, made every read of that round ask for a round of
+    /// its own, and the leader's requests grew sevenfold at each loss of the connection (seed
+    /// 11453049691854484129: ~8 000 requests from one member in a few seconds, its own rejoin
+    /// queued behind them for 25 s).
+    @Test func aLeadersReadsLostWithTheConnectionAreReadAgainOnce() throws {
+        var (machine, sent) = try elected()
+        #expect(machine.leader.isLeading)
+        let round = sent.count
+        #expect(round >= 6)
+        for loss in 1...3 {
+            let again = sent.flatMap { tag, _ in sends(machine.handle(.replied(tag, NodeReply(.failure(.connectionLoss))), now: start)) }
+            #expect(again.count == round, "loss \(loss): \(again.count) requests for \(round) lost")
+            #expect(again.map { "\($0.1)" }.sorted() == sent.map { "\($0.1)" }.sorted())
+            sent = again
+        }
+        // Answered, the round ends as a first one would: the leader writes.
+        let answered = serve(&machine, sent, groupNodes, now: start)
+        #expect(answered.contains { if case .report(.wrote) = $0 { true } else { false } })
+    }
+
     /// The group's whole subtree deleted (the leader lock and the group node with it): the
     /// contender's create fails, and a second later the member prepares the group, making every
     /// missing node again, before it contends again. Making only the lock's node failed for

@@ -146,6 +146,10 @@ struct SimulatedMember {
     private mutating func handle(_ event: MemberMachine.Event, _ world: inout SimulationWorld) {
         let before = Self.threadCPU()
         let actions = machine.handle(event, now: world.instant(world.zk.now))
+        if Environment.value("SIMULATION_EVENTS") == name {
+            // Every event this member's machines take, and what they ask (shortened).
+            print("  [\(world.zk.now) ms] \(name)#\(incarnation) takes \(String(describing: event).prefix(300)) -> \(String(describing: actions).prefix(400))")
+        }
         machineNanoseconds += Self.threadCPU() - before
         for action in actions {
             switch action {

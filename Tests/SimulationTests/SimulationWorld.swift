@@ -44,6 +44,9 @@ struct SimulationWorld {
     var files: [String: (publication: Publication, incarnation: Int)] = [:]
     var partitionSet: [Partition]
     var trace: [String] = []
+    /// Whether the trace is printed as it comes (`SIMULATION_TRACE`, and between the server's
+    /// lines with `SIMULATION_SERVER_TRACE`): the whole story of a failing seed, not only its end.
+    let printsTrace = Environment.value("SIMULATION_TRACE") != nil || Environment.value("SIMULATION_SERVER_TRACE") != nil
     /// The 64-bit FNV-1a hash of every line of the trace, the ones dropped included: two runs
     /// of one seed that differ anywhere differ here (`ReplayTests`).
     private(set) var traceDigest: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -162,6 +165,7 @@ struct SimulationWorld {
         let stamped = "[\(zk.now) ms] \(line)"
         for byte in stamped.utf8 { traceDigest = (traceDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
         trace.append(stamped)
+        if printsTrace { print("  \(stamped)") }
         if trace.count > 400 { trace.removeFirst(100) }
     }
 
