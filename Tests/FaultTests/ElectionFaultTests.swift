@@ -46,6 +46,33 @@ extension FaultSuite {
             cluster.expectNoOverlap("a lost reply to the leader-lock create, then the leader killed", settledAt: settled, partitions: partitions)
         }
 
+        /// The leader's first reads lose their replies together: the proxy cuts the connection
+        /// at the reply to its listing of the members, sent with five other reads. It reads
+        /// everything again once, not once for each read lost (a re-read for each, lost again
+        /// with the connection, grew sevenfold at every loss: simulation seed
+        /// 11453049691854484129).
+        @Test(.timeLimit(.minutes(1))) func aLeadersReadsLostWithTheConnectionAreReadAgainOnce() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let port = try #require(server.connectString.split(separator: ":").last.flatMap { Int($0) })
+            let proxy = try ZooKeeperProxy(port: port)
+            defer { proxy.stop() }
+            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments + ["--partitions", "t:0-11"])
+            let group = "/kiel/groups/\(cluster.group)"
+            // getChildren (8) or getChildren2 (12) of the members' node: the leader's listing.
+            let listsMembers: @Sendable (ZooKeeperProxy.Request) -> Bool = { ($0.type == 8 || $0.type == 12) && $0.path == group + "/members" }
+            proxy.dropReply(where: listsMembers)
+            try cluster.start("a", zk: proxy.address)
+            try await cluster.waitForAgreement(["a"], partitions: partitions, "a alone")
+            #expect(proxy.droppedReplies.count == 1, "no reply was dropped: the fault did not happen")
+
+            let requests = proxy.requests
+            let cut = try #require(requests.firstIndex(where: listsMembers))
+            // Each round of reading everything reads the group node once (getData: 4).
+            let rounds = requests[(cut + 1)...].filter { $0.type == 4 && $0.path == group }.count
+            #expect(rounds == 1, "\(rounds) rounds of reads after the connection was lost")
+            await cluster.stopAll()
+        }
+
         /// A persistent node named like the lowest contender (an operator's mistake, or
         /// someone with write access): it can never vanish with a session, so a member that
         /// waited on it would never lead. It is passed over, named in the log and `status`.
