@@ -106,9 +106,13 @@ import TestSupport
     }
 
     /// Every schedule: its steps, then settling; the first failure with its seed and trace.
+    /// With `SIMULATION_KEEP_GOING` a soak runs every schedule, and fails with each failing
+    /// seed's first line (a long soak past a failure it already knows).
     static func runSchedules(_ seeds: [UInt64], mutations: Mutations = [], extraFaults: Bool = true) -> Result<String, SimulationFailure> {
         var steps = 0, faults = 0, epochs: Int64 = 0, slowestSettle: Int64 = 0, sticky = 0, consumerHandover = 0
         var programs = 0, delayed = 0, fullReads = 0
+        let keepsGoing = Environment.value("SIMULATION_KEEP_GOING") != nil
+        var failures: [String] = []
         for seed in seeds {
             var world = SimulationWorld(seed: seed, mutations: mutations, extraFaults: extraFaults)
             if world.program { programs += 1 } else if world.strategy == .sticky { sticky += 1 }
@@ -120,13 +124,21 @@ import TestSupport
                 for _ in 0..<stepsPerSchedule { try world.step() }
                 slowestSettle = max(slowestSettle, try world.settle(within: 30_000))
             } catch {
-                let trace = world.trace.suffix(120).joined(separator: "\n")
-                return .failure(SimulationFailure(
-                    description: "seed \(seed) (\(world.groupStrategy), weighted: \(!world.weights.areAllOne(for: ["b", "c", "e"])), handover: \(world.handover)) after \(world.steps) steps: \(error)\n\(trace)"))
+                let failure = "seed \(seed) (\(world.groupStrategy), weighted: \(!world.weights.areAllOne(for: ["b", "c", "e"])), handover: \(world.handover)) after \(world.steps) steps: \(error)"
+                guard keepsGoing else {
+                    let trace = world.trace.suffix(120).joined(separator: "\n")
+                    return .failure(SimulationFailure(description: "\(failure)\n\(trace)"))
+                }
+                print(failure)
+                failures.append(failure)
+                continue
             }
             steps += world.steps
             faults += world.faultCount
             epochs += world.epoch
+        }
+        guard failures.isEmpty else {
+            return .failure(SimulationFailure(description: "\(failures.count) of \(seeds.count) schedules failed:\n" + failures.joined(separator: "\n")))
         }
         return .success("simulation: \(seeds.count) schedules (\(sticky) sticky, \(programs) exec, \(consumerHandover) with consumer handover, \(delayed) with a rebalance delay, \(fullReads) reading everything every 2 s), \(steps) steps, \(faults) faults, \(epochs) epochs written, settled within \(slowestSettle) ms at most")
     }
