@@ -45,6 +45,11 @@ public actor Member {
     /// `stop()` waiting for the session to end: resumed by `endSession()`, or by the deadline
     /// `waitUntilSessionEnds` set, whichever comes first.
     var sessionEndWaiter: CheckedContinuation<Void, Never>?
+    /// A failed `run()` waiting for its documents' delivery (`waitUntilDelivered`).
+    var deliveryWaiter: CheckedContinuation<Void, Never>?
+    /// The latest lease a published document gave: until then, a document not yet delivered
+    /// leaves the file claiming a share (`claimUndelivered`).
+    var claimsUntil: ContinuousClock.Instant?
     var seeded = false
     var strategy: Strategy?
     /// What made membership impossible; `run()` throws it.
@@ -129,6 +134,8 @@ public actor Member {
             stopping = true
             let tasks = self.tasks
             endSession()
+            // `lost` out before the session's nodes go (and the leader gives the share away).
+            await waitUntilDelivered()
             await client?.close()
             await tasks?.ended()
             handle(.follower(.stop))
@@ -143,7 +150,8 @@ public actor Member {
     /// others rebalance at once); `run()` then returns. With consumer handover the share is
     /// first published as `revoking` and the member waits for its consumer's release (or the
     /// release timeout). Without ZooKeeper, or if the delivery of `stopped` takes longer than a
-    /// second (plus the release timeout), the session is closed anyway.
+    /// second (plus the release timeout), the session is closed anyway, but not while the file
+    /// may still claim a share under its lease (`claimUndelivered`): then at the lease's end.
     public func stop() async {
         guard !stopping else { return }
         stopping = true
@@ -164,16 +172,52 @@ public actor Member {
         guard inputs != nil else { return }
         // It reaches the actor only once the continuation below is stored.
         let deadlineTimer = Task { [weak self] in
-            guard (try? await Task.sleep(until: deadline)) != nil else { return }
-            await self?.resumeSessionEndWaiter()
+            var wakeAt = deadline
+            while (try? await Task.sleep(until: wakeAt)) != nil, let later = await self?.sessionEndDeadlinePassed() {
+                wakeAt = later
+            }
         }
         await withCheckedContinuation { sessionEndWaiter = $0 }
         deadlineTimer.cancel()
     }
 
+    /// `stop()`'s deadline passed: it closes the session, unless a document not yet delivered
+    /// leaves the file claiming a share: then it waits for the claim's end (returned), or for
+    /// the session's. Closed at once, the session's nodes went with it, the leader gave the
+    /// share away, and the file (its writes failing, or slow) still claimed it.
+    func sessionEndDeadlinePassed() -> ContinuousClock.Instant? {
+        if claimUndelivered, let claimsUntil { return claimsUntil }
+        resumeSessionEndWaiter()
+        return nil
+    }
+
     func resumeSessionEndWaiter() {
         sessionEndWaiter?.resume()
         sessionEndWaiter = nil
+    }
+
+    /// Whether a document published is not yet delivered while the one the file holds may
+    /// still claim a share under its lease.
+    var claimUndelivered: Bool {
+        reportingDeliveries && deliveredCount < yielded && claimsUntil.map { $0 > .now } == true
+    }
+
+    /// Returns once every document published is delivered, or once the leases they gave are
+    /// over, whichever comes first (`claimUndelivered`).
+    func waitUntilDelivered() async {
+        guard claimUndelivered, let claimsUntil else { return }
+        // It reaches the actor only once the continuation below is stored.
+        let deadlineTimer = Task { [weak self] in
+            guard (try? await Task.sleep(until: claimsUntil)) != nil else { return }
+            await self?.resumeDeliveryWaiter()
+        }
+        await withCheckedContinuation { deliveryWaiter = $0 }
+        deadlineTimer.cancel()
+    }
+
+    func resumeDeliveryWaiter() {
+        deliveryWaiter?.resume()
+        deliveryWaiter = nil
     }
 
     /// The consumer has stopped working on everything revoked up to `epoch` (`release EPOCH`,
@@ -297,6 +341,7 @@ public actor Member {
             }
         }
         published = document
+        if let lease = publication.lease { claimsUntil = max(claimsUntil ?? lease, lease) }
         documentSink.yield(document)
         yielded += 1
         if !reportingDeliveries { handle(.follower(.delivered(count: yielded))) }
@@ -317,6 +362,7 @@ public actor Member {
         guard reportingDeliveries else { return }
         deliveredCount += 1
         handle(.follower(.delivered(count: deliveredCount)))
+        if deliveredCount >= yielded { resumeDeliveryWaiter() }
     }
 
     var deliveredCount = 0

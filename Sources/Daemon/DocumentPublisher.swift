@@ -1,4 +1,5 @@
 import Allocator
+import ControlProtocol
 import Foundation
 import Logging
 import Synchronization
@@ -46,12 +47,13 @@ final class DocumentPublisher: Sendable {
         stateFile.removeLeftovers()
         let documents = member.documents
         var previous: MemberDocument?
-        /// The lease of the document the file holds.
-        var fileLease: Date?
+        /// The lease of the document the file holds, on `CLOCK_BOOTTIME` (never stepped: a wall
+        /// clock set forward would end it early, while a reader holds the file to this clock).
+        var fileLease: Int64?
         for await document in documents {
             let json = document.json
             broadcaster.publish(json)
-            if await write(json, fileLease: fileLease) { fileLease = document.validUntil }
+            if await write(json, fileLease: fileLease) { fileLease = document.validUntilBoottime }
             await member.delivered()
             await consumer?.delivered(document)
             let line = Self.statusLine(document)
@@ -75,7 +77,7 @@ final class DocumentPublisher: Sendable {
     /// Then the document counts as delivered anyway: the file claims nothing any more, and the
     /// member must not hold up the group's handovers (nor its own stop) for a file it cannot
     /// write. Returns whether the file was written.
-    private func write(_ json: String, fileLease: Date?) async -> Bool {
+    private func write(_ json: String, fileLease: Int64?) async -> Bool {
         var delay = Duration.milliseconds(50)
         while true {
             do {
@@ -84,7 +86,7 @@ final class DocumentPublisher: Sendable {
                 return true
             } catch {
                 writeError.withLock { $0 = "\(error)" }
-                guard let fileLease, Date.now < fileLease, !Task.isCancelled else {
+                guard let fileLease, BootClock.now() < fileLease, !Task.isCancelled else {
                     logger.error("cannot write the state file; going on without it: \(error)")
                     return false
                 }

@@ -1,4 +1,5 @@
 import Allocator
+import ControlProtocol
 import Foundation
 import Glibc
 import Testing
@@ -38,6 +39,45 @@ extension FaultSuite {
             let settled = try await cluster.waitForAgreement(["a", "b", "c", "d"], partitions: partitions, timeout: .seconds(60), "a-d after the cycles")
             await cluster.stopAll()
             cluster.expectNoOverlap("SIGTERM within 0–29 ms of a join, 30 times", settledAt: settled, partitions: partitions)
+        }
+
+        /// A member stopped while its state file cannot be written (a folder in its place here;
+        /// a full or read-only disk alike) keeps its session until the lease of the document
+        /// the file holds is over, and only then leaves. Closed after the usual second, its
+        /// nodes went at once, the leader gave its share away, and the file still claimed it
+        /// under that lease.
+        @Test(.timeLimit(.minutes(1))) func aStopWhoseFileCannotBeWrittenLeavesOnceTheFilesLeaseIsOver() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let cluster = try Cluster(zk: server.connectString, arguments: ["--session-timeout", "4000", "--partitions", "t:0-3"])
+            let partitions = partitionNames("t", 0..<4)
+            try cluster.start("a")
+            try await cluster.waitForAgreement(["a"], partitions: partitions, "a alone")
+            let b = try cluster.start("b")
+            try await cluster.waitForAgreement(partitions: partitions, "a and b")
+
+            // The lease of the document b's file holds, then a folder in the file's place (a
+            // renewal may rename a newer file in between: then again).
+            let fileLease = Shared<Int64?>(nil)
+            let blocked = await eventually {
+                guard let document = b.fileDocument, document.state == .active, !document.allocation.isEmpty,
+                      let lease = document.validUntilBoottime
+                else { return false }
+                try? FileManager.default.removeItem(atPath: b.stateFile)
+                guard (try? FileManager.default.createDirectory(atPath: b.stateFile, withIntermediateDirectories: false)) != nil else { return false }
+                fileLease.update { $0 = lease }
+                return true
+            }
+            let lease = try #require(blocked ? fileLease.value : nil, "b's file was never blocked")
+            b.signal(SIGTERM)
+            // a takes b's share once b's session is over: never while b's file claims it.
+            let taken = await eventually(timeout: .seconds(20)) {
+                cluster["a"].fileDocument?.allocation.values.reduce(0) { $0 + $1.count } == partitions.count
+            }
+            let takenAt = BootClock.now()
+            #expect(taken, "a never took b's share")
+            #expect(takenAt >= lease, "a took b's share \(Double(lease - takenAt) / 1e9) s before the lease of b's file ran out")
+            #expect(await b.waitForExit(timeout: .seconds(10)) == 0, "b: \(b.log)")
+            await cluster.stopAll()
         }
     }
 }

@@ -21,6 +21,10 @@ struct SimulatedMember {
     var cutOffUntil: Int64 = 0
     /// Stopped gracefully: the session is closed.
     var exited = false
+    /// Membership became impossible (`.fail`): the daemon ends the session in its machine
+    /// (`due`), waits for the `lost` that follows to be delivered, closes the session and exits.
+    var exit: Exit?
+    enum Exit { case due, awaitingDelivery }
     /// Publications made and not yet delivered to the file, in order.
     var outbox: [Publication] = []
     var deliveredCount = 0
@@ -167,9 +171,10 @@ struct SimulatedMember {
             case .seedIfFresh:
                 startSetup(GroupSetupRun(job: .seed, step: .readPartitionSet), &world)
             case .fail(let failure):
-                // The daemon exits (and systemd starts it again, here a later fault may).
-                world.log("\(label) exits: \(failure)")
-                running = false
+                // The daemon exits (and systemd starts it again; here a later fault may), once
+                // the document that drops its share is out (`advance`).
+                world.log("\(label) must exit: \(failure)")
+                exit = .due
             case .report(let report):
                 world.log(describe(report))
             }
@@ -427,6 +432,20 @@ struct SimulatedMember {
     /// Pings, the consumer's release and the machine's timers, when due.
     mutating func advance(_ world: inout SimulationWorld) {
         guard isLive, !paused, let session else { return }
+        if let exit {
+            // As `Member.run()` when membership is impossible: the session ended in the
+            // machine (`lost` published), its delivery awaited, then the session closed.
+            if exit == .due {
+                self.exit = .awaitingDelivery
+                handle(.sessionEnded, &world)
+            }
+            if outbox.isEmpty {
+                world.log("\(label) exits")
+                _ = world.zk.send(.close, from: session)
+                running = false
+            }
+            return
+        }
         let now = world.zk.now
         if machine.connected, now - lastPing >= timeout / 3 {
             lastPing = now
