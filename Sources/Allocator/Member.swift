@@ -52,6 +52,8 @@ public actor Member {
     var claimsUntil: ContinuousClock.Instant?
     var seeded = false
     var strategy: Strategy?
+    /// Why the group's preparation at the session's start failed, while it is tried again.
+    var setupError: String?
     /// What made membership impossible; `run()` throws it.
     var membershipError: (any Error)?
 
@@ -242,8 +244,7 @@ public actor Member {
         logger.info("connected", metadata: [
             "session": "\(SessionID.format(session.id))", "timeout": "\(session.timeout)",
         ])
-        strategy = try await GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
-            .prepare(seeding: !seeded)
+        strategy = try await prepareGroup(client)
         seeded = true
         handle(.sessionStarted(session: session.id, timeout: session.timeout))
         for await input in stream {
@@ -258,6 +259,30 @@ public actor Member {
             case .failed(let error):
                 membershipError = error
                 throw error
+            }
+        }
+    }
+
+    /// The group's preparation at a session's start (`GroupSetup`). Settings that do not parse
+    /// (garbage an operator wrote in the group node) are waited out, as during a session: in
+    /// `status`'s `last_error`, tried again 1 s later, doubling up to 10 s. Taken for a reason
+    /// to exit, a session that expired while the node held garbage ended the daemon, and
+    /// systemd's start limit could leave it down after the node was repaired (spec §13: the
+    /// members recover by themselves once the data allows it).
+    func prepareGroup(_ client: ZooKeeperClient) async throws -> Strategy {
+        var delay = Duration.seconds(1)
+        while true {
+            do {
+                let strategy = try await GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
+                    .prepare(seeding: !seeded)
+                setupError = nil
+                return strategy
+            } catch let error as GroupSettings.Malformed where !stopping {
+                setupError = "\(error)"
+                logger.error("cannot prepare the group; trying again in \(delay): \(error)")
+                let until = ContinuousClock.now + delay
+                while !stopping, ContinuousClock.now < until { try await Task.sleep(for: .milliseconds(100)) }
+                delay = min(delay * 2, .seconds(10))
             }
         }
     }
@@ -406,7 +431,7 @@ public actor Member {
             partitionSetSize: summary?.partitionSet.bytes ?? 0,
             partitionSetLimit: SharedSet.defaultSizeLimit,
             partitionSetMalformed: summary?.partitionSet.error,
-            lastError: [machine.lastError, isConnected ? nil : ZooKeeperClient.likelyConnectionProblem]
+            lastError: [machine.lastError, setupError, isConnected ? nil : ZooKeeperClient.likelyConnectionProblem]
                 .compactMap { $0 }.joined(separator: "; ").nilIfEmpty,
             uptime: ContinuousClock.now - startedAt,
             role: machine.leader.isLeading ? .leader : .follower,

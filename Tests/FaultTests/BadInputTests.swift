@@ -82,6 +82,29 @@ extension FaultSuite {
             cluster.expectNoOverlap("corrupt partition data from another client", settledAt: settled, partitions: ["t:0", "t:1", "t:2", "u:0"])
         }
 
+        /// A group node of garbage when a member starts (or starts a new session): the member
+        /// says so in `status`'s `last_error`, tries again, and joins once the node is repaired.
+        /// It exited with status 1, and systemd's start limit could leave it down after the
+        /// repair (spec §13: the members recover by themselves once the data allows it).
+        @Test(.timeLimit(.minutes(1))) func aGroupNodeOfGarbageAtStartIsWaitedOut() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments + ["--partitions", "t:0-3"])
+            let writer = try await ZNodeWriter(server)
+            defer { Task { await writer.close() } }
+            let group = "/kiel/groups/\(cluster.group)"
+            try await writer.set(group, Array(#"{"strategy":7}"#.utf8))
+            let a = try cluster.start("a")
+            let reported = await eventually {
+                (await Self.status(a)?["last_error"] as? String)?.contains("do not parse: \"strategy\" is not a string") == true
+            }
+            #expect(reported, "no last_error about the group node; log:\n\(a.log)")
+            #expect(a.process.isRunning, "a exited: \(a.log)")
+            try await writer.set(group, [])
+            try await cluster.waitForAgreement(["a"], partitions: partitionNames("t", 0..<4), "a, the group node repaired")
+            #expect((await Self.status(a)?["last_error"]).map { $0 is NSNull } == true)
+            await cluster.stopAll()
+        }
+
         @Test(.timeLimit(.minutes(1))) func memberNodesWithGarbageData() async throws {
             let server = try await TestZooKeeper.shared.value
             let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments + ["--partitions", "t:0-8"])
