@@ -16,6 +16,8 @@ public struct GroupSettings: Sendable, Equatable {
     struct Malformed: Error, CustomStringConvertible {
         let path: String
         let reason: String
+        /// A strategy this member does not know (of another release, say), rather than garbage.
+        var unknownStrategy = false
         var description: String { "the settings in \(path) do not parse: \(reason)" }
     }
 
@@ -41,7 +43,7 @@ public struct GroupSettings: Sendable, Equatable {
         do {
             strategy = try wire.strategy.map { try Strategy(parsing: $0) }
         } catch {
-            throw Malformed(path: path, reason: "\(error)")
+            throw Malformed(path: path, reason: "\(error)", unknownStrategy: true)
         }
         guard wire.protocol.map({ $0 > 0 }) ?? true else {
             throw Malformed(path: path, reason: "\"protocol\" is not a positive integer")

@@ -240,13 +240,16 @@ public actor Member {
             for await state in client.sessionStates() { await member.sessionChanged(to: state) }
         }
         let session = try await client.waitUntilConnected()
-        connection = .connected(session)
+        // The session's states come by their own task: one that came meanwhile (the
+        // connection lost again) stays.
+        if case .connecting = connection { connection = .connected(session) }
         logger.info("connected", metadata: [
             "session": "\(SessionID.format(session.id))", "timeout": "\(session.timeout)",
         ])
         strategy = try await prepareGroup(client)
         seeded = true
         handle(.sessionStarted(session: session.id, timeout: session.timeout))
+        if case .suspended = connection { handle(.disconnected) }
         for await input in stream {
             switch input {
             case .machine(let event):
@@ -264,7 +267,8 @@ public actor Member {
     }
 
     /// The group's preparation at a session's start (`GroupSetup`). Settings that do not parse
-    /// (garbage an operator wrote in the group node) are waited out, as during a session: in
+    /// (garbage an operator wrote in the group node; a strategy this member does not know still
+    /// ends it, as one not its own does) are waited out, as during a session: in
     /// `status`'s `last_error`, tried again 1 s later, doubling up to 10 s. Taken for a reason
     /// to exit, a session that expired while the node held garbage ended the daemon, and
     /// systemd's start limit could leave it down after the node was repaired (spec §13: the
@@ -277,7 +281,7 @@ public actor Member {
                     .prepare(seeding: !seeded)
                 setupError = nil
                 return strategy
-            } catch let error as GroupSettings.Malformed where !stopping {
+            } catch let error as GroupSettings.Malformed where !stopping && !error.unknownStrategy {
                 setupError = "\(error)"
                 logger.error("cannot prepare the group; trying again in \(delay): \(error)")
                 let until = ContinuousClock.now + delay
@@ -317,13 +321,15 @@ public actor Member {
         connection = state
         switch state {
         case .connected:
+            // The requests held first, then what the reconnection asks: sent in the order they
+            // were made (their tags' order, which the machine counts on).
+            let requests = held
+            held = []
+            for (tag, request) in requests { execute(tag, request) }
             if case .suspended = previous {
                 logger.info("reconnected within the session")
                 handle(.reconnected)
             }
-            let requests = held
-            held = []
-            for (tag, request) in requests { execute(tag, request) }
         case .suspended:
             logger.warning("connection lost; the share stays valid until its lease runs out")
             handle(.disconnected)
