@@ -148,6 +148,11 @@ private struct GuardLoop {
             case .stopping(let cause, let since, let killAt, killed: false) where now >= killAt:
                 signalTree(SIGKILL)
                 phase = .stopping(cause: cause, since: since, killAt: killAt, killed: true)
+            case .stopping(_, _, _, killed: true):
+                // A process of another group comes to the guard only when its parent dies,
+                // perhaps by the SIGKILL above: each one that came since is killed too (swept
+                // once, it ran on, and the guard waited for it for good).
+                for child in Self.children() { _ = kill(child, SIGKILL) }
             case .stopping: break
             }
             if let status = leaderEnded, !hasChildren {

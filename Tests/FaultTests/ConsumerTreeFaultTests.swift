@@ -103,6 +103,25 @@ extension FaultSuite {
             expectEveryLineUnderALease(a.log, member: "a", documents: observer.documents(of: "a").map(\.document) + [stopped])
         }
 
+        /// A worker that left the consumer's process group (`setsid`) comes to the guard only
+        /// when its parent, which ignores SIGTERM, is killed at the stop's SIGKILL: after the
+        /// sweep that SIGKILL made. It is killed too, and the daemon leaves. (The guard swept
+        /// once, waited for a child it never signalled, and the daemon's stop waited for the
+        /// guard: neither ended.)
+        @Test(.timeLimit(.minutes(3))) func aWorkerThatLeftTheGroupIsKilledEvenWhenItComesLate() async throws {
+            let server = try await TestZooKeeper.shared.value
+            let folder = try folder()
+            let a = try start(
+                "a", group: uniqueGroup(), zk: server.connectString, in: folder, stopTimeout: 1000, consumerOptions: ["--escaping-worker"])
+            defer { killAll(a.log) }
+            try await a.daemon.waitForFile("active") { $0.state == .active }
+            let tree = try await waitForTree(a.log, member: "a", a.daemon)
+
+            a.daemon.signal(SIGTERM)
+            #expect(await a.daemon.waitForExit(timeout: .seconds(30)) == 0, "the daemon did not leave; log:\n\(a.daemon.log)")
+            #expect(await waitUntilGone(tree, of: a.log, "the tree", timeout: .seconds(10)), "the consumer's tree outlived the daemon: \(tree.filter { TreeLog.isRunning($0, log: a.log) })")
+        }
+
         @Test(.timeLimit(.minutes(3))) func killMinus9OfTheDaemonEndsTheTreeByItsLease() async throws {
             let server = try await TestZooKeeper.shared.value
             let folder = try folder()

@@ -9,10 +9,12 @@ ROLE is `parent` or `worker`; WALL_NS is time.time_ns() (comparable with the doc
 `updated_at`), BOOT_NS the host's CLOCK_BOOTTIME (comparable with `valid_until_boottime_ns`),
 both taken by the process itself. The test checks that every line was written under a lease.
 
-    forking_consumer.py LOG NAME [--stubborn] [--no-hup-handler-first MARKER]
+    forking_consumer.py LOG NAME [--stubborn] [--escaping-worker] [--no-hup-handler-first MARKER]
 
 SIGTERM: each process writes `stop` and exits. --stubborn: the worker ignores SIGTERM (only
-SIGKILL ends it). --no-hup-handler-first MARKER: the first run (MARKER absent, then made)
+SIGKILL ends it). --escaping-worker: both ignore SIGTERM and the worker leaves the process group
+for a session of its own (`setsid`), so that it comes to the guard only once its parent is
+killed. --no-hup-handler-first MARKER: the first run (MARKER absent, then made)
 installs no SIGHUP handler, so the first SIGHUP kills both processes, as it kills a consumer
 that gets its first share change before it has installed its handler; later runs log `hup`.
 """
@@ -29,6 +31,7 @@ def main() -> int:
     log_path, name = sys.argv[1], sys.argv[2]
     options = sys.argv[3:]
     stubborn = "--stubborn" in options
+    escaping = "--escaping-worker" in options
     hup_handler = True
     if "--no-hup-handler-first" in options:
         marker = options[options.index("--no-hup-handler-first") + 1]
@@ -50,12 +53,14 @@ def main() -> int:
 
     if hup_handler:
         signal.signal(signal.SIGHUP, lambda *_: record("hup"))
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if escaping else stop)
     record("start")
     if os.fork() == 0:
         role = "worker"
         if stubborn:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if escaping:
+            os.setsid()
         record("start")
     while True:
         time.sleep(0.02)
