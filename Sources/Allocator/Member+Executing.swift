@@ -64,7 +64,10 @@ extension Member {
         let children = if case .getChildren = request { true } else { false }
         client.send(Self.operation(request)) { result, watch in
             inputs.yield(.machine(.replied(tag, Self.reply(result, to: request))))
-            watch?.onFire { event in
+            // A watch set before and not fired has its handler (every read of this client that
+            // sets a watch is the machine's): one more would hand the machine the event twice.
+            guard let watch, watch.isNew else { return }
+            watch.onFire { event in
                 if event.kind != .sessionEnded {
                     inputs.yield(.machine(.watchFired(path: path, children: children, deleted: event.kind == .nodeDeleted)))
                 }

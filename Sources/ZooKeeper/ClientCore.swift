@@ -41,7 +41,9 @@ final class ClientCore: Sendable {
         var lastHeard: ContinuousClock.Instant?
         var subscribers: [Int: AsyncStream<SessionState>.Continuation] = [:]
         var nextSubscriber = 0
-        var watches: [WatchKey: [WatchTrigger]] = [:]
+        /// The watch set on each path, of each kind, until it fires: ZooKeeper keeps one per
+        /// client, however many reads set it.
+        var watches: [WatchKey: WatchTrigger] = [:]
     }
 
     let logger: Logger
@@ -238,7 +240,7 @@ final class ClientCore: Sendable {
             }
             var ended: [WatchTrigger] = []
             if newState.isTerminal {
-                ended = state.watches.values.flatMap { $0 }
+                ended = Array(state.watches.values)
                 state.watches = [:]
             }
             return (Array(state.subscribers.values), ended)
@@ -264,11 +266,18 @@ final class ClientCore: Sendable {
     // MARK: Watches
 
     /// Registers a watch the C library has just set on the server (called from the reply's
-    /// completion, before any event of that watch can be delivered).
+    /// completion, before any event of that watch can be delivered): the one set before on the
+    /// same path and kind if it has not fired, as on the server (a trigger for each read, kept
+    /// until the node changed, grew by one at every read of an unchanged node: the leader's
+    /// full reads, every 5 minutes for good).
     func addWatch(path: String, kind: WatchKind) -> Watch {
-        let trigger = WatchTrigger(path: path)
-        state.withLock { $0.watches[WatchKey(path: path, kind: kind), default: []].append(trigger) }
-        return Watch(trigger: trigger)
+        state.withLock { state in
+            let key = WatchKey(path: path, kind: kind)
+            if let armed = state.watches[key] { return Watch(trigger: armed, isNew: false) }
+            let trigger = WatchTrigger(path: path)
+            state.watches[key] = trigger
+            return Watch(trigger: trigger, isNew: true)
+        }
     }
 
     /// Fires the watches a node event concerns, as ZooKeeper defines it: creation and data
@@ -281,7 +290,7 @@ final class ClientCore: Sendable {
         case .sessionEnded: []
         }
         let triggers = state.withLock { state in
-            kinds.flatMap { state.watches.removeValue(forKey: WatchKey(path: event.path, kind: $0)) ?? [] }
+            kinds.compactMap { state.watches.removeValue(forKey: WatchKey(path: event.path, kind: $0)) }
         }
         for trigger in triggers { trigger.fire(event) }
     }

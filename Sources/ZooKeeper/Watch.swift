@@ -27,6 +27,10 @@ public struct WatchedEvent: Sendable, Hashable {
 /// reconnections within the session and fires with `.sessionEnded` if the session ends.
 public struct Watch: Sendable {
     let trigger: WatchTrigger
+    /// Whether the read set the watch, rather than finding it set by an earlier read of this
+    /// client that it has not fired yet (ZooKeeper keeps one watch per path and kind, and
+    /// fires it once): the handlers and waiters of both are the same watch's.
+    public let isNew: Bool
 
     /// The path the watch is on.
     public var path: String { trigger.path }

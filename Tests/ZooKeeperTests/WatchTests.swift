@@ -26,6 +26,34 @@ import ZooKeeper
         #expect(try await second.fired() == WatchedEvent(kind: .nodeDeleted, path: root))
     }
 
+    /// ZooKeeper keeps one watch per client, path and kind, however many reads set it: the
+    /// client too. A read of an unchanged node finds the watch set (`isNew` false), and the
+    /// change fires it once for all; each read made a watch of its own, kept until the node
+    /// changed, and the leader's full reads of unchanged nodes grew the client for good.
+    @Test func readsOfAnUnchangedNodeShareOneWatch() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let watcher = try await server.client()
+        let writer = try await server.client()
+        defer { Task { await watcher.close(); await writer.close() } }
+        let root = uniquePath()
+        try await writer.create(root, data: [1])
+
+        let (_, first) = try await watcher.getDataWatching(root)
+        #expect(first.isNew)
+        var again: [Watch] = []
+        for _ in 0..<50 { again.append(try await watcher.getDataWatching(root).1) }
+        #expect(again.allSatisfy { !$0.isNew })
+        let (_, children) = try await watcher.childrenWatching(root)
+        #expect(children.isNew, "a children watch is another watch")
+        let fired = Shared(0)
+        first.onFire { _ in fired.update { $0 += 1 } }
+        try await writer.setData(root, [2])
+        #expect(try await again.last!.fired() == WatchedEvent(kind: .nodeDataChanged, path: root))
+        #expect(fired.value == 1)
+        let (_, next) = try await watcher.getDataWatching(root)
+        #expect(next.isNew, "a fired watch is set anew by the next read")
+    }
+
     /// What `Member` relies on to tell a session's end from two deletions apart: a handler given
     /// to `onFire` runs as the notification comes in, before the reply of any request sent
     /// after the change; here a session's two ephemeral nodes, under two parents, vanish in
