@@ -187,10 +187,11 @@ struct ConsumerSupervision {
     }
 
     /// When the machine wants a `.tick`: a restart's time, or a suspended member's SIGTERM
-    /// (a stop timeout before the lease ends).
+    /// (a stop timeout before the lease ends). A restart whose time has come and that did not
+    /// start (the document's lease was over) waits for the next document, not for a tick.
     func nextWake(now: Now) -> ContinuousClock.Instant? {
         switch state {
-        case .waiting(let notBefore?) where latest?.state == .active:
+        case .waiting(let notBefore?) where latest?.state == .active && notBefore > now.instant:
             return notBefore
         case .running:
             guard let stopAt = suspendedStop() else { return nil }

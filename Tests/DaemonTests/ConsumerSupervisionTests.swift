@@ -153,6 +153,26 @@ import Testing
         #expect(supervision.exitStatus == 0)
     }
 
+    /// A restart due while the latest document's lease is over (the daemon was frozen, the host
+    /// suspended) waits for the next document, not for a tick: the tick found nothing to do,
+    /// asked for one at the same past instant, and the supervisor's timer fired again at once,
+    /// a core's worth of CPU until a document came.
+    @Test func aRestartDueUnderALeaseThatIsOverWaitsForTheNextDocument() {
+        var supervision = machine(restart: .onFailure)
+        let active = document(.active, lease: .seconds(2))
+        _ = supervision.handle(.delivered(active), now: clock.now)
+        guard case .restartLater(let delay) = supervision.handle(ended(.exited(3)), now: clock.now).first else {
+            Issue.record("no restart")
+            return
+        }
+        #expect(supervision.nextWake(now: clock.now) == clock.now.instant + delay)
+        clock.advance(.seconds(5))
+        #expect(supervision.handle(.tick, now: clock.now) == [])
+        #expect(supervision.nextWake(now: clock.now) == nil, "a wake in the past: the timer fires again at once")
+        let renewed = document(.active)
+        #expect(supervision.handle(.delivered(renewed), now: clock.now) == [.start(lease: renewed.validUntilBoottime)])
+    }
+
     @Test func aProgramThatCannotStartIsStatus127() {
         var supervision = machine()
         _ = supervision.handle(.delivered(document(.active)), now: clock.now)
