@@ -136,8 +136,9 @@ final class ClientCore: Sendable {
         _ = state.withLock { $0.requestsInFlight.removeValue(forKey: ObjectIdentifier(context)) }
     }
 
-    /// Adds the digest credential, once, on the first connection: called from the session
-    /// watcher before the connection is announced, so it precedes every request sent after.
+    /// Adds the digest credential, once, on the first connection that takes it (the library
+    /// keeps it for every reconnection after): called from the session watcher before the
+    /// connection is announced, so it precedes every request sent after.
     /// (Before a connection the library refuses `zoo_add_auth` with an invalid state.)
     /// Uses the watcher's own handle: the callback may come before `attach`.
     func addCredentialOnFirstConnection(_ handle: OpaquePointer) {
@@ -146,7 +147,20 @@ final class ClientCore: Sendable {
             core: self, operation: "addAuth", path: "digest", watch: nil, acceptsNoNode: false, completion: nil)
         let pointer = Unmanaged.passRetained(context).toOpaque()
         let rc = zoo_add_auth(handle, "digest", credential, Int32(credential.utf8.count), Callbacks.void, pointer)
-        if rc != ZOK.rawValue {
+        switch rc {
+        case ZOK.rawValue:
+            break
+        case ZINVALIDSTATE.rawValue:
+            // The connection was lost again before this callback ran: the library refuses the
+            // credential until it connects (ZOOKEEPER-800) and keeps nothing of it. Kept for the
+            // next connection; taken and dropped, it was gone for the session, and every write
+            // under the credential's ACL failed.
+            Unmanaged<RequestContext>.fromOpaque(pointer).release()
+            pendingCredential.withLock { $0 = $0 ?? credential }
+        case ZMARSHALLINGERROR.rawValue:
+            // The library kept the credential and its completion, which takes the reference.
+            logger.error("could not send the digest credential: \(ZooKeeperError.Code(rawValue: rc))")
+        default:
             Unmanaged<RequestContext>.fromOpaque(pointer).release()
             logger.error("could not add the digest credential: \(ZooKeeperError.Code(rawValue: rc))")
         }
