@@ -121,10 +121,16 @@ final class ClientCore: Sendable {
             throw error
         }
         if rc != ZOK.rawValue {
-            // Refused; the library may still call the completion (a send failing as the close
-            // begins leaves it queued, called later with `ZCLOSING`): whichever comes first ends
-            // the request, and the reference is left to that completion (if none comes, one
-            // small context leaks: a refusal happens only around the close).
+            // Refused. Bad arguments and a session that is over are refused before the library
+            // keeps anything: the reference is released (left, it kept the context and the core
+            // it holds for good, after every expired session). Otherwise the library may still
+            // call the completion (a send failing as the close begins leaves it queued, called
+            // later with `ZCLOSING`): whichever comes first ends the request, and the reference
+            // is left to that completion (if none comes, one small context leaks: such a
+            // refusal happens only around the close).
+            if rc == ZBADARGUMENTS.rawValue || rc == ZINVALIDSTATE.rawValue {
+                Unmanaged<RequestContext>.fromOpaque(pointer).release()
+            }
             guard context.claimEnd() else { return }
             requestCompleted(context)
             throw ZooKeeperError(code: .init(rawValue: rc), operation: operation, path: path)
