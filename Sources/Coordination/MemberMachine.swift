@@ -366,7 +366,10 @@ public struct MemberMachine {
             } else if reply.result == .failure(.connectionLoss) {
                 lostReply(tag, purpose, request)
             } else {
-                follow(.heard(at: sentAt))
+                // A write's answer shows the session alive where sessions expire; a read's does
+                // not (`NodeRequest.isWrite`), nor a failure the client may have made itself: the
+                // lease runs from the leader's answers and the heartbeats.
+                if request?.isWrite == true, !reply.isOtherFailure { follow(.heard(at: sentAt)) }
                 handle(reply, to: request, purpose)
             }
             if leaveWhenCreated, case .createMember = purpose, session != nil {

@@ -16,6 +16,16 @@ public enum NodeRequest: Sendable, Equatable {
     /// Ends the session at once (its ephemeral nodes go with it).
     case close
 
+    /// Whether the ensemble's leader answers it (a write), so that its answer shows the session
+    /// alive where sessions expire; a read is answered by the server the client is connected
+    /// to, which may have lost the leader (and go on answering after the session expired).
+    public var isWrite: Bool {
+        switch self {
+        case .create, .delete, .setData, .multi: true
+        case .getData, .exists, .getChildren, .close: false
+        }
+    }
+
     /// The path the request reads or writes (`nil` for `multi` and `close`).
     public var path: String? {
         switch self {
@@ -119,4 +129,9 @@ public struct NodeReply: Sendable, Equatable {
         self.failedOperation = failedOperation
     }
 
+    /// Whether it failed with a code the machine does not name (`other`): perhaps the client's
+    /// own (a system error, say), no proof that the server heard from the session.
+    var isOtherFailure: Bool {
+        if case .failure(.other) = result { true } else { false }
+    }
 }

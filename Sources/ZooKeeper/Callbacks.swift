@@ -50,6 +50,13 @@ final class RequestContext: Sendable {
 
     typealias Completion = @Sendable (Result<(Reply, Watch?), ZooKeeperError>) -> Void
 
+    /// The operations whose answer shows the session alive where sessions expire: writes and
+    /// `sync` go through the ensemble's leader, which expires sessions. A read is answered by
+    /// the server the client is connected to, which may have lost the leader and go on answering
+    /// for up to `syncLimit` ticks (10 s by default) after the leader expired the session: the
+    /// lease it prolonged outlived the session, and another member was given the share.
+    static let confirmingSessions: Set<String> = ["create", "delete", "setData", "multi", "sync"]
+
     static func take(_ pointer: UnsafeRawPointer?) -> RequestContext {
         Unmanaged<RequestContext>.fromOpaque(pointer!).takeRetainedValue()
     }
@@ -72,7 +79,7 @@ final class RequestContext: Sendable {
     func endClaimed(_ rc: Int32, _ reply: Reply, failedOperation: Int? = nil) {
         core.requestCompleted(self)
         let code = ZooKeeperError.Code(rawValue: rc)
-        if code.isServerAnswer { core.heardFromServer(requestSentAt: sentAt) }
+        if code.isServerAnswer, Self.confirmingSessions.contains(operation) { core.heardFromServer(requestSentAt: sentAt) }
         let succeeded = rc == ZOK.rawValue || (acceptsNoNode && code == .noNode)
         // The library has set the watch on the server exactly when the request succeeded.
         let watch = succeeded ? self.watch.map { core.addWatch(path: path, kind: $0) } : nil
@@ -162,6 +169,11 @@ enum Callbacks {
         } else {
             request.complete(rc, .done, failedOperation: buffers.failedIndex)
         }
+    }
+
+    /// A `sync`: its answer is all it says.
+    static let synced: string_completion_t = { rc, _, context in
+        RequestContext.take(context).complete(rc, .done)
     }
 
     static let created: string_stat_completion_t = { rc, value, stat, context in

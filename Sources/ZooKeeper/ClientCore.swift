@@ -172,10 +172,11 @@ final class ClientCore: Sendable {
         }
     }
 
-    /// A cheap request whose answer refreshes `lastHeard` (see `heardFromServer`).
+    /// A cheap request whose answer refreshes `lastHeard` (see `heardFromServer`): a `sync`,
+    /// which the ensemble's leader answers (`RequestContext.confirmingSessions`).
     func sendHeartbeat() {
-        try? submit("exists", path: "/", acceptsNoNode: true, completion: nil) { handle, context in
-            zoo_aexists(handle, "/", 0, Callbacks.stat, context)
+        try? submit("sync", path: "/", completion: nil) { handle, context in
+            zoo_async(handle, "/", Callbacks.synced, context)
         }
     }
 

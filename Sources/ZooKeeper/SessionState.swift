@@ -45,8 +45,9 @@ public struct ConnectionStatus: Sendable {
     public var state: SessionState
     /// The last session the client had, also while suspended.
     public var session: Session?
-    /// When the client sent the latest request the server answered: the server had heard from
-    /// the session at that moment or later, so its session timer ran from no earlier than this.
-    /// `nil` before the first answer.
+    /// When the client sent the latest write or `sync` the ensemble answered: its leader, which
+    /// expires sessions, had heard from the session at that moment or later, so its session
+    /// timer ran from no earlier than this (a read's answer does not show it: the server that
+    /// answers may have lost the leader). `nil` before the first answer.
     public var lastHeardFromServer: ContinuousClock.Instant?
 }

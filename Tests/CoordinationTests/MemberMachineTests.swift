@@ -240,6 +240,27 @@ import Testing
         #expect(answered.contains { if case .report(.wrote) = $0 { true } else { false } })
     }
 
+    /// The lease runs from answers of the ensemble's leader (writes, and the executor's `sync`
+    /// heartbeats), not from reads: a server that lost the leader goes on answering reads for
+    /// up to `syncLimit` ticks after the leader expired the session, and a lease those answers
+    /// prolonged outlived the session while another member was given the share.
+    @Test func aReadsAnswerDoesNotProlongTheLease() throws {
+        var (machine, sent) = try elected()
+        _ = serve(&machine, sent, groupNodes, now: start)
+        let lease = try #require(machine.follower.latest?.lease, "a leads and holds nothing")
+        // Two seconds on, the partition set read again (a watch fired), answered: a read.
+        let later = start + .seconds(2)
+        sent = sends(machine.handle(.watchFired(path: "/g/partitions", children: false, deleted: false), now: later))
+        #expect(sent.map(\.1) == [.getData("/g/partitions", watch: true)])
+        _ = serve(&machine, sent, groupNodes, now: later)
+        _ = machine.handle(.follower(.tick), now: later)
+        #expect(machine.follower.latest?.lease == lease)
+        // A write's answer does (here the heartbeat's, as the executor reports it).
+        _ = machine.handle(.follower(.heard(at: later)), now: later)
+        _ = machine.handle(.follower(.tick), now: later)
+        #expect(try #require(machine.follower.latest?.lease) > lease)
+    }
+
     /// The group's whole subtree deleted (the leader lock and the group node with it): the
     /// contender's create fails, and a second later the member prepares the group, making every
     /// missing node again, before it contends again. Making only the lock's node failed for

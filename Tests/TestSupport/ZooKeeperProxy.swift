@@ -13,7 +13,7 @@ import Synchronization
 /// session, and cannot know whether its request was applied: it was.
 public final class ZooKeeperProxy: Sendable {
     /// A request as the proxy sees it: its operation code (1 create, 2 delete, 4 getData,
-    /// 14 multi, 15 create2, ... as in ZooKeeper's `ZooDefs.OpCode`) and, for operations whose
+    /// 9 sync, 14 multi, 15 create2, ... as in ZooKeeper's `ZooDefs.OpCode`) and, for operations whose
     /// body starts with one, its path.
     public struct Request: Sendable {
         public let type: Int32
@@ -21,7 +21,7 @@ public final class ZooKeeperProxy: Sendable {
     }
 
     /// Operation codes whose request body begins with the path.
-    static let typesWithPath: Set<Int32> = [1, 2, 3, 4, 5, 6, 8, 12, 15, 19]
+    static let typesWithPath: Set<Int32> = [1, 2, 3, 4, 5, 6, 8, 9, 12, 15, 19]
 
     public let port: Int
     private let target: Int

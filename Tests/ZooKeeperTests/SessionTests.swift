@@ -30,6 +30,23 @@ import ZooKeeper
         #expect(ContinuousClock.now - second < .milliseconds(800))
     }
 
+    /// The heartbeats are `sync`s: the ensemble's leader answers them, so that they show the
+    /// session alive where sessions expire (a read's answer does not: a server that lost the
+    /// leader answers reads for a while after the leader expired the session).
+    @Test func heartbeatsAreSyncs() async throws {
+        let server = try await TestZooKeeper.shared.value
+        let port = try #require(server.connectString.split(separator: ":").last.flatMap { Int($0) })
+        let proxy = try ZooKeeperProxy(port: port)
+        defer { proxy.stop() }
+        let zk = try await server.client(sessionTimeout: .milliseconds(800), through: proxy)
+        defer { Task { await zk.close() } }
+        let first = try await waitForHeartbeat(zk, after: nil)
+        _ = try await waitForHeartbeat(zk, after: first)
+        let requests = proxy.requests.filter { $0.type != 11 }  // pings aside
+        #expect(requests.contains { $0.type == 9 && $0.path == "/" }, "\(requests)")
+        #expect(!requests.contains { $0.type == 3 }, "an exists among the heartbeats: \(requests)")
+    }
+
     @Test func reconnectsWithinTheSessionAfterAServerRestart() async throws {
         let server = try await TestZooKeeper.start()
         defer { Task { try await server.stop() } }
