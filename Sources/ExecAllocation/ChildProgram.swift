@@ -7,7 +7,8 @@ import SystemPackage
 /// and default signal handlers (a child of a Dispatch thread would otherwise inherit SIGTERM,
 /// SIGINT and others blocked), without systemd's variables meant for the daemon alone
 /// (`NOTIFY_SOCKET`, `WATCHDOG_*`, `LISTEN_*`) and without the daemon's other descriptors.
-/// Past `timeout` it gets SIGTERM, and SIGKILL a second later.
+/// Past `timeout` it gets SIGTERM, and SIGKILL a second later, with every process of its
+/// process group (its own).
 public struct ChildProgram: Sendable {
     /// How a run ended.
     public struct Result: Sendable {
@@ -49,7 +50,11 @@ public struct ChildProgram: Sendable {
             return try await withThrowingTaskGroup(of: Result?.self) { group in
                 group.addTask {
                     var options = PlatformOptions()
-                    options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(1))]
+                    // A process group of its own, signalled whole: what `/bin/sh -c` started (a
+                    // pipeline, a program it forked) went on running past the timeout, and each
+                    // run of a hung allocator left more behind.
+                    options.processGroupID = 0
+                    options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(1))]
                     let environment = Environment.inherit.updating([
                         "NOTIFY_SOCKET": nil, "WATCHDOG_USEC": nil, "WATCHDOG_PID": nil,
                         "LISTEN_FDS": nil, "LISTEN_PID": nil, "LISTEN_FDNAMES": nil,
