@@ -64,8 +64,10 @@ extension Member {
         let children = if case .getChildren = request { true } else { false }
         client.send(Self.operation(request)) { result, watch in
             inputs.yield(.machine(.replied(tag, Self.reply(result, to: request))))
-            // A watch set before and not fired has its handler (every read of this client that
-            // sets a watch is the machine's): one more would hand the machine the event twice.
+            // A watch set before and not fired has its handler: every read of this client that
+            // sets a watch on the group's nodes is the machine's (the partition set's lock, which
+            // the commands take on this client, watches only its own nodes). One more handler
+            // would hand the machine the event twice.
             guard let watch, watch.isNew else { return }
             watch.onFire { event in
                 if event.kind != .sessionEnded {

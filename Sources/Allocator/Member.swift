@@ -43,7 +43,8 @@ public actor Member {
     var heard: ContinuousClock.Instant?
     var stopping = false
     /// `stop()` waiting for the session to end: resumed by `endSession()`, or by the deadline
-    /// `waitUntilSessionEnds` set, whichever comes first.
+    /// `waitUntilSessionEnds` set (moved on while the file may still claim a share:
+    /// `sessionEndDeadlinePassed`), whichever comes first.
     var sessionEndWaiter: CheckedContinuation<Void, Never>?
     /// A failed `run()` waiting for its documents' delivery (`waitUntilDelivered`).
     var deliveryWaiter: CheckedContinuation<Void, Never>?
@@ -276,6 +277,7 @@ public actor Member {
     func prepareGroup(_ client: ZooKeeperClient) async throws -> Strategy {
         var delay = Duration.seconds(1)
         while true {
+            if stopping { throw CancellationError() }
             do {
                 let strategy = try await GroupSetup(client: client, configuration: configuration, paths: paths, logger: logger)
                     .prepare(seeding: !seeded)

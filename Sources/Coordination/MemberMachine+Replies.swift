@@ -6,6 +6,8 @@ extension MemberMachine {
     mutating func lostReply(_ tag: RequestTag, _ purpose: Purpose, _ request: NodeRequest?) {
         switch purpose {
         case .leaderWrite:
+            // Reads lost with it are read again by the round this failure makes.
+            leaderRereadFrom = nextTag
             lead(.writeFailed(fenced: false))
         case .electionCreate:
             // Applied or not: the machine lists the lock to find out.

@@ -191,7 +191,9 @@ struct ConsumerSupervision {
     /// start (the document's lease was over) waits for the next document, not for a tick.
     func nextWake(now: Now) -> ContinuousClock.Instant? {
         switch state {
-        case .waiting(let notBefore?) where latest?.state == .active && notBefore > now.instant:
+        case .waiting(let notBefore?) where latest?.state == .active:
+            // Due and not started: the lease was over (`reconsider`); the next document decides.
+            guard notBefore > now.instant || latest?.validUntilBoottime.map({ $0 > now.boot }) == true else { return nil }
             return notBefore
         case .running:
             guard let stopAt = suspendedStop() else { return nil }

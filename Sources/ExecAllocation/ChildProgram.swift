@@ -7,8 +7,7 @@ import SystemPackage
 /// and default signal handlers (a child of a Dispatch thread would otherwise inherit SIGTERM,
 /// SIGINT and others blocked), without systemd's variables meant for the daemon alone
 /// (`NOTIFY_SOCKET`, `WATCHDOG_*`, `LISTEN_*`) and without the daemon's other descriptors.
-/// Past `timeout` it gets SIGTERM, and SIGKILL a second later, with every process of its
-/// process group (its own).
+/// Past `timeout` it gets SIGKILL, with every process of its process group (its own).
 public struct ChildProgram: Sendable {
     /// How a run ended.
     public struct Result: Sendable {
@@ -54,7 +53,9 @@ public struct ChildProgram: Sendable {
                     // pipeline, a program it forked) went on running past the timeout, and each
                     // run of a hung allocator left more behind.
                     options.processGroupID = 0
-                    options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(1))]
+                    // SIGKILL at once: a SIGTERM step ends as soon as the shell is gone, and what
+                    // it started, if it ignores SIGTERM, was never sent the SIGKILL.
+                    options.teardownSequence = [.send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .zero)]
                     let environment = Environment.inherit.updating([
                         "NOTIFY_SOCKET": nil, "WATCHDOG_USEC": nil, "WATCHDOG_PID": nil,
                         "LISTEN_FDS": nil, "LISTEN_PID": nil, "LISTEN_FDNAMES": nil,

@@ -114,7 +114,12 @@ extension ZooKeeperClient {
                     let buffers = MultiBuffers(operations, acl: acl)
                     defer { buffers.releaseInputs() }
                     try core.submit(name, path: path, multi: buffers, completion: answer) { handle, context in
-                        zoo_amulti(handle, Int32(operations.count), buffers.ops, buffers.results, Callbacks.multi, context)
+                        // `zoo_amulti` has no check of the session's state of its own: on an ended
+                        // session it fails with a marshalling error and keeps nothing, which would
+                        // leave the context (and the core) for a completion that never comes.
+                        let state = is_unrecoverable(handle)
+                        guard state == ZOK.rawValue else { return state }
+                        return zoo_amulti(handle, Int32(operations.count), buffers.ops, buffers.results, Callbacks.multi, context)
                     }
                 }
             }

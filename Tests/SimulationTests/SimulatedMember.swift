@@ -136,7 +136,13 @@ struct SimulatedMember {
             setups = [:]
             programRuns = []
             handle(.sessionEnded, &world)
-            if !exited, !follower.hasStopped { startSession(&world) } else { exited = true }
+            if exit != nil {
+                running = false  // the daemon exits: no new session
+            } else if !exited, !follower.hasStopped {
+                startSession(&world)
+            } else {
+                exited = true
+            }
         }
     }
 
@@ -432,6 +438,12 @@ struct SimulatedMember {
     /// Pings, the consumer's release and the machine's timers, when due.
     mutating func advance(_ world: inout SimulationWorld) {
         guard isLive, !paused, let session else { return }
+        let now = world.zk.now
+        // The client library keeps the session alive while an exit waits for its delivery.
+        if machine.connected || exit != nil, now - lastPing >= timeout / 3 {
+            lastPing = now
+            pings[world.zk.send(.sync("/"), from: session)] = now
+        }
         if let exit {
             // As `Member.run()` when membership is impossible: the session ended in the
             // machine (`lost` published), its delivery awaited, then the session closed.
@@ -445,11 +457,6 @@ struct SimulatedMember {
                 running = false
             }
             return
-        }
-        let now = world.zk.now
-        if machine.connected, now - lastPing >= timeout / 3 {
-            lastPing = now
-            pings[world.zk.send(.exists("/", watch: false), from: session)] = now
         }
         endProgramRuns(&world)
         if let release = releaseAt, now >= release.at {

@@ -25,6 +25,11 @@ import TestSupport
             await #expect(throws: ZooKeeperError(code: .invalidState, operation: "getData", path: "/")) {
                 try await late.getData("/")
             }
+            // A `multi` too (the library has no such check for it: it failed with a marshalling
+            // error and kept nothing).
+            await #expect(throws: ZooKeeperError(code: .invalidState, operation: "multi", path: "/")) {
+                try await late.multi([.check("/", version: -1)])
+            }
             await late.close()
         }
         #expect(await eventually { weak.core == nil }, "the closed client's core is still alive")
