@@ -153,6 +153,8 @@ extension LeaderMachine {
         private var membersChanges: Int32?
         /// The last `reportIgnoredWeights` asked for.
         private var ignoredWeights: (strategy: Strategy, members: [String])?
+        /// `LeaderMachine.epochFloor`, as the machine last gave it.
+        var epochFloor: Int64 = 0
 
         init(member: String, configuredStrategy: Strategy?, sessionTimeout: Duration, mutations: Mutations) {
             self.member = member
@@ -170,7 +172,7 @@ extension LeaderMachine.Reign {
     /// planner). A member that still holds a higher one drops its share when it reads the lower
     /// summary (`FollowerMachine`).
     private var knownEpoch: Int64 {
-        nodes.summary?.epoch ?? nodes.summaryVersion.map { Int64($0) + 1 } ?? 0
+        max(nodes.summary?.epoch ?? nodes.summaryVersion.map { Int64($0) + 1 } ?? 0, epochFloor)
     }
 
     /// Takes one event of the reign: `.elected` first, then any but `.elected`, `.deposed` and a

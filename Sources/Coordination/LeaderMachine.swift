@@ -150,6 +150,14 @@ public struct LeaderMachine: Sendable {
 
     private var state = State.following
 
+    /// The highest epoch this member has seen (in a summary or a grant it read, or a write of
+    /// its own): its next write goes past it even when the group's state no longer shows it (a
+    /// summary of garbage, the grants deleted). An epoch written again with other contents
+    /// (an empty grant for a member that still held an epoch-10 grant as its epoch 10) was
+    /// taken by that member for the one it held, acknowledged, and its share published outside
+    /// the grant (seed 4590316196913330379).
+    public var epochFloor: Int64 = 0
+
     public init(member: String, configuredStrategy: Strategy?, sessionTimeout: Duration, mutations: Mutations = []) {
         self.member = member
         self.configuredStrategy = configuredStrategy
@@ -202,6 +210,7 @@ public struct LeaderMachine: Sendable {
             var reign = Reign(
                 member: member, configuredStrategy: configuredStrategy, sessionTimeout: sessionTimeout,
                 mutations: mutations)
+            reign.epochFloor = epochFloor
             let actions = reign.handle(event)
             state = .leading(reign)
             return actions
@@ -219,6 +228,7 @@ public struct LeaderMachine: Sendable {
                 // Out of `state` while it changes, the reign's storage is not shared: it is
                 // changed in place, not copied.
                 state = .following
+                reign.epochFloor = epochFloor
                 let actions = reign.handle(event)
                 state = .leading(reign)
                 return actions

@@ -337,8 +337,10 @@ public struct MemberMachine {
             connected = true
             sessionTimeout = timeout
             forgetSession()
+            let epochFloor = leader.epochFloor  // epochs only grow, across sessions too
             leader = LeaderMachine(
                 member: member, configuredStrategy: settings.configuredStrategy, sessionTimeout: timeout, mutations: mutations)
+            leader.epochFloor = epochFloor
             timers.awaitedCheck = now + timeout / 2
             timers.fullRead = now + settings.fullReadInterval
             elect(.sessionStarted(session: id))
@@ -556,6 +558,7 @@ public struct MemberMachine {
     }
 
     mutating func lead(_ event: LeaderMachine.Event) {
+        leader.epochFloor = max(leader.epochFloor, leader.epoch, follower.summary?.epoch ?? 0, follower.latest?.epoch ?? 0)
         for action in leader.handle(event) {
             switch action {
             case .readGroup: send(.getData(paths.group, watch: true), .leaderGroup)

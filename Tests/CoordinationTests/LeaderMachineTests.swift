@@ -402,6 +402,17 @@ import Testing
         #expect(held.grants.allSatisfy { change, _ in if case .create(_, let grant) = change { grant.partitions.isEmpty } else { true } })
     }
 
+    /// Epochs go past every epoch the member has seen, even when the group's state no longer
+    /// shows it: over a summary of garbage (version 5) and no grant, a member that wrote epoch
+    /// 10 writes 11, not 7 (or the 10 again that a member holding an epoch-10 grant took for its
+    /// own, acknowledged, and published outside its new grant: seed 4590316196913330379).
+    @Test func epochsGoPastTheFloorWhenTheSummaryIsLost() {
+        var machine = LeaderMachine(member: "a", configuredStrategy: nil, sessionTimeout: .seconds(4))
+        machine.epochFloor = 10
+        let actions = electedAlone(&machine, over: GrantNodes(summary: nil, summaryVersion: 5))
+        #expect(writes(actions).first?.summary.epoch == 11)
+    }
+
     /// A leader elected while another was holding back (the summary says so) holds back too.
     @Test func aLeaderElectedDuringAHoldHoldsBackToo() {
         let summary = GroupSummary(

@@ -84,6 +84,7 @@ import TestSupport
         14_771_417_775_917_702_037,  // an own member node of garbage adopted by a join: the leader awaited itself for good
         // session 19, past schedule 6 000:
         11_453_049_691_854_484_129,  // a re-read for each read lost with the connection: the leader's requests grew 7× a loss
+        4_590_316_196_913_330_379,  // an epoch written again with other contents, taken for the one held: I2
     ]
 
     /// Each as it was found: the earlier ones without the faults added since (`extraFaults`),
