@@ -19,8 +19,7 @@ extension FaultSuite {
         /// wait on its own orphan for ever and nobody would lead once a is gone.
         @Test(.timeLimit(.minutes(1))) func aLostReplyToTheLeaderLockCreate() async throws {
             let server = try await TestZooKeeper.shared.value
-            let port = try #require(server.connectString.split(separator: ":").last.flatMap { Int($0) })
-            let proxy = try ZooKeeperProxy(port: port)
+            let proxy = try ZooKeeperProxy(port: server.firstPort)
             defer { proxy.stop() }
             let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments + ["--partitions", "t:0-11"])
             try cluster.start("a")
@@ -53,8 +52,7 @@ extension FaultSuite {
         /// 11453049691854484129).
         @Test(.timeLimit(.minutes(1))) func aLeadersReadsLostWithTheConnectionAreReadAgainOnce() async throws {
             let server = try await TestZooKeeper.shared.value
-            let port = try #require(server.connectString.split(separator: ":").last.flatMap { Int($0) })
-            let proxy = try ZooKeeperProxy(port: port)
+            let proxy = try ZooKeeperProxy(port: server.firstPort)
             defer { proxy.stop() }
             let cluster = try Cluster(zk: server.connectString, arguments: Self.arguments + ["--partitions", "t:0-11"])
             let group = "/kiel/groups/\(cluster.group)"

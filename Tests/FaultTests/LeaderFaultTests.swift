@@ -95,7 +95,7 @@ extension FaultSuite {
 
         @Test(.timeLimit(.minutes(1))) func theLeaderCutOffThenHealed() async throws {
             let ensemble = try await Self.ensemble.value
-            let first = try #require(ensemble.connectString.split(separator: ",").first?.split(separator: ":").last.flatMap { Int($0) })
+            let first = ensemble.firstPort
             let proxy = try TCPProxy(port: first)
             defer { proxy.stop() }
             let cluster = try await agreedCluster(through: proxy)

@@ -35,8 +35,7 @@ import ZooKeeper
     /// leader answers reads for a while after the leader expired the session).
     @Test func heartbeatsAreSyncs() async throws {
         let server = try await TestZooKeeper.shared.value
-        let port = try #require(server.connectString.split(separator: ":").last.flatMap { Int($0) })
-        let proxy = try ZooKeeperProxy(port: port)
+        let proxy = try ZooKeeperProxy(port: server.firstPort)
         defer { proxy.stop() }
         let zk = try await server.client(sessionTimeout: .milliseconds(800), through: proxy)
         defer { Task { await zk.close() } }

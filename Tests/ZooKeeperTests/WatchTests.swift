@@ -4,13 +4,19 @@ import ZooKeeper
 
 /// One-shot watches, delivered as values.
 @Suite struct WatchTests {
-    @Test func dataWatchFiresOnceOnChange() async throws {
+    /// A client that watches, one that writes, and a node the writer made (data `[1]`).
+    func clientsOverANewNode() async throws -> (watcher: ZooKeeperClient, writer: ZooKeeperClient, root: String) {
         let server = try await TestZooKeeper.shared.value
         let watcher = try await server.client()
         let writer = try await server.client()
-        defer { Task { await watcher.close(); await writer.close() } }
         let root = uniquePath()
         try await writer.create(root, data: [1])
+        return (watcher, writer, root)
+    }
+
+    @Test func dataWatchFiresOnceOnChange() async throws {
+        let (watcher, writer, root) = try await clientsOverANewNode()
+        defer { Task { await watcher.close(); await writer.close() } }
 
         let (node, watch) = try await watcher.getDataWatching(root)
         #expect(node.data == [1])
@@ -31,12 +37,8 @@ import ZooKeeper
     /// change fires it once for all; each read made a watch of its own, kept until the node
     /// changed, and the leader's full reads of unchanged nodes grew the client for good.
     @Test func readsOfAnUnchangedNodeShareOneWatch() async throws {
-        let server = try await TestZooKeeper.shared.value
-        let watcher = try await server.client()
-        let writer = try await server.client()
+        let (watcher, writer, root) = try await clientsOverANewNode()
         defer { Task { await watcher.close(); await writer.close() } }
-        let root = uniquePath()
-        try await writer.create(root, data: [1])
 
         let (_, first) = try await watcher.getDataWatching(root)
         #expect(first.isNew)
